@@ -1,0 +1,183 @@
+package ftpcore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Size returns the size of path in bytes (SIZE, RFC 3659 §4). The Conn is
+// in binary mode, so the size is the number of bytes RETR will send.
+func (c *Conn) Size(ctx context.Context, path string) (int64, error) {
+	rep, err := c.expect(ctx, "SIZE", path, StatusFileStatus)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(rep.Lines[0]), 10, 64)
+	if err != nil || n < 0 {
+		return 0, &ProtocolError{Cmd: "SIZE", Msg: fmt.Sprintf("malformed 213 reply %q", rep.Lines[0])}
+	}
+	return n, nil
+}
+
+// ModTime returns the modification time of path in UTC (MDTM, RFC 3659 §3).
+func (c *Conn) ModTime(ctx context.Context, path string) (time.Time, error) {
+	rep, err := c.expect(ctx, "MDTM", path, StatusFileStatus)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := ParseTime(strings.TrimSpace(rep.Lines[0]))
+	if err != nil {
+		return time.Time{}, &ProtocolError{Cmd: "MDTM", Msg: err.Error()}
+	}
+	return t, nil
+}
+
+// ParseTime parses an RFC 3659 time-val: YYYYMMDDHHMMSS with an optional
+// fraction of a second, always UTC.
+func ParseTime(s string) (time.Time, error) {
+	if len(s) < 14 {
+		return time.Time{}, fmt.Errorf("malformed time-val %q", s)
+	}
+	for i := 0; i < 14; i++ {
+		if !isDigit(s[i]) {
+			return time.Time{}, fmt.Errorf("malformed time-val %q", s)
+		}
+	}
+	num := func(i, j int) int { n, _ := strconv.Atoi(s[i:j]); return n }
+	var nsec int
+	if len(s) > 14 {
+		frac := s[15:]
+		if s[14] != '.' || len(frac) == 0 || len(frac) > 9 {
+			return time.Time{}, fmt.Errorf("malformed time-val %q", s)
+		}
+		for i := 0; i < len(frac); i++ {
+			if !isDigit(frac[i]) {
+				return time.Time{}, fmt.Errorf("malformed time-val %q", s)
+			}
+		}
+		nsec, _ = strconv.Atoi(frac + strings.Repeat("0", 9-len(frac)))
+	}
+	year, month, day := num(0, 4), num(4, 6), num(6, 8)
+	hour, min, sec := num(8, 10), num(10, 12), num(12, 14)
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 {
+		return time.Time{}, fmt.Errorf("time-val out of range %q", s)
+	}
+	t := time.Date(year, time.Month(month), day, hour, min, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, fmt.Errorf("time-val out of range %q", s)
+	}
+	return t, nil
+}
+
+// Stat describes path. With MLST (RFC 3659 §7) it is one command; without,
+// it is SIZE and MDTM for a file, and a CWD there and back to tell a
+// directory from a missing path. A missing path is the server's *Error
+// (550 as a rule).
+func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
+	if c.HasFeature("MLST") {
+		return c.mlst(ctx, path)
+	}
+	size, err := c.Size(ctx, path)
+	if err == nil {
+		e := Entry{Name: baseName(path), Type: EntryFile, Size: size}
+		if mod, err := c.ModTime(ctx, path); err == nil {
+			e.ModTime = mod
+		} else if ReplyCode(err) == 0 {
+			return Entry{}, err
+		}
+		return e, nil
+	}
+	if ReplyCode(err) == 0 {
+		return Entry{}, err
+	}
+	// SIZE refuses directories; so does it missing files. CWD tells them
+	// apart. The working directory is put back at once so the pooled
+	// session's state stays what the next user expects.
+	sizeErr := err
+	rep, err := c.roundTrip(ctx, "CWD", path)
+	if err != nil {
+		return Entry{}, err
+	}
+	if rep.Class() != 2 {
+		return Entry{}, sizeErr
+	}
+	if _, err := c.expect(ctx, "CWD", c.dir, StatusRequestedFileOK, StatusCommandOK); err != nil {
+		// The session now stands in the wrong directory: give it up.
+		c.poison(err)
+		return Entry{}, err
+	}
+	e := Entry{Name: baseName(path), Type: EntryDir, Size: -1}
+	if mod, err := c.ModTime(ctx, path); err == nil {
+		e.ModTime = mod
+	}
+	return e, nil
+}
+
+func (c *Conn) mlst(ctx context.Context, path string) (Entry, error) {
+	rep, err := c.expect(ctx, "MLST", path, StatusRequestedFileOK)
+	if err != nil {
+		return Entry{}, err
+	}
+	// 250-Listing path / " facts; path" / 250 End. The fact line starts
+	// with a single space (RFC 3659 §7.2).
+	for _, l := range rep.Lines[1:] {
+		if strings.HasPrefix(l, " ") {
+			e, err := ParseMLSxLine(l[1:])
+			if err != nil {
+				return Entry{}, &ProtocolError{Cmd: "MLST", Msg: err.Error()}
+			}
+			e.Name = baseName(e.Name)
+			return e, nil
+		}
+	}
+	return Entry{}, &ProtocolError{Cmd: "MLST", Msg: "250 reply without a fact line"}
+}
+
+// Delete removes the file path (DELE).
+func (c *Conn) Delete(ctx context.Context, path string) error {
+	_, err := c.expect(ctx, "DELE", path, StatusRequestedFileOK, StatusCommandOK)
+	return err
+}
+
+// Mkdir creates the directory path (MKD).
+func (c *Conn) Mkdir(ctx context.Context, path string) error {
+	_, err := c.expect(ctx, "MKD", path, StatusPathCreated, StatusRequestedFileOK)
+	return err
+}
+
+// Rmdir removes the directory path (RMD).
+func (c *Conn) Rmdir(ctx context.Context, path string) error {
+	_, err := c.expect(ctx, "RMD", path, StatusRequestedFileOK, StatusCommandOK)
+	return err
+}
+
+// Rename renames from to to (RNFR then RNTO). Whether an existing to is
+// replaced is up to the server; the Unix servers do, atomically.
+func (c *Conn) Rename(ctx context.Context, from, to string) error {
+	if err := checkArg(to); err != nil {
+		return fmt.Errorf("ftpcore: RNTO: %w", err)
+	}
+	if _, err := c.expect(ctx, "RNFR", from, StatusRequestFilePending); err != nil {
+		return err
+	}
+	_, err := c.expect(ctx, "RNTO", to, StatusRequestedFileOK, StatusCommandOK)
+	return err
+}
+
+// Cwd changes the working directory (CWD). The pool expects a session in
+// its login directory; callers that change it must change it back.
+func (c *Conn) Cwd(ctx context.Context, path string) error {
+	_, err := c.expect(ctx, "CWD", path, StatusRequestedFileOK, StatusCommandOK)
+	return err
+}
+
+func baseName(p string) string {
+	p = strings.TrimRight(p, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

@@ -1,0 +1,526 @@
+package ftpcore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// openData asks for a passive data connection (EPSV first, PASV when EPSV
+// is refused, remembered for the session) and connects to it.
+func (c *Conn) openData(ctx context.Context) (net.Conn, error) {
+	port, host, err := c.passive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := c.cfg.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	nc, err := d.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		// The server holds a passive listener we never used; it will drop
+		// it at the next data command, so the session is still consistent.
+		if ctx.Err() != nil {
+			c.poison(ctx.Err())
+			return nil, fmt.Errorf("ftpcore: data connection: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("ftpcore: data connection: %w", err)
+	}
+	return nc, nil
+}
+
+// passive sends EPSV or PASV and returns the port and host to connect to.
+func (c *Conn) passive(ctx context.Context) (port int, host string, err error) {
+	host = c.peer.String()
+	if !c.noEPSV && !c.cfg.DisableEPSV {
+		rep, err := c.roundTrip(ctx, "EPSV", "")
+		if err != nil {
+			return 0, "", err
+		}
+		switch {
+		case rep.Code == StatusExtendedPassive:
+			port, err := parseEPSV(rep.Msg())
+			if err != nil {
+				c.poison(err)
+				return 0, "", err
+			}
+			return port, host, nil
+		case rep.Code >= 500:
+			c.noEPSV = true // RFC 2428 §3: a server that does not know EPSV says 500/502
+		default:
+			return 0, "", &Error{Cmd: "EPSV", Code: rep.Code, Msg: rep.Msg()}
+		}
+	}
+	rep, err := c.expect(ctx, "PASV", "", StatusPassiveMode)
+	if err != nil {
+		return 0, "", err
+	}
+	ip, port, err := parsePASV(rep.Msg())
+	if err != nil {
+		c.poison(err)
+		return 0, "", err
+	}
+	if c.cfg.UsePASVAddress && !ip.IsUnspecified() {
+		host = ip.String()
+	}
+	return port, host, nil
+}
+
+// parseEPSV reads the port from a 229 reply: "(<d><d><d>port<d>)" where
+// <d> is any printable delimiter (RFC 2428 §3).
+func parseEPSV(msg string) (int, error) {
+	i := strings.IndexByte(msg, '(')
+	j := strings.LastIndexByte(msg, ')')
+	if i < 0 || j < i+6 {
+		return 0, &ProtocolError{Cmd: "EPSV", Msg: fmt.Sprintf("malformed 229 reply %q", msg)}
+	}
+	f := msg[i+1 : j]
+	d := f[0]
+	if d < 33 || d > 126 || f[1] != d || f[2] != d || f[len(f)-1] != d {
+		return 0, &ProtocolError{Cmd: "EPSV", Msg: fmt.Sprintf("malformed 229 reply %q", msg)}
+	}
+	port, err := strconv.Atoi(f[3 : len(f)-1])
+	if err != nil || port <= 0 || port > 65535 {
+		return 0, &ProtocolError{Cmd: "EPSV", Msg: fmt.Sprintf("bad port in 229 reply %q", msg)}
+	}
+	return port, nil
+}
+
+// parsePASV reads "h1,h2,h3,h4,p1,p2" from a 227 reply. RFC 959 does not fix
+// where the numbers stand, so the first run of six comma-separated numbers
+// counts.
+func parsePASV(msg string) (net.IP, int, error) {
+	bad := func() (net.IP, int, error) {
+		return nil, 0, &ProtocolError{Cmd: "PASV", Msg: fmt.Sprintf("malformed 227 reply %q", msg)}
+	}
+	start := strings.IndexFunc(msg, func(r rune) bool { return r >= '0' && r <= '9' })
+	if start < 0 {
+		return bad()
+	}
+	end := start
+	for end < len(msg) && (isDigit(msg[end]) || msg[end] == ',' || msg[end] == ' ') {
+		end++
+	}
+	parts := strings.Split(msg[start:end], ",")
+	if len(parts) != 6 {
+		return bad()
+	}
+	var n [6]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 0 || v > 255 {
+			return bad()
+		}
+		n[i] = v
+	}
+	port := n[4]<<8 | n[5]
+	if port == 0 {
+		return bad()
+	}
+	return net.IPv4(byte(n[0]), byte(n[1]), byte(n[2]), byte(n[3])), port, nil
+}
+
+// startTransfer opens a data connection, sends REST when offset > 0, sends
+// verb with arg, and waits for the preliminary reply. On success the Conn is
+// busy until the caller's transfer is closed.
+func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
+	if err := checkArg(arg); err != nil {
+		return nil, nil, fmt.Errorf("ftpcore: %s: %w", verb, err)
+	}
+	data, err := c.openData(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if offset > 0 {
+		if _, err := c.expect(ctx, "REST", itoa(offset), StatusRequestFilePending); err != nil {
+			data.Close()
+			return nil, nil, err
+		}
+	}
+	rep, err := c.roundTrip(ctx, verb, arg)
+	if err != nil {
+		data.Close()
+		return nil, nil, err
+	}
+	switch rep.Class() {
+	case 1:
+		c.busy = true
+		return data, rep, nil
+	case 2:
+		// Some servers answer an empty transfer with the final reply at
+		// once. The data connection then carries nothing.
+		c.busy = true
+		return data, rep, nil
+	}
+	data.Close()
+	return nil, nil, &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
+}
+
+// Transfer is the data side of a RETR: an io.ReadCloser whose Close ends the
+// transfer and reads the server's final reply. Closing before the end (a
+// range is satisfied) ends the transfer early and leaves the Conn either
+// verified reusable or unusable. A Transfer is not safe for concurrent use;
+// after Close, do not use it.
+type Transfer struct {
+	c      *Conn
+	ctx    context.Context
+	data   net.Conn
+	tcp    *net.TCPConn // nil if the data connection is not TCP
+	stop   func() bool
+	limit  int64 // bytes still allowed; < 0 means to the end
+	n      int64
+	eof    bool
+	done   *Reply // final reply already received with the preliminary one
+	err    error  // first read error
+	closed bool
+}
+
+// Retr starts downloading path from offset (REST+RETR; no REST at 0). When
+// length >= 0 the Transfer yields at most length bytes and then ends early;
+// length < 0 reads to the end of the file. ctx governs the whole transfer:
+// cancelling it interrupts reads and makes the Conn unusable.
+func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Transfer, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("ftpcore: RETR: negative offset %d", offset)
+	}
+	data, rep, err := c.startTransfer(ctx, "RETR", path, offset)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transfer{c: c, ctx: ctx, data: data, limit: length}
+	t.tcp, _ = data.(*net.TCPConn)
+	if rep.Class() == 2 {
+		t.done = rep
+	}
+	t.stop = c.watch(ctx, c.nc, data)
+	return t, nil
+}
+
+// DataConn returns the data connection itself (a *net.TCPConn for TCP), for
+// callers that need socket-level control. Reading from it directly bypasses
+// the Transfer's accounting; use WriteTo for zero-copy instead.
+func (t *Transfer) DataConn() net.Conn { return t.data }
+
+// BytesRead returns the number of bytes delivered so far.
+func (t *Transfer) BytesRead() int64 { return t.n }
+
+// Complete reports whether the data connection reached its end.
+func (t *Transfer) Complete() bool { return t.eof }
+
+func (t *Transfer) Read(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	if t.limit == 0 {
+		return 0, io.EOF
+	}
+	if t.limit > 0 && int64(len(p)) > t.limit {
+		p = p[:t.limit]
+	}
+	t.data.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
+	n, err := t.data.Read(p)
+	t.count(int64(n))
+	if err == io.EOF {
+		t.eof = true
+		return n, io.EOF
+	}
+	if err != nil {
+		t.err = t.dataErr(err)
+		return n, t.err
+	}
+	return n, nil
+}
+
+func (t *Transfer) count(n int64) {
+	t.n += n
+	if t.limit > 0 {
+		t.limit -= n
+	}
+}
+
+// transferChunk is how much WriteTo moves between two deadline updates: a
+// transfer must move this much per DataTimeout to stay alive.
+const transferChunk = 1 << 20
+
+// WriteTo copies the transfer to w until the end (or the length given to
+// Retr). The copy goes through io.Copy on the bare *net.TCPConn wrapped in
+// an *io.LimitedReader, so when w is (or wraps, through io.ReaderFrom) a
+// TCP socket, the kernel splices data socket to w without a user-space copy.
+func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
+	if t.tcp == nil {
+		return io.Copy(w, struct{ io.Reader }{t})
+	}
+	if t.err != nil {
+		return 0, t.err
+	}
+	var total int64
+	for t.limit != 0 && !t.eof {
+		chunk := int64(transferChunk)
+		if t.limit > 0 && t.limit < chunk {
+			chunk = t.limit
+		}
+		t.tcp.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
+		lr := &io.LimitedReader{R: t.tcp, N: chunk}
+		n, err := io.Copy(w, lr)
+		total += n
+		t.count(n)
+		if err != nil {
+			// From the data connection or from w: either way the transfer
+			// cannot go on, and Close will end it as cut short.
+			t.err = t.dataErr(err)
+			return total, t.err
+		}
+		if n < chunk {
+			t.eof = true
+		}
+	}
+	return total, nil
+}
+
+func (t *Transfer) dataErr(err error) error {
+	if t.ctx.Err() != nil {
+		return fmt.Errorf("ftpcore: RETR data: %w", t.ctx.Err())
+	}
+	return fmt.Errorf("ftpcore: RETR data: %w", err)
+}
+
+// Close ends the transfer. After the whole file was read it reads the final
+// reply and returns an *Error unless it is a 2yz completion (a 426 or 451
+// there means the data is incomplete). Closed early, it resets the data
+// connection, reads the server's final reply and proves the control
+// connection is in step with a NOOP; when any of that fails the Conn is
+// marked unusable and Close returns why. Closing early is not itself an
+// error.
+func (t *Transfer) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	c := t.c
+	if !t.eof && t.err == nil && t.limit == 0 {
+		t.probeEOF()
+	}
+	early := !t.eof
+	if early && t.tcp != nil {
+		t.tcp.SetLinger(0) // RST: the server's next write fails at once
+	}
+	t.data.Close()
+	cancelled := t.stop()
+	if cancelled || t.ctx.Err() != nil {
+		c.busy = false
+		err := fmt.Errorf("ftpcore: RETR: %w", t.ctx.Err())
+		c.poison(err)
+		return err
+	}
+	// The caller's ctx may already be past its use; the final reply gets
+	// the command timeout of its own.
+	ctx := context.WithoutCancel(t.ctx)
+	rep := t.done
+	if rep == nil {
+		var err error
+		rep, err = c.readFinal(ctx, "RETR", c.cfg.CommandTimeout)
+		if err != nil {
+			return err
+		}
+	}
+	c.busy = false
+	if early {
+		// Whatever the server said about the transfer we cut short (226 if
+		// it had sent everything already, 426 or 451 otherwise), one more
+		// exchange proves no reply is left in flight.
+		if rep.Class() != 2 && rep.Class() != 4 && rep.Class() != 5 {
+			err := &ProtocolError{Cmd: "RETR", Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
+			c.poison(err)
+			return err
+		}
+		if err := c.Noop(ctx); err != nil {
+			c.poison(err)
+			return err
+		}
+		return nil
+	}
+	if rep.Class() != 2 {
+		return &Error{Cmd: "RETR", Code: rep.Code, Msg: rep.Msg()}
+	}
+	return nil
+}
+
+// probeEOF looks, briefly, whether the data connection ends right after the
+// bytes the caller wanted: then the transfer is complete, not cut short.
+func (t *Transfer) probeEOF() {
+	var b [1]byte
+	t.data.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	n, err := t.data.Read(b[:])
+	if n == 0 && err == io.EOF {
+		t.eof = true
+	}
+}
+
+// Upload is the data side of a STOR: an io.WriteCloser whose Close ends the
+// data connection and reads the server's final reply. Abort ends it so the
+// server sees a reset rather than a clean end of file. An Upload is not safe
+// for concurrent use; after Close or Abort, do not use it.
+type Upload struct {
+	c      *Conn
+	ctx    context.Context
+	verb   string
+	data   net.Conn
+	tcp    *net.TCPConn
+	stop   func() bool
+	n      int64
+	done   *Reply
+	err    error
+	closed bool
+}
+
+// Stor starts uploading to path: STOR, with REST offset first when offset >
+// 0 (resuming). ctx governs the whole upload.
+func (c *Conn) Stor(ctx context.Context, path string, offset int64) (*Upload, error) {
+	return c.store(ctx, "STOR", path, offset)
+}
+
+// Appe starts appending to path (APPE).
+func (c *Conn) Appe(ctx context.Context, path string) (*Upload, error) {
+	return c.store(ctx, "APPE", path, 0)
+}
+
+func (c *Conn) store(ctx context.Context, verb, path string, offset int64) (*Upload, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("ftpcore: %s: negative offset %d", verb, offset)
+	}
+	data, rep, err := c.startTransfer(ctx, verb, path, offset)
+	if err != nil {
+		return nil, err
+	}
+	u := &Upload{c: c, ctx: ctx, verb: verb, data: data}
+	u.tcp, _ = data.(*net.TCPConn)
+	if rep.Class() == 2 {
+		u.done = rep
+	}
+	u.stop = c.watch(ctx, c.nc, data)
+	return u, nil
+}
+
+// BytesWritten returns the number of bytes sent so far.
+func (u *Upload) BytesWritten() int64 { return u.n }
+
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	u.data.SetWriteDeadline(time.Now().Add(u.c.cfg.DataTimeout))
+	n, err := u.data.Write(p)
+	u.n += int64(n)
+	if err != nil {
+		if u.ctx.Err() != nil {
+			err = u.ctx.Err()
+		}
+		u.err = fmt.Errorf("ftpcore: %s data: %w", u.verb, err)
+		return n, u.err
+	}
+	return n, nil
+}
+
+// uploadBuffer is the size of the buffer ReadFrom copies through.
+const uploadBuffer = 256 << 10
+
+// ReadFrom copies r into the upload until r's EOF. Errors from r are
+// returned as they are, so the caller can tell a failing source from a
+// failing server.
+func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, uploadBuffer)
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			w, werr := u.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// Close ends the data connection cleanly (the server sees end of file) and
+// returns nil only if the server's final reply is a 2yz completion.
+func (u *Upload) Close() error {
+	if u.closed {
+		return nil
+	}
+	u.closed = true
+	if u.err != nil {
+		return u.abort(u.err)
+	}
+	u.data.Close()
+	return u.finish(false)
+}
+
+// Abort ends the upload so the server does not take it for complete: the
+// data connection is reset, not closed. It reads the server's final reply
+// when one comes, so the Conn stays usable; cause is returned if the Conn is
+// still usable, or the reason it is not.
+func (u *Upload) Abort(cause error) error {
+	if u.closed {
+		return nil
+	}
+	u.closed = true
+	return u.abort(cause)
+}
+
+func (u *Upload) abort(cause error) error {
+	if u.tcp != nil {
+		u.tcp.SetLinger(0)
+	}
+	u.data.Close()
+	if err := u.finish(true); err != nil {
+		return err
+	}
+	return cause
+}
+
+func (u *Upload) finish(aborted bool) error {
+	c := u.c
+	if u.stop() || u.ctx.Err() != nil {
+		c.busy = false
+		err := fmt.Errorf("ftpcore: %s: %w", u.verb, u.ctx.Err())
+		c.poison(err)
+		return err
+	}
+	rep := u.done
+	if rep == nil {
+		var err error
+		// A server may take a while to flush a large file before it
+		// replies; the data timeout is the honest bound for that.
+		rep, err = c.readFinal(context.WithoutCancel(u.ctx), u.verb, c.cfg.DataTimeout)
+		if err != nil {
+			return err
+		}
+	}
+	c.busy = false
+	if aborted {
+		if rep.Class() == 1 || rep.Class() == 3 {
+			err := &ProtocolError{Cmd: u.verb, Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
+			c.poison(err)
+			return err
+		}
+		return nil
+	}
+	if rep.Class() != 2 {
+		return &Error{Cmd: u.verb, Code: rep.Code, Msg: rep.Msg()}
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package ftpcore is ftpgw's FTP client engine.
+//
+// It implements the client side of RFC 959 (the protocol, its reply format
+// and the transfer commands), RFC 2389 (FEAT and OPTS), RFC 2428 (EPSV) and
+// RFC 3659 (SIZE, MDTM, REST STREAM, MLST and MLSD). It imports the standard
+// library only; pooling lives in package pool and HTTP in package api.
+//
+// The rules it keeps, modelled on net/textproto and net/smtp:
+//
+//   - Every call that does I/O takes a context. Cancelling the context sets a
+//     deadline in the past on the connections in use, and every call has a
+//     timeout of its own, so no call can block forever.
+//   - A reply the caller did not expect is an *Error that keeps the command,
+//     the code and the text; a byte stream that is not a well-formed reply is
+//     a *ProtocolError.
+//   - Every argument is checked for CR, LF and NUL before it is sent, so no
+//     command can be smuggled onto the control connection.
+//   - The address inside a 227 (PASV) reply is ignored unless the caller opts
+//     in: data connections go to the control connection's peer.
+//   - A Conn whose state is no longer known (I/O error, timeout, cancelled
+//     call, malformed reply, a transfer that did not end cleanly) is marked
+//     unusable and every later call fails fast; it is never resynchronised.
+package ftpcore

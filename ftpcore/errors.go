@@ -1,0 +1,90 @@
+package ftpcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+)
+
+// Error is a reply the client did not expect: the server answered Cmd with
+// Code and Msg. The connection is still usable after an Error unless the
+// call that returned it says otherwise (Conn.Usable tells).
+type Error struct {
+	Cmd  string // the command verb, e.g. "RETR"; never its argument
+	Code int    // the three-digit reply code
+	Msg  string // the reply text, lines joined by "\n"
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ftp: %s: %d %s", e.Cmd, e.Code, e.Msg)
+}
+
+// Temporary reports whether the reply is a transient negative completion
+// (4yz), which RFC 959 says may succeed if the command is repeated.
+func (e *Error) Temporary() bool { return e.Code >= 400 && e.Code < 500 }
+
+// ProtocolError reports a reply stream that does not follow RFC 959: a line
+// without a reply code, a reply over the size limits, an unparsable 227.
+// The connection is unusable after a ProtocolError.
+type ProtocolError struct {
+	Cmd string // the command whose reply was malformed ("" for the greeting)
+	Msg string // what was wrong
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Cmd == "" {
+		return "ftp: protocol error: " + e.Msg
+	}
+	return fmt.Sprintf("ftp: %s: protocol error: %s", e.Cmd, e.Msg)
+}
+
+// ErrBadArgument is wrapped by the error returned when a command argument
+// contains CR, LF or NUL. Nothing is sent; the connection stays usable.
+var ErrBadArgument = errors.New("argument contains CR, LF or NUL")
+
+// ErrUnusable is wrapped by every error returned by a Conn that was already
+// marked unusable by an earlier failure.
+var ErrUnusable = errors.New("connection unusable")
+
+// ErrBusy is returned when a command is issued while a Transfer or Upload
+// of the same Conn is still open.
+var ErrBusy = errors.New("transfer in progress")
+
+// IsConnLost reports whether err says the control connection is gone: a 421
+// reply (service not available, closing control connection), or an EOF or
+// reset on the control connection. A pooled session that fails this way on
+// its first command was stale.
+func IsConnLost(err error) bool {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Code == StatusNotAvailable
+	}
+	if errors.Is(err, ErrUnusable) {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed)
+}
+
+// IsTimeout reports whether err is a timeout: a context deadline or an I/O
+// deadline set by this package.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// ReplyCode returns the FTP reply code carried by err, or 0.
+func ReplyCode(err error) int {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return 0
+}

@@ -1,0 +1,324 @@
+package ftpcore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EntryType is the kind of a directory entry.
+type EntryType int
+
+// The kinds of entry a listing can hold.
+const (
+	EntryFile EntryType = iota
+	EntryDir
+	EntryLink
+	EntryOther
+)
+
+func (t EntryType) String() string {
+	switch t {
+	case EntryFile:
+		return "file"
+	case EntryDir:
+		return "dir"
+	case EntryLink:
+		return "link"
+	}
+	return "other"
+}
+
+// Entry describes one file or directory.
+type Entry struct {
+	Name    string    // base name, or a path where the server sent one
+	Type    EntryType //
+	Size    int64     // bytes; -1 when unknown (directories, as a rule)
+	ModTime time.Time // UTC; zero when unknown
+	Target  string    // a symbolic link's target, when the listing says
+}
+
+// List lists the directory path: MLSD when the server offers MLST (RFC 3659
+// §7), otherwise LIST parsed as Unix "ls -l" output. Entries for "." and
+// ".." are left out. At most Config.MaxListing bytes are read.
+func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
+	verb, parse := "LIST", parseUnixLine
+	if c.HasFeature("MLST") {
+		verb = "MLSD"
+		parse = func(line string, _ time.Time) (Entry, bool, error) {
+			e, err := ParseMLSxLine(line)
+			if err != nil {
+				return Entry{}, false, err
+			}
+			return e, true, nil
+		}
+	}
+	t, err := c.startList(ctx, verb, path)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var entries []Entry
+	lr := &io.LimitedReader{R: t, N: c.cfg.MaxListing + 1}
+	br := bufio.NewReaderSize(lr, 4096)
+	var perr error
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			perr = &ProtocolError{Cmd: verb, Msg: "listing line longer than 4096 bytes"}
+			break
+		}
+		if len(line) > 0 {
+			s := strings.TrimRight(string(line), "\r\n")
+			if s != "" {
+				e, ok, err := parse(s, now)
+				if err != nil {
+					perr = &ProtocolError{Cmd: verb, Msg: err.Error()}
+					break
+				}
+				if ok && e.Name != "." && e.Name != ".." {
+					entries = append(entries, e)
+				}
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				perr = err
+			}
+			break
+		}
+	}
+	if perr == nil && lr.N <= 0 {
+		perr = &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("listing longer than %d bytes", c.cfg.MaxListing)}
+	}
+	cerr := t.Close()
+	if perr != nil {
+		return nil, perr
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	return entries, nil
+}
+
+func (c *Conn) startList(ctx context.Context, verb, path string) (*Transfer, error) {
+	data, rep, err := c.startTransfer(ctx, verb, path, 0)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transfer{c: c, ctx: ctx, data: data, limit: -1}
+	if rep.Class() == 2 {
+		t.done = rep
+	}
+	t.stop = c.watch(ctx, c.nc, data)
+	return t, nil
+}
+
+// ParseMLSxLine parses one MLSD line or MLST fact line (RFC 3659 §7.2):
+// "fact=value;fact=value; name". Fact names are case-insensitive; unknown
+// facts are ignored. Types cdir and pdir come back as directories named "."
+// and "..".
+func ParseMLSxLine(line string) (Entry, error) {
+	facts, name, ok := strings.Cut(line, " ")
+	if !ok || name == "" {
+		return Entry{}, fmt.Errorf("MLSx line without a name: %q", truncateString(line, 64))
+	}
+	e := Entry{Name: name, Type: EntryOther, Size: -1}
+	for _, f := range strings.Split(facts, ";") {
+		if f == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return Entry{}, fmt.Errorf("malformed MLSx fact %q", truncateString(f, 64))
+		}
+		switch strings.ToLower(k) {
+		case "type":
+			switch lv := strings.ToLower(v); {
+			case lv == "file":
+				e.Type = EntryFile
+			case lv == "dir":
+				e.Type = EntryDir
+			case lv == "cdir":
+				e.Type, e.Name = EntryDir, "."
+			case lv == "pdir":
+				e.Type, e.Name = EntryDir, ".."
+			case strings.HasPrefix(lv, "os.unix=slink") || strings.HasPrefix(lv, "os.unix=symlink"):
+				e.Type = EntryLink
+				if _, target, ok := strings.Cut(v, ":"); ok {
+					e.Target = target
+				}
+			}
+		case "size":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return Entry{}, fmt.Errorf("malformed MLSx size %q", truncateString(v, 32))
+			}
+			e.Size = n
+		case "modify":
+			t, err := ParseTime(v)
+			if err != nil {
+				return Entry{}, err
+			}
+			e.ModTime = t
+		}
+	}
+	return e, nil
+}
+
+var months = map[string]time.Month{
+	"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+	"jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+
+// ParseUnixLine parses one line of Unix "ls -l" output as LIST sends it:
+//
+//	-rw-r--r--    1 ftp      ftp          1024 Nov 24 04:12 name with spaces
+//	drwxr-xr-x    2 0        0            4096 Jan  3  2023 dir
+//	lrwxrwxrwx    1 0        0               7 Nov 24 04:12 link -> target
+//	crw-rw-rw-    1 0        0          1,   3 Nov 24 04:12 null
+//
+// Times without a year are placed in the year that makes them not more than
+// a day after now. ok is false for lines that describe no entry ("total 8").
+func ParseUnixLine(line string, now time.Time) (e Entry, ok bool, err error) {
+	return parseUnixLine(line, now)
+}
+
+func parseUnixLine(line string, now time.Time) (Entry, bool, error) {
+	if strings.HasPrefix(line, "total ") || strings.TrimSpace(line) == "" {
+		return Entry{}, false, nil
+	}
+	fields, offs := splitFields(line, 9)
+	if len(fields) < 6 || len(fields[0]) < 10 {
+		return Entry{}, false, fmt.Errorf("unparsable LIST line %q", truncateString(line, 64))
+	}
+	e := Entry{Size: -1}
+	switch fields[0][0] {
+	case '-':
+		e.Type = EntryFile
+	case 'd':
+		e.Type = EntryDir
+	case 'l':
+		e.Type = EntryLink
+	case 'b', 'c', 'p', 's', 'D':
+		e.Type = EntryOther
+	default:
+		return Entry{}, false, fmt.Errorf("unknown file type in LIST line %q", truncateString(line, 64))
+	}
+	// Find the date: month, day, then time or year. Owner and group
+	// columns vary (missing group, numeric ids, spaces in device numbers),
+	// so the date anchors the parse and the size is the field before it.
+	mi := -1
+	for i := 2; i+2 < len(fields); i++ {
+		if _, ok := months[strings.ToLower(fields[i])]; ok && isNumber(fields[i+1]) {
+			mi = i
+			break
+		}
+	}
+	if mi < 0 || mi+3 > len(fields) {
+		return Entry{}, false, fmt.Errorf("no date in LIST line %q", truncateString(line, 64))
+	}
+	if e.Type == EntryFile || e.Type == EntryDir || e.Type == EntryLink {
+		n, err := strconv.ParseInt(fields[mi-1], 10, 64)
+		if err == nil && n >= 0 {
+			e.Size = n
+		}
+	}
+	mod, err := unixDate(fields[mi], fields[mi+1], fields[mi+2], now)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("bad date in LIST line %q", truncateString(line, 64))
+	}
+	e.ModTime = mod
+	// The name is the rest of the line after the time-or-year field,
+	// spaces included, less the single separating space.
+	start := offs[mi+2] + len(fields[mi+2]) + 1
+	if start >= len(line) {
+		return Entry{}, false, fmt.Errorf("no name in LIST line %q", truncateString(line, 64))
+	}
+	name := line[start:]
+	if e.Type == EntryLink {
+		if n, target, ok := strings.Cut(name, " -> "); ok {
+			name, e.Target = n, target
+		}
+	}
+	if e.Type == EntryDir {
+		e.Size = -1
+	}
+	e.Name = name
+	return e, true, nil
+}
+
+// splitFields splits line at runs of spaces into at most max+... fields,
+// recording where each field starts. It stops after the fields needed to
+// find the name, so spaces inside names survive.
+func splitFields(line string, max int) ([]string, []int) {
+	var fields []string
+	var offs []int
+	i := 0
+	for i < len(line) && len(fields) < max+3 {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		if i >= len(line) {
+			break
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
+		}
+		fields = append(fields, line[i:j])
+		offs = append(offs, i)
+		i = j
+	}
+	return fields, offs
+}
+
+func isNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func unixDate(mon, day, tm string, now time.Time) (time.Time, error) {
+	m := months[strings.ToLower(mon)]
+	d, err := strconv.Atoi(day)
+	if err != nil || d < 1 || d > 31 {
+		return time.Time{}, errors.New("bad day")
+	}
+	if h, mm, ok := strings.Cut(tm, ":"); ok {
+		hh, err1 := strconv.Atoi(h)
+		mi, err2 := strconv.Atoi(mm)
+		if err1 != nil || err2 != nil || hh > 23 || mi > 59 || hh < 0 || mi < 0 {
+			return time.Time{}, errors.New("bad time")
+		}
+		now = now.UTC()
+		t := time.Date(now.Year(), m, d, hh, mi, 0, 0, time.UTC)
+		if t.After(now.Add(24 * time.Hour)) {
+			t = t.AddDate(-1, 0, 0)
+		}
+		return t, nil
+	}
+	y, err := strconv.Atoi(tm)
+	if err != nil || y < 1900 || y > 9999 {
+		return time.Time{}, errors.New("bad year")
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+}
+
+func truncateString(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
