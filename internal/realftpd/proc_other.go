@@ -1,0 +1,11 @@
+//go:build !linux
+
+package realftpd
+
+import "syscall"
+
+func unsupported() string { return "realftpd supports only Linux" }
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func killTree(int) {}
