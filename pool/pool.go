@@ -1,0 +1,352 @@
+// Package pool keeps bounded pools of logged-in ftpcore sessions, one pool
+// per FTP backend, on github.com/jackc/puddle/v2. It is modelled on pgxpool:
+// sessions are dialled lazily, health-checked with NOOP after an idle gap,
+// retired after a lifetime with jitter, and destroyed on release whenever
+// their state is not known to be clean.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/jackc/puddle/v2"
+)
+
+// Config configures a Pool. Zero values mean the documented defaults, set
+// in one place (setDefaults).
+type Config struct {
+	// Name names the backend in metrics and logs. Default "default".
+	Name string
+	// Conn says how to dial and log in to the backend.
+	Conn ftpcore.Config
+	// MaxSessions is the most sessions open at once. Default 8.
+	MaxSessions int32
+	// MaxLifetime is how long a session lives before it is retired at its
+	// next release or health check. Default 30 minutes.
+	MaxLifetime time.Duration
+	// MaxLifetimeJitter is the most added at random to MaxLifetime for each
+	// session, so sessions opened together do not all expire together.
+	// Default MaxLifetime/10.
+	MaxLifetimeJitter time.Duration
+	// MaxIdleTime is how long a session may sit idle before the background
+	// check closes it. Default 5 minutes.
+	MaxIdleTime time.Duration
+	// HealthCheckAfterIdle is the idle gap after which Acquire proves a
+	// session alive with NOOP before handing it out. Default 5 seconds.
+	HealthCheckAfterIdle time.Duration
+	// HealthCheckTimeout bounds that NOOP. Default 2 seconds.
+	HealthCheckTimeout time.Duration
+	// HealthCheckPeriod is how often idle sessions are checked for
+	// MaxIdleTime and MaxLifetime in the background. Default 1 minute.
+	HealthCheckPeriod time.Duration
+	// AcquireTimeout bounds the wait for a session, dialling included.
+	// Default 10 seconds.
+	AcquireTimeout time.Duration
+	// Logger receives session lifecycle events at Debug and failures at
+	// Warn. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "default"
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 8
+	}
+	if c.MaxLifetime <= 0 {
+		c.MaxLifetime = 30 * time.Minute
+	}
+	if c.MaxLifetimeJitter <= 0 {
+		c.MaxLifetimeJitter = c.MaxLifetime / 10
+	}
+	if c.MaxIdleTime <= 0 {
+		c.MaxIdleTime = 5 * time.Minute
+	}
+	if c.HealthCheckAfterIdle <= 0 {
+		c.HealthCheckAfterIdle = 5 * time.Second
+	}
+	if c.HealthCheckTimeout <= 0 {
+		c.HealthCheckTimeout = 2 * time.Second
+	}
+	if c.HealthCheckPeriod <= 0 {
+		c.HealthCheckPeriod = time.Minute
+	}
+	if c.AcquireTimeout <= 0 {
+		c.AcquireTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ErrExhausted is returned by Acquire when every session stayed busy for
+// the whole AcquireTimeout.
+var ErrExhausted = errors.New("pool: all sessions busy")
+
+// ErrClosed is returned by Acquire after Close.
+var ErrClosed = errors.New("pool: closed")
+
+// ConnectError wraps a failure to dial or log in to the backend.
+type ConnectError struct {
+	Backend string
+	Err     error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("pool %s: connecting: %v", e.Backend, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// session is what the puddle pool holds.
+type session struct {
+	conn    *ftpcore.Conn
+	expires time.Time
+}
+
+// Pool is a bounded pool of logged-in sessions to one backend. It is safe
+// for concurrent use.
+type Pool struct {
+	cfg  Config
+	p    *puddle.Pool[*session]
+	log  *slog.Logger
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+
+	dials, dialErrors, staleRetries, healthFailures atomic.Int64
+	destroyedBroken, destroyedLifetime, destroyedIdle  atomic.Int64
+}
+
+// New returns a Pool for cfg. No session is dialled until the first
+// Acquire.
+func New(cfg Config) (*Pool, error) {
+	cfg.setDefaults()
+	if cfg.Conn.Addr == "" {
+		return nil, errors.New("pool: Conn.Addr is empty")
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{})}
+	var err error
+	p.p, err = puddle.NewPool(&puddle.Config[*session]{
+		Constructor: p.construct,
+		Destructor:  p.destruct,
+		MaxSize:     cfg.MaxSessions,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.wg.Add(1)
+	go p.backgroundCheck()
+	return p, nil
+}
+
+// Name returns the backend's name.
+func (p *Pool) Name() string { return p.cfg.Name }
+
+func (p *Pool) construct(ctx context.Context) (*session, error) {
+	p.dials.Add(1)
+	c, err := ftpcore.Dial(ctx, p.cfg.Conn)
+	if err != nil {
+		p.dialErrors.Add(1)
+		p.log.Warn("ftp session dial failed", "err", err)
+		return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
+	}
+	life := p.cfg.MaxLifetime + rand.N(p.cfg.MaxLifetimeJitter+1)
+	p.log.Debug("ftp session opened")
+	return &session{conn: c, expires: time.Now().Add(life)}, nil
+}
+
+func (p *Pool) destruct(s *session) {
+	if s.conn.Usable() {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthCheckTimeout)
+		s.conn.Quit(ctx)
+		cancel()
+	}
+	s.conn.Close()
+	p.log.Debug("ftp session closed")
+}
+
+// Session is one acquired session. Not safe for concurrent use; after
+// Release or Destroy, do not use it or its Conn.
+type Session struct {
+	p     *Pool
+	res   *puddle.Resource[*session]
+	start uint64 // commands sent when acquired
+	done  bool
+}
+
+// Conn returns the session's FTP connection.
+func (s *Session) Conn() *ftpcore.Conn { return s.res.Value().conn }
+
+// Release returns the session to the pool, or destroys it when its state
+// is unknown (the Conn says it is unusable) or its lifetime is over.
+func (s *Session) Release() {
+	if s.done {
+		return
+	}
+	s.done = true
+	sess := s.res.Value()
+	switch {
+	case !sess.conn.Usable():
+		s.p.destroyedBroken.Add(1)
+		s.res.Destroy()
+	case time.Now().After(sess.expires):
+		s.p.destroyedLifetime.Add(1)
+		s.res.Destroy()
+	default:
+		s.res.Release()
+	}
+}
+
+// Destroy closes the session instead of returning it.
+func (s *Session) Destroy() {
+	if s.done {
+		return
+	}
+	s.done = true
+	s.p.destroyedBroken.Add(1)
+	s.res.Destroy()
+}
+
+// Acquire returns a session, waiting up to AcquireTimeout. A session idle
+// longer than HealthCheckAfterIdle is proved alive with NOOP first; one that
+// fails, or has outlived its lifetime, is destroyed and another taken.
+func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
+	actx, cancel := context.WithTimeout(ctx, p.cfg.AcquireTimeout)
+	defer cancel()
+	for {
+		res, err := p.p.Acquire(actx)
+		if err != nil {
+			return nil, p.acquireErr(ctx, err)
+		}
+		sess := res.Value()
+		if time.Now().After(sess.expires) {
+			p.destroyedLifetime.Add(1)
+			res.Destroy()
+			continue
+		}
+		if res.IdleDuration() > p.cfg.HealthCheckAfterIdle {
+			hctx, hcancel := context.WithTimeout(actx, p.cfg.HealthCheckTimeout)
+			err := sess.conn.Noop(hctx)
+			hcancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					res.Destroy()
+					return nil, ctx.Err()
+				}
+				p.healthFailures.Add(1)
+				p.log.Debug("ftp session failed health check", "err", err)
+				res.Destroy()
+				continue
+			}
+		}
+		return &Session{p: p, res: res, start: sess.conn.Commands()}, nil
+	}
+}
+
+func (p *Pool) acquireErr(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, puddle.ErrClosedPool):
+		return ErrClosed
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		if p.p.Stat().TotalResources() >= p.cfg.MaxSessions {
+			return ErrExhausted
+		}
+		return &ConnectError{Backend: p.cfg.Name, Err: err}
+	}
+	return err
+}
+
+// Begin acquires a session and runs fn on it. If fn fails because the
+// session was stale — its first command met a 421 or a closed control
+// connection — the session is destroyed and fn runs once more on a fresh
+// one. On success the session stays acquired for the caller (a transfer
+// being streamed) and must be Released; on failure it has been released.
+// fn may run twice, so it must have no effect outside the session until its
+// first command has succeeded.
+func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Session, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := p.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = fn(s.Conn())
+		if err == nil {
+			return s, nil
+		}
+		stale := ftpcore.IsConnLost(err) && s.Conn().Commands()-s.start <= 1 && ctx.Err() == nil
+		if stale {
+			s.Destroy()
+			if attempt == 0 {
+				p.staleRetries.Add(1)
+				p.log.Debug("stale ftp session replaced", "err", err)
+				continue
+			}
+			return nil, err
+		}
+		s.Release()
+		return nil, err
+	}
+}
+
+// Do is Begin for operations that end within fn: the session is released
+// when fn returns.
+func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
+	s, err := p.Begin(ctx, fn)
+	if err != nil {
+		return err
+	}
+	s.Release()
+	return nil
+}
+
+// backgroundCheck closes idle sessions past MaxIdleTime or their lifetime.
+func (p *Pool) backgroundCheck() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.HealthCheckPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.checkIdle()
+		}
+	}
+}
+
+func (p *Pool) checkIdle() {
+	now := time.Now()
+	for _, res := range p.p.AcquireAllIdle() {
+		switch {
+		case now.After(res.Value().expires):
+			p.destroyedLifetime.Add(1)
+			res.Destroy()
+		case res.IdleDuration() > p.cfg.MaxIdleTime:
+			p.destroyedIdle.Add(1)
+			res.Destroy()
+		default:
+			res.ReleaseUnused()
+		}
+	}
+}
+
+// Close closes every session, waiting for acquired ones to be released,
+// and makes later Acquire calls fail with ErrClosed.
+func (p *Pool) Close() {
+	p.once.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		p.p.Close()
+	})
+}

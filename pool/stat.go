@@ -1,0 +1,67 @@
+package pool
+
+import (
+	"time"
+
+	"github.com/jackc/puddle/v2"
+)
+
+// Stat is a snapshot of a Pool's state and counters.
+type Stat struct {
+	s *puddle.Stat
+
+	// Dials counts sessions dialled, successful or not; DialErrors the
+	// failures among them.
+	Dials, DialErrors int64
+	// StaleRetries counts operations retried on a fresh session because
+	// the first one was stale.
+	StaleRetries int64
+	// HealthCheckFailures counts sessions that failed the NOOP on acquire.
+	HealthCheckFailures int64
+	// DestroyedBroken, DestroyedLifetime and DestroyedIdle count sessions
+	// destroyed because their state was unknown, their lifetime was over,
+	// or they sat idle too long.
+	DestroyedBroken, DestroyedLifetime, DestroyedIdle int64
+}
+
+// Stat returns a snapshot of the pool's statistics.
+func (p *Pool) Stat() *Stat {
+	return &Stat{
+		s:                   p.p.Stat(),
+		Dials:               p.dials.Load(),
+		DialErrors:          p.dialErrors.Load(),
+		StaleRetries:        p.staleRetries.Load(),
+		HealthCheckFailures: p.healthFailures.Load(),
+		DestroyedBroken:     p.destroyedBroken.Load(),
+		DestroyedLifetime:   p.destroyedLifetime.Load(),
+		DestroyedIdle:       p.destroyedIdle.Load(),
+	}
+}
+
+// AcquiredSessions is the number of sessions in use.
+func (s *Stat) AcquiredSessions() int32 { return s.s.AcquiredResources() }
+
+// IdleSessions is the number of sessions waiting in the pool.
+func (s *Stat) IdleSessions() int32 { return s.s.IdleResources() }
+
+// ConstructingSessions is the number of sessions being dialled.
+func (s *Stat) ConstructingSessions() int32 { return s.s.ConstructingResources() }
+
+// TotalSessions is acquired + idle + constructing.
+func (s *Stat) TotalSessions() int32 { return s.s.TotalResources() }
+
+// MaxSessions is the configured maximum.
+func (s *Stat) MaxSessions() int32 { return s.s.MaxResources() }
+
+// AcquireCount is the number of successful acquires from the pool.
+func (s *Stat) AcquireCount() int64 { return s.s.AcquireCount() }
+
+// AcquireDuration is the total time spent in successful acquires.
+func (s *Stat) AcquireDuration() time.Duration { return s.s.AcquireDuration() }
+
+// EmptyAcquireCount is the number of acquires that had to wait for a
+// session because none was idle.
+func (s *Stat) EmptyAcquireCount() int64 { return s.s.EmptyAcquireCount() }
+
+// CanceledAcquireCount is the number of acquires given up by their context.
+func (s *Stat) CanceledAcquireCount() int64 { return s.s.CanceledAcquireCount() }
