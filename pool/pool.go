@@ -122,8 +122,8 @@ type Pool struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	dials, dialErrors, staleRetries, healthFailures atomic.Int64
-	destroyedBroken, destroyedLifetime, destroyedIdle  atomic.Int64
+	dials, dialErrors, staleRetries, healthFailures   atomic.Int64
+	destroyedBroken, destroyedLifetime, destroyedIdle atomic.Int64
 }
 
 // New returns a Pool for cfg. No session is dialled until the first
