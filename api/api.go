@@ -1,0 +1,119 @@
+// Package api is the gateway's HTTP face: chi handlers that serve
+// GET/HEAD/PUT/DELETE on /files/{path...} from a pool of FTP sessions, with
+// the semantics RFC 9110 gives a file server (ranges, validators,
+// conditional requests) and RFC 9457 problem bodies for every error. It is
+// the only package that knows HTTP status codes; errors.go is the one place
+// that maps errors to them.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ftpgw/ftpgw/pool"
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures the handler returned by New.
+type Config struct {
+	// Pool is the FTP backend's session pool. Required.
+	Pool *pool.Pool
+	// Root is the directory on the FTP server that /files/ maps to. An
+	// absolute path ("/srv/data") is used as it is; a relative one
+	// ("pub", or "" for the login directory itself) is taken relative to
+	// the directory the session logs in to, as curl and RFC 1738 do.
+	Root string
+	// Logger receives one line per request (Info for 2xx-4xx, Error for
+	// 5xx). Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics. Nil means none are kept.
+	Registerer prometheus.Registerer
+	// Metrics, when set, is served at /metrics (promhttp over the
+	// gateway's registry).
+	Metrics http.Handler
+	// ClientIdleTimeout bounds how long a transfer may wait on the HTTP
+	// client (a body read or a response write making no progress) before
+	// it is given up. Default 60 seconds.
+	ClientIdleTimeout time.Duration
+	// ReadyTimeout bounds the /readyz probe's acquire. Default 2 seconds.
+	ReadyTimeout time.Duration
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	router  chi.Router
+}
+
+// New returns the gateway's HTTP handler: /files/ for the FTP tree,
+// /healthz (the process is alive), /readyz (an FTP session can be had) and
+// /metrics when Config.Metrics is set.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClientIdleTimeout <= 0 {
+		cfg.ClientIdleTimeout = 60 * time.Second
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.observe, s.recoverPanics)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
+	}
+	r.Handle("/files", http.RedirectHandler("/files/", http.StatusMovedPermanently))
+	r.Method(http.MethodGet, "/files/*", s.handle(s.getFile))
+	r.Method(http.MethodHead, "/files/*", s.handle(s.getFile))
+	r.Method(http.MethodPut, "/files/*", s.handle(s.putFile))
+	r.Method(http.MethodDelete, "/files/*", s.handle(s.deleteFile))
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		s.writeError(w, r, errMethodNotAllowed)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errNoRoute)
+	})
+	s.router = r
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+	defer cancel()
+	sess, err := s.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		s.writeError(w, r, notReady(err))
+		return
+	}
+	sess.Release()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ready\n"))
+}
+
+// handle adapts a handler that returns an error: the error, if any, is
+// rendered by writeError.
+func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}

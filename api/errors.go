@@ -1,0 +1,249 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/pool"
+)
+
+// This file is the one place where errors become HTTP statuses and RFC 9457
+// problem bodies. Handlers return errors; they never pick a status for an
+// FTP failure themselves.
+
+// problem is an error that already knows its status and a detail that is
+// safe to show the client. cause, if any, is kept for logs and for the FTP
+// reply code.
+type problem struct {
+	status int
+	detail string
+	cause  error
+	header http.Header // extra response headers (Content-Range on 416)
+}
+
+func (p *problem) Error() string {
+	if p.cause != nil {
+		return p.detail + ": " + p.cause.Error()
+	}
+	return p.detail
+}
+
+func (p *problem) Unwrap() error { return p.cause }
+
+var (
+	errMethodNotAllowed = &problem{status: http.StatusMethodNotAllowed, detail: "method not allowed here"}
+	errNoRoute          = &problem{status: http.StatusNotFound, detail: "no such route; files are served under /files/"}
+)
+
+func badRequest(detail string, cause error) error {
+	return &problem{status: http.StatusBadRequest, detail: detail, cause: cause}
+}
+
+func conflict(detail string, cause error) error {
+	return &problem{status: http.StatusConflict, detail: detail, cause: cause}
+}
+
+func notFound(detail string) error {
+	return &problem{status: http.StatusNotFound, detail: detail}
+}
+
+func methodNotAllowed(detail string) error {
+	return &problem{status: http.StatusMethodNotAllowed, detail: detail}
+}
+
+func preconditionFailed() error {
+	return &problem{status: http.StatusPreconditionFailed, detail: "a precondition in the request headers does not hold"}
+}
+
+func rangeNotSatisfiable(size int64) error {
+	h := http.Header{}
+	h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+	return &problem{status: http.StatusRequestedRangeNotSatisfiable, detail: "the range does not overlap the file", header: h}
+}
+
+func upstreamMismatch(detail string) error {
+	return &problem{status: http.StatusBadGateway, detail: detail}
+}
+
+func notReady(err error) error {
+	return &problem{status: http.StatusServiceUnavailable, detail: "no FTP session can be had", cause: err}
+}
+
+// errClientGone marks a request whose client went away or sent a broken
+// body; 499 is what the logs say, the client rarely sees anything.
+const statusClientClosed = 499
+
+// classified is what an error means for the HTTP response.
+type classified struct {
+	status     int
+	detail     string
+	ftpCode    int
+	ftpMsg     string
+	retryAfter bool
+	header     http.Header
+}
+
+func classify(err error) classified {
+	var c classified
+	var fe *ftpcore.Error
+	if errors.As(err, &fe) {
+		c.ftpCode, c.ftpMsg = fe.Code, fe.Msg
+	}
+	var p *problem
+	var ce *pool.ConnectError
+	var pe *ftpcore.ProtocolError
+	switch {
+	case errors.As(err, &p):
+		c.status, c.detail, c.header = p.status, p.detail, p.header
+	case errors.Is(err, ErrBadPath):
+		c.status, c.detail = http.StatusBadRequest, err.Error()
+	case errors.Is(err, ftpcore.ErrBadArgument):
+		c.status, c.detail = http.StatusBadRequest, "the path contains a control character"
+	case errors.Is(err, pool.ErrExhausted):
+		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "all FTP sessions are busy", true
+	case errors.Is(err, pool.ErrClosed):
+		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the gateway is shutting down", true
+	case errors.As(err, &ce):
+		switch {
+		case c.ftpCode == ftpcore.StatusNotAvailable:
+			c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the FTP server is not taking connections", true
+		case c.ftpCode != 0:
+			c.status, c.detail = http.StatusBadGateway, "the FTP server refused the login"
+		case ftpcore.IsTimeout(err):
+			c.status, c.detail = http.StatusGatewayTimeout, "timed out connecting to the FTP server"
+		default:
+			c.status, c.detail = http.StatusBadGateway, "cannot connect to the FTP server"
+		}
+	case fe != nil:
+		c.status, c.detail, c.retryAfter = statusForReply(fe)
+	case errors.Is(err, context.Canceled):
+		c.status, c.detail = statusClientClosed, "the client went away"
+	case ftpcore.IsTimeout(err):
+		c.status, c.detail = http.StatusGatewayTimeout, "the FTP server did not answer in time"
+	case errors.As(err, &pe):
+		c.status, c.detail = http.StatusBadGateway, "the FTP server sent a malformed reply"
+	case ftpcore.IsConnLost(err), errors.Is(err, ftpcore.ErrUnusable):
+		c.status, c.detail = http.StatusBadGateway, "the FTP server closed the connection"
+	default:
+		c.status, c.detail = http.StatusInternalServerError, "internal error"
+	}
+	return c
+}
+
+// statusForReply maps an FTP reply code (RFC 959 §4.2) to a status.
+func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter bool) {
+	switch e.Code {
+	case ftpcore.StatusFileUnavailable550:
+		if isPermissionText(e.Msg) {
+			return http.StatusForbidden, "the FTP server denied access", false
+		}
+		return http.StatusNotFound, "no such file or directory", false
+	case ftpcore.StatusBadFileName, ftpcore.StatusBadArguments:
+		return http.StatusBadRequest, "the FTP server rejected the name", false
+	case ftpcore.StatusExceededStorage, ftpcore.StatusInsufficientSpace:
+		return http.StatusInsufficientStorage, "the FTP server is out of space", false
+	case ftpcore.StatusNotAvailable:
+		return http.StatusServiceUnavailable, "the FTP server is not available", true
+	case ftpcore.StatusFileUnavailable:
+		return http.StatusServiceUnavailable, "the file is busy on the FTP server", true
+	case ftpcore.StatusNotLoggedIn, ftpcore.StatusStorNeedAccount:
+		return http.StatusBadGateway, "the FTP server refused the login", false
+	case ftpcore.StatusCannotOpenData, ftpcore.StatusTransferAborted:
+		return http.StatusBadGateway, "the FTP data connection failed", false
+	}
+	return http.StatusBadGateway, "the FTP server refused the request", false
+}
+
+// isPermissionText tells a 550 that means "forbidden" from one that means
+// "missing": the code is the same, only the text differs.
+func isPermissionText(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"permission denied", "access denied", "not permitted", "forbidden", "access is denied"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// problemBody is the RFC 9457 document.
+type problemBody struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	FTPCode   int    `json:"ftp_code,omitempty"`
+	// FTPMessage is what the FTP server said, on 5xx responses only: it
+	// helps whoever runs the gateway, and 4xx responses have no need of
+	// the server's wording (which can name server-side paths).
+	FTPMessage string `json:"ftp_message,omitempty"`
+}
+
+// writeError renders err as a problem response, unless the response has
+// already begun, in which case the connection is aborted so the client can
+// not mistake a truncated body for a complete one.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	c := classify(err)
+	info := requestInfoFrom(r.Context())
+	if info != nil {
+		info.err = err
+		if c.ftpCode != 0 {
+			info.ftpCode = c.ftpCode
+		}
+	}
+	if c.ftpCode != 0 {
+		s.metrics.ftpError(s.cfg.Pool.Name(), c.ftpCode)
+	}
+	if info != nil && info.headerSent {
+		panic(http.ErrAbortHandler)
+	}
+	if c.status == statusClientClosed {
+		if info != nil {
+			info.status = statusClientClosed
+		}
+		return
+	}
+	h := w.Header()
+	for k, v := range c.header {
+		h[k] = v
+	}
+	if c.retryAfter {
+		h.Set("Retry-After", "1")
+	}
+	// Validators and lengths set for the success path must not describe
+	// the problem document.
+	for _, k := range []string{"ETag", "Last-Modified", "Content-Length", "Accept-Ranges"} {
+		h.Del(k)
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	body := problemBody{
+		Type:     "about:blank",
+		Title:    http.StatusText(c.status),
+		Status:   c.status,
+		Detail:   c.detail,
+		Instance: r.URL.Path,
+		FTPCode:  c.ftpCode,
+	}
+	if info != nil {
+		body.RequestID = info.id
+	}
+	if c.status >= 500 && c.ftpCode != 0 {
+		body.FTPMessage = c.ftpMsg
+	}
+	b, _ := json.Marshal(body)
+	b = append(b, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(c.status)
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+}

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the HTTP side's Prometheus metrics. Labels are bounded: the
+// route pattern, never the path; the backend's name; a status code.
+type metrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	transfer  *prometheus.CounterVec
+	ftpErrors *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_http_requests_total",
+			Help: "HTTP requests served, by method, route pattern and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ftpgw_http_request_duration_seconds",
+			Help:    "Time from request to the end of the response, by method and route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"method", "route"}),
+		transfer: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_transfer_bytes_total",
+			Help: "File bytes moved between HTTP clients and FTP servers, by backend and direction.",
+		}, []string{"backend", "direction"}),
+		ftpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_ftp_errors_total",
+			Help: "Requests that failed with an FTP error reply, by backend and reply code class.",
+		}, []string{"backend", "code_class"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.transfer, m.ftpErrors)
+	}
+	return m
+}
+
+func (m *metrics) request(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+func (m *metrics) bytes(backend, direction string, n int64) {
+	if n > 0 {
+		m.transfer.WithLabelValues(backend, direction).Add(float64(n))
+	}
+}
+
+func (m *metrics) ftpError(backend string, code int) {
+	m.ftpErrors.WithLabelValues(backend, strconv.Itoa(code/100)+"xx").Inc()
+}
