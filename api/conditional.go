@@ -1,0 +1,267 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validators describes the current state of the target resource.
+// The handler fills it from the FTP server's SIZE and MDTM replies (or
+// Exists=false after a 550), before it acts on the request.
+type Validators struct {
+	Exists  bool
+	ETag    string    // strong, quoted, "" if unknown
+	ModTime time.Time // zero if unknown; compare at 1-second precision (HTTP dates)
+}
+
+// Precondition is the outcome of evaluating conditional request headers.
+type Precondition int
+
+const (
+	PrecondProceed     Precondition = iota // carry on with the method
+	PrecondNotModified                     // 304 (GET/HEAD only)
+	PrecondFailed                          // 412
+)
+
+// String returns the constant's name, so test failures and logs are readable.
+func (p Precondition) String() string {
+	switch p {
+	case PrecondProceed:
+		return "PrecondProceed"
+	case PrecondNotModified:
+		return "PrecondNotModified"
+	case PrecondFailed:
+		return "PrecondFailed"
+	}
+	return "Precondition(" + strconv.Itoa(int(p)) + ")"
+}
+
+// CheckPreconditions evaluates If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since in the order of RFC 9110 §13.2.2 for method (GET, HEAD, PUT, DELETE).
+//
+// The order matters because the first failing clause decides the status:
+// a lost-update check (If-Match, If-Unmodified-Since) must yield 412 even
+// when a cache check would have said 304.
+//
+// Choices where RFC 9110 leaves room:
+//   - An If-Match that cannot be parsed, or an empty one, fails (412): a
+//     client that asked for a lost-update guard must not lose it to a typo.
+//   - An If-None-Match that cannot be parsed matches nothing, so the method
+//     proceeds; the worst outcome is a full response instead of a 304.
+//   - Dates are compared at one-second precision, since HTTP dates carry no
+//     more. A date header that is invalid or repeated is ignored, as is one
+//     for a resource without a known modification time.
+//
+// Methods are compared case-sensitively, as RFC 9110 §9.1 requires. The
+// caller handles the non-existent-resource case for GET and HEAD (404)
+// itself; CheckPreconditions only says what the headers demand.
+// It is safe for concurrent use.
+func CheckPreconditions(method string, h http.Header, v Validators) Precondition {
+	safe := method == http.MethodGet || method == http.MethodHead
+
+	if im, ok := listHeader(h, "If-Match"); ok {
+		if !evalIfMatch(im, v) {
+			return PrecondFailed
+		}
+	} else if d, ok := dateHeader(h, "If-Unmodified-Since"); ok && modKnown(v) {
+		if v.ModTime.Unix() > d.Unix() {
+			return PrecondFailed
+		}
+	}
+
+	if inm, ok := listHeader(h, "If-None-Match"); ok {
+		if !evalIfNoneMatch(inm, v) {
+			if safe {
+				return PrecondNotModified
+			}
+			return PrecondFailed
+		}
+	} else if safe {
+		if d, ok := dateHeader(h, "If-Modified-Since"); ok && modKnown(v) && v.ModTime.Unix() <= d.Unix() {
+			return PrecondNotModified
+		}
+	}
+
+	return PrecondProceed
+}
+
+// RangeApplies reports whether a Range header should be honoured given If-Range (RFC 9110 §13.1.5): no If-Range → true; an entity-tag If-Range must match v.ETag strongly (weak tags never match); an HTTP-date If-Range matches only if it equals v.ModTime exactly at second precision (and v.ModTime is known); anything unparsable → false.
+//
+// False means "send the whole representation with 200", which is always a
+// correct answer, so every doubtful case (a repeated If-Range, a resource
+// that does not exist) lands there. The caller ignores If-Range when the
+// request has no Range, as RFC 9110 requires.
+func RangeApplies(h http.Header, v Validators) bool {
+	vals := h.Values("If-Range")
+	if len(vals) == 0 {
+		return true
+	}
+	if len(vals) > 1 || !v.Exists {
+		return false
+	}
+	s := trimOWS(vals[0])
+	// RFC 9110 §13.1.5: an entity-tag is told from a date by its first
+	// three characters.
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, `W/"`) {
+		tag, ok := parseETag(s)
+		return ok && strongMatch(tag, v.ETag)
+	}
+	d, err := http.ParseTime(s)
+	return err == nil && modKnown(v) && v.ModTime.Unix() == d.Unix()
+}
+
+// modKnown reports whether v has a modification date to compare against; a
+// resource that does not exist has none, whatever ModTime holds.
+func modKnown(v Validators) bool {
+	return v.Exists && !v.ModTime.IsZero()
+}
+
+// listHeader returns the combined value of a list-valued header and whether
+// it was present at all. Joining the lines with "," is how RFC 9110 §5.3
+// says repeated list fields combine.
+func listHeader(h http.Header, name string) (string, bool) {
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return "", false
+	}
+	return strings.Join(vals, ","), true
+}
+
+// dateHeader returns the HTTP-date in a header, and false if the header is
+// absent, repeated or not a valid date: RFC 9110 §13.1.3–13.1.4 say to
+// ignore the field in all those cases.
+func dateHeader(h http.Header, name string) (time.Time, bool) {
+	vals := h.Values(name)
+	if len(vals) != 1 {
+		return time.Time{}, false
+	}
+	d, err := http.ParseTime(trimOWS(vals[0]))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return d, true
+}
+
+// evalIfMatch evaluates If-Match (RFC 9110 §13.1.1) and reports whether the
+// condition is true.
+func evalIfMatch(value string, v Validators) bool {
+	tags, star, ok := parseETagList(value)
+	if !ok {
+		return false
+	}
+	if star {
+		return v.Exists
+	}
+	if !v.Exists {
+		return false
+	}
+	for _, t := range tags {
+		if strongMatch(t, v.ETag) {
+			return true
+		}
+	}
+	return false
+}
+
+// evalIfNoneMatch evaluates If-None-Match (RFC 9110 §13.1.2) and reports
+// whether the condition is true, that is, whether no tag matches.
+func evalIfNoneMatch(value string, v Validators) bool {
+	tags, star, ok := parseETagList(value)
+	if !ok {
+		return true
+	}
+	if star {
+		return !v.Exists
+	}
+	if !v.Exists {
+		return true
+	}
+	cur, ok := parseETag(v.ETag)
+	if !ok {
+		return true
+	}
+	for _, t := range tags {
+		if t.opaque == cur.opaque { // weak comparison
+			return false
+		}
+	}
+	return true
+}
+
+// strongMatch reports whether t and the current tag are the same under the
+// strong comparison of RFC 9110 §8.8.3.2: both strong and byte-identical.
+func strongMatch(t entityTag, current string) bool {
+	cur, ok := parseETag(current)
+	return ok && !t.weak && !cur.weak && t.opaque == cur.opaque
+}
+
+// entityTag is a parsed entity-tag. opaque keeps its quotes, so it compares
+// equal exactly when the wire forms (less any W/) are equal.
+type entityTag struct {
+	weak   bool
+	opaque string
+}
+
+// parseETag parses a field value holding exactly one entity-tag.
+func parseETag(s string) (entityTag, bool) {
+	t, rest, ok := scanETag(trimOWS(s))
+	if !ok || rest != "" {
+		return entityTag{}, false
+	}
+	return t, true
+}
+
+// parseETagList parses the value of If-Match or If-None-Match:
+// "*" / #entity-tag. ok is false if the value does not fit the grammar.
+// Empty list elements are skipped (RFC 9110 §5.6.1), so "" and ", ," are
+// valid, empty lists. Entity-tags may contain commas, which is why the value
+// cannot simply be split on them.
+func parseETagList(s string) (tags []entityTag, star, ok bool) {
+	if trimOWS(s) == "*" {
+		return nil, true, true
+	}
+	for {
+		s = strings.TrimLeft(s, " \t,")
+		if s == "" {
+			return tags, false, true
+		}
+		t, rest, ok := scanETag(s)
+		if !ok {
+			return nil, false, false
+		}
+		tags = append(tags, t)
+		rest = strings.TrimLeft(rest, " \t")
+		if rest == "" {
+			return tags, false, true
+		}
+		if rest[0] != ',' {
+			return nil, false, false
+		}
+		s = rest[1:]
+	}
+}
+
+// scanETag reads one entity-tag from the start of s (RFC 9110 §8.8.3):
+// [ "W/" ] DQUOTE *etagc DQUOTE, where etagc is %x21 / %x23-7E / obs-text.
+// It returns the rest of s after the closing quote.
+func scanETag(s string) (t entityTag, rest string, ok bool) {
+	if strings.HasPrefix(s, "W/") {
+		t.weak = true
+		s = s[2:]
+	}
+	if s == "" || s[0] != '"' {
+		return entityTag{}, "", false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			t.opaque = s[:i+1]
+			return t, s[i+1:], true
+		case c == 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80:
+		default:
+			return entityTag{}, "", false
+		}
+	}
+	return entityTag{}, "", false
+}

@@ -1,0 +1,101 @@
+package api
+
+import "strings"
+
+// PrefersHTML reports whether the Accept header (RFC 9110 §12.5.1, with q-values) prefers text/html over application/json for a directory listing. Absent Accept → false (JSON). "text/html" with higher q than application/json (counting "*/*" and "text/*", "application/*" matches with their q, most specific match wins) → true; ties → false (JSON). q=0 means not acceptable.
+//
+// JSON wins ties because API clients (curl, scripts) send "*/*" or nothing,
+// while browsers name text/html explicitly. Media-range parameters other
+// than q are ignored: the listing has no variants they could select.
+// Elements that do not parse, including those with an invalid q, are
+// skipped rather than failing the whole header, so one odd entry cannot
+// change the answer for the rest. If the same range appears twice, the
+// higher q counts. PrefersHTML is safe for concurrent use.
+func PrefersHTML(accept string) bool {
+	html := mediaPref{spec: -1}
+	json := mediaPref{spec: -1}
+	for elem := range strings.SplitSeq(accept, ",") {
+		rng, params, _ := strings.Cut(elem, ";")
+		typ, sub, ok := strings.Cut(trimOWS(rng), "/")
+		if !ok || typ == "" || sub == "" || (typ == "*" && sub != "*") {
+			continue
+		}
+		q, ok := acceptWeight(params)
+		if !ok {
+			continue
+		}
+		html.offer(typ, sub, "text", "html", q)
+		json.offer(typ, sub, "application", "json", q)
+	}
+	return html.q > json.q
+}
+
+// mediaPref tracks the weight the most specific matching media range gives
+// one media type. spec is -1 until a range matches; q is in thousandths.
+type mediaPref struct {
+	spec int
+	q    int
+}
+
+// offer considers the media range typ/sub with weight q for the media type
+// wantTyp/wantSub, keeping it if it is more specific than what matched so far.
+func (p *mediaPref) offer(typ, sub, wantTyp, wantSub string, q int) {
+	var spec int
+	switch {
+	case typ == "*":
+		spec = 0
+	case !strings.EqualFold(typ, wantTyp):
+		return
+	case sub == "*":
+		spec = 1
+	case !strings.EqualFold(sub, wantSub):
+		return
+	default:
+		spec = 2
+	}
+	if spec > p.spec || (spec == p.spec && q > p.q) {
+		p.spec, p.q = spec, q
+	}
+}
+
+// acceptWeight finds the q parameter among the ";"-separated parameters of
+// a media range and returns it in thousandths; 1000 when there is none.
+func acceptWeight(params string) (int, bool) {
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		name, val, _ := strings.Cut(trimOWS(p), "=")
+		if strings.EqualFold(name, "q") {
+			return parseQValue(val)
+		}
+	}
+	return 1000, true
+}
+
+// parseQValue parses a qvalue (RFC 9110 §12.4.2) into thousandths:
+// "0" [ "." 0*3DIGIT ] / "1" [ "." 0*3("0") ].
+func parseQValue(s string) (int, bool) {
+	if s == "" || len(s) > 5 || (s[0] != '0' && s[0] != '1') {
+		return 0, false
+	}
+	q := int(s[0]-'0') * 1000
+	if len(s) == 1 {
+		return q, true
+	}
+	if s[1] != '.' {
+		return 0, false
+	}
+	scale := 100
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		q += int(c-'0') * scale
+		scale /= 10
+	}
+	if q > 1000 {
+		return 0, false
+	}
+	return q, true
+}
