@@ -30,7 +30,7 @@ type listingEntry struct {
 // listDir renders a directory as JSON, or as HTML for clients that prefer
 // it. HEAD opens no data connection.
 func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string) error {
-	html := PrefersHTML(r.Header.Get("Accept"))
+	html := PrefersHTML(strings.Join(r.Header.Values("Accept"), ","))
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("Cache-Control", "no-cache")
