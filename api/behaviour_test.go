@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestFTPFailureAfterHeadersAbortsResponse: when the FTP data ends before
+// the promised length, the client must see a broken response, not a
+// complete-looking short one.
+func TestFTPFailureAfterHeadersAbortsResponse(t *testing.T) {
+	g := startGateway(t)
+	writeRandomFile(t, g, "shrinks.bin", 64<<20, 9)
+	resp := g.do(t, http.MethodGet, "/files/shrinks.bin", nil)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// The file shrinks under the running transfer: vsftpd sends what is
+	// left and reports success, but the gateway promised 64 MiB.
+	if err := os.Truncate(g.ftpd.Path("shrinks.bin"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil {
+		t.Fatalf("read %d more bytes and a clean end; want an aborted response", n)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Logf("client error: %v", err)
+	}
+}
+
+// TestStaleSessionIsReplaced kills the server side of an idle pooled
+// session; the next request must still succeed, on a fresh session.
+func TestStaleSessionIsReplaced(t *testing.T) {
+	g := startGateway(t)
+	g.ftpd.WriteFile(t, "s.txt", []byte("stale?"))
+	if status, _, _ := g.fetch(t, http.MethodGet, "/files/s.txt", nil); status != 200 {
+		t.Fatalf("first GET: %d", status)
+	}
+	if n := killSessionProcesses(t, g); n == 0 {
+		t.Fatal("found no vsftpd session process to kill")
+	}
+	status, _, body := g.fetch(t, http.MethodGet, "/files/s.txt", nil)
+	if status != 200 || string(body) != "stale?" {
+		t.Fatalf("GET after the session died: %d %q", status, body)
+	}
+	if st := g.pool.Stat(); st.StaleRetries != 1 || st.Dials != 2 {
+		t.Errorf("StaleRetries %d, Dials %d; want 1 and 2", st.StaleRetries, st.Dials)
+	}
+}
+
+// killSessionProcesses kills every vsftpd process of g's instance except
+// the listener (the test process's own child), ending its sessions.
+func killSessionProcesses(t *testing.T, g *gateway) int {
+	t.Helper()
+	conf := filepath.Join(filepath.Dir(g.ftpd.Root), "vsftpd.conf")
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	killed := 0
+	for _, p := range procs {
+		cmd, err := os.ReadFile(p + "/cmdline")
+		if err != nil || !strings.Contains(string(cmd), conf) {
+			continue
+		}
+		stat, err := os.ReadFile(p + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the ")" of the command name: state, ppid, ...
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		ppid, _ := strconv.Atoi(f[1])
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		if ppid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	return killed
+}
+
+func TestConcurrentRangesShareFewSessions(t *testing.T) {
+	g := startGateway(t) // MaxSessions 4
+	data := randomBytes(4<<20, 13)
+	g.ftpd.WriteFile(t, "conc.bin", data)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				start := (i*10 + j) * 20000
+				req, _ := http.NewRequest(http.MethodGet, g.url("/files/conc.bin"), nil)
+				req.Header.Set("Range", "bytes="+strconv.Itoa(start)+"-"+strconv.Itoa(start+9999))
+				resp, err := g.http.Client().Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 206 || !bytes.Equal(b, data[start:start+10000]) {
+					errs <- errors.New("bad range response " + strconv.Itoa(resp.StatusCode))
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := g.pool.Stat(); st.Dials > 4 || st.DestroyedBroken != 0 {
+		t.Errorf("160 ranged requests: %d dials, %d broken; want at most 4 and 0", st.Dials, st.DestroyedBroken)
+	}
+}
+
+func TestMetricsExposition(t *testing.T) {
+	g := startGateway(t)
+	g.ftpd.WriteFile(t, "m.txt", bytes.Repeat([]byte("m"), 1000))
+	g.fetch(t, http.MethodGet, "/files/m.txt", nil)
+	g.fetch(t, http.MethodPut, "/files/up.txt", strings.NewReader("0123456789"))
+	g.fetch(t, http.MethodGet, "/files/missing", nil)
+	want := `
+# HELP ftpgw_transfer_bytes_total File bytes moved between HTTP clients and FTP servers, by backend and direction.
+# TYPE ftpgw_transfer_bytes_total counter
+ftpgw_transfer_bytes_total{backend="vsftpd",direction="download"} 1000
+ftpgw_transfer_bytes_total{backend="vsftpd",direction="upload"} 10
+# HELP ftpgw_ftp_errors_total Requests that failed with an FTP error reply, by backend and reply code class.
+# TYPE ftpgw_ftp_errors_total counter
+ftpgw_ftp_errors_total{backend="vsftpd",code_class="5xx"} 1
+# HELP ftpgw_http_requests_total HTTP requests served, by method, route pattern and status code.
+# TYPE ftpgw_http_requests_total counter
+ftpgw_http_requests_total{code="200",method="GET",route="/files/*"} 1
+ftpgw_http_requests_total{code="201",method="PUT",route="/files/*"} 1
+ftpgw_http_requests_total{code="404",method="GET",route="/files/*"} 1
+`
+	if err := testutil.GatherAndCompare(g.reg, strings.NewReader(want),
+		"ftpgw_transfer_bytes_total", "ftpgw_ftp_errors_total", "ftpgw_http_requests_total"); err != nil {
+		t.Error(err)
+	}
+	status, _, body := g.fetch(t, http.MethodGet, "/metrics", nil)
+	if status != 200 || !strings.Contains(string(body), `ftpgw_pool_sessions{backend="vsftpd",state="idle"}`) {
+		t.Errorf("/metrics: %d\n%s", status, body)
+	}
+	if problems, err := testutil.GatherAndLint(g.reg); err != nil || len(problems) != 0 {
+		t.Errorf("metric lint: %v %v", problems, err)
+	}
+}
