@@ -284,7 +284,8 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 		if err == nil {
 			return s, nil
 		}
-		stale := ftpcore.IsConnLost(err) && s.Conn().Commands()-s.start <= 1 && ctx.Err() == nil
+		lost := ftpcore.IsConnLost(err)
+		stale := lost && s.Conn().Commands()-s.start <= 1 && ctx.Err() == nil
 		if stale {
 			s.Destroy()
 			if attempt == 0 {
@@ -292,6 +293,13 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 				p.log.Debug("stale ftp session replaced", "err", err)
 				continue
 			}
+			return nil, err
+		}
+		if lost {
+			// A 421 reply leaves the Conn usable as far as ftpcore can
+			// tell, but the server is closing it: pooling it would only
+			// hand the next caller a stale session.
+			s.Destroy()
 			return nil, err
 		}
 		s.Release()
