@@ -284,7 +284,12 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 		if err == nil {
 			return s, nil
 		}
-		lost := ftpcore.IsConnLost(err)
+		// A session released with a transfer still open answers every
+		// command with ErrBusy and sends nothing; it is as unusable as a
+		// stale one, and safe to retry for the same reason. Release
+		// cannot see that state, so without this it would stay pooled
+		// and fail every caller that gets it.
+		lost := ftpcore.IsConnLost(err) || errors.Is(err, ftpcore.ErrBusy)
 		stale := lost && s.Conn().Commands()-s.start <= 1 && ctx.Err() == nil
 		if stale {
 			s.Destroy()
@@ -297,8 +302,9 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 		}
 		if lost {
 			// A 421 reply leaves the Conn usable as far as ftpcore can
-			// tell, but the server is closing it: pooling it would only
-			// hand the next caller a stale session.
+			// tell, but the server is closing it; a busy one can take no
+			// command. Pooling either would only hand the next caller a
+			// dead session.
 			s.Destroy()
 			return nil, err
 		}

@@ -611,3 +611,31 @@ func TestConcurrentDo(t *testing.T) {
 		t.Errorf("server saw %d SIZE, want %d", n, 16*50)
 	}
 }
+
+// TestBusySessionNotReused checks that a session released with a download
+// still open, which ftpcore refuses every command on, does not stay in the
+// pool failing each caller that gets it.
+func TestBusySessionNotReused(t *testing.T) {
+	srv := newServer(t)
+	p := newPool(t, srv.Addr, nil)
+	ctx := t.Context()
+	s, err := p.Begin(ctx, func(c *ftpcore.Conn) error {
+		_, err := c.Retr(ctx, "/a.txt", 0, -1)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Begin: %v", err)
+	}
+	s.Release() // the Transfer is never closed: a caller's bug
+	for i := range 3 {
+		if err := p.Do(ctx, func(c *ftpcore.Conn) error { return size(ctx, c) }); err != nil {
+			t.Fatalf("Do #%d: %v", i, err)
+		}
+	}
+	if n := srv.Logins(); n != 2 {
+		t.Errorf("Logins = %d, want 2", n)
+	}
+	if n := p.Stat().DestroyedBroken; n != 1 {
+		t.Errorf("DestroyedBroken = %d, want 1", n)
+	}
+}
