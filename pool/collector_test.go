@@ -1,0 +1,103 @@
+package pool
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestCollector(t *testing.T) {
+	srv := newServer(t)
+	p := newPool(t, srv.Addr, func(c *Config) {
+		c.Name = "b1"
+		c.MaxSessions = 3
+	})
+	c := NewCollector(p)
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+
+	// Two sessions: one back in the pool, one destroyed as broken.
+	ctx := t.Context()
+	s1, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	s2, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	s1.Release()
+	s2.Destroy()
+	// puddle destroys in the background; wait until it is gone.
+	waitFor(t, "the destroyed session to leave the pool", func() bool { return p.Stat().TotalSessions() == 1 })
+
+	const want = `
+# HELP ftpgw_pool_max_sessions Maximum number of FTP sessions the pool may hold.
+# TYPE ftpgw_pool_max_sessions gauge
+ftpgw_pool_max_sessions{backend="b1"} 3
+# HELP ftpgw_pool_sessions FTP sessions in the pool by state.
+# TYPE ftpgw_pool_sessions gauge
+ftpgw_pool_sessions{backend="b1",state="acquired"} 0
+ftpgw_pool_sessions{backend="b1",state="constructing"} 0
+ftpgw_pool_sessions{backend="b1",state="idle"} 1
+# HELP ftpgw_pool_dials_total FTP sessions dialled, successful or not.
+# TYPE ftpgw_pool_dials_total counter
+ftpgw_pool_dials_total{backend="b1"} 2
+# HELP ftpgw_pool_dial_errors_total FTP session dials or logins that failed.
+# TYPE ftpgw_pool_dial_errors_total counter
+ftpgw_pool_dial_errors_total{backend="b1"} 0
+# HELP ftpgw_pool_destroyed_sessions_total Sessions destroyed, by reason.
+# TYPE ftpgw_pool_destroyed_sessions_total counter
+ftpgw_pool_destroyed_sessions_total{backend="b1",reason="broken"} 1
+ftpgw_pool_destroyed_sessions_total{backend="b1",reason="idle"} 0
+ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
+`
+	names := []string{
+		"ftpgw_pool_max_sessions",
+		"ftpgw_pool_sessions",
+		"ftpgw_pool_dials_total",
+		"ftpgw_pool_dial_errors_total",
+		"ftpgw_pool_destroyed_sessions_total",
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Errorf("registry exposition:\n%v", err)
+	}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
+		t.Errorf("collector exposition:\n%v", err)
+	}
+
+	// Every metric is exported, each once per label set, all labelled
+	// with the backend.
+	if n, want := testutil.CollectAndCount(c), 15; n != want {
+		t.Errorf("CollectAndCount = %d, want %d", n, want)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			backend := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "backend" {
+					backend = l.GetValue()
+				}
+			}
+			if backend != "b1" {
+				t.Errorf("%s: backend label = %q, want b1", mf.GetName(), backend)
+			}
+		}
+	}
+
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatalf("CollectAndLint: %v", err)
+	}
+	for _, pr := range problems {
+		t.Errorf("lint: %s: %s", pr.Metric, pr.Text)
+	}
+}
