@@ -65,11 +65,15 @@ func ParseTime(s string) (time.Time, error) {
 	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 {
 		return time.Time{}, fmt.Errorf("time-val out of range %q", s)
 	}
-	t := time.Date(year, time.Month(month), day, hour, min, sec, nsec, time.UTC)
-	if t.Day() != day {
+	// The date is checked on its own: a leap second (SS = 60, RFC 3659
+	// §2.3) rolls over into the next minute, which may well be in the next
+	// day, while Feb 30 must not roll over into March.
+	date := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	if date.Day() != day {
 		return time.Time{}, fmt.Errorf("time-val out of range %q", s)
 	}
-	return t, nil
+	return date.Add(time.Duration(hour)*time.Hour + time.Duration(min)*time.Minute +
+		time.Duration(sec)*time.Second + time.Duration(nsec)), nil
 }
 
 // Stat describes path. With MLST (RFC 3659 §7) it is one command; without,

@@ -86,8 +86,10 @@ func parseEPSV(msg string) (int, error) {
 	if d < 33 || d > 126 || f[1] != d || f[2] != d || f[len(f)-1] != d {
 		return 0, &ProtocolError{Cmd: "EPSV", Msg: fmt.Sprintf("malformed 229 reply %q", msg)}
 	}
-	port, err := strconv.Atoi(f[3 : len(f)-1])
-	if err != nil || port <= 0 || port > 65535 {
+	// Digits only: Atoi would also take a sign ("+21").
+	p := f[3 : len(f)-1]
+	port, err := strconv.Atoi(p)
+	if !isNumber(p) || err != nil || port <= 0 || port > 65535 {
 		return 0, &ProtocolError{Cmd: "EPSV", Msg: fmt.Sprintf("bad port in 229 reply %q", msg)}
 	}
 	return port, nil

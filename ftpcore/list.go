@@ -213,14 +213,24 @@ func parseUnixLine(line string, now time.Time) (Entry, bool, error) {
 	// Find the date: month, day, then time or year. Owner and group
 	// columns vary (missing group, numeric ids, spaces in device numbers),
 	// so the date anchors the parse and the size is the field before it.
-	mi := -1
+	// An owner or group may be called like a month ("jun", "may"), so a
+	// month counts only when a valid day and time-or-year follow it.
+	mi, sawMonth := -1, false
+	var mod time.Time
 	for i := 2; i+2 < len(fields); i++ {
-		if _, ok := months[strings.ToLower(fields[i])]; ok && isNumber(fields[i+1]) {
-			mi = i
+		if _, ok := months[strings.ToLower(fields[i])]; !ok {
+			continue
+		}
+		sawMonth = true
+		if t, err := unixDate(fields[i], fields[i+1], fields[i+2], now); err == nil {
+			mi, mod = i, t
 			break
 		}
 	}
-	if mi < 0 || mi+3 > len(fields) {
+	if mi < 0 {
+		if sawMonth {
+			return Entry{}, false, fmt.Errorf("bad date in LIST line %q", truncateString(line, 64))
+		}
 		return Entry{}, false, fmt.Errorf("no date in LIST line %q", truncateString(line, 64))
 	}
 	if e.Type == EntryFile || e.Type == EntryDir || e.Type == EntryLink {
@@ -228,10 +238,6 @@ func parseUnixLine(line string, now time.Time) (Entry, bool, error) {
 		if err == nil && n >= 0 {
 			e.Size = n
 		}
-	}
-	mod, err := unixDate(fields[mi], fields[mi+1], fields[mi+2], now)
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("bad date in LIST line %q", truncateString(line, 64))
 	}
 	e.ModTime = mod
 	// The name is the rest of the line after the time-or-year field,
@@ -291,29 +297,46 @@ func isNumber(s string) bool {
 }
 
 func unixDate(mon, day, tm string, now time.Time) (time.Time, error) {
-	m := months[strings.ToLower(mon)]
+	m, ok := months[strings.ToLower(mon)]
+	if !ok {
+		return time.Time{}, errors.New("bad month")
+	}
 	d, err := strconv.Atoi(day)
 	if err != nil || d < 1 || d > 31 {
 		return time.Time{}, errors.New("bad day")
 	}
+	// time.Date rolls a day the month does not have (Feb 30, Apr 31) over
+	// into the next month; such a date is not one ls printed.
 	if h, mm, ok := strings.Cut(tm, ":"); ok {
 		hh, err1 := strconv.Atoi(h)
 		mi, err2 := strconv.Atoi(mm)
 		if err1 != nil || err2 != nil || hh > 23 || mi > 59 || hh < 0 || mi < 0 {
 			return time.Time{}, errors.New("bad time")
 		}
+		// ls prints the time of day instead of the year for recent
+		// times and for times in the future. Take the latest year that
+		// puts the time at most a day after now (clocks and time zones
+		// differ): next year's Jan 1 when the server is already past New
+		// Year, and for Feb 29 the last leap year.
 		now = now.UTC()
-		t := time.Date(now.Year(), m, d, hh, mi, 0, 0, time.UTC)
-		if t.After(now.Add(24 * time.Hour)) {
-			t = t.AddDate(-1, 0, 0)
+		limit := now.Add(24 * time.Hour)
+		for y := now.Year() + 1; y >= now.Year()-4; y-- {
+			t := time.Date(y, m, d, hh, mi, 0, 0, time.UTC)
+			if t.Day() == d && !t.After(limit) {
+				return t, nil
+			}
 		}
-		return t, nil
+		return time.Time{}, errors.New("bad day")
 	}
 	y, err := strconv.Atoi(tm)
 	if err != nil || y < 1900 || y > 9999 {
 		return time.Time{}, errors.New("bad year")
 	}
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+	t := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	if t.Day() != d {
+		return time.Time{}, errors.New("bad day")
+	}
+	return t, nil
 }
 
 func truncateString(s string, n int) string {
