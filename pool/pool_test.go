@@ -344,25 +344,30 @@ func TestHealthCheck(t *testing.T) {
 	tests := []struct {
 		name         string
 		gap          time.Duration
-		failNoop     bool
+		noop         ftptest.Handler // replaces NOOP after the first call
 		wantNoop     bool
 		wantLogins   int
 		wantFailures int64
 	}{
 		{name: "within idle gap", gap: 0, wantLogins: 1},
 		{name: "after idle gap", gap: 100 * time.Millisecond, wantNoop: true, wantLogins: 1},
-		{name: "failed NOOP", gap: 100 * time.Millisecond, failNoop: true, wantNoop: true, wantLogins: 2, wantFailures: 1},
+		{name: "NOOP closes", gap: 100 * time.Millisecond, noop: func(c *ftptest.Conn, _ string) { c.Close() }, wantNoop: true, wantLogins: 2, wantFailures: 1},
+		{name: "NOOP 421", gap: 100 * time.Millisecond, noop: func(c *ftptest.Conn, _ string) { c.Reply(421, "Timeout.") }, wantNoop: true, wantLogins: 2, wantFailures: 1},
+		{name: "NOOP silent", gap: 100 * time.Millisecond, noop: hang, wantNoop: true, wantLogins: 2, wantFailures: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t)
-			p := newPool(t, srv.Addr, func(c *Config) { c.HealthCheckAfterIdle = 50 * time.Millisecond })
+			p := newPool(t, srv.Addr, func(c *Config) {
+				c.HealthCheckAfterIdle = 50 * time.Millisecond
+				c.HealthCheckTimeout = 100 * time.Millisecond
+			})
 			ctx := t.Context()
 			if err := p.Do(ctx, func(c *ftpcore.Conn) error { return size(ctx, c) }); err != nil {
 				t.Fatalf("first Do: %v", err)
 			}
-			if tt.failNoop {
-				srv.Handle("NOOP", func(c *ftptest.Conn, _ string) { c.Close() })
+			if tt.noop != nil {
+				srv.Handle("NOOP", tt.noop)
 			}
 			time.Sleep(tt.gap)
 			before := len(srv.Commands())
@@ -379,7 +384,7 @@ func TestHealthCheck(t *testing.T) {
 			if got := slices.Contains(after, "NOOP"); got != tt.wantNoop {
 				t.Errorf("commands after the gap %q: NOOP sent = %v, want %v", after, got, tt.wantNoop)
 			}
-			if tt.wantNoop && !tt.failNoop && !slices.Equal(after, []string{"NOOP", "SIZE /a.txt"}) {
+			if tt.wantNoop && tt.noop == nil && !slices.Equal(after, []string{"NOOP", "SIZE /a.txt"}) {
 				t.Errorf("commands after the gap = %q, want NOOP then SIZE", after)
 			}
 			if n := srv.Logins(); n != tt.wantLogins {
@@ -466,6 +471,30 @@ func TestIdleReaping(t *testing.T) {
 	})
 	if n := p.Stat().DestroyedIdle; n != 3 {
 		t.Errorf("DestroyedIdle = %d, want 3", n)
+	}
+}
+
+// TestAcquireTimeoutWhileDialling checks that a dial slower than
+// AcquireTimeout is reported as a connection failure, not as an exhausted
+// pool, and that the dial still completes into the pool.
+func TestAcquireTimeoutWhileDialling(t *testing.T) {
+	srv := newServer(t, ftptest.WithReplyDelay(50*time.Millisecond))
+	p := newPool(t, srv.Addr, func(c *Config) { c.AcquireTimeout = 30 * time.Millisecond })
+	s, err := p.Acquire(t.Context())
+	if err == nil {
+		s.Release()
+		t.Fatal("Acquire succeeded")
+	}
+	var ce *ConnectError
+	if !errors.As(err, &ce) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Acquire error = %v, want a *ConnectError wrapping context.DeadlineExceeded", err)
+	}
+	if errors.Is(err, ErrExhausted) {
+		t.Errorf("Acquire error = %v, want no ErrExhausted", err)
+	}
+	waitFor(t, "the dial to finish into the pool", func() bool { return p.Stat().IdleSessions() == 1 })
+	if n := srv.Logins(); n != 1 {
+		t.Errorf("Logins = %d, want 1", n)
 	}
 }
 
