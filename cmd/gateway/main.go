@@ -97,7 +97,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	var (
 		rawUpstream  = fs.String("upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one)")
 		passwordFile = fs.String("upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
-		listen       = fs.String("listen", ":8080", "HTTP listen address")
+		listen       = fs.String("listen", ":8080", "HTTP listen address (with --demo and no --listen: 127.0.0.1:8080)")
 		maxSessions  = fs.Int("max-sessions", 8, "most FTP sessions open at once")
 		lifetime     = fs.Duration("max-session-lifetime", 30*time.Minute, "FTP sessions are retired after this long (plus up to 10% jitter)")
 		idle         = fs.Duration("max-session-idle", 5*time.Minute, "idle FTP sessions are closed after this long")
@@ -145,6 +145,13 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 		return nil, fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
 	}
 
+	// The demo is a writable file server with no authentication: unless
+	// told otherwise, it stays on this machine.
+	listenSet := getenv(envName("listen")) != ""
+	fs.Visit(func(f *flag.Flag) { listenSet = listenSet || f.Name == "listen" })
+	if *demo && !listenSet {
+		*listen = "127.0.0.1:8080"
+	}
 	cfg := &config{
 		Listen:             *listen,
 		MaxSessionLifetime: *lifetime,

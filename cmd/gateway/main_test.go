@@ -339,8 +339,17 @@ func TestLoadConfig(t *testing.T) {
 			name: "demo needs no upstream",
 			env:  map[string]string{"FTPGW_DEMO": "1"},
 			check: func(t *testing.T, c *config) {
-				if !c.Demo || c.Listen != ":8080" {
+				if !c.Demo || c.Listen != "127.0.0.1:8080" {
 					t.Errorf("demo config: %+v", c)
+				}
+			},
+		},
+		{
+			name: "demo on all interfaces when asked",
+			args: []string{"--demo", "--listen", ":8080"},
+			check: func(t *testing.T, c *config) {
+				if c.Listen != ":8080" {
+					t.Errorf("demo with --listen: %q", c.Listen)
 				}
 			},
 		},
