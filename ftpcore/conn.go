@@ -147,9 +147,13 @@ func newConn(nc net.Conn, cfg Config) *Conn {
 }
 
 func (c *Conn) handshake(ctx context.Context) error {
+	// A 120 promises the real greeting later. The command timeout bounds
+	// the wait for it as a whole: a server repeating 120 must not hold
+	// Dial for ever when ctx has no deadline.
+	deadline := time.Now().Add(c.cfg.CommandTimeout)
 	rep, err := c.roundTrip(ctx, "", "")
 	for err == nil && rep.Code == StatusReadyMinute {
-		rep, err = c.roundTrip(ctx, "", "") // 120: wait for the real greeting
+		rep, err = c.exchange(ctx, "", "", false, time.Until(deadline))
 	}
 	if err != nil {
 		return err
@@ -220,7 +224,9 @@ func (c *Conn) readFeatures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rep.Code != StatusSystemStatus {
+	// A single-line 211 ("211 no-features", RFC 2389 §3.2) lists nothing;
+	// without this check its one line would be sliced as [1:0].
+	if rep.Code != StatusSystemStatus || len(rep.Lines) < 2 {
 		return nil
 	}
 	for _, l := range rep.Lines[1 : len(rep.Lines)-1] {
@@ -298,9 +304,8 @@ func (c *Conn) Close() error {
 
 // Quit is Close with a context of the caller's.
 func (c *Conn) Quit(ctx context.Context) error {
-	if !c.Usable() {
-		return c.Err()
-	}
+	// On an unusable Conn expect sends nothing and returns ErrUnusable, as
+	// every other method does.
 	_, err := c.expect(ctx, "QUIT", "", StatusClosing)
 	c.poison(ErrUnusable)
 	return err
@@ -366,6 +371,12 @@ func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeou
 	if err != nil {
 		c.poison(err)
 		return nil, err
+	}
+	if rep.Code == StatusNotAvailable {
+		// RFC 959: 421 is the server closing the control connection,
+		// whether or not the close has arrived yet. A Conn left usable
+		// here would go back to a pool and fail its next user.
+		c.poison(&Error{Cmd: orGreeting(verb), Code: rep.Code, Msg: rep.Msg()})
 	}
 	return rep, nil
 }

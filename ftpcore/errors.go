@@ -56,14 +56,17 @@ var ErrBusy = errors.New("transfer in progress")
 // IsConnLost reports whether err says the control connection is gone: a 421
 // reply (service not available, closing control connection), or an EOF or
 // reset on the control connection. A pooled session that fails this way on
-// its first command was stale.
+// its first command was stale. An error wrapping ErrUnusable (a call on a
+// Conn already given up) is not a lost connection.
 func IsConnLost(err error) bool {
+	// A call on a Conn already unusable failed fast; it says nothing new
+	// about the connection even if the earlier cause (a 421) is wrapped.
+	if errors.Is(err, ErrUnusable) {
+		return false
+	}
 	var fe *Error
 	if errors.As(err, &fe) {
 		return fe.Code == StatusNotAvailable
-	}
-	if errors.Is(err, ErrUnusable) {
-		return false
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
