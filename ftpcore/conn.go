@@ -319,10 +319,13 @@ func (c *Conn) watch(ctx context.Context, conns ...net.Conn) (stop func() bool) 
 		return func() bool { return false }
 	}
 	s := context.AfterFunc(ctx, func() {
-		c.poison(ctx.Err())
+		// Deadlines first: poison closes the control connection, and a
+		// server that sees that may close the data connection, which a
+		// blocked read must not take for a clean end of file.
 		for _, nc := range conns {
 			nc.SetDeadline(aLongTimeAgo)
 		}
+		c.poison(ctx.Err())
 	})
 	return func() bool { return !s() }
 }

@@ -227,9 +227,15 @@ func (t *Transfer) Read(p []byte) (int, error) {
 		p = p[:t.limit]
 	}
 	t.data.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
+	if err := t.cancelled(); err != nil {
+		return 0, err
+	}
 	n, err := t.data.Read(p)
 	t.count(int64(n))
 	if err == io.EOF {
+		if err := t.cancelled(); err != nil {
+			return n, err // the server may have ended the data because we left
+		}
 		t.eof = true
 		return n, io.EOF
 	}
@@ -269,6 +275,9 @@ func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
 			chunk = t.limit
 		}
 		t.tcp.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
+		if err := t.cancelled(); err != nil {
+			return total, err
+		}
 		lr := &io.LimitedReader{R: t.tcp, N: chunk}
 		n, err := io.Copy(w, lr)
 		total += n
@@ -280,10 +289,26 @@ func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
 			return total, t.err
 		}
 		if n < chunk {
+			if err := t.cancelled(); err != nil {
+				return total, err // as in Read: not a clean end
+			}
 			t.eof = true
 		}
 	}
 	return total, nil
+}
+
+// cancelled records and returns the end of t.ctx. It is called after each
+// new read deadline is set: cancelling ctx sets a deadline in the past,
+// which that new deadline may just have overwritten, and by then the
+// server, its control connection closed, may be closing the data
+// connection too, which would read as a clean end of file.
+func (t *Transfer) cancelled() error {
+	if t.ctx.Err() == nil {
+		return nil
+	}
+	t.err = t.dataErr(t.ctx.Err())
+	return t.err
 }
 
 func (t *Transfer) dataErr(err error) error {
@@ -418,6 +443,13 @@ func (u *Upload) Write(p []byte) (int, error) {
 		return 0, u.err
 	}
 	u.data.SetWriteDeadline(time.Now().Add(u.c.cfg.DataTimeout))
+	if err := u.ctx.Err(); err != nil {
+		// As in Transfer.cancelled: the deadline just set may have
+		// replaced the one cancelling ctx set, and the write would go
+		// into the socket buffer as if nothing had happened.
+		u.err = fmt.Errorf("ftpcore: %s data: %w", u.verb, err)
+		return 0, u.err
+	}
 	n, err := u.data.Write(p)
 	u.n += int64(n)
 	if err != nil {
@@ -466,6 +498,11 @@ func (u *Upload) Close() error {
 	u.closed = true
 	if u.err != nil {
 		return u.abort(u.err)
+	}
+	if err := u.ctx.Err(); err != nil {
+		// A clean end of file would tell the server it has the whole
+		// file; after a cancellation it has not.
+		return u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, err))
 	}
 	u.data.Close()
 	return u.finish(false)
