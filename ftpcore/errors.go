@@ -26,9 +26,14 @@ func (e *Error) Error() string {
 // (4yz), which RFC 959 says may succeed if the command is repeated.
 func (e *Error) Temporary() bool { return e.Code >= 400 && e.Code < 500 }
 
-// ProtocolError reports a reply stream that does not follow RFC 959: a line
-// without a reply code, a reply over the size limits, an unparsable 227.
-// The connection is unusable after a ProtocolError.
+// ProtocolError reports a server that does not follow the protocol. When
+// the reply stream itself is broken (a line without a reply code, a reply
+// over the size limits) or a passive reply (227, 229) cannot be parsed,
+// the connection is unusable afterwards. When only the content of a
+// well-framed reply or listing is wrong (a SIZE that is not a number, an
+// unparsable MLST fact or listing line, a listing over Config.MaxListing)
+// the control connection is still in step and stays usable; Conn.Usable
+// tells which.
 type ProtocolError struct {
 	Cmd string // the command whose reply was malformed ("" for the greeting)
 	Msg string // what was wrong

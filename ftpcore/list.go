@@ -69,6 +69,11 @@ func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
 	var perr error
 	for {
 		line, err := br.ReadSlice('\n')
+		if err == io.EOF && lr.N <= 0 {
+			// The cap ended the listing, most likely in the middle of a
+			// line, which must not be parsed and blamed on the server.
+			break
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			perr = &ProtocolError{Cmd: verb, Msg: "listing line longer than 4096 bytes"}
 			break
