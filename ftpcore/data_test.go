@@ -3,6 +3,7 @@ package ftpcore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,11 +22,11 @@ import (
 // testData returns n reproducible pseudo-random bytes.
 func testData(n int) []byte {
 	r := rand.New(rand.NewPCG(uint64(n), 42))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
+	b := make([]byte, n+8)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
 	}
-	return b
+	return b[:n:n]
 }
 
 // loopbackOnly is a Dialer that records every address dialled and refuses
