@@ -433,10 +433,13 @@ func TestTransferWriteTo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
+		t.Cleanup(func() { ln.Close() })
 		got := make(chan []byte, 1)
 		go func() {
+			// Close the listener only once the connection is accepted:
+			// closed earlier, it resets one still in the backlog.
 			nc, err := ln.Accept()
+			ln.Close()
 			if err != nil {
 				got <- nil
 				return
