@@ -269,6 +269,10 @@ func (c *Conn) Commands() uint64 { return c.commands }
 // closed, and no earlier failure left its state unknown.
 func (c *Conn) Usable() bool { return c.Err() == nil }
 
+// Busy reports whether a Transfer or Upload of the Conn is still open: the
+// Conn takes no command until it is closed.
+func (c *Conn) Busy() bool { return c.busy }
+
 // Err returns why the Conn is unusable, or nil.
 func (c *Conn) Err() error {
 	c.mu.Lock()

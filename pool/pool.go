@@ -187,7 +187,8 @@ type Session struct {
 func (s *Session) Conn() *ftpcore.Conn { return s.res.Value().conn }
 
 // Release returns the session to the pool, or destroys it when its state
-// is unknown (the Conn says it is unusable) or its lifetime is over.
+// is unknown (the Conn says it is unusable, or a transfer on it was never
+// closed) or its lifetime is over.
 func (s *Session) Release() {
 	if s.done {
 		return
@@ -195,7 +196,7 @@ func (s *Session) Release() {
 	s.done = true
 	sess := s.res.Value()
 	switch {
-	case !sess.conn.Usable():
+	case !sess.conn.Usable(), sess.conn.Busy():
 		s.p.destroyedBroken.Add(1)
 		s.res.Destroy()
 	case time.Now().After(sess.expires):

@@ -667,4 +667,8 @@ func TestBusySessionNotReused(t *testing.T) {
 	if n := p.Stat().DestroyedBroken; n != 1 {
 		t.Errorf("DestroyedBroken = %d, want 1", n)
 	}
+	// Release itself saw the open transfer; no caller had to trip over it.
+	if n := p.Stat().StaleRetries; n != 0 {
+		t.Errorf("StaleRetries = %d, want 0", n)
+	}
 }
