@@ -41,13 +41,20 @@ type Entry struct {
 	Size    int64     // bytes; -1 when unknown (directories, as a rule)
 	ModTime time.Time // UTC; zero when unknown
 	Target  string    // a symbolic link's target, when the listing says
+	// Perm is the RFC 3659 "perm" fact (letters from "adfrwelcmp": what
+	// the logged-in user may do), from MLSD/MLST only; "" when not sent.
+	Perm string
+	// Unique is the RFC 3659 "unique" fact, the server's identifier for
+	// the file (the same file under two names has the same one).
+	Unique string
 }
 
 // List lists the directory path: MLSD when the server offers MLST (RFC 3659
-// §7), otherwise LIST parsed as Unix "ls -l" output. Entries for "." and
-// ".." are left out. At most Config.MaxListing bytes are read.
+// §7), otherwise LIST parsed line by line as Unix "ls -l" output or as the
+// DOS format of Windows/IIS servers. Entries for "." and ".." are left out.
+// At most Config.MaxListing bytes are read.
 func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
-	verb, parse := "LIST", parseUnixLine
+	verb, parse := "LIST", ParseListLine
 	if c.HasFeature("MLST") {
 		verb = "MLSD"
 		parse = func(line string, _ time.Time) (Entry, bool, error) {
@@ -159,6 +166,10 @@ func ParseMLSxLine(line string) (Entry, error) {
 					e.Target = target
 				}
 			}
+		case "perm":
+			e.Perm = v
+		case "unique":
+			e.Unique = v
 		case "size":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
@@ -179,6 +190,17 @@ func ParseMLSxLine(line string) (Entry, error) {
 var months = map[string]time.Month{
 	"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
 	"jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+
+// ParseListLine parses one line of LIST output in either format servers use:
+// the DOS format of Windows/IIS servers when the line starts with a digit
+// (a date), Unix "ls -l" otherwise. ok is false for lines that describe no
+// entry.
+func ParseListLine(line string, now time.Time) (e Entry, ok bool, err error) {
+	if line != "" && isDigit(line[0]) {
+		return ParseDOSLine(line)
+	}
+	return parseUnixLine(line, now)
 }
 
 // ParseUnixLine parses one line of Unix "ls -l" output as LIST sends it:
