@@ -100,6 +100,7 @@ type Conn struct {
 	noEPSV   bool // EPSV refused once; PASV from now on
 	busy     bool // a Transfer or Upload is open
 	commands uint64
+	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
 
 	mu     sync.Mutex
 	broken error // why the Conn is unusable; nil while usable

@@ -403,6 +403,7 @@ type Upload struct {
 	stop   func() bool
 	n      int64
 	done   *Reply
+	prelim *Reply // the reply that opened the transfer (STOU names the file in it)
 	err    error
 	closed bool
 }
@@ -426,7 +427,7 @@ func (c *Conn) store(ctx context.Context, verb, path string, offset int64) (*Upl
 	if err != nil {
 		return nil, err
 	}
-	u := &Upload{c: c, ctx: ctx, verb: verb, data: data}
+	u := &Upload{c: c, ctx: ctx, verb: verb, data: data, prelim: rep}
 	u.tcp, _ = data.(*net.TCPConn)
 	if rep.Class() == 2 {
 		u.done = rep
