@@ -1,11 +1,12 @@
 # ftpgw — `make` or `make test` runs what CI runs: install the test
 # dependencies (vsftpd, curl, the ftpgwtest account; needs root), check
 # formatting, vet, then every test under -race with the real-server tests
-# required rather than skipped. Other targets: build, run, vet, fmt.
+# required rather than skipped. Other targets: build, run, vet, fmt, and
+# fuzz (every fuzz target in the tree for FUZZTIME each, default 10s).
 
 GO ?= go
 
-.PHONY: test deps fmtcheck vet build run fmt
+.PHONY: test deps fmtcheck vet build run fmt fuzz
 
 test: deps fmtcheck vet
 	FTPGW_REQUIRE_REAL_SERVERS=1 $(GO) test -race -count=1 -timeout 30m ./...
@@ -32,3 +33,15 @@ run:
 
 fmt:
 	gofmt -w .
+
+FUZZTIME ?= 10s
+
+# Each Fuzz function runs on its own: go test -fuzz takes one target at a time.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
+			echo "== $$pkg $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
