@@ -24,11 +24,14 @@ func (c *Conn) Default(cmd, arg string) {
 	}
 	if !c.loggedIn {
 		switch cmd {
-		case "USER", "PASS", "ACCT", "FEAT", "QUIT", "NOOP":
+		case "USER", "PASS", "ACCT", "FEAT", "QUIT", "NOOP", "AUTH", "PBSZ", "PROT":
 		default:
 			c.Reply(530, "Please login with USER and PASS.")
 			return
 		}
+	}
+	if c.refuseInClear(cmd) {
+		return
 	}
 	fn(arg)
 }
@@ -110,7 +113,7 @@ func (c *Conn) builtin(cmd string) func(arg string) {
 			c.Reply(225, "No transfer to abort.")
 		}
 	}
-	return nil
+	return c.extBuiltin(cmd)
 }
 
 // only accepts exactly one argument value, as for MODE S and STRU F.
@@ -450,7 +453,7 @@ func (c *Conn) store(arg string, appendMode bool) {
 	res := c.transfer(dc, func(<-chan struct{}) error {
 		defer dc.Close()
 		_, err := io.Copy(&got, dc)
-		return err
+		return uploadEnd(dc, err)
 	})
 	// A reset or aborted upload keeps what arrived, as a disk-backed
 	// server would; tests check that clients do not report it as success.

@@ -34,6 +34,8 @@ type Conn struct {
 
 	wmu sync.Mutex // serialises writes to nc
 
+	x connExt // TLS and active mode: tls.go, active.go
+
 	mu     sync.Mutex // guards pasv, data and closed, which Close touches from other goroutines
 	pasv   net.Listener
 	data   []net.Conn
@@ -57,7 +59,7 @@ type line struct {
 }
 
 func newConn(s *Server, nc net.Conn) *Conn {
-	return &Conn{
+	c := &Conn{
 		s:     s,
 		nc:    nc,
 		r:     bufio.NewReaderSize(nc, maxLine+2),
@@ -65,6 +67,8 @@ func newConn(s *Server, nc net.Conn) *Conn {
 		done:  make(chan struct{}),
 		cwd:   "/",
 	}
+	c.initTLS()
+	return c
 }
 
 // Server returns the server the connection belongs to.
@@ -147,7 +151,7 @@ func (c *Conn) WriteRaw(s string) {
 func (c *Conn) write(s string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if _, err := c.nc.Write([]byte(s)); err != nil {
+	if _, err := c.writer().Write([]byte(s)); err != nil {
 		// The client is gone; stop serving rather than answer into the
 		// void.
 		c.Close()
@@ -183,6 +187,9 @@ func (c *Conn) readLoop() {
 		select {
 		case c.lines <- l:
 		case <-c.done:
+			return
+		}
+		if !c.waitAUTH(l) {
 			return
 		}
 	}
@@ -275,6 +282,7 @@ func (c *Conn) serve() {
 		} else {
 			c.Default(cmd, arg)
 		}
+		c.afterCommand(l)
 	}
 }
 
@@ -292,7 +300,7 @@ func (c *Conn) abs(p string) string {
 // listenData opens a fresh passive listener, replacing any earlier one, and
 // returns its port.
 func (c *Conn) listenData() (int, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := c.listenPassive()
 	if err != nil {
 		return 0, err
 	}
@@ -311,16 +319,11 @@ func (c *Conn) listenData() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (c *Conn) hasPasv() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pasv != nil
-}
-
 func (c *Conn) closePasv() {
 	c.mu.Lock()
 	ln := c.pasv
 	c.pasv = nil
+	c.x.active = nil
 	c.mu.Unlock()
 	if ln != nil {
 		ln.Close()
@@ -330,9 +333,15 @@ func (c *Conn) closePasv() {
 // AcceptData waits up to 5 seconds for the client to connect to the listener
 // opened by the last EPSV or PASV, and returns the data connection. The
 // listener is closed afterwards, so each EPSV/PASV yields at most one data
-// connection. The connection is closed with the control connection if the
-// caller has not closed it by then. Call it only from a Handler.
+// connection. After EPRT or PORT it connects to the client's address
+// instead, once. Under PROT P it returns the server side of a TLS
+// connection, handshake done. The connection is closed with the control
+// connection if the caller has not closed it by then. Call it only from a
+// Handler.
 func (c *Conn) AcceptData() (net.Conn, error) {
+	if a := c.takeActive(); a != nil {
+		return c.connectData(a)
+	}
 	c.mu.Lock()
 	ln := c.pasv
 	c.mu.Unlock()
@@ -362,7 +371,7 @@ func (c *Conn) AcceptData() (net.Conn, error) {
 	c.s.mu.Lock()
 	c.s.dataConns++
 	c.s.mu.Unlock()
-	return dc, nil
+	return c.secureData(dc)
 }
 
 // openData answers a transfer command up to the open data connection: 425 for
@@ -374,14 +383,17 @@ func (c *Conn) openData(preliminary string) net.Conn {
 		c.Reply(425, "Can't open data connection.")
 		return nil
 	}
-	if !c.hasPasv() {
-		c.Reply(425, "Use PASV or EPSV first.")
+	if c.dataRefused() {
+		return nil
+	}
+	if !c.hasDataSetup() {
+		c.Reply(425, "Use PORT, EPRT, PASV or EPSV first.")
 		return nil
 	}
 	c.Reply(150, preliminary)
 	dc, err := c.AcceptData()
 	if err != nil {
-		c.Reply(425, "Can't open data connection.")
+		c.dataFailed(err)
 		return nil
 	}
 	return dc

@@ -10,8 +10,8 @@
 // curl's tests/ftpserver.pl (REPLY, DELAY, PASVBADIP, NODATACONN425,
 // SLOWDOWNDATA).
 //
-// Each EPSV or PASV opens a fresh listener on 127.0.0.1:0 and closes the one
-// before. The listener lives until one data connection is accepted, until a
+// Each EPSV or PASV opens a fresh listener on 127.0.0.1:0 (or the control
+// connection's address) and closes the one before. The listener lives until one data connection is accepted, until a
 // transfer command (RETR, STOR, APPE, LIST, NLST, MLSD) fails before
 // accepting, or until the session ends. It is not closed by other commands in
 // between, because clients commonly send TYPE, SIZE or REST after EPSV and
@@ -21,8 +21,11 @@
 // that ABOR is answered mid-transfer (426, then 226); other commands that
 // arrive during a transfer are answered after it.
 //
-// TLS (RFC 2228, RFC 4217) is not implemented: AUTH answers 502, which is
-// what a client must cope with against a plain server anyway.
+// Options add FTPS (RFC 2228, RFC 4217: AUTH TLS, PBSZ, PROT, TLS data
+// connections, implicit TLS), active mode (EPRT, PORT: the server connects
+// to the client) and IPv6 (listening on ::1). Without a TLS option AUTH
+// answers 502, which is what a client must cope with against a plain
+// server anyway.
 package ftptest
 
 import (
@@ -58,7 +61,8 @@ const (
 // while clients are connected. After Close the file tree and the counters can
 // still be read.
 type Server struct {
-	// Addr is the control listener's address, "127.0.0.1:port".
+	// Addr is the control listener's address, "127.0.0.1:port" ("[::1]:port"
+	// with WithIPv6).
 	Addr string
 
 	ln        net.Listener
@@ -73,6 +77,7 @@ type Server struct {
 	greetText        string
 	noEPSV           bool
 	loginDir         string
+	x                serverExt // TLS, active mode, IPv6: tls.go, active.go
 
 	mu         sync.Mutex // guards everything below
 	pasvIP     string
@@ -181,7 +186,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	s.Mkdir(s.loginDir)
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen(s.listenAddr())
 	if err != nil {
 		t.Fatalf("ftptest: listen: %v", err)
 	}
@@ -193,7 +198,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// Host returns the host part of Addr, "127.0.0.1".
+// Host returns the host part of Addr, "127.0.0.1" (or "::1").
 func (s *Server) Host() string {
 	h, _, _ := net.SplitHostPort(s.Addr)
 	return h
