@@ -3,6 +3,7 @@ package ftpcore
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +25,8 @@ type Config struct {
 	User, Password, Account string
 
 	// DialTimeout bounds connecting the control connection and every data
-	// connection. Default 10 s.
+	// connection, TLS handshakes and the wait for the server's connection
+	// in active mode included. Default 10 s.
 	DialTimeout time.Duration
 	// CommandTimeout bounds the wait for each reply, the greeting included.
 	// Default 30 s.
@@ -39,8 +41,38 @@ type Config struct {
 	// answers in its name) can otherwise point the client at any host
 	// (CVE-2020-8284).
 	UsePASVAddress bool
-	// DisableEPSV skips EPSV and uses PASV from the start.
+	// DisableEPSV skips EPSV and uses PASV from the start. It is ignored
+	// when the control connection is IPv6, where PASV cannot work.
 	DisableEPSV bool
+
+	// Active makes the server connect to the client for data (EPRT, or
+	// PORT when the server refuses EPRT), instead of passive mode. A data
+	// connection from any address but the control connection's peer is
+	// refused.
+	Active bool
+	// ActiveAddr is the local IP address to listen on and announce in
+	// active mode. Default: the local address of the control connection.
+	ActiveAddr string
+	// ActivePortMin and ActivePortMax bound the local port listened on in
+	// active mode. 0 for both means any port; one of them 0 means 1024 or
+	// 65535.
+	ActivePortMin, ActivePortMax int
+
+	// TLS selects FTPS (RFC 4217): TLSOff (the default), TLSExplicit
+	// (AUTH TLS) or TLSImplicit. With TLS, data connections are TLS too
+	// (PROT P), and a server that refuses any of it fails Dial with
+	// ErrTLSRefused before USER is sent.
+	TLS TLSMode
+	// TLSConfig configures the TLS client; it is cloned, never modified.
+	// Nil means the system roots. ServerName defaults to the host of Addr
+	// and is the name the server's certificate is verified for. RootCAs
+	// is the trust store (see LoadCAFile). InsecureSkipVerify turns off
+	// verification: for tests only. ClientSessionCache may be shared by
+	// the Conns of one server so that new control connections resume;
+	// each Conn's data connections resume the session of its own control
+	// connection, as servers that demand session reuse require. Nil means
+	// a cache per Conn.
+	TLSConfig *tls.Config
 
 	// MaxReplyLine and MaxReplySize cap one reply line and one whole reply,
 	// in bytes. Defaults DefaultMaxReplyLine and DefaultMaxReplySize.
@@ -98,6 +130,8 @@ type Conn struct {
 	log      *slog.Logger // nil unless Debug traces are wanted
 
 	noEPSV   bool // EPSV refused once; PASV from now on
+	noEPRT   bool // EPRT refused once; PORT from now on
+	tls      *tlsState
 	busy     bool // a Transfer or Upload is open
 	commands uint64
 	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
@@ -112,6 +146,9 @@ type Conn struct {
 // sequence.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	d := cfg.Dialer
 	if d == nil {
 		d = &net.Dialer{}
@@ -148,6 +185,9 @@ func newConn(nc net.Conn, cfg Config) *Conn {
 }
 
 func (c *Conn) handshake(ctx context.Context) error {
+	if err := c.startTLS(ctx); err != nil {
+		return err
+	}
 	// A 120 promises the real greeting later. The command timeout bounds
 	// the wait for it as a whole: a server repeating 120 must not hold
 	// Dial for ever when ctx has no deadline.
@@ -160,7 +200,10 @@ func (c *Conn) handshake(ctx context.Context) error {
 		return err
 	}
 	if rep.Code != StatusReady {
-		return &Error{Cmd: "greeting", Code: rep.Code, Msg: rep.Msg()}
+		return greetingError(c.cfg.TLS, rep)
+	}
+	if err := c.secureControl(ctx); err != nil {
+		return err
 	}
 	if err := c.login(ctx); err != nil {
 		return err

@@ -39,7 +39,9 @@ func (c *Conn) openData(ctx context.Context) (net.Conn, error) {
 // passive sends EPSV or PASV and returns the port and host to connect to.
 func (c *Conn) passive(ctx context.Context) (port int, host string, err error) {
 	host = c.peer.String()
-	if !c.noEPSV && !c.cfg.DisableEPSV {
+	// PASV cannot describe an IPv6 address: over IPv6, EPSV or nothing.
+	ipv6 := c.peer != nil && c.peer.To4() == nil
+	if ipv6 || (!c.noEPSV && !c.cfg.DisableEPSV) {
 		rep, err := c.roundTrip(ctx, "EPSV", "")
 		if err != nil {
 			return 0, "", err
@@ -52,7 +54,7 @@ func (c *Conn) passive(ctx context.Context) (port int, host string, err error) {
 				return 0, "", err
 			}
 			return port, host, nil
-		case rep.Code >= 500:
+		case rep.Code >= 500 && !ipv6:
 			c.noEPSV = true // RFC 2428 §3: a server that does not know EPSV says 500/502
 		default:
 			return 0, "", &Error{Cmd: "EPSV", Code: rep.Code, Msg: rep.Msg()}
@@ -136,32 +138,38 @@ func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64
 	if err := checkArg(arg); err != nil {
 		return nil, nil, fmt.Errorf("ftpcore: %s: %w", verb, err)
 	}
-	data, err := c.openData(ctx)
+	pending, err := c.prepareData(ctx) // active.go
 	if err != nil {
 		return nil, nil, err
 	}
 	if offset > 0 {
 		if _, err := c.expect(ctx, "REST", itoa(offset), StatusRequestFilePending); err != nil {
-			data.Close()
+			pending.Close()
 			return nil, nil, err
 		}
 	}
 	rep, err := c.roundTrip(ctx, verb, arg)
 	if err != nil {
-		data.Close()
+		pending.Close()
 		return nil, nil, err
 	}
 	switch rep.Class() {
 	case 1:
+		// Accept (active mode) and TLS handshake come only now: servers
+		// connect and start TLS once they have answered the command.
+		data, err := c.completeData(ctx, pending, verb)
+		if err != nil {
+			return nil, nil, err
+		}
 		c.busy = true
 		return data, rep, nil
 	case 2:
 		// Some servers answer an empty transfer with the final reply at
 		// once. The data connection then carries nothing.
 		c.busy = true
-		return data, rep, nil
+		return emptyData(pending), rep, nil
 	}
-	data.Close()
+	pending.Close()
 	return nil, nil, &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
 }
 
@@ -174,7 +182,7 @@ type Transfer struct {
 	c      *Conn
 	ctx    context.Context
 	data   net.Conn
-	tcp    *net.TCPConn // nil if the data connection is not TCP
+	tcp    *net.TCPConn // nil if the data connection is not plain TCP (TLS: no splice)
 	stop   func() bool
 	limit  int64 // bytes still allowed; < 0 means to the end
 	n      int64
@@ -205,9 +213,10 @@ func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Tr
 	return t, nil
 }
 
-// DataConn returns the data connection itself (a *net.TCPConn for TCP), for
-// callers that need socket-level control. Reading from it directly bypasses
-// the Transfer's accounting; use WriteTo for zero-copy instead.
+// DataConn returns the data connection itself (a *net.TCPConn for TCP, a
+// *tls.Conn under TLS), for callers that need socket-level control.
+// Reading from it directly bypasses the Transfer's accounting; use WriteTo
+// for zero-copy instead (plain TCP only: TLS is copied through user space).
 func (t *Transfer) DataConn() net.Conn { return t.data }
 
 // BytesRead returns the number of bytes delivered so far.
@@ -335,10 +344,11 @@ func (t *Transfer) Close() error {
 		t.probeEOF()
 	}
 	early := !t.eof
-	if early && t.tcp != nil {
-		t.tcp.SetLinger(0) // RST: the server's next write fails at once
+	if early {
+		resetData(t.data) // RST: the server's next write fails at once
+	} else {
+		t.data.Close()
 	}
-	t.data.Close()
 	cancelled := t.stop()
 	if cancelled || t.ctx.Err() != nil {
 		c.busy = false
@@ -505,7 +515,7 @@ func (u *Upload) Close() error {
 		// file; after a cancellation it has not.
 		return u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, err))
 	}
-	u.data.Close()
+	closeData(u.data, u.c.cfg.DataTimeout) // close_notify first under TLS
 	return u.finish(false)
 }
 
@@ -522,10 +532,7 @@ func (u *Upload) Abort(cause error) error {
 }
 
 func (u *Upload) abort(cause error) error {
-	if u.tcp != nil {
-		u.tcp.SetLinger(0)
-	}
-	u.data.Close()
+	resetData(u.data) // RST, and under TLS no close_notify
 	if err := u.finish(true); err != nil {
 		return err
 	}

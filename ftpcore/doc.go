@@ -1,9 +1,11 @@
 // Package ftpcore is ftpgw's FTP client engine.
 //
 // It implements the client side of RFC 959 (the protocol, its reply format
-// and the transfer commands), RFC 2389 (FEAT and OPTS), RFC 2428 (EPSV) and
-// RFC 3659 (SIZE, MDTM, REST STREAM, MLST and MLSD). It imports the standard
-// library only; pooling lives in package pool and HTTP in package api.
+// and the transfer commands, passive and active), RFC 2228 and RFC 4217
+// (FTPS: AUTH TLS, PBSZ, PROT, implicit TLS), RFC 2389 (FEAT and OPTS), RFC
+// 2428 (EPSV, EPRT, IPv6) and RFC 3659 (SIZE, MDTM, REST STREAM, MLST and
+// MLSD). It imports the standard library only; pooling lives in package
+// pool and HTTP in package api.
 //
 // The rules it keeps, modelled on net/textproto and net/smtp:
 //
@@ -16,7 +18,10 @@
 //   - Every argument is checked for CR, LF and NUL before it is sent, so no
 //     command can be smuggled onto the control connection.
 //   - The address inside a 227 (PASV) reply is ignored unless the caller opts
-//     in: data connections go to the control connection's peer.
+//     in: data connections go to the control connection's peer. In active
+//     mode, a data connection from any other address is refused.
+//   - A client that asks for TLS sends nothing secret in the clear: a server
+//     that refuses AUTH TLS, PBSZ or PROT P fails Dial before USER.
 //   - A Conn whose state is no longer known (I/O error, timeout, cancelled
 //     call, malformed reply, a transfer that did not end cleanly) is marked
 //     unusable and every later call fails fast; it is never resynchronised.
