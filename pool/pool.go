@@ -7,6 +7,7 @@ package pool
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,6 +133,18 @@ func New(cfg Config) (*Pool, error) {
 	cfg.setDefaults()
 	if cfg.Conn.Addr == "" {
 		return nil, errors.New("pool: Conn.Addr is empty")
+	}
+	if cfg.Conn.TLS != ftpcore.TLSOff {
+		// One session cache for the backend: a new control connection
+		// resumes a TLS session instead of a full handshake.
+		tc := &tls.Config{}
+		if cfg.Conn.TLSConfig != nil {
+			tc = cfg.Conn.TLSConfig.Clone()
+		}
+		if tc.ClientSessionCache == nil {
+			tc.ClientSessionCache = tls.NewLRUClientSessionCache(4 * int(cfg.MaxSessions))
+		}
+		cfg.Conn.TLSConfig = tc
 	}
 	p := &Pool{cfg: cfg, log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{})}
 	var err error

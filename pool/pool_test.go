@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"slices"
@@ -670,5 +671,29 @@ func TestBusySessionNotReused(t *testing.T) {
 	// Release itself saw the open transfer; no caller had to trip over it.
 	if n := p.Stat().StaleRetries; n != 0 {
 		t.Errorf("StaleRetries = %d, want 0", n)
+	}
+}
+
+func TestTLSSessionCachePerBackend(t *testing.T) {
+	mine := &tls.Config{ServerName: "example.test"}
+	p, err := New(Config{Conn: ftpcore.Config{Addr: "127.0.0.1:1", TLS: ftpcore.TLSExplicit, TLSConfig: mine}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	got := p.cfg.Conn.TLSConfig
+	if got == mine || mine.ClientSessionCache != nil {
+		t.Error("the caller's tls.Config was modified instead of cloned")
+	}
+	if got.ClientSessionCache == nil || got.ServerName != "example.test" {
+		t.Errorf("pool TLS config: cache %v, ServerName %q", got.ClientSessionCache, got.ServerName)
+	}
+	plain, err := New(Config{Conn: ftpcore.Config{Addr: "127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if plain.cfg.Conn.TLSConfig != nil {
+		t.Error("a plain backend got a TLS config")
 	}
 }
