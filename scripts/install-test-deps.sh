@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# install-test-deps.sh prepares a machine for the test suite: it installs the
-# Debian packages the integration tests drive (vsftpd, curl) and creates the
-# local FTP account they log in with. Safe to run any number of times.
+# install-test-deps.sh prepares a machine for the test suite. Safe to run any
+# number of times; needs root unless everything is already in place.
 #
-# The account and password are shared with internal/realftpd; keep them in step.
+# It installs:
+#   - vsftpd and curl, as Debian packages;
+#   - pure-ftpd and proftpd, unpacked (not installed) from their Debian
+#     packages into ${FTPGW_TEST_SERVERS_DIR:-/opt/ftpgw-test-servers}/pure-ftpd
+#     and .../proftpd. The three servers conflict as packages (each provides
+#     ftp-server), so only vsftpd goes through dpkg; the others are run
+#     straight from the unpacked tree by internal/realftpd, which reads the
+#     same FTPGW_TEST_SERVERS_DIR;
+#   - the shared libraries proftpd links against that nothing else pulls in;
+#   - the local account ftpgwtest, which all three servers log in.
+#
+# TLS certificates are not made here: internal/realftpd generates them in Go.
+# The account, password and directory layout are shared with
+# internal/realftpd; keep the two in step.
 set -euo pipefail
 
 TEST_USER=ftpgwtest
@@ -11,6 +23,19 @@ TEST_PASSWORD=ftpgw-test-pw
 TEST_HOME=/home/${TEST_USER}
 TEST_SHELL=/bin/bash
 PACKAGES=(vsftpd curl)
+# What proftpd-core's binary needs beyond a base system (checked with ldd
+# below, so a new dependency shows up as an error rather than a test failure).
+PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
+SERVERS_DIR=${FTPGW_TEST_SERVERS_DIR:-/opt/ftpgw-test-servers}
+# Unpacked servers: directory name under SERVERS_DIR, Debian package, and the
+# binaries (relative to the unpacked tree) that must run.
+UNPACKED=(pure-ftpd proftpd)
+declare -A UNPACKED_PKG=([pure-ftpd]=pure-ftpd [proftpd]=proftpd-core)
+declare -A UNPACKED_BINS=(
+	[pure-ftpd]="usr/sbin/pure-ftpd usr/bin/pure-pw"
+	[proftpd]="usr/sbin/proftpd"
+)
+STAMP=.deb-version # in each unpacked tree: the package version it holds
 
 log() { printf 'install-test-deps: %s\n' "$*"; }
 die() { printf 'install-test-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -23,14 +48,28 @@ in_ftpusers() {
 	[[ -f /etc/ftpusers ]] && grep -qx "[[:space:]]*${TEST_USER}[[:space:]]*" /etc/ftpusers
 }
 
+candidate() { apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }'; }
+
+# unpacked_ok NAME: the unpacked tree has all its binaries.
+unpacked_ok() {
+	local name=$1 b
+	[[ -f "${SERVERS_DIR}/${name}/${STAMP}" ]] || return 1
+	for b in ${UNPACKED_BINS[$name]}; do
+		[[ -x "${SERVERS_DIR}/${name}/${b}" ]] || return 1
+	done
+}
+
 missing_packages=()
-for p in "${PACKAGES[@]}"; do
+for p in "${PACKAGES[@]}" "${PROFTPD_LIBS[@]}"; do
 	is_installed "$p" || missing_packages+=("$p")
 done
 
 if [[ "$(id -u)" -ne 0 ]]; then
 	problems=()
 	((${#missing_packages[@]} == 0)) || problems+=("packages not installed: ${missing_packages[*]}")
+	for name in "${UNPACKED[@]}"; do
+		unpacked_ok "$name" || problems+=("${name} is not unpacked in ${SERVERS_DIR}/${name}")
+	done
 	if ! getent passwd "$TEST_USER" >/dev/null; then
 		problems+=("test account ${TEST_USER} does not exist")
 	fi
@@ -43,13 +82,26 @@ if [[ "$(id -u)" -ne 0 ]]; then
 		printf 'Run this script as root (for example: sudo %s).\n' "$0" >&2
 		exit 1
 	fi
-	log "not root: packages and account are present, password left as is"
-	log "note: the real-server tests start vsftpd and need root"
+	log "not root: packages, servers and account are present, password left as is"
+	log "note: the real-server tests start the servers and need root"
 	exit 0
 fi
 
+command -v apt-get >/dev/null || die "apt-get not found; this script supports Debian only"
+export DEBIAN_FRONTEND=noninteractive
+
+# Package lists are fetched at most once per run, and only when something is
+# missing from the local ones.
+lists_updated=0
+update_lists() {
+	if ((lists_updated == 0)); then
+		log "apt-get update"
+		apt-get update
+		lists_updated=1
+	fi
+}
+
 if ((${#missing_packages[@]} > 0)); then
-	command -v apt-get >/dev/null || die "apt-get not found; install ${missing_packages[*]} by hand"
 	log "installing ${missing_packages[*]}"
 	# Stop the package scripts from starting a system-wide vsftpd on port 21:
 	# the tests start their own instances, bound to 127.0.0.1 only.
@@ -59,17 +111,80 @@ if ((${#missing_packages[@]} > 0)); then
 		chmod 0755 "$policy"
 		trap 'rm -f "$policy"' EXIT
 	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update
-	apt-get install -y --no-install-recommends \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-		"${missing_packages[@]}"
+	apt_install() {
+		apt-get install -y --no-install-recommends \
+			-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+			"${missing_packages[@]}"
+	}
+	# A first try on the lists already present; they may be stale or absent.
+	if ! apt_install; then
+		update_lists
+		apt_install
+	fi
 else
-	log "packages already installed: ${PACKAGES[*]}"
+	log "packages already installed: ${PACKAGES[*]} ${PROFTPD_LIBS[*]}"
 fi
 
 # vsftpd authenticates through PAM service "vsftpd", which the package ships.
 [[ -f /etc/pam.d/vsftpd ]] || die "/etc/pam.d/vsftpd is missing; reinstall vsftpd (apt-get install --reinstall vsftpd)"
+
+# unpack NAME: fetch NAME's package and unpack it into SERVERS_DIR/NAME,
+# unless the version there is already the candidate. The tree is built
+# beside the old one and swapped in, so a failed run leaves no half tree.
+unpack() {
+	local name=$1 pkg=${UNPACKED_PKG[$1]} want have tmp deb dest
+	dest="${SERVERS_DIR}/${name}"
+	want="$(candidate "$pkg")"
+	if [[ -z "$want" || "$want" == "(none)" ]]; then
+		update_lists
+		want="$(candidate "$pkg")"
+		[[ -n "$want" && "$want" != "(none)" ]] || die "no installable version of ${pkg} in the apt sources"
+	fi
+	have="$(cat "${dest}/${STAMP}" 2>/dev/null || true)"
+	if [[ "$have" == "$want" ]] && unpacked_ok "$name"; then
+		log "${pkg} ${have} already unpacked in ${dest}"
+		return
+	fi
+	mkdir -p "$SERVERS_DIR"
+	chmod 0755 "$SERVERS_DIR"
+	tmp="$(mktemp -d "${SERVERS_DIR}/.${name}.XXXXXX")"
+	# apt downloads as the unprivileged _apt user where it can.
+	chown _apt "$tmp" 2>/dev/null || true
+	if ! (cd "$tmp" && apt-get download "${pkg}=${want}"); then
+		update_lists
+		(cd "$tmp" && apt-get download "${pkg}=${want}") || { rm -rf "$tmp"; die "apt-get download ${pkg} failed"; }
+	fi
+	deb=("$tmp"/*.deb)
+	mkdir "$tmp/tree"
+	dpkg -x "${deb[0]}" "$tmp/tree"
+	printf '%s\n' "$(dpkg-deb -f "${deb[0]}" Version)" >"$tmp/tree/${STAMP}"
+	chmod 0755 "$tmp/tree"
+	rm -rf "${dest}.old"
+	[[ ! -e "$dest" ]] || mv "$dest" "${dest}.old"
+	mv "$tmp/tree" "$dest"
+	rm -rf "$tmp" "${dest}.old"
+	log "unpacked ${pkg} $(cat "${dest}/${STAMP}") into ${dest}"
+}
+
+for name in "${UNPACKED[@]}"; do
+	unpack "$name"
+done
+
+# Every binary must find its libraries and start.
+for name in "${UNPACKED[@]}"; do
+	for b in ${UNPACKED_BINS[$name]}; do
+		bin="${SERVERS_DIR}/${name}/${b}"
+		missing="$(ldd "$bin" 2>&1 | awk '/not found/ { print $1 }' | tr '\n' ' ')"
+		[[ -z "$missing" ]] || die "${bin} is missing shared libraries: ${missing}(add their packages to PROFTPD_LIBS)"
+	done
+done
+# vsftpd prints its version on fd 0, where inetd would put the connection.
+vsftpd_version="$(/usr/sbin/vsftpd -v 0>&1 2>&1)" || die "vsftpd -v failed: ${vsftpd_version}"
+pureftpd_version="$("${SERVERS_DIR}/pure-ftpd/usr/sbin/pure-ftpd" --help 2>&1 | head -n 1)" ||
+	die "pure-ftpd --help failed"
+[[ "$pureftpd_version" == pure-ftpd* ]] || die "pure-ftpd --help printed ${pureftpd_version}"
+"${SERVERS_DIR}/pure-ftpd/usr/bin/pure-pw" --help >/dev/null 2>&1 || die "pure-pw --help failed"
+proftpd_version="$("${SERVERS_DIR}/proftpd/usr/sbin/proftpd" -v 2>&1)" || die "proftpd -v failed: ${proftpd_version}"
 
 if ! getent passwd "$TEST_USER" >/dev/null; then
 	log "creating account ${TEST_USER}"
@@ -97,4 +212,4 @@ if in_ftpusers; then
 	sed -i "/^[[:space:]]*${TEST_USER}[[:space:]]*\$/d" /etc/ftpusers
 fi
 
-log "ok: $(dpkg-query -W -f='${Package} ${Version}' vsftpd), $(dpkg-query -W -f='${Package} ${Version}' curl), account ${TEST_USER}"
+log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); account ${TEST_USER}"

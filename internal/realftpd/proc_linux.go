@@ -97,3 +97,48 @@ func descendants(root int) []proc {
 	}
 	return out
 }
+
+// listening reports whether process pid holds a TCP socket listening on
+// port, on any address. It matches the socket inodes among the process's
+// descriptors with the kernel's table of sockets.
+func listening(pid, port int) bool {
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return false
+	}
+	inodes := make(map[string]bool)
+	for _, fd := range fds {
+		target, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd.Name())
+		if err != nil {
+			continue
+		}
+		if ino, ok := strings.CutPrefix(target, "socket:["); ok {
+			inodes[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/" + table)
+		if err != nil {
+			continue
+		}
+		// "sl local_address rem_address st tx_queue:rx_queue tr:tm->when
+		// retrnsmt uid timeout inode ...", addresses as HEXIP:HEXPORT.
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != tcpListen || !inodes[f[9]] {
+				continue
+			}
+			i := strings.LastIndexByte(f[1], ':')
+			if p, err := strconv.ParseUint(f[1][i+1:], 16, 16); err == nil && int(p) == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tcpListen is TCP_LISTEN in /proc/net/tcp's state column.
+const tcpListen = "0A"
