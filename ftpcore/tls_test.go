@@ -563,3 +563,51 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestConnSessionCache pins the session cache semantics the pool relies on:
+// two Conns on one shared cache each give their data connections their own
+// control session, whatever the other put in the shared cache since.
+func TestConnSessionCache(t *testing.T) {
+	shared := tls.NewLRUClientSessionCache(4)
+	sA, sB, sA2 := &tls.ClientSessionState{}, &tls.ClientSessionState{}, &tls.ClientSessionState{}
+
+	a := &connSessionCache{shared: shared}
+	if cs, ok := a.Get("k"); ok || cs != nil {
+		t.Fatal("empty cache returned a session")
+	}
+	a.Put("k", sA) // TLS 1.2: the ticket comes with the control handshake
+	a.seal(false)
+
+	b := &connSessionCache{shared: shared}
+	if cs, _ := b.Get("k"); cs != sA {
+		t.Fatal("second control handshake did not get the shared session")
+	}
+	b.seal(true) // resumed sA, no new ticket
+	if cs, _ := b.Get("k"); cs != sA {
+		t.Fatal("b's data connections do not get the session b's control resumed")
+	}
+	b.Put("k", sB) // a new ticket on b
+	if cs, _ := a.Get("k"); cs != sA {
+		t.Fatal("a's data connections got b's session")
+	}
+	if cs, _ := b.Get("k"); cs != sB {
+		t.Fatal("b's data connections do not get b's newest session")
+	}
+	if cs, _ := shared.Get("k"); cs != sB {
+		t.Fatal("the shared cache did not learn b's session")
+	}
+	a.Put("k", sA2) // TLS 1.3: a ticket read after the handshake
+	if cs, _ := a.Get("k"); cs != sA2 {
+		t.Fatal("a's data connections do not get a's newest session")
+	}
+	a.Put("k", nil) // Go drops a session that failed to resume
+	if cs, ok := a.Get("k"); ok || cs != nil {
+		t.Fatal("a sealed cache fell back to the shared one")
+	}
+
+	c := &connSessionCache{}
+	c.seal(false)
+	if _, ok := c.Get("k"); ok {
+		t.Fatal("a cache without a shared one invented a session")
+	}
+}
