@@ -1,8 +1,10 @@
 # ftpgw — `make` or `make test` runs what CI runs: install the test
-# dependencies (vsftpd, curl, the ftpgwtest account; needs root), check
-# formatting, vet, then every test under -race with the real-server tests
-# required rather than skipped. Other targets: build, run, vet, fmt, and
-# fuzz (every fuzz target in the tree for FUZZTIME each, default 10s).
+# dependencies (vsftpd, curl, pure-ftpd and proftpd unpacked under
+# $FTPGW_TEST_SERVERS_DIR or /opt/ftpgw-test-servers, the ftpgwtest account;
+# needs root), check formatting, vet, then every test under -race with the
+# real-server tests required rather than skipped. Other targets: build, run,
+# vet, fmt, and fuzz (every fuzz target in the tree for FUZZTIME each,
+# default 10s).
 
 GO ?= go
 
