@@ -10,12 +10,18 @@
 // With --demo it needs no FTP server: it starts one of its own on
 // 127.0.0.1, serving a directory seeded with sample files.
 //
+// The upstream is ftp:// (plain FTP), ftpes:// (explicit FTPS, AUTH TLS)
+// or ftps:// (implicit FTPS); the --tls-* flags apply to the last two
+// only. --active makes the FTP server connect to the gateway for data.
+//
 // Exit status: 0 after a clean shutdown on SIGINT or SIGTERM, 1 on a
 // runtime error, 2 on bad flags or configuration.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +32,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,19 +76,53 @@ type config struct {
 	DataTimeout    time.Duration
 	UsePASVAddress bool
 
+	// Active selects active mode: the FTP server connects to ActiveAddr
+	// ("" for the control connection's local address) on a port in
+	// ActivePortMin..ActivePortMax (0 and 0 for any port).
+	Active                       bool
+	ActiveAddr                   string
+	ActivePortMin, ActivePortMax int
+
+	// TLS is used only when Upstream.TLS is not TLSOff.
+	TLS tlsSettings
+
 	ClientIdleTimeout time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          slog.Level
 
 	Demo    bool
 	DemoDir string
-	// upstreamIgnored says --demo overrode an --upstream that was set.
-	upstreamIgnored bool
+	// demoIgnored names the upstream flags that were set and that --demo
+	// overrides, for run to warn about.
+	demoIgnored []string
 
 	// onListening, if set, is called with the HTTP listener's address
 	// once it is bound (tests listen on 127.0.0.1:0).
 	onListening func(net.Addr)
 }
+
+// tlsSettings is how the gateway checks an FTPS server's certificate.
+type tlsSettings struct {
+	// CAFile is the PEM bundle RootCAs was loaded from; "" means the
+	// system roots (RootCAs nil).
+	CAFile  string
+	RootCAs *x509.CertPool
+	// ServerName is the name the certificate is verified for: the
+	// upstream's host unless --tls-server-name says otherwise.
+	ServerName string
+	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13.
+	MinVersion uint16
+	// InsecureSkipVerify turns verification off, for tests only.
+	InsecureSkipVerify bool
+}
+
+// tlsFlags are the flags that mean something only for an FTPS upstream.
+func tlsFlags() []string {
+	return []string{"tls-ca-file", "tls-server-name", "tls-min-version", "tls-insecure-skip-verify"}
+}
+
+// activeFlags are the flags of active mode.
+func activeFlags() []string { return []string{"active", "active-addr", "active-ports"} }
 
 // envName is the environment variable that stands in for a flag.
 func envName(flagName string) string {
@@ -95,7 +137,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		rawUpstream  = fs.String("upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one)")
+		rawUpstream  = fs.String("upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 		passwordFile = fs.String("upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 		listen       = fs.String("listen", ":8080", "HTTP listen address (with --demo and no --listen: 127.0.0.1:8080)")
 		maxSessions  = fs.Int("max-sessions", 8, "most FTP sessions open at once")
@@ -109,6 +151,13 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 		shutdown     = fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 		usePASV      = fs.Bool("use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
+		active       = fs.Bool("active", false, "active mode: the FTP server connects to the gateway for data (EPRT, or PORT), instead of passive mode")
+		activeAddr   = fs.String("active-addr", "", "with --active: IP address to listen on and announce to the FTP server (default: the control connection's local address)")
+		activePorts  = fs.String("active-ports", "", "with --active: local port range for data connections, as 50000-50100 (default: any port)")
+		caFile       = fs.String("tls-ca-file", "", "ftps/ftpes: PEM file of CA certificates to trust for the FTP server instead of the system roots")
+		serverName   = fs.String("tls-server-name", "", "ftps/ftpes: name to verify the FTP server's certificate for (default: the host in --upstream)")
+		minVersion   = fs.String("tls-min-version", "1.2", "ftps/ftpes: oldest TLS version to accept: 1.2 or 1.3")
+		insecure     = fs.Bool("tls-insecure-skip-verify", false, "ftps/ftpes: do not verify the FTP server's certificate; for tests only, never in production")
 		demo         = fs.Bool("demo", false, "serve sample files from an embedded FTP server on 127.0.0.1 instead of --upstream")
 		demoDir      = fs.String("demo-dir", "", "directory the --demo server serves (default: a temporary directory, removed at exit)")
 	)
@@ -200,12 +249,44 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("--listen %q: %v", cfg.Listen, err)
 	}
+	tlsVersion, err := parseTLSVersion(*minVersion)
+	if err != nil {
+		return nil, err
+	}
+	portMin, portMax, err := parsePortRange(*activePorts)
+	if err != nil {
+		return nil, err
+	}
+	if *activeAddr != "" {
+		ip := net.ParseIP(*activeAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("--active-addr must be an IP address, got %q", *activeAddr)
+		}
+		if ip.IsUnspecified() {
+			return nil, fmt.Errorf("--active-addr %s cannot be announced to the FTP server; give the address it should connect to", *activeAddr)
+		}
+	}
+	// Flags that would do nothing are refused rather than ignored: their
+	// absence of effect would only show much later, if ever.
+	if !*active && (*activeAddr != "" || *activePorts != "") {
+		return nil, errors.New("--active-addr and --active-ports apply to active mode only; add --active")
+	}
+	if *active && *usePASV {
+		return nil, errors.New("--use-pasv-address applies to passive mode only, and --active is set")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true }) // the environment included
 
 	if cfg.Demo {
-		// The demo makes up its own upstream; --upstream is ignored (and
-		// run says so) rather than refused, so that an FTPGW_UPSTREAM left
-		// in the environment does not stand in the way of trying it.
-		cfg.upstreamIgnored = *rawUpstream != ""
+		// The demo makes up its own upstream, plain and passive; the
+		// upstream's settings are ignored (and run says so) rather than
+		// refused, so that an FTPGW_UPSTREAM left in the environment does
+		// not stand in the way of trying it.
+		for _, name := range slices.Concat([]string{"upstream", "upstream-password-file"}, activeFlags(), tlsFlags()) {
+			if set[name] {
+				cfg.demoIgnored = append(cfg.demoIgnored, "--"+name)
+			}
+		}
 		return cfg, nil
 	}
 	if *rawUpstream == "" {
@@ -223,7 +304,88 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 		up.Password = pw
 	}
 	cfg.Upstream = up
+	cfg.Active, cfg.ActiveAddr, cfg.ActivePortMin, cfg.ActivePortMax = *active, *activeAddr, portMin, portMax
+
+	if up.TLS == ftpcore.TLSOff {
+		var given []string
+		for _, name := range tlsFlags() {
+			if set[name] {
+				given = append(given, "--"+name)
+			}
+		}
+		if len(given) > 0 {
+			return nil, fmt.Errorf("%s: TLS settings for a plain ftp:// upstream, where they would do nothing; "+
+				"use ftpes:// (explicit FTPS) or ftps:// (implicit FTPS)", strings.Join(given, ", "))
+		}
+		return cfg, nil
+	}
+	cfg.TLS = tlsSettings{
+		CAFile:             *caFile,
+		ServerName:         *serverName,
+		MinVersion:         tlsVersion,
+		InsecureSkipVerify: *insecure,
+	}
+	if cfg.TLS.ServerName == "" {
+		cfg.TLS.ServerName, _, _ = net.SplitHostPort(up.Addr)
+	}
+	if *caFile != "" {
+		if cfg.TLS.RootCAs, err = ftpcore.LoadCAFile(*caFile); err != nil {
+			return nil, fmt.Errorf("--tls-ca-file: %w", err)
+		}
+	}
 	return cfg, nil
+}
+
+// parseTLSVersion reads --tls-min-version. TLS 1.0 and 1.1 are not on
+// offer: Go's client refuses them by default, and so does ftpgw.
+func parseTLSVersion(s string) (uint16, error) {
+	switch s {
+	case "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("--tls-min-version must be 1.2 or 1.3, got %q", s)
+}
+
+// tlsVersionName is the --tls-min-version spelling of v.
+func tlsVersionName(v uint16) string {
+	if v == tls.VersionTLS13 {
+		return "1.3"
+	}
+	return "1.2"
+}
+
+// parsePortRange reads --active-ports, "min-max" with 1 <= min <= max <=
+// 65535; "" is 0, 0 (any port).
+func parsePortRange(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	bad := func(why string) (int, int, error) {
+		return 0, 0, fmt.Errorf("--active-ports %q: %s; write a range such as 50000-50100", s, why)
+	}
+	los, his, ok := strings.Cut(s, "-")
+	if !ok {
+		return bad("no range")
+	}
+	for _, p := range []struct {
+		s string
+		v *int
+	}{{los, &lo}, {his, &hi}} {
+		n, err := strconv.Atoi(strings.TrimSpace(p.s))
+		if err != nil {
+			return bad(fmt.Sprintf("%q is not a port number", p.s))
+		}
+		if n < 1 || n > 65535 {
+			return bad(fmt.Sprintf("port %d is outside 1-65535", n))
+		}
+		*p.v = n
+	}
+	if lo > hi {
+		return bad("the first port is above the last")
+	}
+	return lo, hi, nil
 }
 
 // readPasswordFile returns the file's contents without the trailing
@@ -258,10 +420,26 @@ func (c *config) LogValue() slog.Value {
 		slog.String("command_timeout", c.CommandTimeout.String()),
 		slog.String("data_timeout", c.DataTimeout.String()),
 		slog.Bool("use_pasv_address", c.UsePASVAddress),
+		slog.Bool("active", c.Active),
 		slog.String("client_idle_timeout", c.ClientIdleTimeout.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),
+	}
+	if c.Active {
+		ports := "any"
+		if c.ActivePortMin != 0 {
+			ports = fmt.Sprintf("%d-%d", c.ActivePortMin, c.ActivePortMax)
+		}
+		attrs = append(attrs, slog.String("active_addr", c.ActiveAddr), slog.String("active_ports", ports))
+	}
+	if c.Upstream.TLS != ftpcore.TLSOff {
+		attrs = append(attrs, slog.Group("tls",
+			slog.String("ca_file", c.TLS.CAFile),
+			slog.String("server_name", c.TLS.ServerName),
+			slog.String("min_version", tlsVersionName(c.TLS.MinVersion)),
+			slog.Bool("insecure_skip_verify", c.TLS.InsecureSkipVerify),
+		))
 	}
 	if c.Demo {
 		attrs = append(attrs, slog.String("demo_dir", c.DemoDir))
@@ -282,8 +460,8 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 
 	var demo *demoServer
 	if cfg.Demo {
-		if cfg.upstreamIgnored {
-			logger.Warn("--demo ignores the configured upstream")
+		if len(cfg.demoIgnored) > 0 {
+			logger.Warn("--demo ignores the configured upstream and its settings", "ignored", cfg.demoIgnored)
 		}
 		demo, err = startDemo(cfg.DemoDir, logger)
 		if err != nil {
@@ -298,18 +476,15 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		cfg.DemoDir = demo.dir
 	}
 	logger.Info("starting ftpgw", "config", cfg)
+	if cfg.Upstream.TLS != ftpcore.TLSOff && cfg.TLS.InsecureSkipVerify {
+		// Every start, so that a test setting that reached production
+		// keeps saying so.
+		logger.Warn("--tls-insecure-skip-verify is set: the FTP server's certificate is not verified, " +
+			"and anyone on the path can read and change the traffic; for tests only, never in production")
+	}
 
 	p, err := pool.New(pool.Config{
-		Conn: ftpcore.Config{
-			Addr:           cfg.Upstream.Addr,
-			User:           cfg.Upstream.User,
-			Password:       cfg.Upstream.Password,
-			DialTimeout:    cfg.DialTimeout,
-			CommandTimeout: cfg.CommandTimeout,
-			DataTimeout:    cfg.DataTimeout,
-			UsePASVAddress: cfg.UsePASVAddress,
-			Logger:         logger,
-		},
+		Conn:           cfg.ftpConfig(logger),
 		MaxSessions:    cfg.MaxSessions,
 		MaxLifetime:    cfg.MaxSessionLifetime,
 		MaxIdleTime:    cfg.MaxSessionIdle,
@@ -385,6 +560,35 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// ftpConfig is the ftpcore.Config for c's upstream: login, timeouts, data
+// connection mode and TLS. The pool adds the TLS session cache.
+func (c *config) ftpConfig(logger *slog.Logger) ftpcore.Config {
+	fc := ftpcore.Config{
+		Addr:           c.Upstream.Addr,
+		User:           c.Upstream.User,
+		Password:       c.Upstream.Password,
+		DialTimeout:    c.DialTimeout,
+		CommandTimeout: c.CommandTimeout,
+		DataTimeout:    c.DataTimeout,
+		UsePASVAddress: c.UsePASVAddress,
+		Active:         c.Active,
+		ActiveAddr:     c.ActiveAddr,
+		ActivePortMin:  c.ActivePortMin,
+		ActivePortMax:  c.ActivePortMax,
+		TLS:            c.Upstream.TLS,
+		Logger:         logger,
+	}
+	if fc.TLS != ftpcore.TLSOff {
+		fc.TLSConfig = &tls.Config{
+			RootCAs:            c.TLS.RootCAs,
+			ServerName:         c.TLS.ServerName,
+			MinVersion:         c.TLS.MinVersion,
+			InsecureSkipVerify: c.TLS.InsecureSkipVerify,
+		}
+	}
+	return fc
 }
 
 // printDemo tells a person who just typed "go run ./cmd/gateway --demo"

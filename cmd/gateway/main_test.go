@@ -3,21 +3,34 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 )
 
 // syncBuffer is a bytes.Buffer that run's logger and the test may share.
@@ -270,6 +283,15 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(twoLines, []byte("a\nb\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	caFile := newTestPKI(t).writeCA(t)
+	emptyFile := filepath.Join(t.TempDir(), "empty.pem")
+	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(t.TempDir(), "der.crt")
+	if err := os.WriteFile(notPEM, []byte("\x30\x82\x01\x0a not a PEM block"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name    string
@@ -358,13 +380,122 @@ func TestLoadConfig(t *testing.T) {
 			args: []string{"--demo", "--demo-dir", "/tmp/x"},
 			env:  map[string]string{"FTPGW_UPSTREAM": "ftp://host/"},
 			check: func(t *testing.T, c *config) {
-				if !c.Demo || !c.upstreamIgnored || c.DemoDir != "/tmp/x" {
+				if !c.Demo || !slices.Equal(c.demoIgnored, []string{"--upstream"}) || c.DemoDir != "/tmp/x" {
 					t.Errorf("demo config: %+v", c)
 				}
 			},
 		},
+		{
+			name: "demo ignores TLS and active mode",
+			args: []string{"--demo", "--active", "--tls-ca-file", "/nonexistent"},
+			env:  map[string]string{"FTPGW_UPSTREAM": "ftps://host/", "FTPGW_TLS_MIN_VERSION": "1.3"},
+			check: func(t *testing.T, c *config) {
+				want := []string{"--upstream", "--active", "--tls-ca-file", "--tls-min-version"}
+				if !slices.Equal(c.demoIgnored, want) {
+					t.Errorf("demoIgnored = %q, want %q", c.demoIgnored, want)
+				}
+				if c.Active || c.TLS != (tlsSettings{}) || c.Upstream != (upstream{}) {
+					t.Errorf("demo config kept upstream settings: %+v", c)
+				}
+			},
+		},
+		{
+			name: "ftps with every TLS flag",
+			args: []string{"--upstream", "ftps://u:p@ftp.example.net/", "--tls-ca-file", caFile,
+				"--tls-server-name", "cert.example.net", "--tls-min-version", "1.3", "--tls-insecure-skip-verify"},
+			check: func(t *testing.T, c *config) {
+				if c.Upstream.TLS != ftpcore.TLSImplicit || c.Upstream.Addr != "ftp.example.net:990" {
+					t.Errorf("upstream = %+v", c.Upstream)
+				}
+				if c.TLS.CAFile != caFile || c.TLS.RootCAs == nil || c.TLS.ServerName != "cert.example.net" ||
+					c.TLS.MinVersion != tls.VersionTLS13 || !c.TLS.InsecureSkipVerify {
+					t.Errorf("TLS settings = %+v", c.TLS)
+				}
+			},
+		},
+		{
+			name: "ftpes TLS defaults",
+			args: []string{"--upstream", "ftpes://u:p@ftp.example.net/"},
+			check: func(t *testing.T, c *config) {
+				if c.Upstream.TLS != ftpcore.TLSExplicit || c.Upstream.Addr != "ftp.example.net:21" {
+					t.Errorf("upstream = %+v", c.Upstream)
+				}
+				if c.TLS != (tlsSettings{ServerName: "ftp.example.net", MinVersion: tls.VersionTLS12}) {
+					t.Errorf("TLS settings = %+v", c.TLS)
+				}
+			},
+		},
+		{
+			name: "server name of an IPv6 upstream",
+			args: []string{"--upstream", "ftps://[2001:db8::1]:2990/"},
+			check: func(t *testing.T, c *config) {
+				if c.TLS.ServerName != "2001:db8::1" {
+					t.Errorf("ServerName = %q, want 2001:db8::1", c.TLS.ServerName)
+				}
+			},
+		},
+		{
+			name: "TLS flags from env",
+			env: map[string]string{
+				"FTPGW_UPSTREAM": "ftpes://host/", "FTPGW_TLS_CA_FILE": caFile, "FTPGW_TLS_SERVER_NAME": "n.example",
+				"FTPGW_TLS_MIN_VERSION": "1.3", "FTPGW_TLS_INSECURE_SKIP_VERIFY": "true",
+			},
+			check: func(t *testing.T, c *config) {
+				if c.TLS.RootCAs == nil || c.TLS.ServerName != "n.example" || c.TLS.MinVersion != tls.VersionTLS13 || !c.TLS.InsecureSkipVerify {
+					t.Errorf("TLS settings = %+v", c.TLS)
+				}
+			},
+		},
+		{
+			name: "active mode",
+			args: []string{"--upstream", "ftp://host/", "--active", "--active-addr", "192.0.2.10", "--active-ports", "50000-50100"},
+			check: func(t *testing.T, c *config) {
+				if !c.Active || c.ActiveAddr != "192.0.2.10" || c.ActivePortMin != 50000 || c.ActivePortMax != 50100 {
+					t.Errorf("active settings: %+v", c)
+				}
+			},
+		},
+		{
+			name: "active mode from env, defaults",
+			env:  map[string]string{"FTPGW_UPSTREAM": "ftp://host/", "FTPGW_ACTIVE": "1"},
+			check: func(t *testing.T, c *config) {
+				if !c.Active || c.ActiveAddr != "" || c.ActivePortMin != 0 || c.ActivePortMax != 0 {
+					t.Errorf("active settings: %+v", c)
+				}
+			},
+		},
+		{
+			name: "active IPv6 address",
+			args: []string{"--upstream", "ftp://host/", "--active", "--active-addr", "2001:db8::2"},
+			check: func(t *testing.T, c *config) {
+				if c.ActiveAddr != "2001:db8::2" {
+					t.Errorf("ActiveAddr = %q", c.ActiveAddr)
+				}
+			},
+		},
 		{name: "no upstream", wantErr: "no upstream: set --upstream or FTPGW_UPSTREAM (or use --demo)"},
-		{name: "bad upstream", args: []string{"--upstream", "ftps://host/"}, wantErr: "ftps:// is not supported yet"},
+		{name: "CA file with ftp", args: []string{"--upstream", "ftp://host/", "--tls-ca-file", caFile}, wantErr: "--tls-ca-file: TLS settings for a plain ftp:// upstream"},
+		{name: "server name with ftp", args: []string{"--upstream", "ftp://host/", "--tls-server-name", "host"}, wantErr: "--tls-server-name: TLS settings for a plain ftp:// upstream"},
+		{name: "min version with ftp", args: []string{"--upstream", "ftp://host/", "--tls-min-version", "1.2"}, wantErr: "--tls-min-version: TLS settings"},
+		{name: "skip verify with ftp", args: []string{"--upstream", "ftp://host/", "--tls-insecure-skip-verify"}, wantErr: "--tls-insecure-skip-verify: TLS settings"},
+		{
+			name:    "TLS env with ftp",
+			env:     map[string]string{"FTPGW_UPSTREAM": "ftp://host/", "FTPGW_TLS_CA_FILE": caFile, "FTPGW_TLS_INSECURE_SKIP_VERIFY": "1"},
+			wantErr: "--tls-ca-file, --tls-insecure-skip-verify: TLS settings for a plain ftp:// upstream",
+		},
+		{name: "missing CA file", args: []string{"--upstream", "ftps://host/", "--tls-ca-file", "/nonexistent/ca.pem"}, wantErr: "--tls-ca-file: ftpcore: CA file: open /nonexistent/ca.pem"},
+		{name: "empty CA file", args: []string{"--upstream", "ftpes://host/", "--tls-ca-file", emptyFile}, wantErr: "no PEM certificate"},
+		{name: "CA file not PEM", args: []string{"--upstream", "ftpes://host/", "--tls-ca-file", notPEM}, wantErr: "no PEM certificate"},
+		{name: "CA file is a directory", args: []string{"--upstream", "ftpes://host/", "--tls-ca-file", t.TempDir()}, wantErr: "--tls-ca-file"},
+		{name: "TLS 1.1", args: []string{"--upstream", "ftps://host/", "--tls-min-version", "1.1"}, wantErr: `--tls-min-version must be 1.2 or 1.3, got "1.1"`},
+		{name: "TLS version spelled otherwise", args: []string{"--upstream", "ftps://host/", "--tls-min-version", "TLS1.3"}, wantErr: "--tls-min-version"},
+		{name: "bad active port range", args: []string{"--upstream", "ftp://host/", "--active", "--active-ports", "50100-50000"}, wantErr: "--active-ports"},
+		{name: "active address not an IP", args: []string{"--upstream", "ftp://host/", "--active", "--active-addr", "gw.example.net"}, wantErr: "--active-addr must be an IP address"},
+		{name: "active address unspecified", args: []string{"--upstream", "ftp://host/", "--active", "--active-addr", "0.0.0.0"}, wantErr: "cannot be announced"},
+		{name: "active address without --active", args: []string{"--upstream", "ftp://host/", "--active-addr", "192.0.2.1"}, wantErr: "add --active"},
+		{name: "active ports without --active", env: map[string]string{"FTPGW_UPSTREAM": "ftp://host/", "FTPGW_ACTIVE_PORTS": "1-2"}, wantErr: "add --active"},
+		{name: "active with PASV address", args: []string{"--upstream", "ftp://host/", "--active", "--use-pasv-address"}, wantErr: "--use-pasv-address applies to passive mode only"},
+		{name: "bad upstream", args: []string{"--upstream", "sftp://host/"}, wantErr: `scheme "sftp" is not supported`},
 		{name: "missing password file", args: []string{"--upstream", "ftp://u@host/", "--upstream-password-file", "/nonexistent/pw"}, wantErr: "password file"},
 		{name: "multi-line password file", args: []string{"--upstream", "ftp://u@host/", "--upstream-password-file", twoLines}, wantErr: "CR, LF or NUL"},
 		{name: "bad env value", env: map[string]string{"FTPGW_MAX_SESSIONS": "many"}, wantErr: "FTPGW_MAX_SESSIONS"},
@@ -440,4 +571,398 @@ func TestBrowseHost(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParsePortRange(t *testing.T) {
+	tests := []struct {
+		in      string
+		lo, hi  int
+		wantErr string
+	}{
+		{in: "", lo: 0, hi: 0},
+		{in: "50000-50100", lo: 50000, hi: 50100},
+		{in: "1-65535", lo: 1, hi: 65535},
+		{in: "6000-6000", lo: 6000, hi: 6000},
+		{in: "50000", wantErr: "no range"},
+		{in: "0-100", wantErr: "port 0 is outside 1-65535"},
+		{in: "1-65536", wantErr: "port 65536 is outside 1-65535"},
+		{in: "100-99", wantErr: "the first port is above the last"},
+		{in: "-100", wantErr: `"" is not a port number`},
+		{in: "100-", wantErr: `"" is not a port number`},
+		{in: "a-b", wantErr: "not a port number"},
+		{in: "1-2-3", wantErr: "not a port number"},
+		{in: "-1-5", wantErr: "not a port number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			lo, hi, err := parsePortRange(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parsePortRange(%q) = %d, %d, %v; want an error containing %q", tt.in, lo, hi, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || lo != tt.lo || hi != tt.hi {
+				t.Fatalf("parsePortRange(%q) = %d, %d, %v; want %d, %d", tt.in, lo, hi, err, tt.lo, tt.hi)
+			}
+		})
+	}
+}
+
+// ftpConfig hands every setting to ftpcore; a TLS config only for FTPS,
+// without a session cache (the pool adds one per backend).
+func TestFTPConfig(t *testing.T) {
+	pki := newTestPKI(t)
+	caFile := pki.writeCA(t)
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, fc ftpcore.Config)
+	}{
+		{
+			name: "plain",
+			args: []string{"--upstream", "ftp://u:p@host:2121/pub", "--dial-timeout", "3s", "--command-timeout", "4s",
+				"--data-timeout", "5s", "--use-pasv-address"},
+			check: func(t *testing.T, fc ftpcore.Config) {
+				if fc.Addr != "host:2121" || fc.User != "u" || fc.Password != "p" || fc.DialTimeout != 3*time.Second ||
+					fc.CommandTimeout != 4*time.Second || fc.DataTimeout != 5*time.Second || !fc.UsePASVAddress {
+					t.Errorf("config = %+v", fc)
+				}
+				if fc.TLS != ftpcore.TLSOff || fc.TLSConfig != nil {
+					t.Errorf("plain upstream: TLS %v, TLSConfig %+v", fc.TLS, fc.TLSConfig)
+				}
+				if fc.Active || fc.ActiveAddr != "" || fc.ActivePortMin != 0 || fc.ActivePortMax != 0 {
+					t.Errorf("passive upstream has active settings: %+v", fc)
+				}
+			},
+		},
+		{
+			name: "active",
+			args: []string{"--upstream", "ftp://host/", "--active", "--active-addr", "192.0.2.7", "--active-ports", "40000-40009"},
+			check: func(t *testing.T, fc ftpcore.Config) {
+				if !fc.Active || fc.ActiveAddr != "192.0.2.7" || fc.ActivePortMin != 40000 || fc.ActivePortMax != 40009 {
+					t.Errorf("active settings: %+v", fc)
+				}
+			},
+		},
+		{
+			name: "implicit with defaults",
+			args: []string{"--upstream", "ftps://ftp.example.net/"},
+			check: func(t *testing.T, fc ftpcore.Config) {
+				if fc.TLS != ftpcore.TLSImplicit || fc.Addr != "ftp.example.net:990" {
+					t.Errorf("TLS %v, Addr %s", fc.TLS, fc.Addr)
+				}
+				tc := fc.TLSConfig
+				if tc == nil {
+					t.Fatal("no TLSConfig")
+				}
+				if tc.RootCAs != nil || tc.ServerName != "ftp.example.net" || tc.MinVersion != tls.VersionTLS12 ||
+					tc.InsecureSkipVerify || tc.ClientSessionCache != nil {
+					t.Errorf("TLSConfig: RootCAs %v, ServerName %q, MinVersion %x, InsecureSkipVerify %v, ClientSessionCache %v",
+						tc.RootCAs, tc.ServerName, tc.MinVersion, tc.InsecureSkipVerify, tc.ClientSessionCache)
+				}
+			},
+		},
+		{
+			name: "explicit with every TLS flag",
+			args: []string{"--upstream", "ftpes://10.0.0.5/", "--tls-ca-file", caFile, "--tls-server-name", "ftp.internal",
+				"--tls-min-version", "1.3", "--tls-insecure-skip-verify", "--active"},
+			check: func(t *testing.T, fc ftpcore.Config) {
+				if fc.TLS != ftpcore.TLSExplicit || fc.Addr != "10.0.0.5:21" || !fc.Active {
+					t.Errorf("TLS %v, Addr %s, Active %v", fc.TLS, fc.Addr, fc.Active)
+				}
+				tc := fc.TLSConfig
+				if tc == nil {
+					t.Fatal("no TLSConfig")
+				}
+				if tc.RootCAs == nil || !tc.RootCAs.Equal(pki.roots) {
+					t.Errorf("RootCAs is not the pool of %s", caFile)
+				}
+				if tc.ServerName != "ftp.internal" || tc.MinVersion != tls.VersionTLS13 || !tc.InsecureSkipVerify {
+					t.Errorf("TLSConfig: ServerName %q, MinVersion %x, InsecureSkipVerify %v", tc.ServerName, tc.MinVersion, tc.InsecureSkipVerify)
+				}
+			},
+		},
+	}
+	logger := slog.New(slog.DiscardHandler)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(tt.args, envFrom(nil), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc := c.ftpConfig(logger)
+			if fc.Logger != logger {
+				t.Error("logger not passed on")
+			}
+			tt.check(t, fc)
+		})
+	}
+}
+
+// The startup log shows the scheme, the TLS and active settings, and
+// never the password.
+func TestConfigLogTLS(t *testing.T) {
+	caFile := newTestPKI(t).writeCA(t)
+	c, err := loadConfig([]string{"--upstream", "ftpes://u:topsecret@host/", "--tls-ca-file", caFile,
+		"--tls-min-version", "1.3", "--active", "--active-ports", "5000-5009"}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	out := buf.String()
+	if strings.Contains(out, "topsecret") {
+		t.Fatalf("config log leaks the password: %s", out)
+	}
+	for _, want := range []string{
+		`"scheme":"ftpes"`, `"active":true`, `"active_ports":"5000-5009"`,
+		`"tls":{"ca_file":"` + caFile + `","server_name":"host","min_version":"1.3","insecure_skip_verify":false}`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config log lacks %s: %s", want, out)
+		}
+	}
+}
+
+// testPKI is a CA and a server certificate it signed for 127.0.0.1 and
+// localhost.
+type testPKI struct {
+	caPEM []byte
+	roots *x509.CertPool
+	cert  tls.Certificate
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "ftpgw test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &testPKI{
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		roots: x509.NewCertPool(),
+		cert:  tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key},
+	}
+	p.roots.AddCert(ca)
+	return p
+}
+
+// writeCA writes the CA certificate to a PEM file and returns its name.
+func (p *testPKI) writeCA(t *testing.T) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(name, p.caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// startGateway runs the gateway with args (plus --listen 127.0.0.1:0) and
+// returns its base URL and a function that stops it, checks that it
+// returned nil, and returns what it wrote to stderr.
+func startGateway(t *testing.T, args []string) (base string, stop func() string) {
+	t.Helper()
+	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, args...), envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan net.Addr, 1)
+	cfg.onListening = func(a net.Addr) { listening <- a }
+	ctx, cancel := context.WithCancel(t.Context())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, stderr) }()
+	select {
+	case a := <-listening:
+		base = "http://" + a.String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("gateway not listening after 10s\n%s", stderr.String())
+	}
+	return base, func() string {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run = %v, want nil after cancel\n%s", err, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run did not return within 10s of cancel\n%s", stderr.String())
+		}
+		return stderr.String()
+	}
+}
+
+// The gateway against an FTPS server (ftptest, which demands TLS before
+// USER and a resumed session on every data connection, as vsftpd can):
+// explicit and implicit, passive and active, trusting a CA file written
+// here. A CA that did not sign the server's certificate fails the
+// request; --tls-insecure-skip-verify lets it through and warns.
+func TestFTPSEndToEnd(t *testing.T) {
+	pki := newTestPKI(t)
+	caFile := pki.writeCA(t)
+	otherCA := newTestPKI(t).writeCA(t)
+	const content = "hello over FTPS\n"
+
+	tests := []struct {
+		name       string
+		implicit   bool
+		args       []string // after --upstream
+		wantStatus int
+		wantCmds   []string // command verbs the server must have seen
+		wantLog    string
+	}{
+		{name: "explicit passive", args: []string{"--tls-ca-file", caFile}, wantStatus: 200, wantCmds: []string{"AUTH", "PBSZ", "PROT", "EPSV"}},
+		{name: "implicit passive", implicit: true, args: []string{"--tls-ca-file", caFile}, wantStatus: 200, wantCmds: []string{"PBSZ", "PROT", "EPSV"}},
+		{name: "explicit active", args: []string{"--tls-ca-file", caFile, "--active"}, wantStatus: 200, wantCmds: []string{"AUTH", "EPRT"}},
+		{
+			name:       "implicit active with address and ports",
+			implicit:   true,
+			args:       []string{"--tls-ca-file", caFile, "--tls-min-version", "1.3", "--active", "--active-addr", "127.0.0.1", "--active-ports", "42000-42199"},
+			wantStatus: 200,
+			wantCmds:   []string{"EPRT"},
+		},
+		{name: "server name", args: []string{"--tls-ca-file", caFile, "--tls-server-name", "localhost"}, wantStatus: 200, wantCmds: []string{"AUTH"}},
+		{
+			name:       "server name not in the certificate",
+			args:       []string{"--tls-ca-file", caFile, "--tls-server-name", "elsewhere.example"},
+			wantStatus: 502,
+			wantLog:    "AUTH TLS handshake: tls: failed to verify certificate: x509: certificate is valid for localhost, not elsewhere.example",
+		},
+		{
+			name:       "wrong CA",
+			args:       []string{"--tls-ca-file", otherCA},
+			wantStatus: 502,
+			wantLog:    "AUTH TLS handshake: tls: failed to verify certificate: x509: certificate signed by unknown authority",
+		},
+		{
+			name:       "system roots",
+			implicit:   true,
+			wantStatus: 502,
+			wantLog:    "implicit TLS handshake: tls: failed to verify certificate: x509: certificate signed by unknown authority",
+		},
+		{
+			name:       "insecure skip verify",
+			args:       []string{"--tls-insecure-skip-verify"},
+			wantStatus: 200,
+			wantLog:    `"level":"WARN","msg":"--tls-insecure-skip-verify is set`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := []ftptest.Option{ftptest.WithTLSRequired(), ftptest.WithTLSSessionReuse()}
+			scheme := "ftpes"
+			if tt.implicit {
+				scheme = "ftps"
+				opts = append(opts, ftptest.WithImplicitTLS(pki.serverConfig()))
+			} else {
+				opts = append(opts, ftptest.WithExplicitTLS(pki.serverConfig()))
+			}
+			s := ftptest.NewServer(t, opts...)
+			s.PutFile("/pub/hello.txt", []byte(content), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+
+			base, stop := startGateway(t, append([]string{"--upstream", scheme + "://user:pass@" + s.Addr + "/pub"}, tt.args...))
+			tr := &http.Transport{}
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			resp, err := client.Get(base + "/files/hello.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			tr.CloseIdleConnections()
+			logs := stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("GET = %d, want %d; body: %s\n%s", resp.StatusCode, tt.wantStatus, body, logs)
+			}
+			if tt.wantStatus == 200 && string(body) != content {
+				t.Errorf("body = %q, want %q", body, content)
+			}
+
+			cmds := s.Commands()
+			verbs := map[string]bool{}
+			for _, c := range cmds {
+				verb, _, _ := strings.Cut(c, " ")
+				verbs[strings.ToUpper(verb)] = true
+			}
+			for _, v := range tt.wantCmds {
+				if !verbs[v] {
+					t.Errorf("server never saw %s: %q", v, cmds)
+				}
+			}
+			if tt.wantStatus == 200 {
+				if total, resumed := s.TLSDataConns(); total == 0 || resumed != total {
+					t.Errorf("TLS data connections: %d, %d resumed; want all of at least one", total, resumed)
+				}
+			} else if s.Logins() != 0 {
+				t.Errorf("logged in %d times through an unverified connection", s.Logins())
+			}
+			for _, c := range cmds {
+				if port, ok := strings.CutPrefix(c, "EPRT |1|127.0.0.1|"); ok && slices.Contains(tt.args, "--active-ports") {
+					if n, _ := strconv.Atoi(strings.TrimSuffix(port, "|")); n < 42000 || n > 42199 {
+						t.Errorf("%q: port outside --active-ports", c)
+					}
+				}
+			}
+			if tt.wantLog != "" && !strings.Contains(logs, tt.wantLog) {
+				t.Errorf("logs lack %s:\n%s", tt.wantLog, logs)
+			}
+			if !slices.Contains(tt.args, "--tls-insecure-skip-verify") && strings.Contains(logs, "insecure-skip-verify is set") {
+				t.Errorf("insecure warning without the flag:\n%s", logs)
+			}
+			if !strings.Contains(logs, `"scheme":"`+scheme+`"`) {
+				t.Errorf("startup log lacks the scheme:\n%s", logs)
+			}
+		})
+	}
+}
+
+// serverConfig is the server side: one *tls.Config for the server, so its
+// session tickets resume on every connection.
+func (p *testPKI) serverConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.cert}}
 }

@@ -9,6 +9,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
 )
 
 // redacted stands in for a password wherever an upstream is printed.
@@ -18,6 +20,9 @@ const redacted = "****"
 // Its String and LogValue methods redact the password, so an upstream can
 // be printed or logged as it is.
 type upstream struct {
+	// TLS is the URL's scheme: TLSOff for ftp://, TLSExplicit for ftpes://
+	// (AUTH TLS), TLSImplicit for ftps://.
+	TLS ftpcore.TLSMode
 	// Addr is "host:port".
 	Addr string
 	// User and Password are the login, percent-decoded.
@@ -28,10 +33,37 @@ type upstream struct {
 	Root string
 }
 
-// String returns the upstream as an ftp:// URL with the password redacted.
+// schemeTLS returns the TLS mode and default port of an upstream URL
+// scheme, and false for a scheme that is not supported. ftps:// is
+// implicit FTPS on its own port, as curl and lftp read it; ftpes://
+// (FileZilla's name) is explicit FTPS on the usual FTP port.
+func schemeTLS(scheme string) (mode ftpcore.TLSMode, port string, ok bool) {
+	switch scheme {
+	case "ftp":
+		return ftpcore.TLSOff, "21", true
+	case "ftpes":
+		return ftpcore.TLSExplicit, "21", true
+	case "ftps":
+		return ftpcore.TLSImplicit, "990", true
+	}
+	return 0, "", false
+}
+
+// scheme is the URL scheme that stands for u.TLS.
+func (u upstream) scheme() string {
+	switch u.TLS {
+	case ftpcore.TLSExplicit:
+		return "ftpes"
+	case ftpcore.TLSImplicit:
+		return "ftps"
+	}
+	return "ftp"
+}
+
+// String returns the upstream as a URL with the password redacted.
 func (u upstream) String() string {
 	var b strings.Builder
-	b.WriteString("ftp://")
+	b.WriteString(u.scheme() + "://")
 	if u.User != "" {
 		b.WriteString(url.PathEscape(u.User))
 		if u.Password != "" {
@@ -52,6 +84,7 @@ func (u upstream) String() string {
 // LogValue implements slog.LogValuer: the password never reaches a log.
 func (u upstream) LogValue() slog.Value {
 	attrs := []slog.Attr{
+		slog.String("scheme", u.scheme()),
 		slog.String("addr", u.Addr),
 		slog.String("user", u.User),
 	}
@@ -62,7 +95,8 @@ func (u upstream) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// parseUpstream parses an upstream URL, ftp://user:pass@host:port/root.
+// parseUpstream parses an upstream URL, ftp://user:pass@host:port/root,
+// or the same with ftpes:// (explicit FTPS) or ftps:// (implicit FTPS).
 //
 // As curl and RFC 1738 do, the path is relative to the directory the
 // session logs in to ("/pub/data" is "pub/data" under it), unless its first
@@ -79,17 +113,16 @@ func parseUpstream(raw string) (upstream, error) {
 		}
 		return upstream{}, fmt.Errorf("upstream URL: %v", err)
 	}
-	switch u.Scheme {
-	case "ftp":
-	case "ftps":
-		return upstream{}, errors.New("upstream URL: ftps:// is not supported yet (FTPS is not implemented); use ftp://")
-	case "":
-		return upstream{}, errors.New("upstream URL: no scheme; write ftp://host[:port]/path")
-	default:
-		return upstream{}, fmt.Errorf("upstream URL: scheme %q is not supported; use ftp://", u.Scheme)
+	// url.Parse has already lower-cased the scheme.
+	mode, defaultPort, ok := schemeTLS(u.Scheme)
+	switch {
+	case u.Scheme == "":
+		return upstream{}, errors.New("upstream URL: no scheme; write ftp://host[:port]/path (or ftpes:// or ftps:// for FTPS)")
+	case !ok:
+		return upstream{}, fmt.Errorf("upstream URL: scheme %q is not supported; use ftp://, ftpes:// (explicit FTPS) or ftps:// (implicit FTPS)", u.Scheme)
 	}
 	if u.Opaque != "" {
-		return upstream{}, errors.New("upstream URL: write ftp://host, with two slashes")
+		return upstream{}, fmt.Errorf("upstream URL: write %s://host, with two slashes", u.Scheme)
 	}
 	if u.RawQuery != "" || u.ForceQuery {
 		return upstream{}, errors.New("upstream URL: a query (?...) is not allowed")
@@ -104,13 +137,13 @@ func parseUpstream(raw string) (upstream, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "21"
+		port = defaultPort
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return upstream{}, fmt.Errorf("upstream URL: bad port %q", port)
 	}
 
-	up := upstream{Addr: net.JoinHostPort(host, port)}
+	up := upstream{TLS: mode, Addr: net.JoinHostPort(host, port)}
 	hasPassword := false
 	if u.User != nil {
 		up.User = u.User.Username()

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
 )
 
 func TestParseUpstream(t *testing.T) {
@@ -94,10 +96,37 @@ func TestParseUpstream(t *testing.T) {
 			raw:  "ftp://u:p@[::1]:2121/x",
 			want: upstream{Addr: "[::1]:2121", User: "u", Password: "p", Root: "x"},
 		},
+		{
+			name: "ftps is implicit FTPS on port 990",
+			raw:  "ftps://u:p@host/pub",
+			want: upstream{TLS: ftpcore.TLSImplicit, Addr: "host:990", User: "u", Password: "p", Root: "pub"},
+		},
+		{
+			name: "ftps with a port",
+			raw:  "ftps://u:p@host:2990/",
+			want: upstream{TLS: ftpcore.TLSImplicit, Addr: "host:2990", User: "u", Password: "p"},
+		},
+		{
+			name: "ftpes is explicit FTPS on port 21",
+			raw:  "ftpes://u:p@host/pub",
+			want: upstream{TLS: ftpcore.TLSExplicit, Addr: "host:21", User: "u", Password: "p", Root: "pub"},
+		},
+		{
+			name: "ftpes with a port",
+			raw:  "ftpes://u:p@host:2121/%2Fsrv",
+			want: upstream{TLS: ftpcore.TLSExplicit, Addr: "host:2121", User: "u", Password: "p", Root: "/srv"},
+		},
+		{
+			name: "upper-case FTPS scheme",
+			raw:  "FTPS://[::1]/",
+			want: upstream{TLS: ftpcore.TLSImplicit, Addr: "[::1]:990", User: "anonymous", Password: "anonymous@"},
+		},
 		{name: "empty", raw: "", wantErr: "no scheme"},
 		{name: "no scheme", raw: "host:21/pub", wantErr: "not supported"},
-		{name: "ftps", raw: "ftps://u:p@host/", wantErr: "ftps:// is not supported yet"},
 		{name: "http", raw: "http://host/", wantErr: `scheme "http" is not supported`},
+		{name: "sftp", raw: "sftp://host/", wantErr: `scheme "sftp" is not supported; use ftp://, ftpes:// (explicit FTPS) or ftps:// (implicit FTPS)`},
+		{name: "ftpes opaque", raw: "ftpes:host", wantErr: "write ftpes://host, with two slashes"},
+		{name: "ftps bad port", raw: "ftps://host:0/", wantErr: "bad port"},
 		{name: "no host", raw: "ftp:///pub", wantErr: "no host"},
 		{name: "only a port", raw: "ftp://:21/", wantErr: "no host"},
 		{name: "opaque", raw: "ftp:host", wantErr: "two slashes"},
@@ -147,7 +176,9 @@ func TestParseUpstreamErrorsHidePassword(t *testing.T) {
 		"ftp://u:" + secret + "@host/\x7f",
 		"ftp://u:" + secret + "@host/a\r\n",
 		"ftp://u:" + secret + "@host/%zz",
-		"ftps://u:" + secret + "@host/",
+		"sftp://u:" + secret + "@host/",
+		"ftps://u:" + secret + "@host:bad/",
+		"ftpes://u:" + secret + "@host/%zz",
 		"ftp://u:" + secret + "@host/?q",
 		"ftp://u:" + secret + " x@host/",
 	} {
@@ -188,6 +219,16 @@ func TestUpstreamRedaction(t *testing.T) {
 			up:   upstream{Addr: "host:21", User: "bob"},
 			want: "ftp://bob@host:21",
 		},
+		{
+			name: "implicit FTPS",
+			up:   upstream{TLS: ftpcore.TLSImplicit, Addr: "host:990", User: "alice", Password: "s3cret", Root: "pub"},
+			want: "ftps://alice:****@host:990/pub",
+		},
+		{
+			name: "explicit FTPS",
+			up:   upstream{TLS: ftpcore.TLSExplicit, Addr: "host:21", User: "alice", Password: "s3cret"},
+			want: "ftpes://alice:****@host:21",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,6 +246,10 @@ func TestUpstreamRedaction(t *testing.T) {
 			if !strings.Contains(buf.String(), `"addr":"`+tt.up.Addr+`"`) {
 				t.Errorf("log line lacks the address: %s", buf.String())
 			}
+			scheme, _, _ := strings.Cut(tt.want, "://")
+			if !strings.Contains(buf.String(), `"scheme":"`+scheme+`"`) {
+				t.Errorf("log line lacks the scheme %s: %s", scheme, buf.String())
+			}
 		})
 	}
 }
@@ -218,6 +263,10 @@ func TestUpstreamStringRoundTrip(t *testing.T) {
 		"ftp://u:p@host:21/%2F",
 		"ftp://u:p@host:21/a%20b",
 		"ftp://u:p@[::1]:21",
+		"ftps://u:p@host:990/pub",
+		"ftps://u:p@host:21/pub",
+		"ftpes://u:p@host:21/%2Fsrv",
+		"ftpes://u:p@host:990",
 	} {
 		up, err := parseUpstream(raw)
 		if err != nil {
