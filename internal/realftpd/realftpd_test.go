@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -78,8 +77,10 @@ func TestMatrix(t *testing.T) {
 			if got, err := os.ReadFile(s.Path("up.bin")); err != nil || string(got) != "uploaded" {
 				t.Errorf("uploaded file = %q, %v", got, err)
 			}
-			if fi, err := os.Stat(s.Path("up.bin")); err == nil && int(fi.Sys().(*syscall.Stat_t).Uid) != s.uid {
-				t.Errorf("uploaded file belongs to uid %d, want %d", fi.Sys().(*syscall.Stat_t).Uid, s.uid)
+			if fi, err := os.Stat(s.Path("up.bin")); err != nil {
+				t.Error(err)
+			} else if uid, ok := fileUID(fi); ok && uid != s.uid {
+				t.Errorf("uploaded file belongs to uid %d, want %d", uid, s.uid)
 			}
 			c.cmd(221, "QUIT")
 
