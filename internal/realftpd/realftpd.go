@@ -66,12 +66,20 @@ const (
 	// to Root: LoginPath is "/". It keeps no log of commands.
 	PureFTPd Kind = "pure-ftpd"
 	// ProFTPD is proftpd 1.3.8, plain FTP, not chrooted: LoginPath is Root.
+	// Its login takes ~20 ms, but whenever a session ends its listener
+	// stops accepting for 200 ms or more (a compiled-in pause after the
+	// SIGCHLD interrupts its select), so a connection that follows the end
+	// of another may wait that long for its greeting.
 	ProFTPD Kind = "proftpd"
 	// VsftpdTLS12 is vsftpd with explicit FTPS (AUTH TLS) required on the
 	// control and every data connection, and require_ssl_reuse=YES: a data
 	// connection must resume the control connection's TLS session. Debian's
 	// vsftpd 3.0.3 knows only ssl_tlsv1 (all of TLS 1.x), so it cannot be
 	// limited to TLS 1.2: the client is, through TLSInfo.MaxVersion.
+	// Go's client resumes through session tickets, which vsftpd issues
+	// under TLS 1.2 and 1.3 alike. A data connection that does not resume
+	// completes its handshake, is closed without data, and the transfer
+	// command gets "522 SSL connection failed: session reuse required".
 	VsftpdTLS12 Kind = "vsftpd-ftps-tls1.2"
 	// VsftpdTLS13 is VsftpdTLS12 without the client-side cap, so the
 	// connections negotiate TLS 1.3.
@@ -89,7 +97,9 @@ var Matrix = []Kind{Vsftpd, PureFTPd, ProFTPD, VsftpdTLS12, VsftpdTLS13, VsftpdI
 // Options adjusts a server. The zero value is the default.
 type Options struct {
 	// IPv6 makes the server listen on ::1 instead of 127.0.0.1; all three
-	// servers support it. PASV is then unavailable: use EPSV.
+	// servers support it. Use EPSV then: PASV gets 425 from pure-ftpd, an
+	// unusable 0.0.0.0 address from vsftpd and a malformed three-number
+	// reply from proftpd.
 	IPv6 bool
 	// ActiveMode allows PORT and EPRT (the server connects to the client).
 	// Without it vsftpd and proftpd refuse them; pure-ftpd has no switch
