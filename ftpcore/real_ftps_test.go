@@ -324,3 +324,28 @@ func TestRealFTPSIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestRealFTPSNoReuse turns session tickets off, so no data connection can
+// resume: vsftpd completes the handshake, closes the data connection
+// empty, answers 522 and then ends the whole session, which the next
+// command sees as a lost connection.
+func TestRealFTPSNoReuse(t *testing.T) {
+	for _, kind := range []realftpd.Kind{realftpd.VsftpdTLS12, realftpd.VsftpdTLS13} {
+		t.Run(string(kind), func(t *testing.T) {
+			s := realftpd.Start(t, kind)
+			s.WriteFile(t, "f", []byte("hello"))
+			c := dialReal(t, s, func(cfg *Config) { cfg.TLSConfig.SessionTicketsDisabled = true })
+			tr, err := c.Retr(testCtx(t), "f", 0, -1)
+			if err == nil {
+				io.ReadAll(tr)
+				err = tr.Close()
+			}
+			if ReplyCode(err) != 522 {
+				t.Fatalf("Retr without session reuse: %v, want 522", err)
+			}
+			if err := c.Noop(testCtx(t)); !IsConnLost(err) {
+				t.Fatalf("Noop after 522: %v, want the connection lost", err)
+			}
+		})
+	}
+}
