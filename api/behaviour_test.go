@@ -20,28 +20,29 @@ import (
 // the promised length, the client must see a broken response, not a
 // complete-looking short one.
 func TestFTPFailureAfterHeadersAbortsResponse(t *testing.T) {
-	g := startGateway(t)
-	writeRandomFile(t, g, "shrinks.bin", 64<<20, 9)
-	resp := g.do(t, http.MethodGet, "/files/shrinks.bin", nil)
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	if _, err := io.ReadFull(resp.Body, make([]byte, 100<<10)); err != nil {
-		t.Fatal(err)
-	}
-	// The file shrinks under the running transfer: vsftpd sends what is
-	// left and reports success, but the gateway promised 64 MiB.
-	if err := os.Truncate(g.ftpd.Path("shrinks.bin"), 1<<20); err != nil {
-		t.Fatal(err)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err == nil {
-		t.Fatalf("read %d more bytes and a clean end; want an aborted response", n)
-	}
-	if !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Logf("client error: %v", err)
-	}
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		writeRandomFile(t, g, "shrinks.bin", 64<<20, 9)
+		resp := g.do(t, http.MethodGet, "/files/shrinks.bin", nil)
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if _, err := io.ReadFull(resp.Body, make([]byte, 100<<10)); err != nil {
+			t.Fatal(err)
+		}
+		// The file shrinks under the running transfer: vsftpd sends what is
+		// left and reports success, but the gateway promised 64 MiB.
+		if err := os.Truncate(g.ftpd.Path("shrinks.bin"), 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err == nil {
+			t.Fatalf("read %d more bytes and a clean end; want an aborted response", n)
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Logf("client error: %v", err)
+		}
+	})
 }
 
 // TestStaleSessionIsReplaced kills the server side of an idle pooled
@@ -95,41 +96,42 @@ func killSessionProcesses(t *testing.T, g *gateway) int {
 }
 
 func TestConcurrentRangesShareFewSessions(t *testing.T) {
-	g := startGateway(t) // MaxSessions 4
-	data := randomBytes(4<<20, 13)
-	g.ftpd.WriteFile(t, "conc.bin", data)
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			for j := 0; j < 10; j++ {
-				start := (i*10 + j) * 20000
-				req, _ := http.NewRequest(http.MethodGet, g.url("/files/conc.bin"), nil)
-				req.Header.Set("Range", "bytes="+strconv.Itoa(start)+"-"+strconv.Itoa(start+9999))
-				resp, err := g.http.Client().Do(req)
-				if err != nil {
-					errs <- err
-					return
+	forEachServer(t, func(t *testing.T, g *gateway) { // MaxSessions 4
+		data := randomBytes(4<<20, 13)
+		g.ftpd.WriteFile(t, "conc.bin", data)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				for j := 0; j < 10; j++ {
+					start := (i*10 + j) * 20000
+					req, _ := http.NewRequest(http.MethodGet, g.url("/files/conc.bin"), nil)
+					req.Header.Set("Range", "bytes="+strconv.Itoa(start)+"-"+strconv.Itoa(start+9999))
+					resp, err := g.http.Client().Do(req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 206 || !bytes.Equal(b, data[start:start+10000]) {
+						errs <- errors.New("bad range response " + strconv.Itoa(resp.StatusCode))
+						return
+					}
 				}
-				b, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 206 || !bytes.Equal(b, data[start:start+10000]) {
-					errs <- errors.New("bad range response " + strconv.Itoa(resp.StatusCode))
-					return
-				}
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if st := g.pool.Stat(); st.Dials > 4 || st.DestroyedBroken != 0 {
-		t.Errorf("160 ranged requests: %d dials, %d broken; want at most 4 and 0", st.Dials, st.DestroyedBroken)
-	}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if st := g.pool.Stat(); st.Dials > 4 || st.DestroyedBroken != 0 {
+			t.Errorf("160 ranged requests: %d dials, %d broken; want at most 4 and 0", st.Dials, st.DestroyedBroken)
+		}
+	})
 }
 
 func TestMetricsExposition(t *testing.T) {

@@ -2,9 +2,11 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,23 +27,50 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// gateway is the whole path under test: a real vsftpd, a pool of sessions
-// to it, and the api handler on a real loopback HTTP server.
+// gateway is the whole path under test: a real FTP server, a pool of
+// sessions to it, and the api handler on a real loopback HTTP server.
 type gateway struct {
-	ftpd *realftpd.Server
-	pool *pool.Pool
-	http *httptest.Server
-	reg  *prometheus.Registry
+	ftpd  *realftpd.Server
+	pool  *pool.Pool
+	http  *httptest.Server
+	reg   *prometheus.Registry
+	trace *commandTrace
 }
 
+// startGateway runs the gateway in front of vsftpd.
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
-	ftpd := realftpd.StartVsftpd(t)
-	p, err := pool.New(pool.Config{
-		Name:        "vsftpd",
-		Conn:        ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password, CommandTimeout: 10 * time.Second, DataTimeout: 20 * time.Second},
-		MaxSessions: 4,
-	})
+	return startGatewayOn(t, realftpd.Vsftpd)
+}
+
+// forEachServer runs fn against a gateway in front of every server of the
+// matrix, in parallel subtests named after the server.
+func forEachServer(t *testing.T, fn func(t *testing.T, g *gateway)) {
+	for _, kind := range realftpd.Matrix {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			fn(t, startGatewayOn(t, kind))
+		})
+	}
+}
+
+func startGatewayOn(t *testing.T, kind realftpd.Kind) *gateway {
+	t.Helper()
+	ftpd := realftpd.Start(t, kind)
+	trace := &commandTrace{}
+	conn := ftpcore.Config{
+		Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password,
+		CommandTimeout: 10 * time.Second, DataTimeout: 20 * time.Second,
+		Logger: slog.New(trace),
+	}
+	if ftpd.TLS != nil {
+		conn.TLS = ftpcore.TLSExplicit
+		if ftpd.TLS.Implicit {
+			conn.TLS = ftpcore.TLSImplicit
+		}
+		conn.TLSConfig = ftpd.TLS.ClientConfig()
+	}
+	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +82,49 @@ func startGateway(t *testing.T) *gateway {
 		ts.Close()
 		p.Close()
 	})
-	return &gateway{ftpd: ftpd, pool: p, http: ts, reg: reg}
+	return &gateway{ftpd: ftpd, pool: p, http: ts, reg: reg, trace: trace}
+}
+
+// commands returns the FTP commands that reached the server: from the
+// server's own log where it keeps one, else from the gateway's protocol
+// trace (what it wrote on the control connection).
+func (g *gateway) commands() []string {
+	if g.ftpd.HasCommandLog() {
+		return g.ftpd.Commands()
+	}
+	return g.trace.sent()
+}
+
+// commandTrace is a slog.Handler that keeps the lines ftpcore traces as
+// sent on a control connection.
+type commandTrace struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *commandTrace) Enabled(context.Context, slog.Level) bool { return true }
+func (c *commandTrace) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *commandTrace) WithGroup(string) slog.Handler            { return c }
+
+func (c *commandTrace) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "ftp send" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "line" {
+			c.mu.Lock()
+			c.lines = append(c.lines, a.Value.String())
+			c.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (c *commandTrace) sent() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.lines...)
 }
 
 func (g *gateway) url(p string) string { return g.http.URL + p }
@@ -157,231 +229,236 @@ func tempFilesUnder(t *testing.T, dir string) []string {
 }
 
 func TestGetWholeFilesByteIdentical(t *testing.T) {
-	g := startGateway(t)
-	sizes := []struct {
-		name string
-		size int64
-	}{
-		{"empty", 0},
-		{"1KiB", 1 << 10},
-		{"64MiB", 64 << 20},
-		{"1GiB", 1 << 30},
-	}
-	for i, tc := range sizes {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.size >= 1<<30 && testing.Short() {
-				t.Skip("1 GiB transfer skipped in -short mode")
-			}
-			want := writeRandomFile(t, g, "get/"+tc.name+".bin", tc.size, uint64(i))
-			resp := g.do(t, http.MethodGet, "/files/get/"+tc.name+".bin", nil)
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			if got := resp.Header.Get("Content-Length"); got != strconv.FormatInt(tc.size, 10) {
-				t.Errorf("Content-Length %q, want %d", got, tc.size)
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, resp.Body)
-			if err != nil {
-				t.Fatalf("body after %d bytes: %v", n, err)
-			}
-			if n != tc.size || !bytes.Equal(h.Sum(nil), want[:]) {
-				t.Fatalf("got %d bytes (sha256 %x), want %d (sha256 %x)", n, h.Sum(nil), tc.size, want)
-			}
-			for _, k := range []string{"ETag", "Last-Modified", "Accept-Ranges"} {
-				if resp.Header.Get(k) == "" {
-					t.Errorf("missing %s header", k)
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		sizes := []struct {
+			name string
+			size int64
+		}{
+			{"empty", 0},
+			{"1KiB", 1 << 10},
+			{"64MiB", 64 << 20},
+			{"1GiB", 1 << 30},
+		}
+		for i, tc := range sizes {
+			t.Run(tc.name, func(t *testing.T) {
+				if tc.size >= 1<<30 && testing.Short() {
+					t.Skip("1 GiB transfer skipped in -short mode")
 				}
-			}
-		})
-	}
-	// Every transfer ended cleanly, so one session served them all.
-	if st := g.pool.Stat(); st.Dials != 1 {
-		t.Errorf("pool dialled %d sessions for sequential downloads, want 1", st.Dials)
-	}
+				want := writeRandomFile(t, g, "get/"+tc.name+".bin", tc.size, uint64(i))
+				resp := g.do(t, http.MethodGet, "/files/get/"+tc.name+".bin", nil)
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				if got := resp.Header.Get("Content-Length"); got != strconv.FormatInt(tc.size, 10) {
+					t.Errorf("Content-Length %q, want %d", got, tc.size)
+				}
+				h := sha256.New()
+				n, err := io.Copy(h, resp.Body)
+				if err != nil {
+					t.Fatalf("body after %d bytes: %v", n, err)
+				}
+				if n != tc.size || !bytes.Equal(h.Sum(nil), want[:]) {
+					t.Fatalf("got %d bytes (sha256 %x), want %d (sha256 %x)", n, h.Sum(nil), tc.size, want)
+				}
+				for _, k := range []string{"ETag", "Last-Modified", "Accept-Ranges"} {
+					if resp.Header.Get(k) == "" {
+						t.Errorf("missing %s header", k)
+					}
+				}
+			})
+		}
+		// Every transfer ended cleanly, so one session served them all.
+		if st := g.pool.Stat(); st.Dials != 1 {
+			t.Errorf("pool dialled %d sessions for sequential downloads, want 1", st.Dials)
+		}
+	})
 }
 
 func TestRanges(t *testing.T) {
-	g := startGateway(t)
-	const size = 1 << 20
-	data := randomBytes(size, 7)
-	g.ftpd.WriteFile(t, "r.bin", data)
-	_, hdr, _ := g.fetch(t, http.MethodHead, "/files/r.bin", nil)
-	etag := hdr.Get("ETag")
-	if etag == "" {
-		t.Fatal("no ETag")
-	}
-	s := strconv.Itoa(size)
-	tests := []struct {
-		name       string
-		hdr        []string
-		status     int
-		start, end int // inclusive; for 206 and the expected body
-		rangeHdr   string
-	}{
-		{"first byte", []string{"Range", "bytes=0-0"}, 206, 0, 0, "bytes 0-0/" + s},
-		{"curl -r 1000-1999", []string{"Range", "bytes=1000-1999"}, 206, 1000, 1999, "bytes 1000-1999/" + s},
-		{"open ended", []string{"Range", "bytes=1000000-"}, 206, 1000000, size - 1, "bytes 1000000-1048575/" + s},
-		{"suffix", []string{"Range", "bytes=-100"}, 206, size - 100, size - 1, "bytes 1048476-1048575/" + s},
-		{"suffix longer than file", []string{"Range", "bytes=-2000000"}, 206, 0, size - 1, "bytes 0-1048575/" + s},
-		{"end clamped", []string{"Range", "bytes=1048000-9999999"}, 206, 1048000, size - 1, "bytes 1048000-1048575/" + s},
-		{"last byte", []string{"Range", "bytes=1048575-1048575"}, 206, size - 1, size - 1, "bytes 1048575-1048575/" + s},
-		{"middle 64KiB", []string{"Range", "bytes=65536-131071"}, 206, 65536, 131071, "bytes 65536-131071/" + s},
-		{"suffix zero", []string{"Range", "bytes=-0"}, 416, 0, 0, "bytes */" + s},
-		{"start at size", []string{"Range", "bytes=1048576-"}, 416, 0, 0, "bytes */" + s},
-		{"start past size", []string{"Range", "bytes=2000000-2000001"}, 416, 0, 0, "bytes */" + s},
-		{"malformed", []string{"Range", "bytes=5-1"}, 200, 0, size - 1, ""},
-		{"garbage", []string{"Range", "bytes=abc"}, 200, 0, size - 1, ""},
-		{"unknown unit", []string{"Range", "items=0-1"}, 200, 0, size - 1, ""},
-		{"several ranges", []string{"Range", "bytes=0-1,5-6"}, 200, 0, size - 1, ""},
-		{"If-Range matches", []string{"Range", "bytes=10-19", "If-Range", etag}, 206, 10, 19, "bytes 10-19/" + s},
-		{"If-Range differs", []string{"Range", "bytes=10-19", "If-Range", `"other"`}, 200, 0, size - 1, ""},
-		{"If-Range old date", []string{"Range", "bytes=10-19", "If-Range", "Mon, 02 Jan 2006 15:04:05 GMT"}, 200, 0, size - 1, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			status, h, body := g.fetch(t, http.MethodGet, "/files/r.bin", nil, tc.hdr...)
-			if status != tc.status {
-				t.Fatalf("status %d, want %d (body %q)", status, tc.status, body)
-			}
-			if got := h.Get("Content-Range"); got != tc.rangeHdr {
-				t.Errorf("Content-Range %q, want %q", got, tc.rangeHdr)
-			}
-			if status == 416 {
-				problemOf(t, h, body)
-				return
-			}
-			want := data[tc.start : tc.end+1]
-			if !bytes.Equal(body, want) {
-				t.Fatalf("body: %d bytes, want %d bytes [%d-%d]", len(body), len(want), tc.start, tc.end)
-			}
-			if h.Get("Content-Length") != strconv.Itoa(len(want)) {
-				t.Errorf("Content-Length %q, want %d", h.Get("Content-Length"), len(want))
-			}
-		})
-	}
-	// Ranges end transfers early; each must leave its session reusable.
-	if st := g.pool.Stat(); st.Dials != 1 || st.DestroyedBroken != 0 {
-		t.Errorf("after %d ranged requests: %d dials, %d broken sessions; want 1 and 0", len(tests), st.Dials, st.DestroyedBroken)
-	}
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		const size = 1 << 20
+		data := randomBytes(size, 7)
+		g.ftpd.WriteFile(t, "r.bin", data)
+		_, hdr, _ := g.fetch(t, http.MethodHead, "/files/r.bin", nil)
+		etag := hdr.Get("ETag")
+		if etag == "" {
+			t.Fatal("no ETag")
+		}
+		s := strconv.Itoa(size)
+		tests := []struct {
+			name       string
+			hdr        []string
+			status     int
+			start, end int // inclusive; for 206 and the expected body
+			rangeHdr   string
+		}{
+			{"first byte", []string{"Range", "bytes=0-0"}, 206, 0, 0, "bytes 0-0/" + s},
+			{"curl -r 1000-1999", []string{"Range", "bytes=1000-1999"}, 206, 1000, 1999, "bytes 1000-1999/" + s},
+			{"open ended", []string{"Range", "bytes=1000000-"}, 206, 1000000, size - 1, "bytes 1000000-1048575/" + s},
+			{"suffix", []string{"Range", "bytes=-100"}, 206, size - 100, size - 1, "bytes 1048476-1048575/" + s},
+			{"suffix longer than file", []string{"Range", "bytes=-2000000"}, 206, 0, size - 1, "bytes 0-1048575/" + s},
+			{"end clamped", []string{"Range", "bytes=1048000-9999999"}, 206, 1048000, size - 1, "bytes 1048000-1048575/" + s},
+			{"last byte", []string{"Range", "bytes=1048575-1048575"}, 206, size - 1, size - 1, "bytes 1048575-1048575/" + s},
+			{"middle 64KiB", []string{"Range", "bytes=65536-131071"}, 206, 65536, 131071, "bytes 65536-131071/" + s},
+			{"suffix zero", []string{"Range", "bytes=-0"}, 416, 0, 0, "bytes */" + s},
+			{"start at size", []string{"Range", "bytes=1048576-"}, 416, 0, 0, "bytes */" + s},
+			{"start past size", []string{"Range", "bytes=2000000-2000001"}, 416, 0, 0, "bytes */" + s},
+			{"malformed", []string{"Range", "bytes=5-1"}, 200, 0, size - 1, ""},
+			{"garbage", []string{"Range", "bytes=abc"}, 200, 0, size - 1, ""},
+			{"unknown unit", []string{"Range", "items=0-1"}, 200, 0, size - 1, ""},
+			{"several ranges", []string{"Range", "bytes=0-1,5-6"}, 200, 0, size - 1, ""},
+			{"If-Range matches", []string{"Range", "bytes=10-19", "If-Range", etag}, 206, 10, 19, "bytes 10-19/" + s},
+			{"If-Range differs", []string{"Range", "bytes=10-19", "If-Range", `"other"`}, 200, 0, size - 1, ""},
+			{"If-Range old date", []string{"Range", "bytes=10-19", "If-Range", "Mon, 02 Jan 2006 15:04:05 GMT"}, 200, 0, size - 1, ""},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				status, h, body := g.fetch(t, http.MethodGet, "/files/r.bin", nil, tc.hdr...)
+				if status != tc.status {
+					t.Fatalf("status %d, want %d (body %q)", status, tc.status, body)
+				}
+				if got := h.Get("Content-Range"); got != tc.rangeHdr {
+					t.Errorf("Content-Range %q, want %q", got, tc.rangeHdr)
+				}
+				if status == 416 {
+					problemOf(t, h, body)
+					return
+				}
+				want := data[tc.start : tc.end+1]
+				if !bytes.Equal(body, want) {
+					t.Fatalf("body: %d bytes, want %d bytes [%d-%d]", len(body), len(want), tc.start, tc.end)
+				}
+				if h.Get("Content-Length") != strconv.Itoa(len(want)) {
+					t.Errorf("Content-Length %q, want %d", h.Get("Content-Length"), len(want))
+				}
+			})
+		}
+		// Ranges end transfers early; each must leave its session reusable.
+		if st := g.pool.Stat(); st.Dials != 1 || st.DestroyedBroken != 0 {
+			t.Errorf("after %d ranged requests: %d dials, %d broken sessions; want 1 and 0", len(tests), st.Dials, st.DestroyedBroken)
+		}
+	})
 }
 
 func TestRangesOfLargeFileReuseSession(t *testing.T) {
-	g := startGateway(t)
-	const size = 256 << 20
-	writeRandomFile(t, g, "large.bin", size, 3)
-	f, err := os.Open(g.ftpd.Path("large.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 20; i++ {
-		start := rng.Int64N(size - 65536)
-		end := start + 65535
-		status, _, body := g.fetch(t, http.MethodGet, "/files/large.bin", nil, "Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10))
-		if status != 206 {
-			t.Fatalf("status %d", status)
-		}
-		want := make([]byte, 65536)
-		if _, err := f.ReadAt(want, start); err != nil {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		const size = 256 << 20
+		writeRandomFile(t, g, "large.bin", size, 3)
+		f, err := os.Open(g.ftpd.Path("large.bin"))
+		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(body, want) {
-			t.Fatalf("range %d-%d differs", start, end)
+		defer f.Close()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < 20; i++ {
+			start := rng.Int64N(size - 65536)
+			end := start + 65535
+			status, _, body := g.fetch(t, http.MethodGet, "/files/large.bin", nil, "Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10))
+			if status != 206 {
+				t.Fatalf("status %d", status)
+			}
+			want := make([]byte, 65536)
+			if _, err := f.ReadAt(want, start); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(body, want) {
+				t.Fatalf("range %d-%d differs", start, end)
+			}
 		}
-	}
-	if st := g.pool.Stat(); st.Dials != 1 {
-		t.Errorf("20 ranges of a 256 MiB file needed %d sessions, want 1", st.Dials)
-	}
+		if st := g.pool.Stat(); st.Dials != 1 {
+			t.Errorf("20 ranges of a 256 MiB file needed %d sessions, want 1", st.Dials)
+		}
+	})
 }
 
 func TestHeadOpensNoDataConnection(t *testing.T) {
-	g := startGateway(t)
-	data := randomBytes(5000, 1)
-	g.ftpd.WriteFile(t, "h.txt", data)
-	for _, hdr := range [][]string{nil, {"Range", "bytes=0-9"}} {
-		status, h, body := g.fetch(t, http.MethodHead, "/files/h.txt", nil, hdr...)
-		if len(hdr) == 0 && status != 200 || len(hdr) > 0 && status != 206 {
-			t.Fatalf("HEAD %v: status %d", hdr, status)
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		data := randomBytes(5000, 1)
+		g.ftpd.WriteFile(t, "h.txt", data)
+		for _, hdr := range [][]string{nil, {"Range", "bytes=0-9"}} {
+			status, h, body := g.fetch(t, http.MethodHead, "/files/h.txt", nil, hdr...)
+			if len(hdr) == 0 && status != 200 || len(hdr) > 0 && status != 206 {
+				t.Fatalf("HEAD %v: status %d", hdr, status)
+			}
+			if len(body) != 0 {
+				t.Errorf("HEAD returned %d body bytes", len(body))
+			}
+			if len(hdr) == 0 && h.Get("Content-Length") != "5000" {
+				t.Errorf("Content-Length %q", h.Get("Content-Length"))
+			}
+			if h.Get("Content-Type") != "text/plain; charset=utf-8" {
+				t.Errorf("Content-Type %q", h.Get("Content-Type"))
+			}
 		}
-		if len(body) != 0 {
-			t.Errorf("HEAD returned %d body bytes", len(body))
+		for _, c := range g.commands() {
+			switch strings.Fields(c)[0] {
+			case "EPSV", "PASV", "EPRT", "PORT", "RETR", "LIST", "MLSD":
+				t.Errorf("HEAD sent %q to the FTP server", c)
+			}
 		}
-		if len(hdr) == 0 && h.Get("Content-Length") != "5000" {
-			t.Errorf("Content-Length %q", h.Get("Content-Length"))
-		}
-		if h.Get("Content-Type") != "text/plain; charset=utf-8" {
-			t.Errorf("Content-Type %q", h.Get("Content-Type"))
-		}
-	}
-	for _, c := range g.ftpd.Commands() {
-		switch strings.Fields(c)[0] {
-		case "EPSV", "PASV", "EPRT", "PORT", "RETR", "LIST", "MLSD":
-			t.Errorf("HEAD sent %q to the FTP server", c)
-		}
-	}
+	})
 }
 
 func TestConditionalRequests(t *testing.T) {
-	g := startGateway(t)
-	g.ftpd.WriteFile(t, "c.txt", []byte("conditional"))
-	_, h, _ := g.fetch(t, http.MethodHead, "/files/c.txt", nil)
-	etag, lastMod := h.Get("ETag"), h.Get("Last-Modified")
-	mod, err := http.ParseTime(lastMod)
-	if err != nil {
-		t.Fatalf("Last-Modified %q: %v", lastMod, err)
-	}
-	later := mod.Add(time.Hour).Format(http.TimeFormat)
-	earlier := mod.Add(-time.Hour).Format(http.TimeFormat)
-	tests := []struct {
-		name   string
-		method string
-		hdr    []string
-		status int
-	}{
-		{"If-None-Match same", "GET", []string{"If-None-Match", etag}, 304},
-		{"If-None-Match weak same", "GET", []string{"If-None-Match", "W/" + etag}, 304},
-		{"If-None-Match other", "GET", []string{"If-None-Match", `"x"`}, 200},
-		{"If-None-Match star", "HEAD", []string{"If-None-Match", "*"}, 304},
-		{"If-Modified-Since now", "GET", []string{"If-Modified-Since", lastMod}, 304},
-		{"If-Modified-Since later", "GET", []string{"If-Modified-Since", later}, 304},
-		{"If-Modified-Since earlier", "GET", []string{"If-Modified-Since", earlier}, 200},
-		{"If-None-Match wins over If-Modified-Since", "GET", []string{"If-None-Match", `"x"`, "If-Modified-Since", later}, 200},
-		{"If-Match other", "GET", []string{"If-Match", `"x"`}, 412},
-		{"If-Match same", "GET", []string{"If-Match", etag}, 200},
-		{"If-Unmodified-Since earlier", "GET", []string{"If-Unmodified-Since", earlier}, 412},
-		{"DELETE If-Match other", "DELETE", []string{"If-Match", `"x"`}, 412},
-		{"PUT If-None-Match star on existing", "PUT", []string{"If-None-Match", "*"}, 412},
-		{"PUT If-Match other", "PUT", []string{"If-Match", `"x"`}, 412},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var body io.Reader
-			if tc.method == "PUT" {
-				body = strings.NewReader("new content")
-			}
-			status, h, b := g.fetch(t, tc.method, "/files/c.txt", body, tc.hdr...)
-			if status != tc.status {
-				t.Fatalf("status %d, want %d (%s)", status, tc.status, b)
-			}
-			if status == 304 {
-				if len(b) != 0 || h.Get("ETag") != etag {
-					t.Errorf("304 with body %q, ETag %q", b, h.Get("ETag"))
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "c.txt", []byte("conditional"))
+		_, h, _ := g.fetch(t, http.MethodHead, "/files/c.txt", nil)
+		etag, lastMod := h.Get("ETag"), h.Get("Last-Modified")
+		mod, err := http.ParseTime(lastMod)
+		if err != nil {
+			t.Fatalf("Last-Modified %q: %v", lastMod, err)
+		}
+		later := mod.Add(time.Hour).Format(http.TimeFormat)
+		earlier := mod.Add(-time.Hour).Format(http.TimeFormat)
+		tests := []struct {
+			name   string
+			method string
+			hdr    []string
+			status int
+		}{
+			{"If-None-Match same", "GET", []string{"If-None-Match", etag}, 304},
+			{"If-None-Match weak same", "GET", []string{"If-None-Match", "W/" + etag}, 304},
+			{"If-None-Match other", "GET", []string{"If-None-Match", `"x"`}, 200},
+			{"If-None-Match star", "HEAD", []string{"If-None-Match", "*"}, 304},
+			{"If-Modified-Since now", "GET", []string{"If-Modified-Since", lastMod}, 304},
+			{"If-Modified-Since later", "GET", []string{"If-Modified-Since", later}, 304},
+			{"If-Modified-Since earlier", "GET", []string{"If-Modified-Since", earlier}, 200},
+			{"If-None-Match wins over If-Modified-Since", "GET", []string{"If-None-Match", `"x"`, "If-Modified-Since", later}, 200},
+			{"If-Match other", "GET", []string{"If-Match", `"x"`}, 412},
+			{"If-Match same", "GET", []string{"If-Match", etag}, 200},
+			{"If-Unmodified-Since earlier", "GET", []string{"If-Unmodified-Since", earlier}, 412},
+			{"DELETE If-Match other", "DELETE", []string{"If-Match", `"x"`}, 412},
+			{"PUT If-None-Match star on existing", "PUT", []string{"If-None-Match", "*"}, 412},
+			{"PUT If-Match other", "PUT", []string{"If-Match", `"x"`}, 412},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				var body io.Reader
+				if tc.method == "PUT" {
+					body = strings.NewReader("new content")
 				}
-			}
-			if status == 412 {
-				problemOf(t, h, b)
-			}
-		})
-	}
-	if got, _ := os.ReadFile(g.ftpd.Path("c.txt")); string(got) != "conditional" {
-		t.Errorf("file changed by refused requests: %q", got)
-	}
-	// If-None-Match: * lets PUT create, and only create.
-	status, _, b := g.fetch(t, "PUT", "/files/created.txt", strings.NewReader("x"), "If-None-Match", "*")
-	if status != http.StatusCreated {
-		t.Fatalf("create-only PUT: %d %s", status, b)
-	}
+				status, h, b := g.fetch(t, tc.method, "/files/c.txt", body, tc.hdr...)
+				if status != tc.status {
+					t.Fatalf("status %d, want %d (%s)", status, tc.status, b)
+				}
+				if status == 304 {
+					if len(b) != 0 || h.Get("ETag") != etag {
+						t.Errorf("304 with body %q, ETag %q", b, h.Get("ETag"))
+					}
+				}
+				if status == 412 {
+					problemOf(t, h, b)
+				}
+			})
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("c.txt")); string(got) != "conditional" {
+			t.Errorf("file changed by refused requests: %q", got)
+		}
+		// If-None-Match: * lets PUT create, and only create.
+		status, _, b := g.fetch(t, "PUT", "/files/created.txt", strings.NewReader("x"), "If-None-Match", "*")
+		if status != http.StatusCreated {
+			t.Fatalf("create-only PUT: %d %s", status, b)
+		}
+	})
 }
