@@ -632,11 +632,12 @@ func (s *Server) HasCommandLog() bool {
 // Commands returns the commands the server received, in the order they
 // arrived, from all connections: as sent ("EPSV", "RETR x") for vsftpd, with
 // trailing spaces removed for proftpd (whose parser drops them anyway); PASS
-// appears as "PASS <password>". Both vsftpd and proftpd write a command to
-// their log before they send its reply, so a command whose reply the client
-// has read is present; the one exception is proftpd's QUIT, logged just
-// after its 221. For pure-ftpd, which cannot log commands, it returns nil
-// (see HasCommandLog).
+// appears as "PASS <password>". Both servers log a command before they send
+// its final reply, so a command whose final reply the client has read is
+// present. They differ before that: vsftpd logs a command as it arrives,
+// proftpd once it completes, so a RETR or STOR in progress shows up only
+// with vsftpd, and proftpd logs QUIT just after its 221. For pure-ftpd,
+// which cannot log commands, it returns nil (see HasCommandLog).
 func (s *Server) Commands() []string {
 	var cmds []string
 	switch s.Kind.family() {
