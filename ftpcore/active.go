@@ -204,13 +204,13 @@ func formatPORT(v4 net.IP, port int) string {
 	return b.String()
 }
 
-// acceptActive waits, at most DialTimeout, for the server to connect to
-// ln. A connection from any address but the control connection's peer is
-// closed and the wait goes on: anyone who can reach the port could
+// acceptActive waits, at most DataConnTimeout, for the server to connect
+// to ln. A connection from any address but the control connection's peer
+// is closed and the wait goes on: anyone who can reach the port could
 // otherwise feed the download or take the upload.
 func (c *Conn) acceptActive(ctx context.Context, ln *net.TCPListener) (net.Conn, error) {
 	defer ln.Close()
-	ln.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+	ln.SetDeadline(time.Now().Add(c.cfg.DataConnTimeout))
 	stop := context.AfterFunc(ctx, func() { ln.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	for {

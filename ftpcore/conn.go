@@ -24,16 +24,42 @@ type Config struct {
 	// "anonymous".
 	User, Password, Account string
 
-	// DialTimeout bounds connecting the control connection and every data
-	// connection, TLS handshakes and the wait for the server's connection
-	// in active mode included. Default 10 s.
+	// DialTimeout bounds connecting the control connection, and each TLS
+	// handshake (control and data connections). Default 10 s.
 	DialTimeout time.Duration
-	// CommandTimeout bounds the wait for each reply, the greeting included.
-	// Default 30 s.
+	// GreetingTimeout bounds the wait for the server's greeting after the
+	// connection is made (a 120 "ready in n minutes" included). Default
+	// CommandTimeout.
+	GreetingTimeout time.Duration
+	// CommandTimeout bounds the wait for each reply. Default 30 s.
 	CommandTimeout time.Duration
-	// DataTimeout bounds each read or write on a data connection: a transfer
-	// that moves no data for this long fails. Default 60 s.
+	// DataConnTimeout bounds opening each data connection: the dial in
+	// passive mode, the wait for the server to connect in active mode.
+	// Default DialTimeout.
+	DataConnTimeout time.Duration
+	// DataTimeout is how long a data connection may go without progress.
+	// A download fails when nothing arrives for this long: Read waits at
+	// most this long, and WriteTo (which copies in 1 MiB chunks so that
+	// the kernel can splice them) counts what the kernel receives inside a
+	// chunk on Linux, elsewhere only whole chunks. An upload's Write must
+	// complete within it (ReadFrom writes 256 KiB at a time). Default 60 s.
 	DataTimeout time.Duration
+	// FinalReplyTimeout bounds the wait for the final reply of a transfer
+	// that ran to its end, in Transfer.Close and Upload.Close: the server
+	// may first have to flush and close the file. Default CommandTimeout.
+	FinalReplyTimeout time.Duration
+	// AbortTimeout bounds the whole exchange that ends a transfer cut short
+	// (Transfer.Close before the end, after a cancelled ctx or a failed
+	// read; Upload.Abort; Upload.Close after a cancelled ctx or a failed
+	// write): ABOR when the ctx was cancelled, the replies, and the NOOP
+	// that proves the control connection in step. When it does not
+	// complete in time the Conn is unusable. Default 5 s.
+	AbortTimeout time.Duration
+	// KeepAlive is the TCP keepalive period of the control connection,
+	// which carries nothing while a transfer runs: the first probe after
+	// this long without traffic, then one every period. Negative disables
+	// keepalive. Default 30 s.
+	KeepAlive time.Duration
 
 	// UsePASVAddress makes data connections go to the address in a 227
 	// reply. Off by default: the address is ignored and the control
@@ -98,6 +124,21 @@ func (c *Config) setDefaults() {
 	if c.DataTimeout <= 0 {
 		c.DataTimeout = 60 * time.Second
 	}
+	if c.GreetingTimeout <= 0 {
+		c.GreetingTimeout = c.CommandTimeout
+	}
+	if c.DataConnTimeout <= 0 {
+		c.DataConnTimeout = c.DialTimeout
+	}
+	if c.FinalReplyTimeout <= 0 {
+		c.FinalReplyTimeout = c.CommandTimeout
+	}
+	if c.AbortTimeout <= 0 {
+		c.AbortTimeout = 5 * time.Second
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 30 * time.Second
+	}
 	if c.MaxReplyLine <= 0 {
 		c.MaxReplyLine = DefaultMaxReplyLine
 	}
@@ -149,10 +190,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	d := cfg.Dialer
-	if d == nil {
-		d = &net.Dialer{}
-	}
+	d := cfg.controlDialer() // keepalive.go
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	nc, err := d.DialContext(dctx, "tcp", cfg.Addr)
 	cancel()
@@ -188,11 +226,11 @@ func (c *Conn) handshake(ctx context.Context) error {
 	if err := c.startTLS(ctx); err != nil {
 		return err
 	}
-	// A 120 promises the real greeting later. The command timeout bounds
+	// A 120 promises the real greeting later. The greeting timeout bounds
 	// the wait for it as a whole: a server repeating 120 must not hold
 	// Dial for ever when ctx has no deadline.
-	deadline := time.Now().Add(c.cfg.CommandTimeout)
-	rep, err := c.roundTrip(ctx, "", "")
+	deadline := time.Now().Add(c.cfg.GreetingTimeout)
+	rep, err := c.exchange(ctx, "", "", false, c.cfg.GreetingTimeout)
 	for err == nil && rep.Code == StatusReadyMinute {
 		rep, err = c.exchange(ctx, "", "", false, time.Until(deadline))
 	}

@@ -21,7 +21,7 @@ func (c *Conn) openData(ctx context.Context) (net.Conn, error) {
 	if d == nil {
 		d = &net.Dialer{}
 	}
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DataConnTimeout)
 	defer cancel()
 	nc, err := d.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
