@@ -340,18 +340,29 @@ func unixDate(mon, day, tm string, now time.Time) (time.Time, error) {
 		if err1 != nil || err2 != nil || hh > 23 || mi > 59 || hh < 0 || mi < 0 {
 			return time.Time{}, errors.New("bad time")
 		}
-		// ls prints the time of day instead of the year for recent
-		// times and for times in the future. Take the latest year that
-		// puts the time at most a day after now (clocks and time zones
-		// differ): next year's Jan 1 when the server is already past New
-		// Year, and for Feb 29 the last leap year.
+		// ls prints the time of day instead of the year for times of the
+		// last six months; some servers do so for the whole current year,
+		// and some (pure-ftpd) for times in the future as well. So: the
+		// next such date if it is at most futureHorizon ahead (clock skew,
+		// or a file dated ahead), else the latest one not after now. Feb
+		// 29 only counts in leap years.
 		now = now.UTC()
-		limit := now.Add(24 * time.Hour)
-		for y := now.Year() + 1; y >= now.Year()-4; y-- {
+		var best time.Time
+		for y := now.Year() - 4; y <= now.Year()+1; y++ {
 			t := time.Date(y, m, d, hh, mi, 0, 0, time.UTC)
-			if t.Day() == d && !t.After(limit) {
-				return t, nil
+			if t.Day() != d {
+				continue
 			}
+			if t.After(now) {
+				if t.Sub(now) <= futureHorizon {
+					best = t
+				}
+				break
+			}
+			best = t
+		}
+		if !best.IsZero() {
+			return best, nil
 		}
 		return time.Time{}, errors.New("bad day")
 	}
@@ -372,3 +383,7 @@ func truncateString(s string, n int) string {
 	}
 	return s
 }
+
+// futureHorizon is how far ahead of now a time-of-day LIST date may be
+// taken to lie. pure-ftpd prints a file dated a month ahead that way.
+const futureHorizon = 60 * 24 * time.Hour

@@ -184,7 +184,7 @@ func TestParseMLSxLine(t *testing.T) {
 		{
 			name: "cdir",
 			line: "type=cdir;modify=20231124041200;perm=flcdmpe; .",
-			want: Entry{Name: ".", Type: EntryDir, Size: -1, ModTime: mod},
+			want: Entry{Name: ".", Type: EntryDir, Size: -1, ModTime: mod, Perm: "flcdmpe"},
 		},
 		{
 			name: "cdir named by its path",
@@ -199,7 +199,7 @@ func TestParseMLSxLine(t *testing.T) {
 		{
 			name: "proftpd symlink",
 			line: "modify=20231124041200;perm=adfr;size=7;type=OS.unix=slink:/srv/target;unique=FD00U1; link",
-			want: Entry{Name: "link", Type: EntryLink, Size: 7, ModTime: mod, Target: "/srv/target"},
+			want: Entry{Name: "link", Type: EntryLink, Size: 7, ModTime: mod, Target: "/srv/target", Perm: "adfr", Unique: "FD00U1"},
 		},
 		{
 			name: "symlink without target",
@@ -214,7 +214,7 @@ func TestParseMLSxLine(t *testing.T) {
 		{
 			name: "pure-ftpd facts",
 			line: "type=file;size=1024;modify=20231124041200;UNIX.mode=0644;UNIX.uid=1000;UNIX.gid=1000;unique=801g2c; data.bin",
-			want: Entry{Name: "data.bin", Type: EntryFile, Size: 1024, ModTime: mod},
+			want: Entry{Name: "data.bin", Type: EntryFile, Size: 1024, ModTime: mod, Unique: "801g2c"},
 		},
 		{
 			name: "case-insensitive facts",
@@ -436,7 +436,11 @@ func TestParseUnixLineYear(t *testing.T) {
 		want  time.Time
 	}{
 		{"earlier this year", utc(2023, 11, 30, 12, 0), "Nov 24 04:12", utc(2023, 11, 24, 4, 12)},
-		{"later in the year is last year", utc(2023, 11, 30, 12, 0), "Dec 24 04:12", utc(2022, 12, 24, 4, 12)},
+		{"months later in the year is last year", utc(2023, 11, 30, 12, 0), "Mar 24 04:12", utc(2023, 3, 24, 4, 12)},
+		{"four months ahead is this year's past", utc(2023, 11, 30, 12, 0), "Apr 10 10:00", utc(2023, 4, 10, 10, 0)},
+		// pure-ftpd prints a file dated a month ahead with its time of
+		// day (testdata/listings/pure-ftpd.LIST, future.txt).
+		{"a month ahead is ahead", utc(2023, 11, 30, 12, 0), "Dec 24 04:12", utc(2023, 12, 24, 4, 12)},
 		{"a few hours ahead is this year", utc(2023, 11, 30, 12, 0), "Nov 30 20:00", utc(2023, 11, 30, 20, 0)},
 		{"just past New Year, Dec 31 is last year", utc(2024, 1, 1, 0, 30), "Dec 31 23:59", utc(2023, 12, 31, 23, 59)},
 		{"just past New Year, Jan 1 is this year", utc(2024, 1, 1, 0, 30), "Jan  1 00:10", utc(2024, 1, 1, 0, 10)},
@@ -444,7 +448,8 @@ func TestParseUnixLineYear(t *testing.T) {
 		// the new year there: the file is from the coming year.
 		{"just before New Year, Jan 1 is next year", utc(2023, 12, 31, 23, 0), "Jan  1 00:30", utc(2024, 1, 1, 0, 30)},
 		{"just before New Year, Dec 31 is this year", utc(2023, 12, 31, 23, 0), "Dec 31 22:00", utc(2023, 12, 31, 22, 0)},
-		{"more than a day ahead is last year", utc(2023, 12, 30, 12, 0), "Jan  1 00:30", utc(2023, 1, 1, 0, 30)},
+		{"two days ahead is next year", utc(2023, 12, 30, 12, 0), "Jan  1 00:30", utc(2024, 1, 1, 0, 30)},
+		{"three months ahead is last year", utc(2023, 10, 1, 12, 0), "Jan  1 00:30", utc(2023, 1, 1, 0, 30)},
 		{"leap day in a leap year", utc(2024, 3, 1, 12, 0), "Feb 29 10:00", utc(2024, 2, 29, 10, 0)},
 		{"leap day seen the year after", utc(2025, 1, 10, 12, 0), "Feb 29 10:00", utc(2024, 2, 29, 10, 0)},
 		{"now not in UTC", time.Date(2024, 1, 1, 1, 0, 0, 0, time.FixedZone("CET", 3600)), "Dec 31 23:59", utc(2023, 12, 31, 23, 59)},
