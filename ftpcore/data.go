@@ -262,8 +262,11 @@ func (t *Transfer) count(n int64) {
 	}
 }
 
-// transferChunk is how much WriteTo moves between two deadline updates: a
-// transfer must move this much per DataTimeout to stay alive.
+// transferChunk is how much WriteTo hands to io.Copy at a time. Smaller
+// chunks cost CPU (measured splicing from vsftpd to a TCP socket: 16 KiB
+// +72%, 64 KiB +24%, 256 KiB +13% over 1 MiB); the idle watch (idle.go)
+// sees progress inside a chunk on Linux, so the chunk need not be small
+// for DataTimeout to be a true idle timeout.
 const transferChunk = 1 << 20
 
 // WriteTo copies the transfer to w until the end (or the length given to
@@ -277,18 +280,22 @@ func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
 	if t.err != nil {
 		return 0, t.err
 	}
+	// The idle watch, not a deadline per chunk, bounds a stall.
+	t.tcp.SetReadDeadline(time.Time{})
+	if err := t.cancelled(); err != nil {
+		return 0, err
+	}
+	idle := startIdleWatch(t.tcp, t.c.cfg.DataTimeout)
+	defer idle.stop()
 	var total int64
 	for t.limit != 0 && !t.eof {
 		chunk := int64(transferChunk)
 		if t.limit > 0 && t.limit < chunk {
 			chunk = t.limit
 		}
-		t.tcp.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
-		if err := t.cancelled(); err != nil {
-			return total, err
-		}
 		lr := &io.LimitedReader{R: t.tcp, N: chunk}
 		n, err := io.Copy(w, lr)
+		idle.progress()
 		total += n
 		t.count(n)
 		if err != nil {
