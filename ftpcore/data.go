@@ -175,12 +175,13 @@ func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64
 
 // Transfer is the data side of a RETR: an io.ReadCloser whose Close ends the
 // transfer and reads the server's final reply. Closing before the end (a
-// range is satisfied) ends the transfer early and leaves the Conn either
-// verified reusable or unusable. A Transfer is not safe for concurrent use;
-// after Close, do not use it.
+// range is satisfied, the caller's ctx ended) ends the transfer early and
+// leaves the Conn either verified reusable or unusable. A Transfer is not
+// safe for concurrent use; after Close, do not use it.
 type Transfer struct {
 	c      *Conn
 	ctx    context.Context
+	verb   string // the transfer command; "" is RETR
 	data   net.Conn
 	tcp    *net.TCPConn // nil if the data connection is not plain TCP (TLS: no splice)
 	stop   func() bool
@@ -195,7 +196,9 @@ type Transfer struct {
 // Retr starts downloading path from offset (REST+RETR; no REST at 0). When
 // length >= 0 the Transfer yields at most length bytes and then ends early;
 // length < 0 reads to the end of the file. ctx governs the whole transfer:
-// cancelling it interrupts reads and makes the Conn unusable.
+// cancelling it interrupts reads at once, and Close then aborts the
+// transfer with ABOR (abort.go); the Conn stays usable only if the server
+// answers that within AbortTimeout as expected.
 func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Transfer, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("ftpcore: RETR: negative offset %d", offset)
@@ -204,12 +207,12 @@ func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Tr
 	if err != nil {
 		return nil, err
 	}
-	t := &Transfer{c: c, ctx: ctx, data: data, limit: length}
+	t := &Transfer{c: c, ctx: ctx, verb: "RETR", data: data, limit: length}
 	t.tcp, _ = data.(*net.TCPConn)
 	if rep.Class() == 2 {
 		t.done = rep
 	}
-	t.stop = c.watch(ctx, c.nc, data)
+	t.stop = watchData(ctx, data)
 	return t, nil
 }
 
@@ -316,9 +319,10 @@ func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
 
 // cancelled records and returns the end of t.ctx. It is called after each
 // new read deadline is set: cancelling ctx sets a deadline in the past,
-// which that new deadline may just have overwritten, and by then the
-// server, its control connection closed, may be closing the data
-// connection too, which would read as a clean end of file.
+// which that new deadline may just have overwritten; and an end of file
+// read after the cancellation must not count as the transfer's end, since
+// the server may be closing the data connection because of what the
+// cancellation started.
 func (t *Transfer) cancelled() error {
 	if t.ctx.Err() == nil {
 		return nil
@@ -335,12 +339,14 @@ func (t *Transfer) dataErr(err error) error {
 }
 
 // Close ends the transfer. After the whole file was read it reads the final
-// reply and returns an *Error unless it is a 2yz completion (a 426 or 451
-// there means the data is incomplete). Closed early, it resets the data
-// connection, reads the server's final reply and proves the control
-// connection is in step with a NOOP; when any of that fails the Conn is
-// marked unusable and Close returns why. Closing early is not itself an
-// error.
+// reply (at most FinalReplyTimeout) and returns an *Error unless it is a
+// 2yz completion (a 426 or 451 there means the data is incomplete). Closed
+// early, it resets the data connection, reads the server's final reply and
+// proves the control connection is in step with a NOOP; after the caller's
+// ctx ended it sends ABOR first (abort.go) and returns the ctx's error.
+// That exchange is bounded by AbortTimeout, and when any of it fails the
+// Conn is marked unusable and Close returns why. Closing early is not
+// itself an error.
 func (t *Transfer) Close() error {
 	if t.closed {
 		return nil
@@ -350,48 +356,28 @@ func (t *Transfer) Close() error {
 	if !t.eof && t.err == nil && t.limit == 0 {
 		t.probeEOF()
 	}
-	early := !t.eof
-	if early {
+	watchedEnd := t.stop()
+	if !t.eof {
 		resetData(t.data) // RST: the server's next write fails at once
-	} else {
-		t.data.Close()
+		// A cancellation that came after the caller had all it asked for
+		// cuts nothing short.
+		cancelled := (watchedEnd || t.ctx.Err() != nil) && t.limit != 0
+		return t.endEarly(cancelled)
 	}
-	cancelled := t.stop()
-	if cancelled || t.ctx.Err() != nil {
-		c.busy = false
-		err := fmt.Errorf("ftpcore: RETR: %w", t.ctx.Err())
-		c.poison(err)
-		return err
-	}
-	// The caller's ctx may already be past its use; the final reply gets
-	// the command timeout of its own.
-	ctx := context.WithoutCancel(t.ctx)
+	t.data.Close()
 	rep := t.done
 	if rep == nil {
 		var err error
-		rep, err = c.readFinal(ctx, "RETR", c.cfg.CommandTimeout)
+		// The caller's ctx may already be past its use; the transfer is
+		// complete, so its final reply is read regardless.
+		rep, err = c.readFinal(context.Background(), t.verbName(), c.cfg.FinalReplyTimeout)
 		if err != nil {
 			return err
 		}
 	}
 	c.busy = false
-	if early {
-		// Whatever the server said about the transfer we cut short (226 if
-		// it had sent everything already, 426 or 451 otherwise), one more
-		// exchange proves no reply is left in flight.
-		if rep.Class() != 2 && rep.Class() != 4 && rep.Class() != 5 {
-			err := &ProtocolError{Cmd: "RETR", Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
-			c.poison(err)
-			return err
-		}
-		if err := c.Noop(ctx); err != nil {
-			c.poison(err)
-			return err
-		}
-		return nil
-	}
 	if rep.Class() != 2 {
-		return &Error{Cmd: "RETR", Code: rep.Code, Msg: rep.Msg()}
+		return &Error{Cmd: t.verbName(), Code: rep.Code, Msg: rep.Msg()}
 	}
 	return nil
 }
@@ -449,7 +435,7 @@ func (c *Conn) store(ctx context.Context, verb, path string, offset int64) (*Upl
 	if rep.Class() == 2 {
 		u.done = rep
 	}
-	u.stop = c.watch(ctx, c.nc, data)
+	u.stop = watchData(ctx, data)
 	return u, nil
 }
 
@@ -508,71 +494,64 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // Close ends the data connection cleanly (the server sees end of file) and
-// returns nil only if the server's final reply is a 2yz completion.
+// returns nil only if the server's final reply, awaited at most
+// FinalReplyTimeout, is a 2yz completion. After a failed Write or with the
+// ctx ended it aborts instead, as Abort does, and returns that error.
 func (u *Upload) Close() error {
 	if u.closed {
 		return nil
 	}
 	u.closed = true
+	watchedEnd := u.stop()
 	if u.err != nil {
 		return u.abort(u.err)
 	}
-	if err := u.ctx.Err(); err != nil {
+	if err := u.ctx.Err(); err != nil || watchedEnd {
 		// A clean end of file would tell the server it has the whole
 		// file; after a cancellation it has not.
-		return u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, err))
+		return u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, u.ctx.Err()))
 	}
 	closeData(u.data, u.c.cfg.DataTimeout) // close_notify first under TLS
-	return u.finish(false)
+	return u.finish()
 }
 
 // Abort ends the upload so the server does not take it for complete: the
-// data connection is reset, not closed. It reads the server's final reply
-// when one comes, so the Conn stays usable; cause is returned if the Conn is
-// still usable, or the reason it is not.
+// data connection is reset, not closed. It reads the server's final reply,
+// at most AbortTimeout, so the Conn stays usable (abort.go); cause is
+// returned if the Conn is still usable, or cause and the reason it is not.
 func (u *Upload) Abort(cause error) error {
 	if u.closed {
 		return nil
 	}
 	u.closed = true
+	u.stop()
 	return u.abort(cause)
 }
 
 func (u *Upload) abort(cause error) error {
 	resetData(u.data) // RST, and under TLS no close_notify
-	if err := u.finish(true); err != nil {
-		return err
+	if err := u.endCutShort(); err != nil {
+		if cause == nil {
+			return err
+		}
+		return fmt.Errorf("%w (abort: %w)", cause, err)
 	}
 	return cause
 }
 
-func (u *Upload) finish(aborted bool) error {
+func (u *Upload) finish() error {
 	c := u.c
-	if u.stop() || u.ctx.Err() != nil {
-		c.busy = false
-		err := fmt.Errorf("ftpcore: %s: %w", u.verb, u.ctx.Err())
-		c.poison(err)
-		return err
-	}
 	rep := u.done
 	if rep == nil {
 		var err error
-		// A server may take a while to flush a large file before it
-		// replies; the data timeout is the honest bound for that.
-		rep, err = c.readFinal(context.WithoutCancel(u.ctx), u.verb, c.cfg.DataTimeout)
+		// The caller's ctx may end now; the upload is complete, so its
+		// final reply is read regardless.
+		rep, err = c.readFinal(context.Background(), u.verb, c.cfg.FinalReplyTimeout)
 		if err != nil {
 			return err
 		}
 	}
 	c.busy = false
-	if aborted {
-		if rep.Class() == 1 || rep.Class() == 3 {
-			err := &ProtocolError{Cmd: u.verb, Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
-			c.poison(err)
-			return err
-		}
-		return nil
-	}
 	if rep.Class() != 2 {
 		return &Error{Cmd: u.verb, Code: rep.Code, Msg: rep.Msg()}
 	}

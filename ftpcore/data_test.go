@@ -387,6 +387,7 @@ func TestRetrDataTimeout(t *testing.T) {
 			c := dialTest(t, s, func(c *Config) {
 				c.DataTimeout = 300 * time.Millisecond
 				c.CommandTimeout = 2 * time.Second
+				c.AbortTimeout = 2 * time.Second
 			})
 			ctx := testCtx(t)
 			tr, err := c.Retr(ctx, "/f", 0, -1)
@@ -561,7 +562,8 @@ func TestTransferWriteToFailingWriter(t *testing.T) {
 
 // TestRetrCancel cancels the context of a running download. The call
 // blocked at the time, or the next one, returns at once with the
-// cancellation; Close reports it; the Conn is unusable.
+// cancellation; Close reports it after aborting the transfer with ABOR,
+// which ftptest answers with 426 and 226, so the Conn stays usable.
 func TestRetrCancel(t *testing.T) {
 	tests := []struct {
 		name string
@@ -599,10 +601,8 @@ func TestRetrCancel(t *testing.T) {
 				cancel()
 			} else {
 				cancel()
-				waitUnusable(t, c)
-				// The AfterFunc sets its deadline right after marking the
-				// Conn: give it the time to, so a Read that overwrites it
-				// is caught.
+				// Give the AfterFunc the time to set its deadline, so a
+				// Read that overwrites it is caught.
 				time.Sleep(10 * time.Millisecond)
 				start = time.Now()
 				go func() { done <- tt.read(tr) }()
@@ -621,8 +621,14 @@ func TestRetrCancel(t *testing.T) {
 			if err := tr.Close(); !errors.Is(err, context.Canceled) {
 				t.Fatalf("Close: %v, want context.Canceled", err)
 			}
-			if c.Usable() {
-				t.Fatal("Conn usable after a cancelled transfer")
+			if !c.Usable() {
+				t.Fatalf("Conn unusable after an aborted transfer: %v", c.Err())
+			}
+			if cmds := s.Commands(); !slices.Contains(cmds, "ABOR") {
+				t.Errorf("server saw %q, want ABOR", cmds)
+			}
+			if err := c.Noop(testCtx(t)); err != nil {
+				t.Fatalf("Noop: %v", err)
 			}
 		})
 	}
@@ -761,7 +767,8 @@ func TestUploadAbort(t *testing.T) {
 // TestUploadEnd checks how the server sees the end of an upload, with a STOR
 // handler that reports how its read of the data connection ended: a clean
 // end of file only for Close, a reset for Abort, a failed Write and a
-// cancelled context, so that no truncated file is taken for complete.
+// cancelled context, so that no truncated file is taken for complete. The
+// handler answers the reset with 426, which keeps the Conn usable.
 func TestUploadEnd(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -789,18 +796,17 @@ func TestUploadEnd(t *testing.T) {
 			name: "cancel then Close",
 			end: func(t *testing.T, c *Conn, u *Upload, cancel context.CancelFunc) error {
 				cancel()
-				waitUnusable(t, c)
 				if err := u.Close(); !errors.Is(err, context.Canceled) {
 					return fmt.Errorf("Close after cancel: %v, want context.Canceled", err)
 				}
 				return nil
 			},
+			wantUsable: true,
 		},
 		{
 			name: "cancel then Write",
 			end: func(t *testing.T, c *Conn, u *Upload, cancel context.CancelFunc) error {
 				cancel()
-				waitUnusable(t, c)
 				time.Sleep(10 * time.Millisecond) // let the AfterFunc set its deadline
 				if _, err := u.Write([]byte("more")); !errors.Is(err, context.Canceled) {
 					return fmt.Errorf("Write after cancel: %v, want context.Canceled", err)
@@ -810,6 +816,7 @@ func TestUploadEnd(t *testing.T) {
 				}
 				return nil
 			},
+			wantUsable: true,
 		},
 	}
 	for _, tt := range tests {

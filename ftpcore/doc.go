@@ -11,7 +11,12 @@
 //
 //   - Every call that does I/O takes a context. Cancelling the context sets a
 //     deadline in the past on the connections in use, and every call has a
-//     timeout of its own, so no call can block forever.
+//     timeout of its own (Config lists them), so no call can block forever.
+//   - A transfer whose context ends is aborted as RFC 959 §4.1.3 describes:
+//     its data connection is reset at once, and its Close sends ABOR after
+//     the Telnet IP and Synch, reads the replies and proves with NOOP that
+//     the control connection is in step (abort.go says what each server
+//     answers).
 //   - A reply the caller did not expect is an *Error that keeps the command,
 //     the code and the text; a byte stream that is not a well-formed reply is
 //     a *ProtocolError.
@@ -22,7 +27,9 @@
 //     mode, a data connection from any other address is refused.
 //   - A client that asks for TLS sends nothing secret in the clear: a server
 //     that refuses AUTH TLS, PBSZ or PROT P fails Dial before USER.
-//   - A Conn whose state is no longer known (I/O error, timeout, cancelled
-//     call, malformed reply, a transfer that did not end cleanly) is marked
-//     unusable and every later call fails fast; it is never resynchronised.
+//   - A Conn whose state is no longer known (I/O error, timeout, a command
+//     cancelled while awaiting its reply, malformed reply, a transfer that
+//     did not end cleanly or an ABOR exchange that did not complete within
+//     AbortTimeout) is marked unusable and every later call fails fast; it
+//     is never resynchronised.
 package ftpcore

@@ -2,7 +2,6 @@ package ftpcore
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -244,33 +243,6 @@ func TestVsftpdRetrWhole(t *testing.T) {
 		if !bytes.Equal(got.Bytes(), data) {
 			t.Fatalf("got %d bytes, want %d", got.Len(), len(data))
 		}
-	}
-}
-
-func TestVsftpdRetrCancel(t *testing.T) {
-	s := realftpd.StartVsftpd(t)
-	s.WriteFile(t, "big.bin", testData(64<<20))
-	c := dialVsftpd(t, s)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	defer cancel()
-	tr, err := c.Retr(ctx, "big.bin", 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(tr, make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	start := time.Now()
-	_, err = io.Copy(io.Discard, struct{ io.Reader }{tr})
-	if !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
-		t.Fatalf("reading after cancel: %v after %v", err, time.Since(start))
-	}
-	if err := tr.Close(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Close: %v", err)
-	}
-	if c.Usable() {
-		t.Fatal("Conn usable after a cancelled transfer")
 	}
 }
 
