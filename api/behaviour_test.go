@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -164,5 +165,31 @@ ftpgw_http_requests_total{code="404",method="GET",route="/files/*"} 1
 	}
 	if problems, err := testutil.GatherAndLint(g.reg); err != nil || len(problems) != 0 {
 		t.Errorf("metric lint: %v %v", problems, err)
+	}
+}
+
+// TestFTPSFiftyFilesOnOneSession: with vsftpd's require_ssl_reuse, every
+// data connection must resume the control connection's TLS session; fifty
+// downloads in a row must all succeed on the one pooled session.
+func TestFTPSFiftyFilesOnOneSession(t *testing.T) {
+	for _, kind := range []realftpd.Kind{realftpd.VsftpdTLS12, realftpd.VsftpdTLS13, realftpd.VsftpdImplicit} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			g := startGatewayOn(t, kind)
+			files := make([][]byte, 50)
+			for i := range files {
+				files[i] = randomBytes(1000+i*997, uint64(i))
+				g.ftpd.WriteFile(t, "tls/f"+strconv.Itoa(i), files[i])
+			}
+			for i, want := range files {
+				status, _, body := g.fetch(t, http.MethodGet, "/files/tls/f"+strconv.Itoa(i), nil)
+				if status != 200 || !bytes.Equal(body, want) {
+					t.Fatalf("file %d: status %d, %d bytes", i, status, len(body))
+				}
+			}
+			if st := g.pool.Stat(); st.Dials != 1 || st.DestroyedBroken != 0 {
+				t.Errorf("50 FTPS downloads: %d dials, %d broken sessions; want 1 and 0", st.Dials, st.DestroyedBroken)
+			}
+		})
 	}
 }
