@@ -193,3 +193,56 @@ func TestFTPSFiftyFilesOnOneSession(t *testing.T) {
 		})
 	}
 }
+
+// TestActiveModeAndIPv6 runs downloads, ranges, listings and uploads over
+// active-mode data connections and over IPv6 control connections.
+func TestActiveModeAndIPv6(t *testing.T) {
+	cases := []struct {
+		name string
+		kind realftpd.Kind
+		opts gatewayOptions
+	}{
+		{"vsftpd active", realftpd.Vsftpd, gatewayOptions{server: realftpd.Options{ActiveMode: true}, active: true}},
+		{"proftpd active", realftpd.ProFTPD, gatewayOptions{server: realftpd.Options{ActiveMode: true}, active: true}},
+		{"pure-ftpd active", realftpd.PureFTPd, gatewayOptions{server: realftpd.Options{ActiveMode: true}, active: true}},
+		{"vsftpd IPv6", realftpd.Vsftpd, gatewayOptions{server: realftpd.Options{IPv6: true}}},
+		{"proftpd IPv6 active", realftpd.ProFTPD, gatewayOptions{server: realftpd.Options{IPv6: true, ActiveMode: true}, active: true}},
+		{"vsftpd FTPS IPv6 active", realftpd.VsftpdTLS13, gatewayOptions{server: realftpd.Options{IPv6: true, ActiveMode: true}, active: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := startGatewayOn(t, tc.kind, tc.opts)
+			data := randomBytes(300000, 21)
+			g.ftpd.WriteFile(t, "m/data.bin", data)
+			status, _, body := g.fetch(t, http.MethodGet, "/files/m/data.bin", nil)
+			if status != 200 || !bytes.Equal(body, data) {
+				t.Fatalf("GET: %d, %d bytes", status, len(body))
+			}
+			status, _, body = g.fetch(t, http.MethodGet, "/files/m/data.bin", nil, "Range", "bytes=1000-1999")
+			if status != 206 || !bytes.Equal(body, data[1000:2000]) {
+				t.Fatalf("range: %d, %d bytes", status, len(body))
+			}
+			if status, _, b := g.fetch(t, http.MethodPut, "/files/m/up.bin", bytes.NewReader(data)); status != http.StatusCreated {
+				t.Fatalf("PUT: %d %s", status, b)
+			}
+			if got, _ := os.ReadFile(g.ftpd.Path("m/up.bin")); !bytes.Equal(got, data) {
+				t.Fatal("uploaded file differs")
+			}
+			status, _, body = g.fetch(t, http.MethodGet, "/files/m/", nil)
+			if status != 200 || !strings.Contains(string(body), `"up.bin"`) {
+				t.Fatalf("listing: %d %s", status, body)
+			}
+			sawActive := false
+			for _, c := range g.trace.sent() {
+				sawActive = sawActive || strings.HasPrefix(c, "EPRT ") || strings.HasPrefix(c, "PORT ")
+			}
+			if sawActive != tc.opts.active {
+				t.Errorf("active mode used: %v, want %v", sawActive, tc.opts.active)
+			}
+			if st := g.pool.Stat(); st.Dials != 1 || st.DestroyedBroken != 0 {
+				t.Errorf("%d dials, %d broken; want 1 and 0", st.Dials, st.DestroyedBroken)
+			}
+		})
+	}
+}

@@ -54,14 +54,25 @@ func forEachServer(t *testing.T, fn func(t *testing.T, g *gateway)) {
 	}
 }
 
-func startGatewayOn(t *testing.T, kind realftpd.Kind) *gateway {
+// gatewayOptions vary the server and the client from the defaults.
+type gatewayOptions struct {
+	server realftpd.Options
+	active bool // ftpcore's active mode (EPRT/PORT)
+}
+
+func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
 	t.Helper()
-	ftpd := realftpd.Start(t, kind)
+	var o gatewayOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	ftpd := realftpd.Start(t, kind, o.server)
 	trace := &commandTrace{}
 	conn := ftpcore.Config{
 		Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password,
 		CommandTimeout: 10 * time.Second, DataTimeout: 20 * time.Second,
 		Logger: slog.New(trace),
+		Active: o.active,
 	}
 	if ftpd.TLS != nil {
 		conn.TLS = ftpcore.TLSExplicit
