@@ -24,8 +24,8 @@ type Config struct {
 	// "anonymous".
 	User, Password, Account string
 
-	// DialTimeout bounds connecting the control connection, and each TLS
-	// handshake (control and data connections). Default 10 s.
+	// DialTimeout bounds connecting the control connection and, under
+	// FTPS, its TLS handshake. Default 10 s.
 	DialTimeout time.Duration
 	// GreetingTimeout bounds the wait for the server's greeting after the
 	// connection is made (a 120 "ready in n minutes" included). Default
@@ -34,8 +34,8 @@ type Config struct {
 	// CommandTimeout bounds the wait for each reply. Default 30 s.
 	CommandTimeout time.Duration
 	// DataConnTimeout bounds opening each data connection: the dial in
-	// passive mode, the wait for the server to connect in active mode.
-	// Default DialTimeout.
+	// passive mode, the wait for the server to connect in active mode, and
+	// the data connection's TLS handshake under FTPS. Default DialTimeout.
 	DataConnTimeout time.Duration
 	// DataTimeout is how long a data connection may go without progress.
 	// A download fails when nothing arrives for this long: Read waits at

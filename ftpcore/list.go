@@ -123,11 +123,13 @@ func (c *Conn) startList(ctx context.Context, verb, path string) (*Transfer, err
 	if err != nil {
 		return nil, err
 	}
-	t := &Transfer{c: c, ctx: ctx, data: data, limit: -1}
+	// Like Retr: a cancelled listing interrupts the data connection and
+	// Close ends the transfer with ABOR, keeping the session if it can.
+	t := &Transfer{c: c, ctx: ctx, verb: verb, data: data, limit: -1}
 	if rep.Class() == 2 {
 		t.done = rep
 	}
-	t.stop = c.watch(ctx, c.nc, data)
+	t.stop = watchData(ctx, data)
 	return t, nil
 }
 

@@ -3,10 +3,17 @@ package ftpcore
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 )
 
 // TestCapturedListings parses what real servers sent for a known tree
@@ -106,5 +113,53 @@ func TestCapturedListings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestListCancelKeepsSession: a listing whose context ends mid-way is
+// ended with ABOR like a download, and the session survives when the
+// server answers.
+func TestListCancelKeepsSession(t *testing.T) {
+	srv := ftptest.NewServer(t, ftptest.WithFeatures("EPSV", "SIZE"))
+	srv.Handle("LIST", func(c *ftptest.Conn, arg string) {
+		c.Reply(150, "Here comes the directory listing.")
+		dc, err := c.AcceptData()
+		if err != nil {
+			c.Reply(425, "no data connection")
+			return
+		}
+		defer dc.Close()
+		for i := 0; ; i++ {
+			line := fmt.Sprintf("-rw-r--r--    1 0 0 %d Nov 24 04:12 f%d\r\n", i, i)
+			if _, err := io.WriteString(dc, line); err != nil {
+				c.Reply(426, "Failure writing network stream.")
+				return
+			}
+			select {
+			case <-c.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	c := dialTest(t, srv)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.List(ctx, "/")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("List: %v, want the context's deadline", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("List took %v after its context ended", d)
+	}
+	if !c.Usable() {
+		t.Fatalf("session unusable after an answered ABOR: %v", c.Err())
+	}
+	if err := c.Noop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(srv.Commands(), "ABOR") {
+		t.Errorf("no ABOR sent: %v", srv.Commands())
 	}
 }

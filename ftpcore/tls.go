@@ -194,7 +194,7 @@ func (c *Conn) secureControl(ctx context.Context) error {
 // by DialTimeout and ctx, and reads replies through TLS from then on.
 func (c *Conn) upgradeControl(ctx context.Context, what string) error {
 	tc := tls.Client(c.nc, c.tls.cfg)
-	if err := c.tlsHandshake(ctx, tc); err != nil {
+	if err := c.tlsHandshake(ctx, tc, c.cfg.DialTimeout); err != nil {
 		err = fmt.Errorf("ftpcore: %s handshake: %w", what, err)
 		c.poison(err)
 		return err
@@ -210,8 +210,8 @@ func (c *Conn) upgradeControl(ctx context.Context, what string) error {
 	return nil
 }
 
-func (c *Conn) tlsHandshake(ctx context.Context, tc *tls.Conn) error {
-	tc.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+func (c *Conn) tlsHandshake(ctx context.Context, tc *tls.Conn, timeout time.Duration) error {
+	tc.SetDeadline(time.Now().Add(timeout))
 	err := tc.HandshakeContext(ctx)
 	if err == nil {
 		tc.SetDeadline(time.Time{})
@@ -240,7 +240,7 @@ func (c *Conn) secureData(ctx context.Context, nc net.Conn) (net.Conn, error) {
 		return nc, nil
 	}
 	tc := tls.Client(nc, c.tls.cfg)
-	if err := c.tlsHandshake(ctx, tc); err != nil {
+	if err := c.tlsHandshake(ctx, tc, c.cfg.DataConnTimeout); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
