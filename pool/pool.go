@@ -29,6 +29,12 @@ type Config struct {
 	Conn ftpcore.Config
 	// MaxSessions is the most sessions open at once. Default 8.
 	MaxSessions int32
+	// MinSessions is the fewest sessions kept open: dialled in the
+	// background when the pool starts and whenever sessions close, and
+	// never closed for idleness, so requests find a logged-in session
+	// waiting. Default 0: sessions are dialled on demand. At most
+	// MaxSessions.
+	MinSessions int32
 	// MaxLifetime is how long a session lives before it is retired at its
 	// next release or health check. Default 30 minutes.
 	MaxLifetime time.Duration
@@ -61,6 +67,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 8
+	}
+	if c.MinSessions > c.MaxSessions {
+		c.MinSessions = c.MaxSessions
 	}
 	if c.MaxLifetime <= 0 {
 		c.MaxLifetime = 30 * time.Minute
@@ -120,6 +129,7 @@ type Pool struct {
 	p    *puddle.Pool[*session]
 	log  *slog.Logger
 	stop chan struct{}
+	wake chan struct{} // a session was destroyed: top up MinSessions
 	wg   sync.WaitGroup
 	once sync.Once
 
@@ -146,7 +156,7 @@ func New(cfg Config) (*Pool, error) {
 		}
 		cfg.Conn.TLSConfig = tc
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{})}
+	p := &Pool{cfg: cfg, log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
 	var err error
 	p.p, err = puddle.NewPool(&puddle.Config[*session]{
 		Constructor: p.construct,
@@ -210,11 +220,9 @@ func (s *Session) Release() {
 	sess := s.res.Value()
 	switch {
 	case !sess.conn.Usable(), sess.conn.Busy():
-		s.p.destroyedBroken.Add(1)
-		s.res.Destroy()
+		s.p.destroy(s.res, &s.p.destroyedBroken)
 	case time.Now().After(sess.expires):
-		s.p.destroyedLifetime.Add(1)
-		s.res.Destroy()
+		s.p.destroy(s.res, &s.p.destroyedLifetime)
 	default:
 		s.res.Release()
 	}
@@ -226,8 +234,7 @@ func (s *Session) Destroy() {
 		return
 	}
 	s.done = true
-	s.p.destroyedBroken.Add(1)
-	s.res.Destroy()
+	s.p.destroy(s.res, &s.p.destroyedBroken)
 }
 
 // Acquire returns a session, waiting up to AcquireTimeout. A session idle
@@ -243,8 +250,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 		}
 		sess := res.Value()
 		if time.Now().After(sess.expires) {
-			p.destroyedLifetime.Add(1)
-			res.Destroy()
+			p.destroy(res, &p.destroyedLifetime)
 			continue
 		}
 		if res.IdleDuration() > p.cfg.HealthCheckAfterIdle {
@@ -338,17 +344,56 @@ func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
 	return nil
 }
 
-// backgroundCheck closes idle sessions past MaxIdleTime or their lifetime.
+// destroy closes res and counts it under why, and wakes the background
+// check to top the pool up to MinSessions.
+func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
+	why.Add(1)
+	res.Destroy()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// backgroundCheck closes idle sessions past MaxIdleTime or their lifetime,
+// and keeps MinSessions open.
 func (p *Pool) backgroundCheck() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.HealthCheckPeriod)
 	defer t.Stop()
+	p.fill()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-t.C:
 			p.checkIdle()
+			p.fill()
+		case <-p.wake:
+			p.fill()
+		}
+	}
+}
+
+// fill dials sessions until MinSessions are open. A failure waits for the
+// next round: the backend may be down, and requests will say so.
+func (p *Pool) fill() {
+	for p.p.Stat().TotalResources() < p.cfg.MinSessions {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AcquireTimeout)
+		go func() { // Close must not wait for a dial that hangs
+			select {
+			case <-p.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		err := p.p.CreateResource(ctx)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, puddle.ErrClosedPool) && !errors.Is(err, puddle.ErrNotAvailable) {
+				p.log.Warn("keeping the pool's minimum sessions", "err", err)
+			}
+			return
 		}
 	}
 }
@@ -358,11 +403,9 @@ func (p *Pool) checkIdle() {
 	for _, res := range p.p.AcquireAllIdle() {
 		switch {
 		case now.After(res.Value().expires):
-			p.destroyedLifetime.Add(1)
-			res.Destroy()
-		case res.IdleDuration() > p.cfg.MaxIdleTime:
-			p.destroyedIdle.Add(1)
-			res.Destroy()
+			p.destroy(res, &p.destroyedLifetime)
+		case res.IdleDuration() > p.cfg.MaxIdleTime && p.p.Stat().TotalResources() > p.cfg.MinSessions:
+			p.destroy(res, &p.destroyedIdle)
 		default:
 			res.ReleaseUnused()
 		}

@@ -697,3 +697,65 @@ func TestTLSSessionCachePerBackend(t *testing.T) {
 		t.Error("a plain backend got a TLS config")
 	}
 }
+
+func TestMinSessions(t *testing.T) {
+	srv := newServer(t)
+	p := newPool(t, srv.Addr, func(c *Config) {
+		c.MaxSessions = 4
+		c.MinSessions = 2
+		c.HealthCheckPeriod = 20 * time.Millisecond
+		c.MaxIdleTime = 20 * time.Millisecond
+	})
+	// Dialled without any Acquire.
+	waitFor(t, "two sessions at start", func() bool { return srv.Logins() == 2 && p.Stat().IdleSessions() == 2 })
+
+	// Idle reaping stops at the minimum: four sessions in use, then idle.
+	ctx := t.Context()
+	var held []*Session
+	for range 4 {
+		s, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, s)
+	}
+	for _, s := range held {
+		s.Release()
+	}
+	waitFor(t, "reaping down to the minimum", func() bool { return p.Stat().TotalSessions() == 2 })
+	time.Sleep(100 * time.Millisecond) // several more reaping rounds
+	if n := p.Stat().TotalSessions(); n != 2 {
+		t.Fatalf("TotalSessions = %d after idle reaping, want the minimum 2", n)
+	}
+
+	// A destroyed session is replaced without waiting for a request.
+	s, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Logins()
+	s.Destroy()
+	waitFor(t, "the minimum restored", func() bool { return srv.Logins() == before+1 && p.Stat().TotalSessions() == 2 })
+}
+
+func TestMinSessionsBackendDown(t *testing.T) {
+	srv := newServer(t)
+	addr := srv.Addr
+	srv.Close()
+	p := newPool(t, addr, func(c *Config) {
+		c.MinSessions = 2
+		c.HealthCheckPeriod = 20 * time.Millisecond
+	})
+	time.Sleep(100 * time.Millisecond)
+	if st := p.Stat(); st.IdleSessions()+st.AcquiredSessions() != 0 || st.DialErrors == 0 {
+		t.Errorf("backend down: %d sessions, %d dial errors", st.IdleSessions()+st.AcquiredSessions(), st.DialErrors)
+	}
+	// Close does not wait on the background dials.
+	done := make(chan struct{})
+	go func() { p.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close hung")
+	}
+}

@@ -67,6 +67,7 @@ type config struct {
 	Upstream upstream // zero in demo mode until the demo server is up
 
 	MaxSessions        int32
+	MinSessions        int32
 	MaxSessionLifetime time.Duration
 	MaxSessionIdle     time.Duration
 	AcquireTimeout     time.Duration
@@ -141,6 +142,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 		passwordFile = fs.String("upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 		listen       = fs.String("listen", ":8080", "HTTP listen address (with --demo and no --listen: 127.0.0.1:8080)")
 		maxSessions  = fs.Int("max-sessions", 8, "most FTP sessions open at once")
+		minSessions  = fs.Int("min-sessions", 1, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
 		lifetime     = fs.Duration("max-session-lifetime", 30*time.Minute, "FTP sessions are retired after this long (plus up to 10% jitter)")
 		idle         = fs.Duration("max-session-idle", 5*time.Minute, "idle FTP sessions are closed after this long")
 		acquire      = fs.Duration("acquire-timeout", 10*time.Second, "how long a request waits for an FTP session, dialling included")
@@ -219,6 +221,10 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 		return nil, fmt.Errorf("--max-sessions must be at least 1, got %d", *maxSessions)
 	}
 	cfg.MaxSessions = int32(*maxSessions)
+	if *minSessions < 0 || *minSessions > *maxSessions {
+		return nil, fmt.Errorf("--min-sessions must be between 0 and --max-sessions (%d), got %d", *maxSessions, *minSessions)
+	}
+	cfg.MinSessions = int32(*minSessions)
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -413,6 +419,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("listen", c.Listen),
 		slog.Any("upstream", c.Upstream),
 		slog.Int("max_sessions", int(c.MaxSessions)),
+		slog.Int("min_sessions", int(c.MinSessions)),
 		slog.String("max_session_lifetime", c.MaxSessionLifetime.String()),
 		slog.String("max_session_idle", c.MaxSessionIdle.String()),
 		slog.String("acquire_timeout", c.AcquireTimeout.String()),
@@ -486,6 +493,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	p, err := pool.New(pool.Config{
 		Conn:           cfg.ftpConfig(logger),
 		MaxSessions:    cfg.MaxSessions,
+		MinSessions:    cfg.MinSessions,
 		MaxLifetime:    cfg.MaxSessionLifetime,
 		MaxIdleTime:    cfg.MaxSessionIdle,
 		AcquireTimeout: cfg.AcquireTimeout,

@@ -502,6 +502,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad flag value", args: []string{"--dial-timeout", "soon"}, wantErr: "invalid value"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 		{name: "zero sessions", args: []string{"--demo", "--max-sessions", "0"}, wantErr: "--max-sessions"},
+		{name: "min above max", args: []string{"--demo", "--max-sessions", "2", "--min-sessions", "3"}, wantErr: "--min-sessions"},
+		{name: "negative min", args: []string{"--demo", "--min-sessions", "-1"}, wantErr: "--min-sessions"},
 		{name: "negative timeout", args: []string{"--demo", "--acquire-timeout", "-1s"}, wantErr: "--acquire-timeout must be positive"},
 		{name: "bad log level", args: []string{"--demo", "--log-level", "verbose"}, wantErr: "--log-level"},
 		{name: "bad listen", args: []string{"--demo", "--listen", "8080"}, wantErr: "--listen"},
