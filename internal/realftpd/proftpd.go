@@ -18,12 +18,25 @@ func (s *Server) proftpdArgs(port int) ([]string, error) {
 	return []string{"-n", "-c", confPath}, nil
 }
 
-// proftpdConfig renders proftpd.conf. It loads no module: everything used
-// here (mod_auth_unix, mod_facts for MLSD/MLST, mod_log, mod_delay, mod_ls)
-// is built in; Debian's /etc/proftpd is not read.
+// proftpdModuleDir is where the unpacked proftpd-core keeps its shared
+// modules. The binary was built to look in /usr/lib/proftpd, which the
+// unpacked package does not populate.
+func proftpdModuleDir() string {
+	return filepath.Join(serversDir(), "proftpd", "usr/lib/proftpd")
+}
+
+// proftpdConfig renders proftpd.conf. Everything used here (mod_auth_unix,
+// mod_facts for MLSD/MLST, mod_log, mod_delay, mod_ls) is built in except
+// mod_digest, the one module loaded; Debian's /etc/proftpd is not read.
 func (s *Server) proftpdConfig(port int) string {
 	q := strconv.Quote
 	lines := []string{
+		// mod_digest answers HASH (draft-bryan-ftpext-hash; FEAT "HASH
+		// CRC32;MD5;SHA-1*;SHA-256;SHA-512;") and the older MD5, XCRC,
+		// XMD5, XSHA, XSHA1, XSHA256 and XSHA512, all listed in FEAT.
+		// ModulePath must come before LoadModule.
+		"ModulePath " + q(proftpdModuleDir()),
+		"LoadModule mod_digest.c",
 		"ServerType standalone",
 		`ServerName "ftpgw realftpd"`,
 		"Port " + strconv.Itoa(port),
@@ -64,9 +77,21 @@ func (s *Server) proftpdConfig(port int) string {
 		"TransferLog " + q(filepath.Join(s.dir, "xferlog")),
 		// One line per command, written before the reply is sent, failed
 		// commands included; %r is the request as received, PASS as
-		// "PASS (hidden)".
+		// "PASS (hidden)". An OPTS shows up twice, first as the command
+		// the core hands on to the module ("OPTS_UTF8 ON", then "OPTS
+		// UTF8 ON"; "OPTS_HASH SHA-256", then "OPTS HASH SHA-256").
 		`LogFormat commands "%r"`,
 		"ExtendedLog " + q(s.cmdLogPath) + " ALL commands",
+		// DigestCache stays at its default, as on a stock server: each
+		// session caches digests by path, size and mtime in whole
+		// seconds, so a same-size rewrite within a second can get the
+		// old digest on a session that asked before. It also digests
+		// transfers as they pass, to fill that cache (DigestOptions
+		// NoTransferCache would stop it).
+		"<IfModule mod_digest.c>",
+		"  DigestEngine on",
+		"  DigestAlgorithms all",
+		"</IfModule>",
 	}
 	if !s.opts.ActiveMode {
 		lines = append(lines, "<Limit EPRT PORT>", "  DenyAll", "</Limit>")
