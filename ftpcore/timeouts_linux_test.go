@@ -84,7 +84,8 @@ func TestDataConnTimeout(t *testing.T) {
 }
 
 // TestDataTimeoutIsIdle sends a download slowly but steadily: 1000 bytes
-// every 50 ms, 1.2 s in all, with a data timeout of 300 ms. WriteTo hands
+// every 50 ms, 1.2 s in all, with a data timeout of 500 ms (ten times the
+// gap, so a loaded machine's scheduling stalls do not trip it). WriteTo hands
 // io.Copy a chunk of 1 MiB that takes the whole 1.2 s; a deadline per
 // chunk would end it, the idle watch sees the kernel receive data and does
 // not.
@@ -110,7 +111,7 @@ func TestDataTimeoutIsIdle(t *testing.T) {
 			t.Parallel()
 			s := ftptest.NewServer(t, ftptest.WithSlowData(1000, 50*time.Millisecond))
 			s.PutFile("/f", data, time.Now())
-			c := dialTest(t, s, longConfig, func(c *Config) { c.DataTimeout = 300 * time.Millisecond })
+			c := dialTest(t, s, longConfig, func(c *Config) { c.DataTimeout = 500 * time.Millisecond })
 			tr, err := c.Retr(testCtx(t), "/f", 0, -1)
 			if err != nil {
 				t.Fatal(err)
