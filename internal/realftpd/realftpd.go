@@ -1,6 +1,7 @@
 // Package realftpd starts a real FTP server on the loopback interface for
 // one test, so integration tests exercise the gateway against the servers it
-// will meet in production rather than against a mock.
+// will meet in production rather than against a mock. Launch does the same
+// outside of tests, for the benchmark under bench/.
 //
 // Three servers make up the matrix, each in its stock Debian 12 build:
 // vsftpd 3.0.3 (also with explicit and implicit FTPS, RFC 4217), pure-ftpd
@@ -33,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -199,15 +201,13 @@ func StartVsftpd(t testing.TB) *Server {
 }
 
 // Start starts a fresh server of the given kind for t, with at most one
-// Options, and stops it and removes its files at t.Cleanup.
+// Options, and stops it and removes its files at t.Cleanup. It is Launch
+// tied to a test.
 //
 // When the server, root privileges or the test account are missing it calls
 // t.Skip with the reason, or t.Fatal when FTPGW_REQUIRE_REAL_SERVERS=1.
 func Start(t testing.TB, kind Kind, opts ...Options) *Server {
 	t.Helper()
-	if !slices.Contains(Matrix, kind) {
-		t.Fatalf("realftpd: unknown kind %q", kind)
-	}
 	if len(opts) > 1 {
 		t.Fatalf("realftpd: Start takes at most one Options, got %d", len(opts))
 	}
@@ -215,59 +215,106 @@ func Start(t testing.TB, kind Kind, opts ...Options) *Server {
 	if len(opts) == 1 {
 		o = opts[0]
 	}
+	s, stop, err := Launch(kind, o)
+	var u *UnavailableError
+	if errors.As(err, &u) {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%v (%s=1, so this fails instead of skipping)", err, RequireEnv)
+		}
+		t.Skipf("%v", err)
+	}
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return s
+}
 
+// UnavailableError is the error of Launch when this machine cannot run the
+// server at all: the program, root privileges or the test account are
+// missing (scripts/install-test-deps.sh provides them). Start skips the test
+// then rather than failing it.
+type UnavailableError struct {
+	Kind   Kind
+	Reason string
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("realftpd: %s: %s", e.Kind, e.Reason)
+}
+
+// Launch starts a fresh server of the given kind outside of any test (a
+// benchmark, a demo) and returns it with the function that stops it: stop
+// kills the server with every per-connection process, so sessions still
+// open end with it, and removes its files. stop may be called more than
+// once and from any goroutine; only the first call does anything, and
+// later ones return its error. The caller must call stop: the server
+// outlives the caller's goroutines otherwise, though not the process (it
+// gets SIGKILL when its parent dies).
+//
+// When the machine cannot run the server the error is an
+// *UnavailableError; any other error means it could not be started.
+func Launch(kind Kind, opts Options) (s *Server, stop func() error, err error) {
+	if !slices.Contains(Matrix, kind) {
+		return nil, nil, fmt.Errorf("realftpd: unknown kind %q", kind)
+	}
 	bins, acct, reason := prerequisites(kind)
 	if reason != "" {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("realftpd: %s: %s (%s=1, so this fails instead of skipping)", kind, reason, RequireEnv)
-		}
-		t.Skipf("realftpd: %s: %s", kind, reason)
+		return nil, nil, &UnavailableError{Kind: kind, Reason: reason}
 	}
 	uid, err := strconv.Atoi(acct.Uid)
 	if err != nil {
-		t.Fatalf("realftpd: uid of %s: %v", TestUser, err)
+		return nil, nil, fmt.Errorf("realftpd: uid of %s: %v", TestUser, err)
 	}
 	gid, err := strconv.Atoi(acct.Gid)
 	if err != nil {
-		t.Fatalf("realftpd: gid of %s: %v", TestUser, err)
+		return nil, nil, fmt.Errorf("realftpd: gid of %s: %v", TestUser, err)
 	}
 
 	dir, err := os.MkdirTemp("", "realftpd-")
 	if err != nil {
-		t.Fatalf("realftpd: %v", err)
+		return nil, nil, fmt.Errorf("realftpd: %v", err)
 	}
-	t.Cleanup(func() {
+	removeDir := func() error {
 		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("realftpd: removing %s: %v", dir, err)
+			return fmt.Errorf("realftpd: removing %s: %v", dir, err)
 		}
-	})
+		return nil
+	}
+	fail := func(format string, args ...any) (*Server, func() error, error) {
+		return nil, nil, errors.Join(fmt.Errorf(format, args...), removeDir())
+	}
 	// The servers report the real path in PWD replies; resolve any
 	// symlink in TMPDIR so Root is exactly what they report.
 	if dir, err = filepath.EvalSymlinks(dir); err != nil {
-		t.Fatalf("realftpd: %v", err)
+		return fail("realftpd: %v", err)
 	}
 	// 0711: the test user, after the server drops privileges, must be able
 	// to pass through to root/ but not list or change the configuration.
 	// proftpd also refuses a world-writable directory for its scoreboard.
 	if err := os.Chmod(dir, 0o711); err != nil {
-		t.Fatalf("realftpd: %v", err)
+		return fail("realftpd: %v", err)
 	}
 	for _, d := range []string{"empty", "root"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatalf("realftpd: %v", err)
+			return fail("realftpd: %v", err)
 		}
 	}
 	host := "127.0.0.1"
-	if o.IPv6 {
+	if opts.IPv6 {
 		host = "::1"
 	}
-	s := &Server{
+	s = &Server{
 		Kind:     kind,
 		Host:     host,
 		User:     TestUser,
 		Password: TestPassword,
 		Root:     filepath.Join(dir, "root"),
-		opts:     o,
+		opts:     opts,
 		dir:      dir,
 		outPath:  filepath.Join(dir, "server.out"),
 		uid:      uid,
@@ -275,10 +322,10 @@ func Start(t testing.TB, kind Kind, opts ...Options) *Server {
 	}
 	s.LoginPath = s.Root
 	if err := os.Chown(s.Root, uid, gid); err != nil {
-		t.Fatalf("realftpd: %v", err)
+		return fail("realftpd: %v", err)
 	}
 	if err := os.Chmod(s.Root, 0o755); err != nil {
-		t.Fatalf("realftpd: %v", err)
+		return fail("realftpd: %v", err)
 	}
 
 	slot := rand.IntN(pasvSlots)
@@ -286,26 +333,32 @@ func Start(t testing.TB, kind Kind, opts ...Options) *Server {
 	s.PasvMaxPort = s.PasvMinPort + pasvSpan - 1
 
 	if err := s.prepare(bins); err != nil {
-		t.Fatalf("realftpd: preparing %s: %v", kind, err)
+		return fail("realftpd: preparing %s: %v", kind, err)
 	}
 
 	var lastErr error
 	for range startAttempts {
 		port, err := freePort(host)
 		if err != nil {
-			t.Fatalf("realftpd: %v", err)
+			return fail("realftpd: %v", err)
 		}
-		err = s.start(t, bins, port)
+		stopServer, err := s.start(bins, port)
 		if err == nil {
-			return s
+			var (
+				once    sync.Once
+				stopErr error
+			)
+			return s, func() error {
+				once.Do(func() { stopErr = errors.Join(stopServer(), removeDir()) })
+				return stopErr
+			}, nil
 		}
 		lastErr = err
 		if !errors.Is(err, errBind) {
 			break
 		}
 	}
-	t.Fatalf("realftpd: starting %s: %v\n%s log:\n%s", kind, lastErr, kind, strings.Join(s.Log(), "\n"))
-	return nil
+	return fail("realftpd: starting %s: %v\n%s log:\n%s", kind, lastErr, kind, strings.Join(s.Log(), "\n"))
 }
 
 // family is the server program behind a kind.
@@ -364,13 +417,10 @@ func (s *Server) prepare(bins binaries) error {
 }
 
 // start runs the server on port and waits until it listens and greets. On
-// success the process is owned by t's cleanup; on failure it has been
-// stopped.
-func (s *Server) start(t testing.TB, bins binaries, port int) error {
-	var (
-		args []string
-		err  error
-	)
+// success it returns the function that stops the process; on failure the
+// process has been stopped.
+func (s *Server) start(bins binaries, port int) (stopServer func() error, err error) {
+	var args []string
 	switch s.Kind.family() {
 	case Vsftpd:
 		args, err = s.vsftpdArgs(port)
@@ -380,14 +430,14 @@ func (s *Server) start(t testing.TB, bins binaries, port int) error {
 		args, err = s.proftpdArgs(port)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// vsftpd reports fatal errors ("500 OOPS: ...") on fd 0, where an
 	// inetd would have put the control connection, so stdin must be
 	// writable to capture them. Stdout and stderr share the file.
 	outFile, err := os.OpenFile(s.outPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd := exec.Command(bins.server, args...)
 	cmd.Dir = s.dir
@@ -400,7 +450,7 @@ func (s *Server) start(t testing.TB, bins binaries, port int) error {
 	err = cmd.Start()
 	outFile.Close() // the child has its own descriptors
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pid := cmd.Process.Pid
 	done := make(chan error, 1)
@@ -425,14 +475,14 @@ func (s *Server) start(t testing.TB, bins binaries, port int) error {
 		case err := <-done:
 			msg := s.output() + "\n" + strings.Join(s.Log(), "\n")
 			if strings.Contains(msg, "in use") || strings.Contains(msg, "could not bind") {
-				return fmt.Errorf("%w: %s", errBind, s.output())
+				return nil, fmt.Errorf("%w: %s", errBind, s.output())
 			}
-			return fmt.Errorf("%s exited before listening on %s (%v): %s", s.Kind.family(), addr, err, s.output())
+			return nil, fmt.Errorf("%s exited before listening on %s (%v): %s", s.Kind.family(), addr, err, s.output())
 		default:
 		}
 		if time.Now().After(deadline) {
 			stopErr := stop()
-			return fmt.Errorf("not listening on %s within %v (stop: %v) output: %s", addr, startTimeout, stopErr, s.output())
+			return nil, fmt.Errorf("not listening on %s within %v (stop: %v) output: %s", addr, startTimeout, stopErr, s.output())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -462,7 +512,7 @@ func (s *Server) start(t testing.TB, bins binaries, port int) error {
 		}
 		if time.Now().After(deadline) {
 			stopErr := stop()
-			return fmt.Errorf("no 220 greeting on %s within %v: %v (stop: %v) output: %s",
+			return nil, fmt.Errorf("no 220 greeting on %s within %v: %v (stop: %v) output: %s",
 				addr, startTimeout, err, stopErr, s.output())
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -476,17 +526,17 @@ func (s *Server) start(t testing.TB, bins binaries, port int) error {
 	}
 
 	s.Addr = addr
-	t.Cleanup(func() {
+	return func() error {
 		if held != nil {
 			held.Close()
 		}
 		// The exit status after SIGKILL is always an error; only a hang
 		// is worth reporting.
 		if err := stop(); err != nil && !isKilled(err) {
-			t.Errorf("realftpd: stopping %s: %v", s.Kind, err)
+			return fmt.Errorf("realftpd: stopping %s: %v", s.Kind, err)
 		}
-	})
-	return nil
+		return nil
+	}, nil
 }
 
 // output returns what the server process wrote to its standard streams.
