@@ -3,12 +3,13 @@
 # $FTPGW_TEST_SERVERS_DIR or /opt/ftpgw-test-servers, the ftpgwtest account;
 # needs root), check formatting, vet, then every test under -race with the
 # real-server tests required rather than skipped. Other targets: build, run,
-# vet, fmt, and fuzz (every fuzz target in the tree for FUZZTIME each,
-# default 10s).
+# vet, fmt, fuzz (every fuzz target in the tree for FUZZTIME each, default
+# 10s), and bench (the gateway against direct FTP on vsftpd, results appended
+# to BENCHMARKS.md; as root, several minutes).
 
 GO ?= go
 
-.PHONY: test deps fmtcheck vet build run fmt fuzz
+.PHONY: test deps fmtcheck vet build run fmt fuzz bench
 
 test: deps fmtcheck vet
 	FTPGW_REQUIRE_REAL_SERVERS=1 $(GO) test -race -count=1 -timeout 30m ./...
@@ -49,3 +50,13 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; \
 		done; \
 	done
+
+# strace (for the splice check) is a bench dependency only, not a test one.
+bench: deps
+	@command -v strace >/dev/null 2>&1 || { \
+		echo "installing strace"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends strace || \
+		{ apt-get update && apt-get install -y --no-install-recommends strace; }; \
+	}
+	$(GO) run ./bench -write BENCHMARKS.md

@@ -1,0 +1,72 @@
+// Command bench measures the gateway against a direct FTP client on the
+// same vsftpd, side by side in one run, and prints a markdown table of
+// medians and ratios: 1 GiB GET and PUT throughput (curl), random 64 KiB
+// ranges and 1 KiB files under 16 concurrent clients, peak RSS under mixed
+// load, CPU-seconds per GiB moved, and whether the kernel splices the
+// download (strace). With -write it appends the results to a file
+// (BENCHMARKS.md), whose header explains each row.
+//
+// It needs root and vsftpd (scripts/install-test-deps.sh, which make bench
+// runs first), curl, and strace for the splice check. Everything listens on
+// 127.0.0.1 only; every child process (vsftpd, the gateway, curl, strace)
+// is stopped when it ends, on Ctrl-C too.
+//
+//	go run ./bench [-runs 5] [-duration 10s] [-write BENCHMARKS.md]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	runs     int           // alternating runs of each side per workload
+	duration time.Duration // length of one run of a concurrent load
+	clients  int           // concurrent clients in the range and small-file loads
+	bigSize  int64         // bytes in the big file
+	memUp    int64         // bytes in each upload of the memory load
+	strace   bool          // run the splice check
+	write    string        // file to append the results to
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.runs, "runs", 5, "runs of each side (gateway, direct) per workload, alternating; medians are reported")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one run of the range and small-file loads")
+	flag.IntVar(&o.clients, "clients", 16, "concurrent clients of the range and small-file loads")
+	sizeMiB := flag.Int64("size-mib", 1024, "size of the big file in MiB (GET, PUT, ranges, memory downloads)")
+	upMiB := flag.Int64("mem-upload-mib", 256, "size of each of the two uploads of the memory load, in MiB")
+	flag.BoolVar(&o.strace, "strace", true, "run one GET with the gateway under strace to count splice calls")
+	flag.StringVar(&o.write, "write", "", "append the results to this markdown file (created with its header if missing)")
+	flag.Parse()
+	if flag.NArg() > 0 || o.runs < 1 || o.clients < 1 || o.duration <= 0 || *sizeMiB < 1 || *upMiB < 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	o.bigSize = *sizeMiB << 20
+	o.memUp = *upMiB << 20
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "bench: interrupted; everything started has been stopped")
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// logf reports progress on standard error; the table goes to standard output.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

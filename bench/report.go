@@ -1,0 +1,313 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// envInfo describes the machine a run was measured on.
+type envInfo struct {
+	date, kernel, cpu, goVersion, vsftpd, curl, load string
+	cores                                            int
+	revision                                         string // of the gateway measured
+}
+
+func environment() envInfo {
+	e := envInfo{
+		date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		cores:     runtime.NumCPU(),
+		goVersion: runtime.Version(),
+		kernel:    "unknown",
+		cpu:       "unknown",
+		vsftpd:    "unknown",
+		curl:      "unknown",
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		e.kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	// vsftpd -v writes its version to standard input; ask the package.
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "vsftpd").Output(); err == nil && len(out) > 0 {
+		e.vsftpd = string(out)
+	}
+	if out, err := exec.Command("curl", "--version").Output(); err == nil {
+		if f := strings.Fields(string(out)); len(f) > 1 {
+			e.curl = f[1]
+		}
+	}
+	e.load = loadAverage()
+	return e
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// stat extracts one number from each run of a load.
+func stat(rs []loadResult, f func(loadResult) float64) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func rate(r loadResult) float64 { return r.rate() }
+func p50(r loadResult) float64  { return ms(r.lat[0]) }
+func p99(r loadResult) float64  { return ms(r.lat[1]) }
+
+func mibs(bps float64) float64 { return bps / (1 << 20) }
+
+// list formats the values of each run.
+func list(xs []float64, format string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, " ")
+}
+
+func scaled(xs []float64, f func(float64) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// verdict says whether a target is met and by how much it is missed.
+func verdict(ok bool, miss string) string {
+	if ok {
+		return "met"
+	}
+	return "**missed** by " + miss
+}
+
+// render formats the results as a markdown section.
+func render(r *results) string {
+	o, e := r.opts, r.env
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Results %s\n\n", e.date)
+	fmt.Fprintf(&b, "Gateway built from %s.\n", e.revision)
+	fmt.Fprintf(&b, "Linux %s, %s, %d cores; %s; vsftpd %s; curl %s. Load average at the start: %s; at the end: %s.\n",
+		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
+	fmt.Fprintf(&b, "Medians of %d runs of each side, alternating (ABBA); the loads ran %d clients for %v per run. Big file %s.\n\n",
+		o.runs, o.clients, o.duration, sizeName(o.bigSize))
+
+	big := sizeName(o.bigSize)
+	getG, getD := median(r.getGW), median(r.getFTP)
+	putG, putD := median(r.putGW), median(r.putFTP)
+	getRatio, putRatio := getG/getD, putG/putD
+	rgRate, rdRate := median(stat(r.rangeGW, rate)), median(stat(r.rangeFTP, rate))
+	rg50, rd50 := median(stat(r.rangeGW, p50)), median(stat(r.rangeFTP, p50))
+	rg99, rd99 := median(stat(r.rangeGW, p99)), median(stat(r.rangeFTP, p99))
+	sgRate, sdRate := median(stat(r.smallGW, rate)), median(stat(r.smallFTP, rate))
+	sg50, sd50 := median(stat(r.smallGW, p50)), median(stat(r.smallFTP, p50))
+	sg99, sd99 := median(stat(r.smallGW, p99)), median(stat(r.smallFTP, p99))
+	overhead := rg50 - rd50
+	peakMiB := float64(r.mem.peakKiB) / 1024
+
+	b.WriteString("| Workload | Metric | Gateway | Direct FTP | Gateway vs direct | Target | |\n")
+	b.WriteString("|---|---|--:|--:|--:|---|---|\n")
+	row := func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }
+	row("a. "+big+" GET (curl)", "MiB/s", f0(mibs(getG)), f0(mibs(getD)), fmt.Sprintf("%.2fx", getRatio),
+		"≥ 0.65x", verdict(getRatio >= 0.65, fmt.Sprintf("%.2fx", 0.65-getRatio)))
+	row(fmt.Sprintf("b. random 64 KiB ranges of %s, %d clients", big, o.clients), "requests/s",
+		f0(rgRate), f0(rdRate), fmt.Sprintf("%.2fx", rgRate/rdRate), "report", "")
+	row("", "p50 latency, ms", f2(rg50), f2(rd50), fmt.Sprintf("%+.2f ms", overhead),
+		"overhead ≤ 1 ms", verdict(overhead <= 1, fmt.Sprintf("%.2f ms", overhead-1)))
+	row("", "p99 latency, ms", f2(rg99), f2(rd99), fmt.Sprintf("%+.2f ms", rg99-rd99), "report", "")
+	qg50, qd50 := median(stat(r.seqGW, p50)), median(stat(r.seqFTP, p50))
+	row("", "1 client: p50 latency, ms", f2(qg50), f2(qd50), fmt.Sprintf("%+.2f ms", qg50-qd50), "report", "")
+	row(fmt.Sprintf("c. 1 KiB GET, %d clients", o.clients), "requests/s",
+		f0(sgRate), f0(sdRate), fmt.Sprintf("%.2fx", sgRate/sdRate), "report", "")
+	row("", "p50 / p99 latency, ms", f2(sg50)+" / "+f2(sg99), f2(sd50)+" / "+f2(sd99), fmt.Sprintf("%+.2f ms", sg50-sd50), "report", "")
+	row("", "FTP logins (pool dials, whole run)", f0(r.dialsSmall), fmt.Sprintf("%d", int64(o.clients)+r.rangeRedials+r.smallRedials), "",
+		fmt.Sprintf("≤ %d, none per request", maxDials), verdict(r.dialsSmall <= maxDials, fmt.Sprintf("%.0f logins", r.dialsSmall-maxDials)))
+	row("d. "+big+" PUT (curl -T)", "MiB/s", f0(mibs(putG)), f0(mibs(putD)), fmt.Sprintf("%.2fx", putRatio),
+		"≥ 0.6x", verdict(putRatio >= 0.6, fmt.Sprintf("%.2fx", 0.6-putRatio)))
+	row(fmt.Sprintf("e. %d× %s GET + %d× %s PUT at once", memGets, big, memPuts, sizeName(o.memUp)), "gateway peak RSS (VmHWM), MiB",
+		f1(peakMiB), "", "", "≤ 64 MiB", verdict(peakMiB <= 64, fmt.Sprintf("%.1f MiB", peakMiB-64)))
+	row("f. gateway CPU, GET", "CPU-seconds per GiB", f2(median(r.getCPU)), "", "", "report", "")
+	row("f. gateway CPU, PUT", "CPU-seconds per GiB", f2(median(r.putCPU)), "", "", "report", "")
+	row("g. "+big+" GET under strace", "splice calls / bytes spliced", spliceCell(r.splice, o.bigSize), "", "",
+		"body spliced", spliceVerdict(r.splice, o.bigSize))
+
+	b.WriteString("\nEach run, in the order run:\n\n")
+	fmt.Fprintf(&b, "- a. GET MiB/s: gateway %s; direct %s\n", list(scaled(r.getGW, mibs), "%.0f"), list(scaled(r.getFTP, mibs), "%.0f"))
+	fmt.Fprintf(&b, "- a. GET, data phase only (from the first byte to the end: no login for the direct client, no session acquire, SIZE or MDTM for the gateway), MiB/s: gateway %s; direct %s; ratio of medians %.2fx\n",
+		list(scaled(r.getGWData, mibs), "%.0f"), list(scaled(r.getFTPData, mibs), "%.0f"), median(r.getGWData)/median(r.getFTPData))
+	fmt.Fprintf(&b, "- b. ranges requests/s: gateway %s; direct %s\n", list(stat(r.rangeGW, rate), "%.0f"), list(stat(r.rangeFTP, rate), "%.0f"))
+	fmt.Fprintf(&b, "- b. ranges p50 ms: gateway %s; direct %s\n", list(stat(r.rangeGW, p50), "%.2f"), list(stat(r.rangeFTP, p50), "%.2f"))
+	fmt.Fprintf(&b, "- b. ranges p99 ms: gateway %s; direct %s\n", list(stat(r.rangeGW, p99), "%.2f"), list(stat(r.rangeFTP, p99), "%.2f"))
+	fmt.Fprintf(&b, "- b. one client: requests/s gateway %s, direct %s; p50 ms gateway %s, direct %s; p99 ms gateway %s, direct %s\n",
+		list(stat(r.seqGW, rate), "%.0f"), list(stat(r.seqFTP, rate), "%.0f"),
+		list(stat(r.seqGW, p50), "%.2f"), list(stat(r.seqFTP, p50), "%.2f"),
+		list(stat(r.seqGW, p99), "%.2f"), list(stat(r.seqFTP, p99), "%.2f"))
+	fmt.Fprintf(&b, "- c. small requests/s: gateway %s; direct %s\n", list(stat(r.smallGW, rate), "%.0f"), list(stat(r.smallFTP, rate), "%.0f"))
+	fmt.Fprintf(&b, "- c. pool dials: %.0f before the range load, %.0f after it, %.0f after the small-file load; direct sessions redialled %d times in b, %d in c\n",
+		r.dialsBefore, r.dialsRanges, r.dialsSmall, r.rangeRedials, r.smallRedials)
+	fmt.Fprintf(&b, "- d. PUT MiB/s: gateway %s; direct %s\n", list(scaled(r.putGW, mibs), "%.0f"), list(scaled(r.putFTP, mibs), "%.0f"))
+	fmt.Fprintf(&b, "- d. PUT, data phase only (from curl's first byte to the end), MiB/s: gateway %s; direct %s; ratio of medians %.2fx\n",
+		list(scaled(r.putGWData, mibs), "%.0f"), list(scaled(r.putFTPData, mibs), "%.0f"), median(r.putGWData)/median(r.putFTPData))
+	fmt.Fprintf(&b, "- e. gateway RSS %.1f MiB when ready, peak %.1f MiB; %.2f GiB moved in %.1f s\n",
+		float64(r.mem.idleKiB)/1024, peakMiB, float64(r.mem.moved)/gib, r.mem.elapsed.Seconds())
+	fmt.Fprintf(&b, "- f. gateway CPU-seconds per GiB: GET %s; PUT %s\n", list(r.getCPU, "%.2f"), list(r.putCPU, "%.2f"))
+	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
+	return b.String()
+}
+
+func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
+func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
+func f2(x float64) string { return fmt.Sprintf("%.2f", x) }
+
+func sizeName(n int64) string {
+	if n >= gib && n%gib == 0 {
+		return fmt.Sprintf("%d GiB", n/gib)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+func spliceCell(s spliceResult, size int64) string {
+	if s.skipped != "" {
+		return "not run"
+	}
+	st := s.calls["splice"]
+	return fmt.Sprintf("%d / %.2f GiB", st.calls, float64(st.bytes)/gib)
+}
+
+// spliced reports whether the body went through splice: each byte is
+// spliced twice (socket to pipe, pipe to socket).
+func spliced(s spliceResult, size int64) bool {
+	return s.calls["splice"].bytes >= 2*size*9/10
+}
+
+func spliceVerdict(s spliceResult, size int64) string {
+	switch {
+	case s.skipped != "":
+		return s.skipped
+	case spliced(s, size):
+		return "met"
+	case s.calls["splice"].calls > 0:
+		return "**missed**: only part of the body was spliced"
+	}
+	return "**missed**: splice is not used"
+}
+
+func spliceDetail(s spliceResult) string {
+	if s.skipped != "" {
+		return "strace: " + s.skipped
+	}
+	var parts []string
+	for _, name := range tracedCalls {
+		st := s.calls[name]
+		parts = append(parts, fmt.Sprintf("%s %d calls (%d errors) %.1f MiB", name, st.calls, st.errors, float64(st.bytes)/(1<<20)))
+	}
+	return fmt.Sprintf("strace -f of the gateway during one GET (bytes are the sum of successful return values; a spliced byte counts twice, socket→pipe and pipe→socket): %s. The GET ran at %.0f MiB/s under strace.",
+		strings.Join(parts, "; "), mibs(s.speed))
+}
+
+// resultsMarker separates the generated header of the results file from the
+// results, which are kept as they are.
+const resultsMarker = "<!-- Results below: appended by go run ./bench -write; everything under this line is kept. -->"
+
+const header = `# Benchmarks
+
+` + "`make bench`" + ` (as root, on an otherwise idle machine if you can) installs the
+test servers like ` + "`make test`" + ` and strace, then runs ` + "`go run ./bench -write BENCHMARKS.md`" + `,
+which prints a table and appends it here. ` + "`go run ./bench -h`" + ` lists the knobs
+(` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `). A run takes
+about five minutes with the defaults.
+
+In one run the bench builds ` + "`./cmd/gateway`" + `, starts vsftpd on 127.0.0.1
+(` + "`internal/realftpd.Launch`" + `), creates a 1 GiB and a 1 KiB file of random
+bytes in its root, and starts the gateway as its own process on 127.0.0.1
+(` + "`--max-sessions 16 --log-level warn`" + `). Every workload runs on the gateway and on a
+direct FTP client of the same vsftpd, alternating run by run (ABBA), five
+runs each; the table shows medians and the gateway's ratio or difference to
+the direct runs of the same run. The machine is shared and noisy: only
+compare numbers within one results section.
+
+- **a. GET**: ` + "`curl -o /dev/null`" + ` of the whole big file, through the gateway
+  and as ` + "`curl ftp://`" + `; curl's average speed. Target: ≥ 0.65x direct.
+- **b. ranges**: 16 clients, each with one keep-alive connection, GET random
+  64 KiB ranges (206, length, Content-Range and bytes checked) back to back
+  for the run's duration. Direct: 16 logged-in ftpcore sessions dialled
+  before the run, each request a REST+RETR of 64 KiB ended early
+  (` + "`Conn.Retr(ctx, path, off, 65536)`" + `, read, Close). Requests/s and
+  p50/p99 latency; the gateway's overhead is its p50 minus the direct p50.
+  Target: overhead ≤ 1 ms. With 16 clients on 2 cores the latencies are
+  mostly queueing behind the CPU, so the row "1 client" repeats the load
+  with a single client (at most 5 s per run): there the difference is the
+  gateway's own time per request.
+- **c. small files**: the same with GET of the whole 1 KiB file (direct: RETR
+  of it). The logins row is the gateway's ` + "`ftpgw_pool_dials_total`" + ` at the end
+  (it counts every login since the gateway started): at most 16, the pool
+  size, means no login per request.
+- **d. PUT**: ` + "`curl -T`" + ` of the big file to the gateway and as ` + "`curl -T ftp://`" + `;
+  each upload's size is checked, then the file removed. Target: ≥ 0.6x.
+- **e. memory**: the gateway is restarted (to reset its high-water mark), then
+  serves 8 downloads of the big file and 2 uploads of 256 MiB at once
+  (concurrent curl processes); the row is VmHWM from /proc/<pid>/status.
+  Target: ≤ 64 MiB.
+- **f. CPU**: the gateway's utime+stime (/proc/<pid>/stat) across each GET and
+  PUT run of a and d, per GiB moved.
+- **g. splice**: the gateway, restarted under
+  ` + "`strace -f -C -s 0 -e trace=splice,read,write,sendfile,copy_file_range`" + `,
+  serves one GET of the big file; the calls come from strace's summary table (what ` + "`-c`" + ` prints), the
+  bytes from the calls' return values. Met when at least 90% of the body
+  went through splice (each spliced byte counts twice: socket→pipe→socket).
+`
+
+// appendResults appends section to the markdown file at path, refreshing
+// the header above resultsMarker; a file without the marker is only
+// appended to.
+func appendResults(path, section string) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		old = nil
+	case err != nil:
+		return err
+	}
+	var out string
+	if old == nil {
+		out = header + "\n" + resultsMarker + "\n\n" + section
+	} else if _, kept, ok := strings.Cut(string(old), resultsMarker+"\n"); ok {
+		out = header + "\n" + resultsMarker + "\n" + strings.TrimRight(kept, "\n") + "\n\n" + section
+	} else {
+		out = strings.TrimRight(string(old), "\n") + "\n\n" + section
+	}
+	return os.WriteFile(path, []byte(out), 0o644)
+}
