@@ -15,6 +15,11 @@ func (c *Conn) Size(ctx context.Context, path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return sizeOf(rep)
+}
+
+// sizeOf reads the size from a 213 reply to SIZE.
+func sizeOf(rep *Reply) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(rep.Lines[0]), 10, 64)
 	if err != nil || n < 0 {
 		return 0, &ProtocolError{Cmd: "SIZE", Msg: fmt.Sprintf("malformed 213 reply %q", rep.Lines[0])}
@@ -28,6 +33,11 @@ func (c *Conn) ModTime(ctx context.Context, path string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	return modTimeOf(rep)
+}
+
+// modTimeOf reads the time from a 213 reply to MDTM.
+func modTimeOf(rep *Reply) (time.Time, error) {
 	t, err := ParseTime(strings.TrimSpace(rep.Lines[0]))
 	if err != nil {
 		return time.Time{}, &ProtocolError{Cmd: "MDTM", Msg: err.Error()}
@@ -84,19 +94,31 @@ func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
 	if c.HasFeature("MLST") {
 		return c.mlst(ctx, path)
 	}
-	size, err := c.Size(ctx, path)
-	if err == nil {
-		e := Entry{Name: baseName(path), Type: EntryFile, Size: size}
-		if mod, err := c.ModTime(ctx, path); err == nil {
-			e.ModTime = mod
-		} else if ReplyCode(err) == 0 {
+	// SIZE and MDTM of one path: pipelined, one round trip.
+	var sizeRep, mdtmRep *Reply
+	var err error
+	if c.pipelining() {
+		sizeRep, mdtmRep, err = c.exchangePair(ctx, "SIZE", path, "MDTM", path)
+	} else if sizeRep, err = c.roundTrip(ctx, "SIZE", path); err == nil && sizeRep.Code == StatusFileStatus {
+		mdtmRep, err = c.roundTrip(ctx, "MDTM", path)
+	}
+	if err != nil {
+		return Entry{}, err
+	}
+	if sizeRep.Code == StatusFileStatus {
+		size, err := sizeOf(sizeRep)
+		if err != nil {
 			return Entry{}, err
+		}
+		e := Entry{Name: baseName(path), Type: EntryFile, Size: size}
+		if mdtmRep.Code == StatusFileStatus {
+			if e.ModTime, err = modTimeOf(mdtmRep); err != nil {
+				return Entry{}, err
+			}
 		}
 		return e, nil
 	}
-	if ReplyCode(err) == 0 {
-		return Entry{}, err
-	}
+	err = &Error{Cmd: "SIZE", Code: sizeRep.Code, Msg: sizeRep.Msg()}
 	// SIZE refuses directories; so does it missing files. CWD tells them
 	// apart. The working directory is put back at once so the pooled
 	// session's state stays what the next user expects.
@@ -114,8 +136,13 @@ func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
 		return Entry{}, err
 	}
 	e := Entry{Name: baseName(path), Type: EntryDir, Size: -1}
-	if mod, err := c.ModTime(ctx, path); err == nil {
-		e.ModTime = mod
+	if mdtmRep == nil { // not pipelined: not asked yet
+		mdtmRep, _ = c.roundTrip(ctx, "MDTM", path)
+	}
+	if mdtmRep != nil && mdtmRep.Code == StatusFileStatus {
+		if mod, err := modTimeOf(mdtmRep); err == nil {
+			e.ModTime = mod
+		}
 	}
 	return e, nil
 }

@@ -245,12 +245,13 @@ func TestListRefused(t *testing.T) {
 func TestStat(t *testing.T) {
 	mod := time.Date(2023, 11, 24, 4, 12, 33, 0, time.UTC)
 	tests := []struct {
-		name     string
-		mlst     bool
-		path     string
-		want     Entry
-		wantCode int
-		wantCmds []string // exactly, in order
+		name        string
+		mlst        bool
+		noPipelines bool // Config.DisablePipelining
+		path        string
+		want        Entry
+		wantCode    int
+		wantCmds    []string // exactly, in order
 	}{
 		{
 			name:     "MLST file",
@@ -285,13 +286,36 @@ func TestStat(t *testing.T) {
 			name:     "fallback dir",
 			path:     "/d/sub dir",
 			want:     Entry{Name: "sub dir", Type: EntryDir, Size: -1},
-			wantCmds: []string{"SIZE /d/sub dir", "CWD /d/sub dir", "CWD /home/x", "MDTM /d/sub dir"},
+			wantCmds: []string{"SIZE /d/sub dir", "MDTM /d/sub dir", "CWD /d/sub dir", "CWD /home/x"},
 		},
 		{
 			name:     "fallback missing",
 			path:     "/d/nope",
 			wantCode: 550,
-			wantCmds: []string{"SIZE /d/nope", "CWD /d/nope"},
+			wantCmds: []string{"SIZE /d/nope", "MDTM /d/nope", "CWD /d/nope"},
+		},
+		// Without pipelining, MDTM is asked only once SIZE said "file",
+		// or once CWD said "directory".
+		{
+			name:        "unpipelined file",
+			noPipelines: true,
+			path:        "/d/a.txt",
+			want:        Entry{Name: "a.txt", Type: EntryFile, Size: 6, ModTime: mod},
+			wantCmds:    []string{"SIZE /d/a.txt", "MDTM /d/a.txt"},
+		},
+		{
+			name:        "unpipelined dir",
+			noPipelines: true,
+			path:        "/d/sub dir",
+			want:        Entry{Name: "sub dir", Type: EntryDir, Size: -1},
+			wantCmds:    []string{"SIZE /d/sub dir", "CWD /d/sub dir", "CWD /home/x", "MDTM /d/sub dir"},
+		},
+		{
+			name:        "unpipelined missing",
+			noPipelines: true,
+			path:        "/d/nope",
+			wantCode:    550,
+			wantCmds:    []string{"SIZE /d/nope", "CWD /d/nope"},
 		},
 	}
 	for _, tt := range tests {
@@ -304,7 +328,7 @@ func TestStat(t *testing.T) {
 			s.PutFile("/d/a.txt", []byte("hello\n"), mod)
 			s.PutFile("/d/sub dir/inner", []byte("x"), mod)
 			s.PutFile("/home/x/rel.txt", []byte("relative"), mod)
-			c := dialTest(t, s)
+			c := dialTest(t, s, func(c *Config) { c.DisablePipelining = tt.noPipelines })
 			ctx := testCtx(t)
 			before := len(s.Commands())
 			got, err := c.Stat(ctx, tt.path)

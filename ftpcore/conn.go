@@ -67,6 +67,11 @@ type Config struct {
 	// answers in its name) can otherwise point the client at any host
 	// (CVE-2020-8284).
 	UsePASVAddress bool
+	// DisablePipelining sends every command only after the reply to the
+	// one before. By default two commands whose replies are independent
+	// (SIZE and MDTM; REST and RETR) go out in one write, saving a round
+	// trip; a server that cannot take that is broken, but exists.
+	DisablePipelining bool
 	// DisableEPSV skips EPSV and uses PASV from the start. It is ignored
 	// when the control connection is IPv6, where PASV cannot work.
 	DisableEPSV bool
@@ -175,6 +180,7 @@ type Conn struct {
 	tls      *tlsState
 	busy     bool // a Transfer or Upload is open
 	commands uint64
+	replies  uint64
 	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
 
 	mu     sync.Mutex
@@ -343,9 +349,13 @@ func (c *Conn) HasFeature(name string) bool {
 func (c *Conn) LoginDir() string { return c.dir }
 
 // Commands returns the number of commands sent on the control connection.
-// The pool compares it across an operation to tell a stale session (the
-// first command failed) from a failure later on.
 func (c *Conn) Commands() uint64 { return c.commands }
+
+// Replies returns the number of replies read on the control connection.
+// The pool compares it across an operation to tell a stale session (it
+// failed before any reply came, or its first reply was 421) from a failure
+// later on; commands cannot tell, as two may go out in one write.
+func (c *Conn) Replies() uint64 { return c.replies }
 
 // Usable reports whether the Conn can take another command: it has not been
 // closed, and no earlier failure left its state unknown.
@@ -471,25 +481,32 @@ func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeou
 }
 
 func (c *Conn) send(verb, arg string) error {
-	b := append(c.wbuf[:0], verb...)
+	c.wbuf = c.appendCommand(c.wbuf[:0], verb, arg)
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		return fmt.Errorf("ftpcore: %s: %w", verb, err)
+	}
+	return nil
+}
+
+// appendCommand appends the command line "verb arg\r\n" to b, counts and
+// traces it. The argument has been checked by the caller.
+func (c *Conn) appendCommand(b []byte, verb, arg string) []byte {
+	start := len(b)
+	b = append(b, verb...)
 	if arg != "" {
 		b = append(b, ' ')
 		b = append(b, arg...)
 	}
 	b = append(b, '\r', '\n')
-	c.wbuf = b
 	c.commands++
 	if c.log != nil {
-		line := string(b[:len(b)-2])
+		line := string(b[start : len(b)-2])
 		if verb == "PASS" || verb == "ACCT" {
 			line = verb + " ****"
 		}
 		c.log.Debug("ftp send", "addr", c.cfg.Addr, "line", line)
 	}
-	if _, err := c.nc.Write(b); err != nil {
-		return fmt.Errorf("ftpcore: %s: %w", verb, err)
-	}
-	return nil
+	return b
 }
 
 func (c *Conn) readReply(verb string) (*Reply, error) {
@@ -502,6 +519,7 @@ func (c *Conn) readReply(verb string) (*Reply, error) {
 		}
 		return nil, fmt.Errorf("ftpcore: %s: reading reply: %w", orGreeting(verb), err)
 	}
+	c.replies++
 	if c.log != nil {
 		c.log.Debug("ftp recv", "addr", c.cfg.Addr, "code", rep.Code, "text", rep.Msg())
 	}

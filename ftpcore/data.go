@@ -142,16 +142,38 @@ func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64
 	if err != nil {
 		return nil, nil, err
 	}
-	if offset > 0 {
+	var rep *Reply
+	switch {
+	case offset > 0 && c.pipelining():
+		rest, r, err := c.exchangePair(ctx, "REST", itoa(offset), verb, arg)
+		if err != nil {
+			pending.Close()
+			return nil, nil, err
+		}
+		if rest.Code != StatusRequestFilePending {
+			pending.Close()
+			restErr := &Error{Cmd: "REST", Code: rest.Code, Msg: rest.Msg()}
+			if r.Class() == 1 {
+				// The server refused the offset but started the transfer
+				// from the beginning: its final reply is still to come.
+				c.poison(restErr)
+			}
+			return nil, nil, restErr
+		}
+		rep = r
+	case offset > 0:
 		if _, err := c.expect(ctx, "REST", itoa(offset), StatusRequestFilePending); err != nil {
 			pending.Close()
 			return nil, nil, err
 		}
-	}
-	rep, err := c.roundTrip(ctx, verb, arg)
-	if err != nil {
-		pending.Close()
-		return nil, nil, err
+		fallthrough
+	default:
+		var err error
+		rep, err = c.roundTrip(ctx, verb, arg)
+		if err != nil {
+			pending.Close()
+			return nil, nil, err
+		}
 	}
 	switch rep.Class() {
 	case 1:
@@ -382,11 +404,14 @@ func (t *Transfer) Close() error {
 	return nil
 }
 
-// probeEOF looks, briefly, whether the data connection ends right after the
-// bytes the caller wanted: then the transfer is complete, not cut short.
+// probeEOF looks whether the data connection ends right after the bytes
+// the caller wanted: then the transfer is complete, not cut short. It only
+// looks at what has arrived (waiting at most a millisecond): a range in
+// the middle of a file must not wait for the server's next bytes, and a
+// missed end is handled as an early close, which keeps the session too.
 func (t *Transfer) probeEOF() {
 	var b [1]byte
-	t.data.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	t.data.SetReadDeadline(time.Now().Add(time.Millisecond))
 	n, err := t.data.Read(b[:])
 	if n == 0 && err == io.EOF {
 		t.eof = true

@@ -202,7 +202,7 @@ func (p *Pool) destruct(s *session) {
 type Session struct {
 	p     *Pool
 	res   *puddle.Resource[*session]
-	start uint64 // commands sent when acquired
+	start uint64 // replies read when acquired
 	done  bool
 }
 
@@ -268,7 +268,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 				continue
 			}
 		}
-		return &Session{p: p, res: res, start: sess.conn.Commands()}, nil
+		return &Session{p: p, res: res, start: sess.conn.Replies()}, nil
 	}
 }
 
@@ -310,7 +310,11 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 		// cannot see that state, so without this it would stay pooled
 		// and fail every caller that gets it.
 		lost := ftpcore.IsConnLost(err) || errors.Is(err, ftpcore.ErrBusy)
-		stale := lost && s.Conn().Commands()-s.start <= 1 && ctx.Err() == nil
+		// Stale: the connection was found dead before any reply came, or
+		// the first reply was the server's 421 goodbye.
+		replies := s.Conn().Replies() - s.start
+		firstWas421 := replies == 1 && ftpcore.ReplyCode(err) == ftpcore.StatusNotAvailable
+		stale := lost && (replies == 0 || firstWas421) && ctx.Err() == nil
 		if stale {
 			s.Destroy()
 			if attempt == 0 {
