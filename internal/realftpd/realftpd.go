@@ -395,7 +395,7 @@ func (s *Server) prepare(bins binaries) error {
 		s.tlsFiles = files
 		s.TLS = &TLSInfo{
 			Implicit:   s.Kind == VsftpdImplicit,
-			RootCAs:    p.pool,
+			RootCAs:    p.Roots,
 			ServerName: ServerName,
 			CAFile:     files.ca,
 		}
