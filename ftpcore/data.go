@@ -427,7 +427,6 @@ type Upload struct {
 	ctx    context.Context
 	verb   string
 	data   net.Conn
-	tcp    *net.TCPConn
 	stop   func() bool
 	n      int64
 	done   *Reply
@@ -456,7 +455,6 @@ func (c *Conn) store(ctx context.Context, verb, path string, offset int64) (*Upl
 		return nil, err
 	}
 	u := &Upload{c: c, ctx: ctx, verb: verb, data: data, prelim: rep}
-	u.tcp, _ = data.(*net.TCPConn)
 	if rep.Class() == 2 {
 		u.done = rep
 	}
