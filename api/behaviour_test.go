@@ -246,3 +246,31 @@ func TestActiveModeAndIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestSymlinks: a link is served as what it points to, with the target's
+// size, whatever the server's MLST says about the link itself.
+func TestSymlinks(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		data := randomBytes(5000, 33)
+		g.ftpd.WriteFile(t, "target.bin", data)
+		g.ftpd.WriteFile(t, "d/inner.txt", []byte("inner"))
+		if err := os.Symlink("target.bin", g.ftpd.Path("link.bin")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("d", g.ftpd.Path("dirlink")); err != nil {
+			t.Fatal(err)
+		}
+		status, h, body := g.fetch(t, http.MethodGet, "/files/link.bin", nil)
+		if status != 200 || !bytes.Equal(body, data) || h.Get("Content-Length") != "5000" {
+			t.Fatalf("GET link: %d, Content-Length %q, %d bytes", status, h.Get("Content-Length"), len(body))
+		}
+		status, _, body = g.fetch(t, http.MethodGet, "/files/link.bin", nil, "Range", "bytes=4990-")
+		if status != 206 || !bytes.Equal(body, data[4990:]) {
+			t.Fatalf("range of link: %d, %d bytes", status, len(body))
+		}
+		status, _, body = g.fetch(t, http.MethodGet, "/files/dirlink/", nil)
+		if status != 200 || !strings.Contains(string(body), `"inner.txt"`) {
+			t.Fatalf("GET dirlink/: %d %s", status, body)
+		}
+	})
+}

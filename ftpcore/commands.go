@@ -86,14 +86,43 @@ func ParseTime(s string) (time.Time, error) {
 		time.Duration(sec)*time.Second + time.Duration(nsec)), nil
 }
 
-// Stat describes path. With MLST (RFC 3659 §7) it is one command; without,
-// it is SIZE and MDTM for a file, and a CWD there and back to tell a
-// directory from a missing path. A missing path is the server's *Error
-// (550 as a rule).
+// Stat describes path, following a symbolic link as RETR and CWD do. With
+// MLST (RFC 3659 §7) it is one command (more for a link); without, it is
+// SIZE and MDTM for a file, and a CWD there and back to tell a directory
+// from a missing path. A missing path is the server's *Error (550 as a
+// rule).
 func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
 	if c.HasFeature("MLST") {
-		return c.mlst(ctx, path)
+		e, size, err := c.mlst(ctx, path)
+		if err != nil {
+			return Entry{}, err
+		}
+		switch e.Type {
+		case EntryFile:
+			// The bytes RETR sends are what SIZE says (RFC 3659 §4).
+			// proftpd's MLST of a symbolic link says type=file with the
+			// link's own size.
+			if size >= 0 {
+				e.Size = size
+			}
+		case EntryLink:
+			// MLST describes the link itself, but RETR and CWD follow
+			// it: so does Stat, like stat(2). A dangling link stays a
+			// link.
+			target, err := c.statBySize(ctx, path)
+			if ReplyCode(err) == StatusFileUnavailable550 {
+				return e, nil
+			}
+			return target, err
+		}
+		return e, nil
 	}
+	return c.statBySize(ctx, path)
+}
+
+// statBySize describes path without MLST: SIZE and MDTM for a file, and a
+// CWD there and back to tell a directory from a missing path.
+func (c *Conn) statBySize(ctx context.Context, path string) (Entry, error) {
 	// SIZE and MDTM of one path: pipelined, one round trip.
 	var sizeRep, mdtmRep *Reply
 	var err error
@@ -147,10 +176,27 @@ func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
 	return e, nil
 }
 
-func (c *Conn) mlst(ctx context.Context, path string) (Entry, error) {
-	rep, err := c.expect(ctx, "MLST", path, StatusRequestedFileOK)
-	if err != nil {
-		return Entry{}, err
+// mlst sends MLST, and SIZE with it in one write when the server has SIZE
+// and pipelining is on; size is what SIZE said, or -1.
+func (c *Conn) mlst(ctx context.Context, path string) (e Entry, size int64, err error) {
+	size = -1
+	var rep *Reply
+	if c.pipelining() && c.HasFeature("SIZE") {
+		var sizeRep *Reply
+		rep, sizeRep, err = c.exchangePair(ctx, "MLST", path, "SIZE", path)
+		if err != nil {
+			return Entry{}, -1, err
+		}
+		if sizeRep.Code == StatusFileStatus {
+			if n, err := sizeOf(sizeRep); err == nil {
+				size = n
+			}
+		}
+		if rep.Code != StatusRequestedFileOK {
+			return Entry{}, -1, &Error{Cmd: "MLST", Code: rep.Code, Msg: rep.Msg()}
+		}
+	} else if rep, err = c.expect(ctx, "MLST", path, StatusRequestedFileOK); err != nil {
+		return Entry{}, -1, err
 	}
 	// 250-Listing path / " facts; path" / 250 End. The fact line starts
 	// with a single space (RFC 3659 §7.2).
@@ -158,13 +204,25 @@ func (c *Conn) mlst(ctx context.Context, path string) (Entry, error) {
 		if strings.HasPrefix(l, " ") {
 			e, err := ParseMLSxLine(l[1:])
 			if err != nil {
-				return Entry{}, &ProtocolError{Cmd: "MLST", Msg: err.Error()}
+				return Entry{}, -1, &ProtocolError{Cmd: "MLST", Msg: err.Error()}
 			}
 			e.Name = baseName(e.Name)
-			return e, nil
+			if size < 0 && e.Type == EntryFile && c.HasFeature("SIZE") && !c.pipelining() {
+				// Not asked together with MLST: ask now.
+				sizeRep, err := c.roundTrip(ctx, "SIZE", path)
+				if err != nil {
+					return Entry{}, -1, err
+				}
+				if sizeRep.Code == StatusFileStatus {
+					if n, err := sizeOf(sizeRep); err == nil {
+						size = n
+					}
+				}
+			}
+			return e, size, nil
 		}
 	}
-	return Entry{}, &ProtocolError{Cmd: "MLST", Msg: "250 reply without a fact line"}
+	return Entry{}, -1, &ProtocolError{Cmd: "MLST", Msg: "250 reply without a fact line"}
 }
 
 // Delete removes the file path (DELE).

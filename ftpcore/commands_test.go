@@ -258,21 +258,21 @@ func TestStat(t *testing.T) {
 			mlst:     true,
 			path:     "/d/a.txt",
 			want:     Entry{Name: "a.txt", Type: EntryFile, Size: 6, ModTime: mod},
-			wantCmds: []string{"MLST /d/a.txt"},
+			wantCmds: []string{"MLST /d/a.txt", "SIZE /d/a.txt"},
 		},
 		{
 			name:     "MLST dir",
 			mlst:     true,
 			path:     "/d/sub dir",
 			want:     Entry{Name: "sub dir", Type: EntryDir, Size: -1},
-			wantCmds: []string{"MLST /d/sub dir"},
+			wantCmds: []string{"MLST /d/sub dir", "SIZE /d/sub dir"},
 		},
 		{
 			name:     "MLST missing",
 			mlst:     true,
 			path:     "/d/nope",
 			wantCode: 550,
-			wantCmds: []string{"MLST /d/nope"},
+			wantCmds: []string{"MLST /d/nope", "SIZE /d/nope"},
 		},
 		{
 			name:     "fallback file",
@@ -320,6 +320,8 @@ func TestStat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// With MLST, SIZE goes out with it (pipelined): the bytes RETR
+			// sends are what SIZE says.
 			opts := []ftptest.Option{ftptest.WithLoginDir("/home/x")}
 			if !tt.mlst {
 				opts = append(opts, noMLST)
