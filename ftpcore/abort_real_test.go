@@ -226,22 +226,8 @@ func TestRealRetrEarlyClose(t *testing.T) {
 			s.WriteFile(t, "big.bin", data)
 			var log traceLog
 			c := dialAbortReal(t, s, &log)
-			ctx := testCtx(t)
-			for i := range 5 {
-				off := int64(i) * 100_003
-				tr, err := c.Retr(ctx, "big.bin", off, 4096)
-				if err != nil {
-					t.Fatalf("Retr %d: %v", i, err)
-				}
-				got, err := io.ReadAll(tr)
-				if err != nil || !bytes.Equal(got, data[off:off+4096]) {
-					t.Fatalf("Retr %d: %d bytes, %v", i, len(got), err)
-				}
-				if err := tr.Close(); err != nil {
-					t.Fatalf("Close %d: %v\ntrace:\n%s", i, err, log.String())
-				}
-			}
-			if n, err := c.Size(ctx, "big.bin"); err != nil || n != int64(len(data)) {
+			readRangesClosedEarly(t, c, "big.bin", data, 5, 100_003, nil, log.String)
+			if n, err := c.Size(testCtx(t), "big.bin"); err != nil || n != int64(len(data)) {
 				t.Fatalf("Size = %d, %v", n, err)
 			}
 			if strings.Contains(log.String(), "line=ABOR") {

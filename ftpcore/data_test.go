@@ -29,6 +29,47 @@ func testData(n int) []byte {
 	return b[:n:n]
 }
 
+// readRangesClosedEarly reads n ranges of 4096 bytes of path, the i-th at
+// i*stride, checks each against data and closes each as soon as it is read
+// (an early close). after, if not nil, runs after each Close; trace, if not
+// nil, is shown with a Close error.
+func readRangesClosedEarly(t *testing.T, c *Conn, path string, data []byte, n int, stride int64, after func(i int), trace func() string) {
+	t.Helper()
+	ctx := testCtx(t)
+	for i := range n {
+		off := int64(i) * stride
+		tr, err := c.Retr(ctx, path, off, 4096)
+		if err != nil {
+			t.Fatalf("Retr %d: %v", i, err)
+		}
+		got, err := io.ReadAll(tr)
+		if err != nil || !bytes.Equal(got, data[off:off+4096]) {
+			t.Fatalf("Retr %d: %d bytes, %v", i, len(got), err)
+		}
+		if err := tr.Close(); err != nil {
+			msg := ""
+			if trace != nil {
+				msg = "\ntrace:\n" + trace()
+			}
+			t.Fatalf("Close %d: %v%s", i, err, msg)
+		}
+		if after != nil {
+			after(i)
+		}
+	}
+}
+
+// noopAfter returns an after func for readRangesClosedEarly that proves the
+// Conn in step with NOOP.
+func noopAfter(t *testing.T, c *Conn) func(int) {
+	return func(i int) {
+		t.Helper()
+		if err := c.Noop(testCtx(t)); err != nil {
+			t.Fatalf("Noop %d: %v", i, err)
+		}
+	}
+}
+
 // loopbackOnly is a Dialer that records every address dialled and refuses
 // any that is not loopback, so no test can reach off the host.
 type loopbackOnly struct {
@@ -155,24 +196,7 @@ func TestRetrEarlyCloseRepeated(t *testing.T) {
 	s := ftptest.NewServer(t)
 	s.PutFile("/f", data, time.Now())
 	c := dialTest(t, s)
-	ctx := testCtx(t)
-	for i := range 10 {
-		off := int64(i * 1000)
-		tr, err := c.Retr(ctx, "/f", off, 4096)
-		if err != nil {
-			t.Fatalf("Retr %d: %v", i, err)
-		}
-		got, err := io.ReadAll(tr)
-		if err != nil || !bytes.Equal(got, data[off:off+4096]) {
-			t.Fatalf("Retr %d: %d bytes, %v", i, len(got), err)
-		}
-		if err := tr.Close(); err != nil {
-			t.Fatalf("Close %d: %v", i, err)
-		}
-		if err := c.Noop(ctx); err != nil {
-			t.Fatalf("Noop %d: %v", i, err)
-		}
-	}
+	readRangesClosedEarly(t, c, "/f", data, 10, 1000, noopAfter(t, c), nil)
 }
 
 func TestRetrRefused(t *testing.T) {

@@ -192,24 +192,7 @@ func TestVsftpdRetrRangeEarlyClose(t *testing.T) {
 	data := testData(16 << 20)
 	s.WriteFile(t, "big.bin", data)
 	c := dialVsftpd(t, s)
-	ctx := testCtx(t)
-	for i := range 10 {
-		off := int64(i) * 100_003
-		tr, err := c.Retr(ctx, "big.bin", off, 4096)
-		if err != nil {
-			t.Fatalf("Retr %d: %v", i, err)
-		}
-		got, err := io.ReadAll(tr)
-		if err != nil || !bytes.Equal(got, data[off:off+4096]) {
-			t.Fatalf("Retr %d: %d bytes, %v", i, len(got), err)
-		}
-		if err := tr.Close(); err != nil {
-			t.Fatalf("Close %d: %v", i, err)
-		}
-		if err := c.Noop(ctx); err != nil {
-			t.Fatalf("Noop %d: %v", i, err)
-		}
-	}
+	readRangesClosedEarly(t, c, "big.bin", data, 10, 100_003, noopAfter(t, c), nil)
 	if verbs(s.Commands(), "REST") != 9 {
 		t.Errorf("server saw %d REST, want 9", verbs(s.Commands(), "REST"))
 	}
