@@ -96,25 +96,29 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if status >= 500 || aborted {
 				level = slog.LevelError
 			}
-			attrs := []slog.Attr{
-				slog.String("request_id", info.id),
-				slog.String("method", r.Method),
-				slog.String("route", route),
-				slog.String("backend", s.cfg.Pool.Name()),
-				slog.Int("status", status),
-				slog.Int64("bytes", info.bytes),
-				slog.Duration("duration", d),
+			// The attributes are built only when the line will be written:
+			// at --log-level warn, successful requests cost nothing here.
+			if s.log.Enabled(r.Context(), level) {
+				attrs := []slog.Attr{
+					slog.String("request_id", info.id),
+					slog.String("method", r.Method),
+					slog.String("route", route),
+					slog.String("backend", s.cfg.Pool.Name()),
+					slog.Int("status", status),
+					slog.Int64("bytes", info.bytes),
+					slog.Duration("duration", d),
+				}
+				if info.ftpCode != 0 {
+					attrs = append(attrs, slog.Int("ftp_code", info.ftpCode))
+				}
+				if aborted {
+					attrs = append(attrs, slog.Bool("aborted", true))
+				}
+				if info.err != nil && (status >= 500 || aborted) {
+					attrs = append(attrs, slog.String("err", info.err.Error()))
+				}
+				s.log.LogAttrs(r.Context(), level, "request", attrs...)
 			}
-			if info.ftpCode != 0 {
-				attrs = append(attrs, slog.Int("ftp_code", info.ftpCode))
-			}
-			if aborted {
-				attrs = append(attrs, slog.Bool("aborted", true))
-			}
-			if info.err != nil && (status >= 500 || aborted) {
-				attrs = append(attrs, slog.String("err", info.err.Error()))
-			}
-			s.log.LogAttrs(r.Context(), level, "request", attrs...)
 			if rec != nil {
 				panic(rec)
 			}
