@@ -20,7 +20,8 @@ import (
 //     §4.1.3 describes (Telnet IP, then Synch, then "ABOR"), then the
 //     replies, then NOOP, which must be answered 200.
 //   - Download closed early (a range is satisfied, the data failed or
-//     stalled): the final reply, then NOOP. No ABOR: see below.
+//     stalled): the final reply, then NOOP (ahead of the next command,
+//     see below). No ABOR.
 //   - Upload cut short (cancelled, Abort, a failed write): the final
 //     reply only. Every server answers a reset upload with exactly one
 //     reply (vsftpd "426 Failure reading network stream.", proftpd "426
@@ -72,7 +73,11 @@ import (
 // final reply to a reset download has code 150, after which only a NOOP
 // can tell whether more is coming), and ABOR adds a reply to read. Without
 // the NOOP it would take 10.5 ms, but nothing would prove the control
-// connection in step.
+// connection in step. So the NOOP is not sent at once: with pipelining it
+// goes out in the same write as the Conn's next command, and its 200 is
+// read before that command's reply (pipeline.go). The early end then
+// costs the final reply only, and the proof no round trip at all; a Conn
+// found out of step then fails that next command instead.
 
 // maxStrays bounds the transfer and ABOR replies accepted before the
 // NOOP's 200 after an ABOR: the transfer's own reply and the ABOR's, one
@@ -196,6 +201,18 @@ func (c *Conn) proveInStep(verb string, deadline time.Time, strays int) error {
 	return err
 }
 
+// owe arranges the NOOP proof after an early end that read the final
+// reply: with pipelining it goes out with the next command, whose caller
+// is answered only after its 200 (pipeline.go, settle), and the early end
+// costs no round trip of its own; without, it is proveInStep now.
+func (c *Conn) owe(verb string, deadline time.Time) error {
+	if !c.pipelining() {
+		return c.proveInStep(verb, deadline, 0)
+	}
+	c.owed = true
+	return nil
+}
+
 // strayReply reports whether code can be a transfer's or an ABOR's reply
 // arriving after the first one.
 func strayReply(code int) bool {
@@ -245,12 +262,12 @@ func (t *Transfer) endEarly(cancelled bool) error {
 		err = fmt.Errorf("ftpcore: %s: %w: %w", verb, ErrUnusable, c.Err())
 	case t.done != nil:
 		// The server finished with its first reply; nothing to abort.
-		err = c.proveInStep(verb, deadline, 0)
+		err = c.owe(verb, deadline)
 	case cancelled:
 		err = c.abortTransfer(verb, deadline)
 	default:
 		if _, err = c.finalReply(verb, deadline); err == nil {
-			err = c.proveInStep(verb, deadline, 0)
+			err = c.owe(verb, deadline)
 		}
 	}
 	if !cancelled {

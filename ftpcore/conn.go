@@ -179,6 +179,7 @@ type Conn struct {
 	noEPRT   bool // EPRT refused once; PORT from now on
 	tls      *tlsState
 	busy     bool // a Transfer or Upload is open
+	owed     bool // a NOOP goes ahead of the next command (pipeline.go)
 	commands uint64
 	replies  uint64
 	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
@@ -354,7 +355,8 @@ func (c *Conn) Commands() uint64 { return c.commands }
 // Replies returns the number of replies read on the control connection.
 // The pool compares it across an operation to tell a stale session (it
 // failed before any reply came, or its first reply was 421) from a failure
-// later on; commands cannot tell, as two may go out in one write.
+// later on; commands cannot tell, as two may go out in one write. The
+// 200 to a NOOP the Conn sends on its own (pipeline.go) is not counted.
 func (c *Conn) Replies() uint64 { return c.replies }
 
 // Usable reports whether the Conn can take another command: it has not been
@@ -457,7 +459,8 @@ func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeou
 	var rep *Reply
 	var err error
 	if send {
-		err = c.send(verb, arg)
+		b, owed := c.startLines()
+		err = c.writeLines(c.appendCommand(b, verb, arg), owed, verb)
 	}
 	if err == nil {
 		rep, err = c.readReply(verb)
@@ -478,14 +481,6 @@ func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeou
 		c.poison(&Error{Cmd: orGreeting(verb), Code: rep.Code, Msg: rep.Msg()})
 	}
 	return rep, nil
-}
-
-func (c *Conn) send(verb, arg string) error {
-	c.wbuf = c.appendCommand(c.wbuf[:0], verb, arg)
-	if _, err := c.nc.Write(c.wbuf); err != nil {
-		return fmt.Errorf("ftpcore: %s: %w", verb, err)
-	}
-	return nil
 }
 
 // appendCommand appends the command line "verb arg\r\n" to b, counts and

@@ -2,6 +2,7 @@ package ftpcore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,62 +18,75 @@ func (c *Conn) openData(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := c.cfg.Dialer
-	if d == nil {
-		d = &net.Dialer{}
-	}
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.DataConnTimeout)
-	defer cancel()
-	nc, err := d.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	nc, err := c.dialData(ctx, host, port)
 	if err != nil {
 		// The server holds a passive listener we never used; it will drop
 		// it at the next data command, so the session is still consistent.
 		if ctx.Err() != nil {
 			c.poison(ctx.Err())
-			return nil, fmt.Errorf("ftpcore: data connection: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("ftpcore: data connection: %w", err)
+		return nil, err
 	}
 	return nc, nil
 }
 
 // passive sends EPSV or PASV and returns the port and host to connect to.
 func (c *Conn) passive(ctx context.Context) (port int, host string, err error) {
-	host = c.peer.String()
-	// PASV cannot describe an IPv6 address: over IPv6, EPSV or nothing.
-	ipv6 := c.peer != nil && c.peer.To4() == nil
-	if ipv6 || (!c.noEPSV && !c.cfg.DisableEPSV) {
-		rep, err := c.roundTrip(ctx, "EPSV", "")
+	for {
+		verb := c.passiveVerb()
+		rep, err := c.roundTrip(ctx, verb, "")
 		if err != nil {
 			return 0, "", err
 		}
-		switch {
-		case rep.Code == StatusExtendedPassive:
-			port, err := parseEPSV(rep.Msg())
-			if err != nil {
-				c.poison(err)
-				return 0, "", err
-			}
-			return port, host, nil
-		case rep.Code >= 500 && !ipv6:
-			c.noEPSV = true // RFC 2428 §3: a server that does not know EPSV says 500/502
-		default:
-			return 0, "", &Error{Cmd: "EPSV", Code: rep.Code, Msg: rep.Msg()}
+		host, port, err := c.passiveAddr(verb, rep)
+		var fe *Error
+		if errors.As(err, &fe) && verb == "EPSV" && fe.Code >= 500 && !c.ipv6() {
+			// RFC 2428 §3: a server that does not know EPSV says 500/502.
+			c.noEPSV = true
+			continue
 		}
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			c.poison(err)
+		}
+		return port, host, err
 	}
-	rep, err := c.expect(ctx, "PASV", "", StatusPassiveMode)
-	if err != nil {
-		return 0, "", err
+}
+
+// ipv6 reports whether the control connection runs over IPv6.
+func (c *Conn) ipv6() bool { return c.peer != nil && c.peer.To4() == nil }
+
+// passiveVerb is the command that asks for a passive data connection:
+// EPSV, or PASV once EPSV was refused or when configured so. PASV cannot
+// describe an IPv6 address: over IPv6, EPSV or nothing.
+func (c *Conn) passiveVerb() string {
+	if c.ipv6() || (!c.noEPSV && !c.cfg.DisableEPSV) {
+		return "EPSV"
 	}
-	ip, port, err := parsePASV(rep.Msg())
-	if err != nil {
-		c.poison(err)
-		return 0, "", err
+	return "PASV"
+}
+
+// passiveAddr reads where to connect from the reply to verb (EPSV or
+// PASV): an *Error when the server refused, a ProtocolError when the
+// reply cannot be read. The host is the control connection's peer, or with
+// UsePASVAddress the address a 227 names.
+func (c *Conn) passiveAddr(verb string, rep *Reply) (host string, port int, err error) {
+	host = c.peer.String()
+	switch {
+	case verb == "EPSV" && rep.Code == StatusExtendedPassive:
+		port, err = parseEPSV(rep.Msg())
+		return host, port, err
+	case verb == "PASV" && rep.Code == StatusPassiveMode:
+		ip, port, err := parsePASV(rep.Msg())
+		if err != nil {
+			return "", 0, err
+		}
+		if c.cfg.UsePASVAddress && !ip.IsUnspecified() {
+			host = ip.String()
+		}
+		return host, port, nil
 	}
-	if c.cfg.UsePASVAddress && !ip.IsUnspecified() {
-		host = ip.String()
-	}
-	return port, host, nil
+	return "", 0, &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
 }
 
 // parseEPSV reads the port from a 229 reply: "(<d><d><d>port<d>)" where
@@ -138,6 +152,16 @@ func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64
 	if err := checkArg(arg); err != nil {
 		return nil, nil, fmt.Errorf("ftpcore: %s: %w", verb, err)
 	}
+	if !c.cfg.Active && c.pipelining() {
+		return c.startPipelined(ctx, verb, arg, offset) // pipeline.go
+	}
+	return c.startSequential(ctx, verb, arg, offset)
+}
+
+// startSequential is startTransfer with the data connection prepared
+// first (active mode, or pipelining off); REST and the transfer command
+// still go out together unless pipelining is off.
+func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
 	pending, err := c.prepareData(ctx) // active.go
 	if err != nil {
 		return nil, nil, err
@@ -175,6 +199,13 @@ func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64
 			return nil, nil, err
 		}
 	}
+	return c.transferStarted(ctx, pending, verb, rep)
+}
+
+// transferStarted completes the data connection after the reply rep to the
+// transfer command verb: a 1yz starts the transfer, a 2yz says it is
+// already over (an empty one), anything else is the command's failure.
+func (c *Conn) transferStarted(ctx context.Context, pending *pendingData, verb string, rep *Reply) (net.Conn, *Reply, error) {
 	switch rep.Class() {
 	case 1:
 		// Accept (active mode) and TLS handshake come only now: servers

@@ -38,3 +38,16 @@ func (c *Config) controlDialer() *net.Dialer {
 	d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: c.KeepAlive, Interval: c.KeepAlive}
 	return &d
 }
+
+// dataDialer is the dialer for passive data connections: Config.Dialer or a
+// new one, without TCP keepalive unless Config.Dialer asks for it. A data
+// connection lives for one transfer, which the DataTimeout idle watch
+// bounds; keepalive would only cost four setsockopt calls per transfer.
+func (c *Config) dataDialer() *net.Dialer {
+	if c.Dialer != nil {
+		return c.Dialer
+	}
+	return noKeepAliveDialer
+}
+
+var noKeepAliveDialer = &net.Dialer{KeepAlive: -1}

@@ -12,9 +12,15 @@ import (
 // sockopts reads the keepalive options of the control connection.
 func sockopts(t *testing.T, c *Conn) (on, idle, intvl int) {
 	t.Helper()
-	tcp, ok := c.nc.(*net.TCPConn)
+	return connSockopts(t, c.nc)
+}
+
+// connSockopts reads the keepalive options of a TCP connection.
+func connSockopts(t *testing.T, nc net.Conn) (on, idle, intvl int) {
+	t.Helper()
+	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
-		t.Fatalf("control connection is a %T", c.nc)
+		t.Fatalf("connection is a %T", nc)
 	}
 	rc, err := tcp.SyscallConn()
 	if err != nil {
@@ -66,5 +72,24 @@ func TestKeepAlive(t *testing.T) {
 				t.Errorf("the caller's Dialer was changed: KeepAlive = %v", tt.dialer.KeepAlive)
 			}
 		})
+	}
+}
+
+// TestDataConnNoKeepAlive: a passive data connection, which lives for one
+// transfer, is dialled without TCP keepalive.
+func TestDataConnNoKeepAlive(t *testing.T) {
+	s := ftptest.NewServer(t)
+	s.PutFile("/f", testData(1<<20), time.Now())
+	c := dialTest(t, s)
+	tr, err := c.Retr(testCtx(t), "/f", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if on, _, _ := connSockopts(t, tr.DataConn()); on != 0 {
+		t.Errorf("data connection: SO_KEEPALIVE = %d, want 0", on)
+	}
+	if on, _, _ := sockopts(t, c); on == 0 {
+		t.Error("control connection: SO_KEEPALIVE = 0, want on")
 	}
 }

@@ -63,23 +63,35 @@ func TestConnectTimeout(t *testing.T) {
 }
 
 // TestDataConnTimeout points EPSV at a port that does not answer: Retr
-// fails after DataConnTimeout, and the Conn stays usable (the server
-// drops the unused passive listener at the next data command).
+// fails after DataConnTimeout. Unpipelined, the Conn stays usable (the
+// server drops the unused passive listener at the next data command);
+// pipelined, RETR went out with EPSV and the server may be waiting for the
+// connection with it taken, so the Conn is given up.
 func TestDataConnTimeout(t *testing.T) {
 	_, port, _ := net.SplitHostPort(fullBacklog(t))
-	s := ftptest.NewServer(t)
-	s.Handle("EPSV", func(sc *ftptest.Conn, _ string) {
-		sc.Reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%s|)", port))
-	})
-	c := dialTest(t, s, longConfig, func(c *Config) { c.DataConnTimeout = shortTimeout })
-	start := time.Now()
-	tr, err := c.Retr(testCtx(t), "/f", 0, -1)
-	if err == nil {
-		tr.Close()
-	}
-	checkTimeout(t, "Retr", err, time.Since(start))
-	if err := c.Noop(testCtx(t)); err != nil {
-		t.Fatalf("Noop: %v", err)
+	for _, pipelined := range []bool{false, true} {
+		s := ftptest.NewServer(t)
+		s.Handle("EPSV", func(sc *ftptest.Conn, _ string) {
+			sc.Reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%s|)", port))
+		})
+		c := dialTest(t, s, longConfig, func(c *Config) {
+			c.DataConnTimeout = shortTimeout
+			c.DisablePipelining = !pipelined
+		})
+		start := time.Now()
+		tr, err := c.Retr(testCtx(t), "/f", 0, -1)
+		if err == nil {
+			tr.Close()
+		}
+		checkTimeout(t, "Retr", err, time.Since(start))
+		if c.Usable() == pipelined {
+			t.Errorf("pipelined %v: Usable() = %v after the data connection timed out", pipelined, c.Usable())
+		}
+		if !pipelined {
+			if err := c.Noop(testCtx(t)); err != nil {
+				t.Fatalf("Noop: %v", err)
+			}
+		}
 	}
 }
 
