@@ -29,6 +29,9 @@ const (
 	maxDials = 16
 	// seqDuration caps the runs of the one-client range load.
 	seqDuration = 5 * time.Second
+	// warmup is the untimed load of each side before the range and
+	// small-file loads.
+	warmup = 2 * time.Second
 )
 
 // results is everything measured in one run of the bench.
@@ -431,7 +434,27 @@ func measureLoads(ctx context.Context, r *results, gw *gateway, cfg ftpcore.Conf
 		}
 	}
 
-	logf("ranges: %d clients, random %d KiB ranges, %v per run", o.clients, rangeLen>>10, o.duration)
+	// Untimed, so that the first timed run finds both sides warm: the
+	// gateway's pool holds one session when the load starts and dials the
+	// rest on demand, which would land in that run's tail.
+	warm := func(what string, do request) error {
+		res := runLoad(ctx, o.clients, warmup, do)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if res.errs > 0 {
+			return fmt.Errorf("%s warm-up: %d requests failed of %d, first: %v", what, res.errs, res.ok+res.errs, res.firstErr)
+		}
+		return nil
+	}
+
+	logf("ranges: %d clients, random %d KiB ranges, %v per run, after %v untimed", o.clients, rangeLen>>10, o.duration, warmup)
+	if err := warm("ranges gateway", httpRanges(client, gw.url("/files/big.bin"), big)); err != nil {
+		return err
+	}
+	if err := warm("ranges direct", sess.retr("big.bin", rangeLen, big, false)); err != nil {
+		return err
+	}
 	redials := sess.redials.Load()
 	if err := alternate(o.runs,
 		one("ranges gateway", o.clients, o.duration, httpRanges(client, gw.url("/files/big.bin"), big), &r.rangeGW),
@@ -452,7 +475,13 @@ func measureLoads(ctx context.Context, r *results, gw *gateway, cfg ftpcore.Conf
 		return err
 	}
 
-	logf("small files: %d clients, 1 KiB GET, %v per run", o.clients, o.duration)
+	logf("small files: %d clients, 1 KiB GET, %v per run, after %v untimed", o.clients, o.duration, warmup)
+	if err := warm("small gateway", httpWhole(client, gw.url("/files/small.bin"), small)); err != nil {
+		return err
+	}
+	if err := warm("small direct", sess.retr("small.bin", smallSize, small, true)); err != nil {
+		return err
+	}
 	redials = sess.redials.Load()
 	if err := alternate(o.runs,
 		one("small gateway", o.clients, o.duration, httpWhole(client, gw.url("/files/small.bin"), small), &r.smallGW),
