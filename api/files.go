@@ -130,11 +130,11 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(status)
+	tr.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "download"))
 	cw := newClientWriter(w, s.cfg.ClientIdleTimeout)
 	n, err := io.Copy(cw, tr)
 	cw.done()
 	cerr := tr.Close()
-	s.metrics.bytes(s.cfg.Pool.Name(), "download", n)
 	if err == nil && n != length {
 		err = fmt.Errorf("FTP data ended after %d of %d bytes: %w", n, length, cerr)
 	}
@@ -234,10 +234,10 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	defer sess.Release()
 	conn := sess.Conn()
 
+	up.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "upload"))
 	body := newBodyReader(w, r.Body, s.cfg.ClientIdleTimeout)
 	n, err := up.ReadFrom(body)
 	body.done()
-	s.metrics.bytes(s.cfg.Pool.Name(), "upload", n)
 	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
 		body.err = fmt.Errorf("body has %d bytes, Content-Length says %d", n, r.ContentLength)
 		err = body.err

@@ -47,10 +47,12 @@ func (m *metrics) request(method, route string, status int, d time.Duration) {
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
 }
 
-func (m *metrics) bytes(backend, direction string, n int64) {
-	if n > 0 {
-		m.transfer.WithLabelValues(backend, direction).Add(float64(n))
-	}
+// bytesCounter returns a function that adds to the transferred bytes of
+// backend in direction, for a transfer's OnProgress: the counter grows
+// while a long transfer runs, not only at its end.
+func (m *metrics) bytesCounter(backend, direction string) func(n int64) {
+	c := m.transfer.WithLabelValues(backend, direction)
+	return func(n int64) { c.Add(float64(n)) }
 }
 
 func (m *metrics) ftpError(backend string, code int) {
