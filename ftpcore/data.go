@@ -176,13 +176,7 @@ func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int
 		}
 		if rest.Code != StatusRequestFilePending {
 			pending.Close()
-			restErr := &Error{Cmd: "REST", Code: rest.Code, Msg: rest.Msg()}
-			if r.Class() == 1 {
-				// The server refused the offset but started the transfer
-				// from the beginning: its final reply is still to come.
-				c.poison(restErr)
-			}
-			return nil, nil, restErr
+			return nil, nil, c.restRefused(rest, r)
 		}
 		rep = r
 	case offset > 0:
@@ -200,6 +194,18 @@ func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int
 		}
 	}
 	return c.transferStarted(ctx, pending, verb, rep)
+}
+
+// restRefused returns REST's refusal, sent together with the transfer
+// command whose reply is rep. If the server started the transfer anyway,
+// from the beginning, its final reply is still to come: the Conn is
+// poisoned.
+func (c *Conn) restRefused(rest, rep *Reply) error {
+	err := &Error{Cmd: "REST", Code: rest.Code, Msg: rest.Msg()}
+	if rep.Class() == 1 {
+		c.poison(err)
+	}
+	return err
 }
 
 // transferStarted completes the data connection after the reply rep to the

@@ -214,13 +214,7 @@ func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int6
 		return nil, nil, pasvErr
 	case rest != nil && rest.Code != StatusRequestFilePending:
 		pending.Close()
-		restErr := &Error{Cmd: "REST", Code: rest.Code, Msg: rest.Msg()}
-		if rep.Class() == 1 {
-			// The server refused the offset but started the transfer
-			// from the beginning: its final reply is still to come.
-			c.poison(restErr)
-		}
-		return nil, nil, restErr
+		return nil, nil, c.restRefused(rest, rep)
 	case dialErr != nil:
 		// The transfer command failed too (see above); its reply says why.
 		return nil, nil, fmt.Errorf("%w (%w)", &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}, dialErr)
