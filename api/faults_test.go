@@ -11,11 +11,19 @@ import (
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 	"github.com/ftpgw/ftpgw/pool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fakeGateway is the api in front of the scriptable ftptest server: exact
 // replies and faults that a real server will not produce on demand.
 func fakeGateway(t *testing.T, srv *ftptest.Server, tune func(*pool.Config)) *httptest.Server {
+	t.Helper()
+	return fakeGatewayMetrics(t, srv, tune, nil)
+}
+
+// fakeGatewayMetrics is fakeGateway with the api's metrics registered in
+// reg.
+func fakeGatewayMetrics(t *testing.T, srv *ftptest.Server, tune func(*pool.Config), reg prometheus.Registerer) *httptest.Server {
 	t.Helper()
 	cfg := pool.Config{
 		Name: "fake",
@@ -33,7 +41,7 @@ func fakeGateway(t *testing.T, srv *ftptest.Server, tune func(*pool.Config)) *ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(api.New(api.Config{Pool: p}))
+	ts := httptest.NewServer(api.New(api.Config{Pool: p, Registerer: reg}))
 	t.Cleanup(func() {
 		ts.Close()
 		p.Close()

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/ftpgw/ftpgw/api"
-	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,21 +22,11 @@ func TestTransferBytesGrowDuringDownload(t *testing.T) {
 	data := randomBytes(size, 7)
 	srv := ftptest.NewServer(t, ftptest.WithSlowData(128<<10, 50*time.Millisecond))
 	srv.PutFile("/big", data, time.Now())
-	p, err := pool.New(pool.Config{
-		Name: "fake",
-		Conn: ftpcore.Config{Addr: srv.Addr, User: "user", Password: "pass",
-			CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second, DialTimeout: 5 * time.Second},
-		MaxSessions: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	ts := httptest.NewServer(api.New(api.Config{Pool: p, Registerer: reg}))
-	t.Cleanup(func() {
-		ts.Close()
-		p.Close()
-	})
+	ts := fakeGatewayMetrics(t, srv, func(c *pool.Config) {
+		c.MaxSessions = 1
+		c.Conn.CommandTimeout, c.Conn.DataTimeout = 5*time.Second, 5*time.Second
+	}, reg)
 	counted := func() float64 {
 		mfs, err := reg.Gather()
 		if err != nil {
