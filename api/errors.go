@@ -138,7 +138,7 @@ func classify(err error) classified {
 // statusForReply maps an FTP reply code (RFC 959 §4.2) to a status.
 func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter bool) {
 	switch e.Code {
-	case ftpcore.StatusFileUnavailable550:
+	case ftpcore.StatusFileUnavailable:
 		if isPermissionText(e.Msg) {
 			return http.StatusForbidden, "the FTP server denied access", false
 		}
@@ -149,7 +149,7 @@ func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter boo
 		return http.StatusInsufficientStorage, "the FTP server is out of space", false
 	case ftpcore.StatusNotAvailable:
 		return http.StatusServiceUnavailable, "the FTP server is not available", true
-	case ftpcore.StatusFileUnavailable:
+	case ftpcore.StatusFileActionIgnored:
 		return http.StatusServiceUnavailable, "the file is busy on the FTP server", true
 	case ftpcore.StatusNotLoggedIn, ftpcore.StatusStorNeedAccount:
 		return http.StatusBadGateway, "the FTP server refused the login", false

@@ -200,7 +200,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 			return conflict("a directory exists at this path", nil)
 		case err == nil:
 			existed = true
-		case ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable550:
+		case ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable:
 			existed = false
 		default:
 			return err
@@ -214,7 +214,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		if !existed {
 			pe, err := c.Stat(ctx, path.Dir(full))
-			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable550 {
+			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
 				return conflict("the parent directory does not exist", err)
 			}
 			if err != nil {
@@ -296,7 +296,7 @@ func (s *Server) removeTemp(ctx context.Context, conn *ftpcore.Conn, tmp string)
 	defer cancel()
 	del := func(c *ftpcore.Conn) error {
 		err := c.Delete(ctx, tmp)
-		if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable550 {
+		if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
 			return nil // never created, or already gone
 		}
 		return err
@@ -334,7 +334,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		if e.Type == ftpcore.EntryDir {
 			err := c.Rmdir(ctx, full)
-			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable550 {
+			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
 				return conflict("the directory is not empty or cannot be removed", err)
 			}
 			return err

@@ -110,7 +110,7 @@ func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
 			// it: so does Stat, like stat(2). A dangling link stays a
 			// link.
 			target, err := c.statBySize(ctx, path)
-			if ReplyCode(err) == StatusFileUnavailable550 {
+			if ReplyCode(err) == StatusFileUnavailable {
 				return e, nil
 			}
 			return target, err

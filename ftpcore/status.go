@@ -31,7 +31,7 @@ const (
 	StatusNotAvailable       = 421
 	StatusCannotOpenData     = 425
 	StatusTransferAborted    = 426
-	StatusFileUnavailable    = 450
+	StatusFileActionIgnored  = 450
 	StatusLocalError         = 451
 	StatusInsufficientSpace  = 452
 	StatusBadCommand         = 500
@@ -41,7 +41,7 @@ const (
 	StatusNotImplParameter   = 504
 	StatusNotLoggedIn        = 530
 	StatusStorNeedAccount    = 532
-	StatusFileUnavailable550 = 550
+	StatusFileUnavailable    = 550
 	StatusPageTypeUnknown    = 551
 	StatusExceededStorage    = 552
 	StatusBadFileName        = 553
