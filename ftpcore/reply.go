@@ -24,13 +24,9 @@ func (r *Reply) Msg() string { return strings.Join(r.Lines, "\n") }
 // 3 intermediate, 4 transient negative, 5 permanent negative.
 func (r *Reply) Class() int { return r.Code / 100 }
 
-// Default limits on replies. A server that exceeds them is broken or
-// hostile; either way the connection is given up.
-const (
-	DefaultMaxReplyLine = 8192     // bytes in one reply line
-	DefaultMaxReplySize = 64 << 10 // bytes in one (multi-line) reply
-	maxReplyLines       = 4096     // lines in one multi-line reply
-)
+// maxReplyLines caps the lines of one multi-line reply, beside
+// Config.MaxReplySize.
+const maxReplyLines = 4096
 
 // readReply reads one reply from r. Lines longer than r.Size() and replies
 // longer than maxSize are protocol errors. A line may end in CRLF or, as

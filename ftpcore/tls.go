@@ -77,24 +77,6 @@ type tlsState struct {
 	prot bool
 }
 
-// validate checks the Config fields of TLS and active mode, after
-// setDefaults, so that a bad setting fails Dial before anything is sent.
-func (c *Config) validate() error {
-	switch c.TLS {
-	case TLSOff, TLSExplicit, TLSImplicit:
-	default:
-		return fmt.Errorf("ftpcore: unknown TLS mode %d", int(c.TLS))
-	}
-	if c.ActiveAddr != "" && net.ParseIP(c.ActiveAddr) == nil {
-		return fmt.Errorf("ftpcore: ActiveAddr %q is not an IP address", c.ActiveAddr)
-	}
-	if c.ActivePortMin < 0 || c.ActivePortMax < 0 || c.ActivePortMin > 65535 || c.ActivePortMax > 65535 ||
-		(c.ActivePortMax != 0 && c.ActivePortMin > c.ActivePortMax) {
-		return fmt.Errorf("ftpcore: bad active port range %d-%d", c.ActivePortMin, c.ActivePortMax)
-	}
-	return nil
-}
-
 // newTLSState builds the tls.Config for the Conn: a clone of the caller's,
 // with ServerName defaulting to the host of Addr and a session cache of the
 // Conn's own in front of the caller's.
