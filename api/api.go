@@ -17,6 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Defaults of Config, used where a field is zero and by the flags that set
+// them.
+const (
+	DefaultClientIdleTimeout = 60 * time.Second
+	DefaultReadyTimeout      = 2 * time.Second
+)
+
 // Config configures the handler returned by New.
 type Config struct {
 	// Pool is the FTP backend's session pool. Required.
@@ -36,9 +43,10 @@ type Config struct {
 	Metrics http.Handler
 	// ClientIdleTimeout bounds how long a transfer may wait on the HTTP
 	// client (a body read or a response write making no progress) before
-	// it is given up. Default 60 seconds.
+	// it is given up. Default DefaultClientIdleTimeout.
 	ClientIdleTimeout time.Duration
-	// ReadyTimeout bounds the /readyz probe's acquire. Default 2 seconds.
+	// ReadyTimeout bounds the /readyz probe's acquire. Default
+	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 }
 
@@ -58,10 +66,10 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ClientIdleTimeout <= 0 {
-		cfg.ClientIdleTimeout = 60 * time.Second
+		cfg.ClientIdleTimeout = DefaultClientIdleTimeout
 	}
 	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = 2 * time.Second
+		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	r := chi.NewRouter()

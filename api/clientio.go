@@ -15,7 +15,7 @@ type clientWriter struct {
 	idle time.Duration
 }
 
-func newClientWriter(w http.ResponseWriter, idle time.Duration) *clientWriter {
+func newClientWriter(w http.ResponseWriter, r *http.Request, idle time.Duration) *clientWriter {
 	return &clientWriter{w: w, rc: http.NewResponseController(w), idle: idle}
 }
 

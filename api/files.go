@@ -131,7 +131,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(status)
 	tr.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "download"))
-	cw := newClientWriter(w, s.cfg.ClientIdleTimeout)
+	cw := newClientWriter(w, r, s.cfg.ClientIdleTimeout)
 	n, err := io.Copy(cw, tr)
 	cw.done()
 	cerr := tr.Close()
