@@ -66,4 +66,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.destroyed, float64(s.DestroyedBroken), "broken")
 	counter(c.destroyed, float64(s.DestroyedLifetime), "lifetime")
 	counter(c.destroyed, float64(s.DestroyedIdle), "idle")
+	counter(c.destroyed, float64(s.DestroyedHealthCheck), "health_check")
 }

@@ -53,6 +53,7 @@ ftpgw_pool_dial_errors_total{backend="b1"} 0
 # HELP ftpgw_pool_destroyed_sessions_total Sessions destroyed, by reason.
 # TYPE ftpgw_pool_destroyed_sessions_total counter
 ftpgw_pool_destroyed_sessions_total{backend="b1",reason="broken"} 1
+ftpgw_pool_destroyed_sessions_total{backend="b1",reason="health_check"} 0
 ftpgw_pool_destroyed_sessions_total{backend="b1",reason="idle"} 0
 ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 `
@@ -72,7 +73,7 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 
 	// Every metric is exported, each once per label set, all labelled
 	// with the backend.
-	if n, want := testutil.CollectAndCount(c), 15; n != want {
+	if n, want := testutil.CollectAndCount(c), 16; n != want {
 		t.Errorf("CollectAndCount = %d, want %d", n, want)
 	}
 	mfs, err := reg.Gather()

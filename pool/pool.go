@@ -42,8 +42,8 @@ type Config struct {
 	// session, so sessions opened together do not all expire together.
 	// Default MaxLifetime/10.
 	MaxLifetimeJitter time.Duration
-	// MaxIdleTime is how long a session may sit idle before the background
-	// check closes it. Default 5 minutes.
+	// MaxIdleTime is how long a session may sit idle before the periodic
+	// check (HealthCheckPeriod) closes it. Default 5 minutes.
 	MaxIdleTime time.Duration
 	// HealthCheckAfterIdle is the idle gap after which Acquire proves a
 	// session alive with NOOP before handing it out. Default 5 seconds.
@@ -51,7 +51,8 @@ type Config struct {
 	// HealthCheckTimeout bounds that NOOP. Default 2 seconds.
 	HealthCheckTimeout time.Duration
 	// HealthCheckPeriod is how often idle sessions are checked for
-	// MaxIdleTime and MaxLifetime in the background. Default 1 minute.
+	// MaxIdleTime and MaxLifetime in the background; no command is sent.
+	// Default 1 minute.
 	HealthCheckPeriod time.Duration
 	// AcquireTimeout bounds the wait for a session, dialling included.
 	// Default 10 seconds.
@@ -132,9 +133,13 @@ type Pool struct {
 	wake chan struct{} // a session was destroyed: top up MinSessions
 	wg   sync.WaitGroup
 	once sync.Once
+	// closing counts the sessions destroy has taken out of the pool and
+	// is still saying goodbye to, so that Close waits for them.
+	closing sync.WaitGroup
 
-	dials, dialErrors, staleRetries, healthFailures   atomic.Int64
-	destroyedBroken, destroyedLifetime, destroyedIdle atomic.Int64
+	dials, dialErrors, staleRetries atomic.Int64
+	// The counters destroy counts under: why a session was destroyed.
+	destroyedBroken, destroyedLifetime, destroyedIdle, destroyedHealthCheck atomic.Int64
 }
 
 // New returns a Pool for cfg. No session is dialled until the first
@@ -167,7 +172,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p.wg.Add(1)
-	go p.backgroundCheck()
+	go p.maintain()
 	return p, nil
 }
 
@@ -259,12 +264,13 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 			hcancel()
 			if err != nil {
 				if ctx.Err() != nil {
-					res.Destroy()
+					// The caller gave up mid-NOOP: the session is not
+					// known to have failed, only to be out of step.
+					p.destroy(res, &p.destroyedBroken)
 					return nil, ctx.Err()
 				}
-				p.healthFailures.Add(1)
 				p.log.Debug("ftp session failed health check", "err", err)
-				res.Destroy()
+				p.destroy(res, &p.destroyedHealthCheck)
 				continue
 			}
 		}
@@ -348,20 +354,34 @@ func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
 	return nil
 }
 
-// destroy closes res and counts it under why, and wakes the background
-// check to top the pool up to MinSessions.
+// destroy is the one way the pool gives up an acquired session: it counts
+// the session under why (a destroyed* counter), closes it, and wakes
+// maintain to top the pool up to MinSessions. Only Close ends sessions
+// otherwise.
+//
+// The session leaves puddle's count at once (Hijack). puddle's own Destroy
+// removes it only after the destructor's QUIT has been answered, so the
+// refill woken here would still count it, dial nothing, and leave the pool
+// short until the next HealthCheckPeriod.
 func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
 	why.Add(1)
-	res.Destroy()
+	sess := res.Value()
+	p.closing.Add(1) // before Hijack lets Close's wait on puddle return
+	res.Hijack()
+	go func() {
+		defer p.closing.Done()
+		p.destruct(sess)
+	}()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 }
 
-// backgroundCheck closes idle sessions past MaxIdleTime or their lifetime,
-// and keeps MinSessions open.
-func (p *Pool) backgroundCheck() {
+// maintain runs until Close: it keeps MinSessions open, topping the pool
+// up whenever destroy says a session went, and every HealthCheckPeriod it
+// closes the idle sessions that have expired.
+func (p *Pool) maintain() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.HealthCheckPeriod)
 	defer t.Stop()
@@ -371,7 +391,7 @@ func (p *Pool) backgroundCheck() {
 		case <-p.stop:
 			return
 		case <-t.C:
-			p.checkIdle()
+			p.closeExpired()
 			p.fill()
 		case <-p.wake:
 			p.fill()
@@ -402,7 +422,12 @@ func (p *Pool) fill() {
 	}
 }
 
-func (p *Pool) checkIdle() {
+// closeExpired destroys the idle sessions past their lifetime, and those
+// idle longer than MaxIdleTime beyond MinSessions. Acquire only looks at
+// the session it takes, so without this a quiet pool would keep its
+// sessions open on the server until the server's own idle timeout ends
+// them with a 421, and a retired one would wait for the next request.
+func (p *Pool) closeExpired() {
 	now := time.Now()
 	for _, res := range p.p.AcquireAllIdle() {
 		switch {
@@ -423,5 +448,8 @@ func (p *Pool) Close() {
 		close(p.stop)
 		p.wg.Wait()
 		p.p.Close()
+		// Once puddle holds no session, destroy can take no more; wait
+		// for the QUITs of those it took.
+		p.closing.Wait()
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // newServer starts an ftptest server holding /a.txt (5 bytes).
@@ -736,6 +738,54 @@ func TestMinSessions(t *testing.T) {
 	before := srv.Logins()
 	s.Destroy()
 	waitFor(t, "the minimum restored", func() bool { return srv.Logins() == before+1 && p.Stat().TotalSessions() == 2 })
+}
+
+// TestHealthCheckFailureDestroys checks that a session failing its NOOP on
+// acquire goes the way of every destroyed session: counted under its
+// reason, and replaced at once to keep MinSessions. HealthCheckPeriod
+// stays at its default minute, so only the destroy can start that dial.
+func TestHealthCheckFailureDestroys(t *testing.T) {
+	srv := newServer(t)
+	p := newPool(t, srv.Addr, func(c *Config) {
+		c.MinSessions = 2
+		c.HealthCheckAfterIdle = 50 * time.Millisecond
+		c.HealthCheckTimeout = 100 * time.Millisecond
+	})
+	waitFor(t, "two sessions at start", func() bool { return srv.Logins() == 2 && p.Stat().IdleSessions() == 2 })
+	var noops atomic.Int32
+	srv.Handle("NOOP", func(c *ftptest.Conn, arg string) {
+		if noops.Add(1) == 1 {
+			c.Close()
+			return
+		}
+		c.Default("NOOP", arg)
+	})
+	time.Sleep(100 * time.Millisecond)
+
+	s, err := p.Acquire(t.Context())
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	defer s.Release()
+	// The other idle session passed its NOOP and is held; the one that
+	// failed is replaced without any request asking for it.
+	waitFor(t, "the minimum restored", func() bool { return srv.Logins() == 3 && p.Stat().TotalSessions() == 2 })
+
+	const want = `
+# HELP ftpgw_pool_destroyed_sessions_total Sessions destroyed, by reason.
+# TYPE ftpgw_pool_destroyed_sessions_total counter
+ftpgw_pool_destroyed_sessions_total{backend="test",reason="broken"} 0
+ftpgw_pool_destroyed_sessions_total{backend="test",reason="health_check"} 1
+ftpgw_pool_destroyed_sessions_total{backend="test",reason="idle"} 0
+ftpgw_pool_destroyed_sessions_total{backend="test",reason="lifetime"} 0
+# HELP ftpgw_pool_health_check_failures_total Sessions that failed the NOOP health check on acquire.
+# TYPE ftpgw_pool_health_check_failures_total counter
+ftpgw_pool_health_check_failures_total{backend="test"} 1
+`
+	if err := testutil.CollectAndCompare(NewCollector(p), strings.NewReader(want),
+		"ftpgw_pool_destroyed_sessions_total", "ftpgw_pool_health_check_failures_total"); err != nil {
+		t.Errorf("exposition:\n%v", err)
+	}
 }
 
 func TestMinSessionsBackendDown(t *testing.T) {

@@ -18,23 +18,26 @@ type Stat struct {
 	StaleRetries int64
 	// HealthCheckFailures counts sessions that failed the NOOP on acquire.
 	HealthCheckFailures int64
-	// DestroyedBroken, DestroyedLifetime and DestroyedIdle count sessions
-	// destroyed because their state was unknown, their lifetime was over,
-	// or they sat idle too long.
-	DestroyedBroken, DestroyedLifetime, DestroyedIdle int64
+	// DestroyedBroken, DestroyedLifetime, DestroyedIdle and
+	// DestroyedHealthCheck count sessions destroyed because their state
+	// was unknown, their lifetime was over, they sat idle too long, or
+	// they failed the NOOP on acquire. Every health check failure destroys
+	// its session, so DestroyedHealthCheck equals HealthCheckFailures.
+	DestroyedBroken, DestroyedLifetime, DestroyedIdle, DestroyedHealthCheck int64
 }
 
 // Stat returns a snapshot of the pool's statistics.
 func (p *Pool) Stat() *Stat {
 	return &Stat{
-		s:                   p.p.Stat(),
-		Dials:               p.dials.Load(),
-		DialErrors:          p.dialErrors.Load(),
-		StaleRetries:        p.staleRetries.Load(),
-		HealthCheckFailures: p.healthFailures.Load(),
-		DestroyedBroken:     p.destroyedBroken.Load(),
-		DestroyedLifetime:   p.destroyedLifetime.Load(),
-		DestroyedIdle:       p.destroyedIdle.Load(),
+		s:                    p.p.Stat(),
+		Dials:                p.dials.Load(),
+		DialErrors:           p.dialErrors.Load(),
+		StaleRetries:         p.staleRetries.Load(),
+		HealthCheckFailures:  p.destroyedHealthCheck.Load(),
+		DestroyedBroken:      p.destroyedBroken.Load(),
+		DestroyedLifetime:    p.destroyedLifetime.Load(),
+		DestroyedIdle:        p.destroyedIdle.Load(),
+		DestroyedHealthCheck: p.destroyedHealthCheck.Load(),
 	}
 }
 
