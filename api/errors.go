@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
 )
 
@@ -100,7 +101,7 @@ func classify(err error) classified {
 	switch {
 	case errors.As(err, &p):
 		c.status, c.detail, c.header = p.status, p.detail, p.header
-	case errors.Is(err, ErrBadPath):
+	case errors.Is(err, httpsem.ErrBadPath):
 		c.status, c.detail = http.StatusBadRequest, err.Error()
 	case errors.Is(err, ftpcore.ErrBadArgument):
 		c.status, c.detail = http.StatusBadRequest, "the path contains a control character"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
 // tempPrefix starts the name of every upload in progress. Listings hide
@@ -31,18 +32,18 @@ func (s *Server) ftpPath(c *ftpcore.Conn, clean string) string {
 	if !strings.HasPrefix(root, "/") {
 		root = path.Join(c.LoginDir(), root)
 	}
-	return JoinRoot(root, clean)
+	return httpsem.JoinRoot(root, clean)
 }
 
 // requestPath returns the cleaned /files/ path of r.
 func requestPath(r *http.Request) (clean string, dir bool, err error) {
-	return CleanPath(strings.TrimPrefix(r.URL.Path, "/files"))
+	return httpsem.CleanPath(strings.TrimPrefix(r.URL.Path, "/files"))
 }
 
-func validatorsOf(e ftpcore.Entry) Validators {
-	v := Validators{Exists: true, ModTime: e.ModTime}
+func validatorsOf(e ftpcore.Entry) httpsem.Validators {
+	v := httpsem.Validators{Exists: true, ModTime: e.ModTime}
 	if e.Type != ftpcore.EntryDir {
-		v.ETag = ETag(e.Size, e.ModTime)
+		v.ETag = httpsem.ETag(e.Size, e.ModTime)
 	}
 	return v
 }
@@ -88,22 +89,22 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	if !v.ModTime.IsZero() {
 		h.Set("Last-Modified", v.ModTime.UTC().Format(http.TimeFormat))
 	}
-	switch CheckPreconditions(r.Method, r.Header, v) {
-	case PrecondNotModified:
+	switch httpsem.CheckPreconditions(r.Method, r.Header, v) {
+	case httpsem.PrecondNotModified:
 		w.WriteHeader(http.StatusNotModified)
 		return nil
-	case PrecondFailed:
+	case httpsem.PrecondFailed:
 		return preconditionFailed()
 	}
 
 	size := entry.Size
 	status, offset, length := http.StatusOK, int64(0), size
-	if rh := r.Header.Get("Range"); rh != "" && RangeApplies(r.Header, v) {
-		br, outcome := ParseRange(rh, size)
+	if rh := r.Header.Get("Range"); rh != "" && httpsem.RangeApplies(r.Header, v) {
+		br, outcome := httpsem.ParseRange(rh, size)
 		switch outcome {
-		case RangeUnsatisfiable:
+		case httpsem.RangeUnsatisfiable:
 			return rangeNotSatisfiable(size)
-		case RangeSingle:
+		case httpsem.RangeSingle:
 			status, offset, length = http.StatusPartialContent, br.Start, br.Length()
 			h.Set("Content-Range", br.ContentRange(size))
 		}
@@ -205,11 +206,11 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 		default:
 			return err
 		}
-		v := Validators{}
+		v := httpsem.Validators{}
 		if existed {
 			v = validatorsOf(e)
 		}
-		if CheckPreconditions(r.Method, r.Header, v) != PrecondProceed {
+		if httpsem.CheckPreconditions(r.Method, r.Header, v) != httpsem.PrecondProceed {
 			return preconditionFailed()
 		}
 		if !existed {
@@ -271,7 +272,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if mod, err := conn.ModTime(ctx, full); err == nil {
-		w.Header().Set("ETag", ETag(n, mod))
+		w.Header().Set("ETag", httpsem.ETag(n, mod))
 		w.Header().Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
 	if existed {
@@ -329,7 +330,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if CheckPreconditions(r.Method, r.Header, validatorsOf(e)) != PrecondProceed {
+		if httpsem.CheckPreconditions(r.Method, r.Header, validatorsOf(e)) != httpsem.PrecondProceed {
 			return preconditionFailed()
 		}
 		if e.Type == ftpcore.EntryDir {

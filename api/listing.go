@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
 type listingDoc struct {
@@ -30,7 +31,7 @@ type listingEntry struct {
 // listDir renders a directory as JSON, or as HTML for clients that prefer
 // it. HEAD opens no data connection.
 func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string) error {
-	html := PrefersHTML(strings.Join(r.Header.Values("Accept"), ","))
+	html := httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ","))
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("Cache-Control", "no-cache")

@@ -1,44 +1,39 @@
-package api
+package httpsem
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// Validators describes the current state of the target resource.
-// The handler fills it from the FTP server's SIZE and MDTM replies (or
-// Exists=false after a 550), before it acts on the request.
+// Validators is what the caller knows of the target resource as it is now,
+// gathered before it acts on the request: the conditional headers are
+// judged against it.
 type Validators struct {
 	Exists  bool
-	ETag    string    // strong, quoted, "" if unknown
-	ModTime time.Time // zero if unknown; compare at 1-second precision (HTTP dates)
+	ETag    string    // strong and quoted; "" if there is none
+	ModTime time.Time // zero if unknown; compared to the second, as HTTP dates are
 }
 
-// Precondition is the outcome of evaluating conditional request headers.
+// Precondition is what a request's conditional headers demand.
 type Precondition int
 
 const (
 	PrecondProceed     Precondition = iota // carry on with the method
-	PrecondNotModified                     // 304 (GET/HEAD only)
+	PrecondNotModified                     // 304 (GET and HEAD only)
 	PrecondFailed                          // 412
 )
 
+var preconditionNames = [...]string{"PrecondProceed", "PrecondNotModified", "PrecondFailed"}
+
 // String returns the constant's name, so test failures and logs are readable.
 func (p Precondition) String() string {
-	switch p {
-	case PrecondProceed:
-		return "PrecondProceed"
-	case PrecondNotModified:
-		return "PrecondNotModified"
-	case PrecondFailed:
-		return "PrecondFailed"
-	}
-	return "Precondition(" + strconv.Itoa(int(p)) + ")"
+	return constName(preconditionNames[:], int(p), "Precondition")
 }
 
-// CheckPreconditions evaluates If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since in the order of RFC 9110 §13.2.2 for method (GET, HEAD, PUT, DELETE).
+// CheckPreconditions judges If-Match, If-Unmodified-Since, If-None-Match and
+// If-Modified-Since against v for a request of method, in the order of RFC
+// 9110 §13.2.2.
 //
 // The order matters because the first failing clause decides the status:
 // a lost-update check (If-Match, If-Unmodified-Since) must yield 412 even
@@ -53,10 +48,9 @@ func (p Precondition) String() string {
 //     more. A date header that is invalid or repeated is ignored, as is one
 //     for a resource without a known modification time.
 //
-// Methods are compared case-sensitively, as RFC 9110 §9.1 requires. The
-// caller handles the non-existent-resource case for GET and HEAD (404)
-// itself; CheckPreconditions only says what the headers demand.
-// It is safe for concurrent use.
+// Methods are compared case-sensitively, as RFC 9110 §9.1 requires. A GET
+// or HEAD of a resource that does not exist is the caller's 404 to give;
+// CheckPreconditions only says what the headers demand.
 func CheckPreconditions(method string, h http.Header, v Validators) Precondition {
 	safe := method == http.MethodGet || method == http.MethodHead
 
@@ -86,12 +80,16 @@ func CheckPreconditions(method string, h http.Header, v Validators) Precondition
 	return PrecondProceed
 }
 
-// RangeApplies reports whether a Range header should be honoured given If-Range (RFC 9110 §13.1.5): no If-Range → true; an entity-tag If-Range must match v.ETag strongly (weak tags never match); an HTTP-date If-Range matches only if it equals v.ModTime exactly at second precision (and v.ModTime is known); anything unparsable → false.
+// RangeApplies reports whether a request's Range is to be honoured, as
+// If-Range decides it (RFC 9110 §13.1.5): an entity-tag must match v's
+// strongly, a date must be v's modification time to the second, and a
+// request without If-Range honours its Range.
 //
 // False means "send the whole representation with 200", which is always a
-// correct answer, so every doubtful case (a repeated If-Range, a resource
-// that does not exist) lands there. The caller ignores If-Range when the
-// request has no Range, as RFC 9110 requires.
+// correct answer, so every doubtful case lands there: a weak tag, a date
+// without a known modification time, an If-Range that is repeated or does
+// not parse, a resource that does not exist. The caller looks at If-Range
+// only when the request has a Range, as RFC 9110 requires.
 func RangeApplies(h http.Header, v Validators) bool {
 	vals := h.Values("If-Range")
 	if len(vals) == 0 {

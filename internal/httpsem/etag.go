@@ -1,17 +1,19 @@
-package api
+package httpsem
 
 import (
 	"strconv"
 	"time"
 )
 
-// ETag returns the strong entity tag the gateway uses for a file of size bytes modified at mod: `"<size hex>-<mod UnixNano hex>"` (quoted). Empty string when mod.IsZero() (no MDTM → no validator).
+// ETag returns the strong entity-tag of a file of size bytes last modified
+// at mod, or "" when mod is unknown (zero).
 //
-// FTP offers no content hash, so size and modification time are the best
-// validator available; both change on any ordinary overwrite. Without a
-// modification time a tag built from size alone would call two different
-// files of equal length the same, so no tag is better than a wrong one.
-// The tag contains only hex digits and '-', all valid etagc characters.
+// An FTP server offers no content hash, so size and modification time are
+// the best validator there is: both change on any ordinary overwrite. The
+// tag is "<size in hex>-<mod in Unix nanoseconds, hex>", quoted; hex digits
+// and '-' are all etagc characters. Without a modification time a tag of
+// the size alone would call two different files of equal length the same,
+// and no tag is better than a wrong one.
 func ETag(size int64, mod time.Time) string {
 	if mod.IsZero() {
 		return ""

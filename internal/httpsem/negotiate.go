@@ -1,8 +1,12 @@
-package api
+package httpsem
 
 import "strings"
 
-// PrefersHTML reports whether the Accept header (RFC 9110 §12.5.1, with q-values) prefers text/html over application/json for a directory listing. Absent Accept → false (JSON). "text/html" with higher q than application/json (counting "*/*" and "text/*", "application/*" matches with their q, most specific match wins) → true; ties → false (JSON). q=0 means not acceptable.
+// PrefersHTML reports whether an Accept header (RFC 9110 §12.5.1) weighs
+// text/html above application/json, which decides how a directory listing
+// is written. Each type takes the weight of the most specific media range
+// that matches it ("text/html" over "text/*" over "*/*"); q=0 means not
+// acceptable, and no Accept at all means JSON.
 //
 // JSON wins ties because API clients (curl, scripts) send "*/*" or nothing,
 // while browsers name text/html explicitly. Media-range parameters other
@@ -10,7 +14,7 @@ import "strings"
 // Elements that do not parse, including those with an invalid q, are
 // skipped rather than failing the whole header, so one odd entry cannot
 // change the answer for the rest. If the same range appears twice, the
-// higher q counts. PrefersHTML is safe for concurrent use.
+// higher q counts.
 func PrefersHTML(accept string) bool {
 	html := mediaPref{spec: -1}
 	json := mediaPref{spec: -1}

@@ -1,4 +1,4 @@
-package api
+package httpsem
 
 import (
 	"errors"
@@ -8,23 +8,26 @@ import (
 	"unicode/utf8"
 )
 
-// ErrBadPath is wrapped by every error CleanPath returns (errors.Is), so the
-// handler can map them all to 400 with one check. The messages say what is
+// ErrBadPath is wrapped by every error CleanPath returns, so a caller can
+// map them all to 400 with one errors.Is. The messages say what is
 // wrong and where, but never echo the offending bytes, which may be control
 // characters meant for a terminal or a log.
 var ErrBadPath = errors.New("invalid path")
 
-// MaxPathLen is the longest path CleanPath accepts, in bytes of the decoded
-// path, before and after cleaning. It matches Linux's PATH_MAX so that any
-// path that passes can be stored by a Unix FTP server.
-const MaxPathLen = 4096 // bytes, of the decoded path
+// maxPathLen is the longest path CleanPath accepts, in bytes of the decoded
+// path, before and after cleaning: Linux's PATH_MAX, so that any path that
+// passes can be stored by a Unix FTP server.
+const maxPathLen = 4096
 
 // maxSegmentLen is NAME_MAX on the file systems FTP servers run on; a longer
 // name could never exist, so refusing it early saves a round trip.
 const maxSegmentLen = 255
 
-// CleanPath turns the {path...} part of /files/{path...} (already percent-decoded once by the router; pass r.URL.Path-derived text, NOT re-decoded) into a clean slash-rooted path confined under "/".
-// dir reports whether the request named a directory (trailing slash, or the root).
+// CleanPath turns the part of a request path below its route's prefix into a
+// clean path rooted at "/" that cannot leave it, and reports whether it names
+// a directory (a trailing slash, or the root). raw is the path as decoded
+// once, from r.URL.Path: decoding it again would name another file than the
+// one the client named.
 //
 // The result is what the gateway sends to the FTP server (after JoinRoot), so
 // CleanPath rejects rather than repairs anything that could make the server
@@ -39,10 +42,10 @@ const maxSegmentLen = 255
 // segment is empty or "." names a directory.
 //
 // The result starts with "/", has no trailing slash unless it is "/" itself,
-// and is its own path.Clean. CleanPath is safe for concurrent use.
+// and is its own path.Clean.
 func CleanPath(raw string) (clean string, dir bool, err error) {
-	if len(raw) > MaxPathLen {
-		return "", false, fmt.Errorf("%w: longer than %d bytes", ErrBadPath, MaxPathLen)
+	if len(raw) > maxPathLen {
+		return "", false, fmt.Errorf("%w: longer than %d bytes", ErrBadPath, maxPathLen)
 	}
 	if !utf8.ValidString(raw) {
 		return "", false, fmt.Errorf("%w: not valid UTF-8", ErrBadPath)
@@ -82,10 +85,10 @@ func CleanPath(raw string) (clean string, dir bool, err error) {
 		return "/", true, nil
 	}
 	clean = b.String()
-	if len(clean) > MaxPathLen {
+	if len(clean) > maxPathLen {
 		// "a" cleans to "/a", so a path at the limit can grow by one; refusing
 		// it keeps CleanPath idempotent.
-		return "", false, fmt.Errorf("%w: longer than %d bytes", ErrBadPath, MaxPathLen)
+		return "", false, fmt.Errorf("%w: longer than %d bytes", ErrBadPath, maxPathLen)
 	}
 	last := raw[strings.LastIndexByte(raw, '/')+1:]
 	return clean, last == "" || last == ".", nil

@@ -1,4 +1,4 @@
-package api
+package httpsem
 
 import (
 	"errors"
@@ -97,7 +97,7 @@ func TestCleanPathRejects(t *testing.T) {
 		{"tilde after dot", "./~ftp/x"},
 		{"tilde after empty", "//~"},
 		{"segment too long", "a/" + strings.Repeat("x", 256)},
-		{"path too long", strings.Repeat("a/", MaxPathLen/2+1)},
+		{"path too long", strings.Repeat("a/", maxPathLen/2+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,18 +118,18 @@ func TestCleanPathRejects(t *testing.T) {
 }
 
 func TestCleanPathLengthBoundary(t *testing.T) {
-	// A rooted path of exactly MaxPathLen bytes passes; one more fails,
+	// A rooted path of exactly maxPathLen bytes passes; one more fails,
 	// whether the excess comes from the input or from the added "/".
 	tests := []struct {
 		name string
 		raw  string
 		ok   bool
 	}{
-		{"rooted at limit", "/" + strings.Repeat("a/", (MaxPathLen-2)/2) + "b", true},
-		{"unrooted grows to limit", strings.Repeat("a/", (MaxPathLen-2)/2) + "b", true},
-		{"unrooted grows past limit", strings.Repeat("a/", (MaxPathLen-2)/2) + "bc", false},
-		{"rooted past limit", "/" + strings.Repeat("a/", (MaxPathLen-2)/2) + "bc", false},
-		{"slashes collapse under limit", strings.Repeat("/", MaxPathLen-1) + "a", true},
+		{"rooted at limit", "/" + strings.Repeat("a/", (maxPathLen-2)/2) + "b", true},
+		{"unrooted grows to limit", strings.Repeat("a/", (maxPathLen-2)/2) + "b", true},
+		{"unrooted grows past limit", strings.Repeat("a/", (maxPathLen-2)/2) + "bc", false},
+		{"rooted past limit", "/" + strings.Repeat("a/", (maxPathLen-2)/2) + "bc", false},
+		{"slashes collapse under limit", strings.Repeat("/", maxPathLen-1) + "a", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,8 +137,8 @@ func TestCleanPathLengthBoundary(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("CleanPath(%d bytes) error = %v, want ok=%v", len(tt.raw), err, tt.ok)
 			}
-			if err == nil && len(clean) > MaxPathLen {
-				t.Errorf("clean path is %d bytes, over MaxPathLen", len(clean))
+			if err == nil && len(clean) > maxPathLen {
+				t.Errorf("clean path is %d bytes, over maxPathLen", len(clean))
 			}
 		})
 	}
@@ -223,7 +223,7 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("CleanPath(%q) = %q: contains a backslash", raw, clean)
 		case path.Clean(clean) != clean:
 			t.Fatalf("CleanPath(%q) = %q: path.Clean gives %q", raw, clean, path.Clean(clean))
-		case len(clean) > MaxPathLen:
+		case len(clean) > maxPathLen:
 			t.Fatalf("CleanPath(%q) = %d bytes", raw, len(clean))
 		case clean == "/" && !dir:
 			t.Fatalf("CleanPath(%q) = root but not dir", raw)

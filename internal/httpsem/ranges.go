@@ -1,4 +1,4 @@
-package api
+package httpsem
 
 import (
 	"math"
@@ -11,19 +11,18 @@ import (
 // is a valid answer to any Range request.
 const maxRangeHeader = 4096
 
-// ByteRange is an inclusive range of bytes [Start, End] within a representation.
-// Inclusive bounds mirror the wire form of Range and Content-Range, so the
-// handler can copy them out without off-by-one adjustments.
+// ByteRange is the inclusive range of bytes [Start, End] of a
+// representation. The bounds are inclusive because Range and Content-Range
+// write them so, and a caller can copy them out without adjusting by one.
 type ByteRange struct{ Start, End int64 }
 
 // Length returns the number of bytes in r, which is what Content-Length
 // carries in a 206 response.
 func (r ByteRange) Length() int64 { return r.End - r.Start + 1 }
 
-// ContentRange returns the Content-Range field value for r within a
-// representation of size bytes, for example "bytes 0-499/1234".
-// A 416 response needs "bytes */size" instead, which has no range to
-// describe; the handler writes that one itself.
+// ContentRange returns the Content-Range of r in a representation of size
+// bytes, such as "bytes 0-499/1234". A 416 carries "bytes */size", which has
+// no range to describe, so its writer builds that one itself.
 func (r ByteRange) ContentRange(size int64) string {
 	b := make([]byte, 0, len("bytes --/")+3*20)
 	b = append(b, "bytes "...)
@@ -35,41 +34,48 @@ func (r ByteRange) ContentRange(size int64) string {
 	return string(b)
 }
 
-// RangeOutcome says what to do with a Range header.
+// RangeOutcome is how a request's Range header is to be answered.
 type RangeOutcome int
 
 const (
-	RangeNone          RangeOutcome = iota // no Range, or one to ignore (malformed, unknown unit, several ranges): serve 200 with the whole representation
-	RangeSingle                            // serve 206 with the one range
-	RangeUnsatisfiable                     // serve 416 with Content-Range: bytes */size
+	// RangeNone: the whole representation, with 200. It answers a request
+	// without Range and every Range a server may ignore: malformed, of
+	// another unit, or of several ranges.
+	RangeNone RangeOutcome = iota
+	// RangeSingle: the one range, with 206.
+	RangeSingle
+	// RangeUnsatisfiable: 416, with Content-Range: bytes */size.
+	RangeUnsatisfiable
 )
+
+var rangeOutcomeNames = [...]string{"RangeNone", "RangeSingle", "RangeUnsatisfiable"}
 
 // String returns the constant's name, so test failures and logs are readable.
 func (o RangeOutcome) String() string {
-	switch o {
-	case RangeNone:
-		return "RangeNone"
-	case RangeSingle:
-		return "RangeSingle"
-	case RangeUnsatisfiable:
-		return "RangeUnsatisfiable"
-	}
-	return "RangeOutcome(" + strconv.Itoa(int(o)) + ")"
+	return constName(rangeOutcomeNames[:], int(o), "RangeOutcome")
 }
 
-// ParseRange interprets a Range header value for a representation of size bytes.
+// constName is the String of an enumeration: the name of v's constant, or
+// "typ(v)" for a value that has none.
+func constName(names []string, v int, typ string) string {
+	if v >= 0 && v < len(names) {
+		return names[v]
+	}
+	return typ + "(" + strconv.Itoa(v) + ")"
+}
+
+// ParseRange reads a Range header of the bytes unit (RFC 9110 §14.1–14.2)
+// against a representation of size bytes, and says how to answer it.
 //
-// It implements RFC 9110 §14.1–14.2 for the "bytes" unit. Anything it does
-// not understand is ignored (RangeNone) rather than rejected, because RFC 9110
-// lets a server ignore Range and a 200 with the whole body is always correct.
-// Several ranges are also answered with RangeNone, since the gateway does not
-// produce multipart/byteranges, unless none of them is satisfiable, in which
-// case the client gets the 416 it would get for each one alone.
+// What it does not understand it ignores (RangeNone) rather than rejects: a
+// server may always ignore Range, and 200 with the whole body is never wrong.
+// Several ranges are ignored too, since the gateway writes no
+// multipart/byteranges, unless none of them is satisfiable: the client then
+// gets the 416 that each one alone would have earned.
 //
-// Whitespace is tolerated around '=', ',' and list elements but not inside a
-// range ("0 - 1" is malformed). Empty list elements are skipped, as RFC 9110
-// §5.6.1 requires. A negative size is a caller bug and yields RangeNone.
-// ParseRange is safe for concurrent use.
+// Whitespace is allowed around '=', ',' and list elements but not inside a
+// range ("0 - 1" is malformed), and empty list elements are skipped
+// (§5.6.1). A negative size is a caller's bug and gives RangeNone.
 func ParseRange(header string, size int64) (ByteRange, RangeOutcome) {
 	if header == "" || len(header) > maxRangeHeader || size < 0 {
 		return ByteRange{}, RangeNone
