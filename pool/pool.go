@@ -20,14 +20,28 @@ import (
 	"github.com/jackc/puddle/v2"
 )
 
-// Config configures a Pool. Zero values mean the documented defaults, set
-// in one place (setDefaults).
+// Defaults of Config, used where a field is zero and by callers (flags,
+// tests) that show or set them. MinSessions has none: its zero, dialling
+// on demand only, is a setting of its own.
+const (
+	DefaultMaxSessions          = 8
+	DefaultMaxLifetime          = 30 * time.Minute
+	DefaultMaxIdleTime          = 5 * time.Minute
+	DefaultHealthCheckAfterIdle = 5 * time.Second
+	DefaultHealthCheckTimeout   = 2 * time.Second
+	DefaultHealthCheckPeriod    = time.Minute
+	DefaultAcquireTimeout       = 10 * time.Second
+)
+
+// Config configures a Pool. Zero values mean the documented defaults (the
+// Default… constants), set in one place (setDefaults).
 type Config struct {
 	// Name names the backend in metrics and logs. Default "default".
 	Name string
 	// Conn says how to dial and log in to the backend.
 	Conn ftpcore.Config
-	// MaxSessions is the most sessions open at once. Default 8.
+	// MaxSessions is the most sessions open at once. Default
+	// DefaultMaxSessions (8).
 	MaxSessions int32
 	// MinSessions is the fewest sessions kept open: dialled in the
 	// background when the pool starts and whenever sessions close, and
@@ -36,26 +50,30 @@ type Config struct {
 	// MaxSessions.
 	MinSessions int32
 	// MaxLifetime is how long a session lives before it is retired at its
-	// next release or health check. Default 30 minutes.
+	// next release or health check. Default DefaultMaxLifetime (30 minutes).
 	MaxLifetime time.Duration
 	// MaxLifetimeJitter is the most added at random to MaxLifetime for each
 	// session, so sessions opened together do not all expire together.
 	// Default MaxLifetime/10.
 	MaxLifetimeJitter time.Duration
 	// MaxIdleTime is how long a session may sit idle before the periodic
-	// check (HealthCheckPeriod) closes it. Default 5 minutes.
+	// check (HealthCheckPeriod) closes it. Default DefaultMaxIdleTime (5
+	// minutes).
 	MaxIdleTime time.Duration
 	// HealthCheckAfterIdle is the idle gap after which Acquire proves a
-	// session alive with NOOP before handing it out. Default 5 seconds.
+	// session alive with NOOP before handing it out. Default
+	// DefaultHealthCheckAfterIdle (5 seconds).
 	HealthCheckAfterIdle time.Duration
-	// HealthCheckTimeout bounds that NOOP. Default 2 seconds.
+	// HealthCheckTimeout bounds that NOOP, and the QUIT that says goodbye
+	// to a session being closed. Default DefaultHealthCheckTimeout (2
+	// seconds).
 	HealthCheckTimeout time.Duration
 	// HealthCheckPeriod is how often idle sessions are checked for
 	// MaxIdleTime and MaxLifetime in the background; no command is sent.
-	// Default 1 minute.
+	// Default DefaultHealthCheckPeriod (1 minute).
 	HealthCheckPeriod time.Duration
 	// AcquireTimeout bounds the wait for a session, dialling included.
-	// Default 10 seconds.
+	// Default DefaultAcquireTimeout (10 seconds).
 	AcquireTimeout time.Duration
 	// Logger receives session lifecycle events at Debug and failures at
 	// Warn. Default: discard.
@@ -67,31 +85,31 @@ func (c *Config) setDefaults() {
 		c.Name = "default"
 	}
 	if c.MaxSessions <= 0 {
-		c.MaxSessions = 8
+		c.MaxSessions = DefaultMaxSessions
 	}
 	if c.MinSessions > c.MaxSessions {
 		c.MinSessions = c.MaxSessions
 	}
 	if c.MaxLifetime <= 0 {
-		c.MaxLifetime = 30 * time.Minute
+		c.MaxLifetime = DefaultMaxLifetime
 	}
 	if c.MaxLifetimeJitter <= 0 {
 		c.MaxLifetimeJitter = c.MaxLifetime / 10
 	}
 	if c.MaxIdleTime <= 0 {
-		c.MaxIdleTime = 5 * time.Minute
+		c.MaxIdleTime = DefaultMaxIdleTime
 	}
 	if c.HealthCheckAfterIdle <= 0 {
-		c.HealthCheckAfterIdle = 5 * time.Second
+		c.HealthCheckAfterIdle = DefaultHealthCheckAfterIdle
 	}
 	if c.HealthCheckTimeout <= 0 {
-		c.HealthCheckTimeout = 2 * time.Second
+		c.HealthCheckTimeout = DefaultHealthCheckTimeout
 	}
 	if c.HealthCheckPeriod <= 0 {
-		c.HealthCheckPeriod = time.Minute
+		c.HealthCheckPeriod = DefaultHealthCheckPeriod
 	}
 	if c.AcquireTimeout <= 0 {
-		c.AcquireTimeout = 10 * time.Second
+		c.AcquireTimeout = DefaultAcquireTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
