@@ -3,68 +3,70 @@ package pool
 import "github.com/prometheus/client_golang/prometheus"
 
 // collector exports a Pool's Stat at scrape time, in the manner of
-// client_golang's collectors.NewDBStatsCollector.
+// client_golang's collectors.NewDBStatsCollector. It is a table of series,
+// so that exporting one more number from Stat is one more row.
 type collector struct {
-	p *Pool
+	p      *Pool
+	descs  []*prometheus.Desc // each once, for Describe
+	series []series
+}
 
-	maxSessions, sessions                            *prometheus.Desc
-	acquires, acquireSeconds, emptyAcquires, cancels *prometheus.Desc
-	dials, dialErrors, staleRetries, healthFailures  *prometheus.Desc
-	destroyed                                        *prometheus.Desc
+// series is one row of the table: its descriptor and type, the value of
+// the descriptor's variable label ("" when it has none), and how to read
+// the value from a Stat.
+type series struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	label string
+	value func(*Stat) float64
 }
 
 // NewCollector returns a prometheus.Collector for p's statistics, labelled
 // with the backend's name. Register it with the gateway's registry.
 func NewCollector(p *Pool) prometheus.Collector {
-	l := prometheus.Labels{"backend": p.Name()}
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("ftpgw_pool_"+name, help, labels, l)
+	c := &collector{p: p}
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		d := prometheus.NewDesc("ftpgw_pool_"+name, help, labels, prometheus.Labels{"backend": p.Name()})
+		c.descs = append(c.descs, d)
+		return d
 	}
-	return &collector{
-		p:              p,
-		maxSessions:    d("max_sessions", "Maximum number of FTP sessions the pool may hold."),
-		sessions:       d("sessions", "FTP sessions in the pool by state.", "state"),
-		acquires:       d("acquires_total", "Successful session acquires."),
-		acquireSeconds: d("acquire_duration_seconds_total", "Total time spent acquiring sessions."),
-		emptyAcquires:  d("empty_acquires_total", "Acquires that had to wait because no session was idle."),
-		cancels:        d("canceled_acquires_total", "Acquires abandoned by their context."),
-		dials:          d("dials_total", "FTP sessions dialled, successful or not."),
-		dialErrors:     d("dial_errors_total", "FTP session dials or logins that failed."),
-		staleRetries:   d("stale_retries_total", "Operations retried on a fresh session because the first was stale."),
-		healthFailures: d("health_check_failures_total", "Sessions that failed the NOOP health check on acquire."),
-		destroyed:      d("destroyed_sessions_total", "Sessions destroyed, by reason.", "reason"),
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	sessions := desc("sessions", "FTP sessions in the pool by state.", "state")
+	destroyed := desc("destroyed_sessions_total", "Sessions destroyed, by reason.", "reason")
+	c.series = []series{
+		{desc("max_sessions", "Maximum number of FTP sessions the pool may hold."), gauge, "", func(s *Stat) float64 { return float64(s.MaxSessions()) }},
+		{sessions, gauge, "idle", func(s *Stat) float64 { return float64(s.IdleSessions()) }},
+		{sessions, gauge, "acquired", func(s *Stat) float64 { return float64(s.AcquiredSessions()) }},
+		{sessions, gauge, "constructing", func(s *Stat) float64 { return float64(s.ConstructingSessions()) }},
+		{desc("acquires_total", "Successful session acquires."), counter, "", func(s *Stat) float64 { return float64(s.AcquireCount()) }},
+		{desc("acquire_duration_seconds_total", "Total time spent acquiring sessions."), counter, "", func(s *Stat) float64 { return s.AcquireDuration().Seconds() }},
+		{desc("empty_acquires_total", "Acquires that had to wait because no session was idle."), counter, "", func(s *Stat) float64 { return float64(s.EmptyAcquireCount()) }},
+		{desc("canceled_acquires_total", "Acquires abandoned by their context."), counter, "", func(s *Stat) float64 { return float64(s.CanceledAcquireCount()) }},
+		{desc("dials_total", "FTP sessions dialled, successful or not."), counter, "", func(s *Stat) float64 { return float64(s.Dials) }},
+		{desc("dial_errors_total", "FTP session dials or logins that failed."), counter, "", func(s *Stat) float64 { return float64(s.DialErrors) }},
+		{desc("stale_retries_total", "Operations retried on a fresh session because the first was stale."), counter, "", func(s *Stat) float64 { return float64(s.StaleRetries) }},
+		{desc("health_check_failures_total", "Sessions that failed the NOOP health check on acquire."), counter, "", func(s *Stat) float64 { return float64(s.HealthCheckFailures) }},
+		{destroyed, counter, "broken", func(s *Stat) float64 { return float64(s.DestroyedBroken) }},
+		{destroyed, counter, "lifetime", func(s *Stat) float64 { return float64(s.DestroyedLifetime) }},
+		{destroyed, counter, "idle", func(s *Stat) float64 { return float64(s.DestroyedIdle) }},
+		{destroyed, counter, "health_check", func(s *Stat) float64 { return float64(s.DestroyedHealthCheck) }},
 	}
+	return c
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.maxSessions, c.sessions, c.acquires, c.acquireSeconds,
-		c.emptyAcquires, c.cancels, c.dials, c.dialErrors, c.staleRetries, c.healthFailures, c.destroyed} {
+	for _, d := range c.descs {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.p.Stat()
-	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	for _, m := range c.series {
+		var labels []string
+		if m.label != "" {
+			labels = []string{m.label}
+		}
+		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, m.value(s), labels...)
 	}
-	counter := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
-	}
-	gauge(c.maxSessions, float64(s.MaxSessions()))
-	gauge(c.sessions, float64(s.IdleSessions()), "idle")
-	gauge(c.sessions, float64(s.AcquiredSessions()), "acquired")
-	gauge(c.sessions, float64(s.ConstructingSessions()), "constructing")
-	counter(c.acquires, float64(s.AcquireCount()))
-	counter(c.acquireSeconds, s.AcquireDuration().Seconds())
-	counter(c.emptyAcquires, float64(s.EmptyAcquireCount()))
-	counter(c.cancels, float64(s.CanceledAcquireCount()))
-	counter(c.dials, float64(s.Dials))
-	counter(c.dialErrors, float64(s.DialErrors))
-	counter(c.staleRetries, float64(s.StaleRetries))
-	counter(c.healthFailures, float64(s.HealthCheckFailures))
-	counter(c.destroyed, float64(s.DestroyedBroken), "broken")
-	counter(c.destroyed, float64(s.DestroyedLifetime), "lifetime")
-	counter(c.destroyed, float64(s.DestroyedIdle), "idle")
-	counter(c.destroyed, float64(s.DestroyedHealthCheck), "health_check")
 }
