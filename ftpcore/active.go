@@ -81,7 +81,7 @@ func (c *Conn) completeData(ctx context.Context, p *pendingData, verb string) (n
 		return nil, fmt.Errorf("ftpcore: %s: data connection: %w", verb, err)
 	case 4, 5:
 		return nil, fmt.Errorf("ftpcore: %s: data connection: %w: %w", verb, err,
-			&Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()})
+			unexpected(verb, rep))
 	}
 	perr := &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
 	c.poison(perr)
@@ -125,7 +125,7 @@ func (c *Conn) activeListen(ctx context.Context) (*net.TCPListener, error) {
 			c.noEPRT = true
 		default:
 			ln.Close()
-			return nil, &Error{Cmd: "EPRT", Code: rep.Code, Msg: rep.Msg()}
+			return nil, unexpected("EPRT", rep)
 		}
 	}
 	if _, err := c.expect(ctx, "PORT", formatPORT(v4, port), StatusCommandOK); err != nil {

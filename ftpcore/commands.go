@@ -147,7 +147,7 @@ func (c *Conn) statBySize(ctx context.Context, path string) (Entry, error) {
 		}
 		return e, nil
 	}
-	err = &Error{Cmd: "SIZE", Code: sizeRep.Code, Msg: sizeRep.Msg()}
+	err = unexpected("SIZE", sizeRep)
 	// SIZE refuses directories; so does it missing files. CWD tells them
 	// apart. The working directory is put back at once so the pooled
 	// session's state stays what the next user expects.
@@ -193,7 +193,7 @@ func (c *Conn) mlst(ctx context.Context, path string) (e Entry, size int64, err 
 			}
 		}
 		if rep.Code != StatusRequestedFileOK {
-			return Entry{}, -1, &Error{Cmd: "MLST", Code: rep.Code, Msg: rep.Msg()}
+			return Entry{}, -1, unexpected("MLST", rep)
 		}
 	} else if rep, err = c.expect(ctx, "MLST", path, StatusRequestedFileOK); err != nil {
 		return Entry{}, -1, err

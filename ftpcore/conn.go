@@ -143,7 +143,7 @@ func (c *Conn) login(ctx context.Context) error {
 	}
 	if rep.Code == StatusNeedAccount {
 		if c.cfg.Account == "" {
-			return &Error{Cmd: "PASS", Code: rep.Code, Msg: rep.Msg()}
+			return unexpected("PASS", rep)
 		}
 		rep, err = c.roundTrip(ctx, "ACCT", c.cfg.Account)
 		if err != nil {
@@ -154,7 +154,7 @@ func (c *Conn) login(ctx context.Context) error {
 	case StatusLoggedIn, StatusCommandNotImpl:
 		return nil
 	}
-	return &Error{Cmd: "login", Code: rep.Code, Msg: rep.Msg()}
+	return unexpected("login", rep)
 }
 
 // readFeatures sends FEAT (RFC 2389) and records each feature line: the
@@ -330,7 +330,7 @@ func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeou
 		// RFC 959: 421 is the server closing the control connection,
 		// whether or not the close has arrived yet. A Conn left usable
 		// here would go back to a pool and fail its next user.
-		c.poison(&Error{Cmd: orGreeting(verb), Code: rep.Code, Msg: rep.Msg()})
+		c.poison(unexpected(orGreeting(verb), rep))
 	}
 	return rep, nil
 }
@@ -392,7 +392,7 @@ func (c *Conn) expect(ctx context.Context, verb, arg string, codes ...int) (*Rep
 			return rep, nil
 		}
 	}
-	return rep, &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
+	return rep, unexpected(verb, rep)
 }
 
 // Noop sends NOOP: the cheapest proof that the session is alive.

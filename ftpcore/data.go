@@ -86,7 +86,7 @@ func (c *Conn) passiveAddr(verb string, rep *Reply) (host string, port int, err 
 		}
 		return host, port, nil
 	}
-	return "", 0, &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
+	return "", 0, unexpected(verb, rep)
 }
 
 // parseEPSV reads the port from a 229 reply: "(<d><d><d>port<d>)" where
@@ -201,7 +201,7 @@ func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int
 // from the beginning, its final reply is still to come: the Conn is
 // poisoned.
 func (c *Conn) restRefused(rest, rep *Reply) error {
-	err := &Error{Cmd: "REST", Code: rest.Code, Msg: rest.Msg()}
+	err := unexpected("REST", rest)
 	if rep.Class() == 1 {
 		c.poison(err)
 	}
@@ -229,7 +229,7 @@ func (c *Conn) transferStarted(ctx context.Context, pending *pendingData, verb s
 		return emptyData(pending), rep, nil
 	}
 	pending.Close()
-	return nil, nil, &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
+	return nil, nil, unexpected(verb, rep)
 }
 
 // Transfer is the data side of a RETR: an io.ReadCloser whose Close ends the
@@ -448,7 +448,7 @@ func (t *Transfer) Close() error {
 	}
 	c.busy = false
 	if rep.Class() != 2 {
-		return &Error{Cmd: t.verbName(), Code: rep.Code, Msg: rep.Msg()}
+		return unexpected(t.verbName(), rep)
 	}
 	return nil
 }
@@ -636,7 +636,7 @@ func (u *Upload) finish() error {
 	}
 	c.busy = false
 	if rep.Class() != 2 {
-		return &Error{Cmd: u.verb, Code: rep.Code, Msg: rep.Msg()}
+		return unexpected(u.verb, rep)
 	}
 	return nil
 }

@@ -22,6 +22,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("ftp: %s: %d %s", e.Cmd, e.Code, e.Msg)
 }
 
+// unexpected is the *Error for rep, a reply to verb that the caller did
+// not expect. verb names the command, never its argument.
+func unexpected(verb string, rep *Reply) *Error {
+	return &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}
+}
+
 // Temporary reports whether the reply is a transient negative completion
 // (4yz), which RFC 959 says may succeed if the command is repeated.
 func (e *Error) Temporary() bool { return e.Code >= 400 && e.Code < 500 }

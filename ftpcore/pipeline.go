@@ -62,7 +62,7 @@ func (c *Conn) exchangePair(ctx context.Context, v1, a1, v2, a2 string) (r1, r2 
 		rep  *Reply
 	}{{v1, r1}, {v2, r2}} {
 		if r.rep != nil && r.rep.Code == StatusNotAvailable {
-			e := &Error{Cmd: r.verb, Code: r.rep.Code, Msg: r.rep.Msg()}
+			e := unexpected(r.verb, r.rep)
 			c.poison(e)
 			return nil, nil, e
 		}
@@ -111,7 +111,7 @@ func (c *Conn) settle() error {
 		c.replies--
 		return nil
 	case StatusNotAvailable:
-		return &Error{Cmd: "NOOP", Code: rep.Code, Msg: rep.Msg()}
+		return unexpected("NOOP", rep)
 	}
 	return &ProtocolError{Cmd: "NOOP", Msg: fmt.Sprintf("reply %d where NOOP's 200 was due after a transfer ended early: control connection out of step", rep.Code)}
 }
@@ -185,7 +185,7 @@ func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int6
 	if err == nil {
 		for _, r := range [...]*Reply{prep, rest, rep} {
 			if r != nil && r.Code == StatusNotAvailable {
-				err = &Error{Cmd: verb, Code: r.Code, Msg: r.Msg()}
+				err = unexpected(verb, r)
 			}
 		}
 	}
@@ -217,7 +217,7 @@ func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int6
 		return nil, nil, c.restRefused(rest, rep)
 	case dialErr != nil:
 		// The transfer command failed too (see above); its reply says why.
-		return nil, nil, fmt.Errorf("%w (%w)", &Error{Cmd: verb, Code: rep.Code, Msg: rep.Msg()}, dialErr)
+		return nil, nil, fmt.Errorf("%w (%w)", unexpected(verb, rep), dialErr)
 	}
 	return c.transferStarted(ctx, pending, verb, rep)
 }

@@ -120,7 +120,7 @@ func (c *Conn) startTLS(ctx context.Context) error {
 // credential could be protected; that is a refusal of TLS, not just an
 // odd greeting.
 func greetingError(mode TLSMode, rep *Reply) error {
-	err := &Error{Cmd: "greeting", Code: rep.Code, Msg: rep.Msg()}
+	err := unexpected("greeting", rep)
 	if mode == TLSExplicit && rep.Code == StatusLoggedIn {
 		return fmt.Errorf("ftpcore: %w: logged in without credentials before AUTH TLS: %w", ErrTLSRefused, err)
 	}
@@ -144,7 +144,7 @@ func (c *Conn) secureControl(ctx context.Context) error {
 			return err
 		}
 		if rep.Code != StatusAuthOK {
-			return fmt.Errorf("ftpcore: %w: %w", ErrTLSRefused, &Error{Cmd: "AUTH", Code: rep.Code, Msg: rep.Msg()})
+			return fmt.Errorf("ftpcore: %w: %w", ErrTLSRefused, unexpected("AUTH", rep))
 		}
 		// Bytes already buffered after the 234 were sent before the
 		// handshake, in the clear, by whoever sits on the path: taking
@@ -165,7 +165,7 @@ func (c *Conn) secureControl(ctx context.Context) error {
 			return err
 		}
 		if rep.Code != StatusCommandOK {
-			return fmt.Errorf("ftpcore: %w: %w", ErrTLSRefused, &Error{Cmd: cmd[0], Code: rep.Code, Msg: rep.Msg()})
+			return fmt.Errorf("ftpcore: %w: %w", ErrTLSRefused, unexpected(cmd[0], rep))
 		}
 	}
 	c.tls.prot = true
