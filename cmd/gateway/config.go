@@ -1,0 +1,513 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/pool"
+)
+
+// The defaults the gateway itself owns. Every other flag's default is the
+// Default… constant of the package the value is for (pool, ftpcore, api).
+const (
+	defaultListen = ":8080"
+	// demoListen is --listen under --demo when --listen is not given: the
+	// demo is a writable file server with no authentication, so unless
+	// told otherwise it stays on this machine.
+	demoListen = "127.0.0.1:8080"
+	// defaultMinSessions keeps one session logged in, so that a request
+	// after a quiet spell does not wait for a login. The pool's own
+	// default is none.
+	defaultMinSessions     = 1
+	defaultShutdownTimeout = 30 * time.Second
+	defaultLogLevel        = "info"
+	defaultTLSMinVersion   = "1.2"
+)
+
+// config is everything the gateway is told at startup.
+type config struct {
+	Listen   string
+	Upstream upstream // zero in demo mode until the demo server is up
+
+	MaxSessions        int32
+	MinSessions        int32
+	MaxSessionLifetime time.Duration
+	MaxSessionIdle     time.Duration
+	AcquireTimeout     time.Duration
+
+	DialTimeout    time.Duration
+	CommandTimeout time.Duration
+	DataTimeout    time.Duration
+	UsePASVAddress bool
+
+	// Active selects active mode: the FTP server connects to ActiveAddr
+	// ("" for the control connection's local address) on a port in
+	// ActivePortMin..ActivePortMax (0 and 0 for any port).
+	Active                       bool
+	ActiveAddr                   string
+	ActivePortMin, ActivePortMax int
+
+	// TLS is used only when Upstream.TLS is not TLSOff.
+	TLS tlsSettings
+
+	ClientIdleTimeout time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          slog.Level
+
+	Demo    bool
+	DemoDir string
+	// demoIgnored names the upstream flags that were set and that --demo
+	// overrides, for run to warn about.
+	demoIgnored []string
+
+	// onListening, if set, is called with the HTTP listener's address
+	// once it is bound (tests listen on 127.0.0.1:0).
+	onListening func(net.Addr)
+}
+
+// tlsSettings is how the gateway checks an FTPS server's certificate.
+type tlsSettings struct {
+	// CAFile is the PEM bundle RootCAs was loaded from; "" means the
+	// system roots (RootCAs nil).
+	CAFile  string
+	RootCAs *x509.CertPool
+	// ServerName is the name the certificate is verified for: the
+	// upstream's host unless --tls-server-name says otherwise.
+	ServerName string
+	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13.
+	MinVersion uint16
+	// InsecureSkipVerify turns verification off, for tests only.
+	InsecureSkipVerify bool
+}
+
+// tlsFlags are the flags that mean something only for an FTPS upstream.
+func tlsFlags() []string {
+	return []string{"tls-ca-file", "tls-server-name", "tls-min-version", "tls-insecure-skip-verify"}
+}
+
+// activeFlags are the flags of active mode.
+func activeFlags() []string { return []string{"active", "active-addr", "active-ports"} }
+
+// envName is the environment variable that stands in for a flag.
+func envName(flagName string) string {
+	return "FTPGW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// loadConfig reads flags from args and the environment through getenv,
+// and the password file if one is named. Every error it returns means bad
+// flags or configuration (exit status 2); flag.ErrHelp means -h was asked
+// for and usage has been printed to out.
+func loadConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	fs, v := newFlagSet(out)
+	// The environment is applied first, as if it were flags, so that the
+	// command line then overrides it.
+	if err := applyEnv(fs, getenv); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
+	}
+	v.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { v.set[f.Name] = true }) // the environment included
+	if v.demo && !v.set["listen"] {
+		v.listen = demoListen
+	}
+	if err := v.validate(); err != nil {
+		return nil, err
+	}
+	return v.config(), nil
+}
+
+// flagValues are the flags as given, on the command line or in the
+// environment. validate checks them and keeps what it parsed; config
+// turns them into a config.
+type flagValues struct {
+	upstream, passwordFile, listen    string
+	maxSessions, minSessions          int
+	lifetime, idle, acquire           time.Duration
+	dial, command, data               time.Duration
+	clientIdle, shutdown              time.Duration
+	logLevel                          string
+	usePASV, active                   bool
+	activeAddr, activePorts           string
+	caFile, serverName, tlsMinVersion string
+	insecure, demo                    bool
+	demoDir                           string
+	set                               map[string]bool // the flags given, the environment's included
+
+	// Parsed by validate.
+	level            slog.Level
+	tlsVersion       uint16
+	portMin, portMax int
+	up               upstream // with the password file's password
+	rootCAs          *x509.CertPool
+}
+
+// newFlagSet defines the gateway's flags on a FlagSet that prints its
+// usage to out.
+func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(out)
+	v := &flagValues{}
+	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
+	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
+	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --demo and no --listen: "+demoListen+")")
+	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
+	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
+	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
+	fs.DurationVar(&v.idle, "max-session-idle", pool.DefaultMaxIdleTime, "idle FTP sessions are closed after this long")
+	fs.DurationVar(&v.acquire, "acquire-timeout", pool.DefaultAcquireTimeout, "how long a request waits for an FTP session, dialling included")
+	fs.DurationVar(&v.dial, "dial-timeout", ftpcore.DefaultDialTimeout, "FTP connect timeout, control and data connections")
+	fs.DurationVar(&v.command, "command-timeout", ftpcore.DefaultCommandTimeout, "FTP timeout for each reply")
+	fs.DurationVar(&v.data, "data-timeout", ftpcore.DefaultDataTimeout, "FTP data connection idle timeout")
+	fs.DurationVar(&v.clientIdle, "client-idle-timeout", api.DefaultClientIdleTimeout, "how long a transfer may wait on a stalled HTTP client")
+	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
+	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
+	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
+	fs.BoolVar(&v.active, "active", false, "active mode: the FTP server connects to the gateway for data (EPRT, or PORT), instead of passive mode")
+	fs.StringVar(&v.activeAddr, "active-addr", "", "with --active: IP address to listen on and announce to the FTP server (default: the control connection's local address)")
+	fs.StringVar(&v.activePorts, "active-ports", "", "with --active: local port range for data connections, as 50000-50100 (default: any port)")
+	fs.StringVar(&v.caFile, "tls-ca-file", "", "ftps/ftpes: PEM file of CA certificates to trust for the FTP server instead of the system roots")
+	fs.StringVar(&v.serverName, "tls-server-name", "", "ftps/ftpes: name to verify the FTP server's certificate for (default: the host in --upstream)")
+	fs.StringVar(&v.tlsMinVersion, "tls-min-version", defaultTLSMinVersion, "ftps/ftpes: oldest TLS version to accept: 1.2 or 1.3")
+	fs.BoolVar(&v.insecure, "tls-insecure-skip-verify", false, "ftps/ftpes: do not verify the FTP server's certificate; for tests only, never in production")
+	fs.BoolVar(&v.demo, "demo", false, "serve sample files from an embedded FTP server on 127.0.0.1 instead of --upstream")
+	fs.StringVar(&v.demoDir, "demo-dir", "", "directory the --demo server serves (default: a temporary directory, removed at exit)")
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Usage += " [" + envName(f.Name) + "]"
+	})
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\n"+
+			"Serves an FTP server's files over HTTP under /files/. Every flag can also be set\n"+
+			"with the environment variable in brackets; a flag given here wins.\n\n")
+		fs.PrintDefaults()
+	}
+	return fs, v
+}
+
+// applyEnv sets every flag whose environment variable is set and not
+// empty, as if it had been given on the command line.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		v := getenv(name)
+		if v == "" || envErr != nil {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = fmt.Errorf("%s: invalid value for --%s: %v", name, f.Name, err)
+		}
+	})
+	return envErr
+}
+
+// validate checks the flags and returns an error naming the first flag
+// that is wrong and why, checking in this order: the pool's limits and
+// timeouts, logging and listening, the FTP connection's options, and the
+// upstream with its password and CA files (which it reads). What it
+// parses it keeps for config.
+func (v *flagValues) validate() error {
+	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateFTPOptions, v.validateUpstream} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *flagValues) validateLimits() error {
+	if v.maxSessions < 1 || v.maxSessions > math.MaxInt32 {
+		return fmt.Errorf("--max-sessions must be at least 1, got %d", v.maxSessions)
+	}
+	if v.minSessions < 0 || v.minSessions > v.maxSessions {
+		return fmt.Errorf("--min-sessions must be between 0 and --max-sessions (%d), got %d", v.maxSessions, v.minSessions)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"max-session-lifetime", v.lifetime}, {"max-session-idle", v.idle}, {"acquire-timeout", v.acquire},
+		{"dial-timeout", v.dial}, {"command-timeout", v.command}, {"data-timeout", v.data},
+		{"client-idle-timeout", v.clientIdle}, {"shutdown-timeout", v.shutdown},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
+		}
+	}
+	return nil
+}
+
+func (v *flagValues) validateServing() error {
+	var err error
+	if v.level, err = parseLogLevel(v.logLevel); err != nil {
+		return err
+	}
+	if v.listen == "" {
+		return errors.New("--listen is empty")
+	}
+	if _, _, err := net.SplitHostPort(v.listen); err != nil {
+		return fmt.Errorf("--listen %q: %v", v.listen, err)
+	}
+	return nil
+}
+
+func (v *flagValues) validateFTPOptions() error {
+	var err error
+	if v.tlsVersion, err = parseTLSVersion(v.tlsMinVersion); err != nil {
+		return err
+	}
+	if v.portMin, v.portMax, err = parsePortRange(v.activePorts); err != nil {
+		return err
+	}
+	if v.activeAddr != "" {
+		ip := net.ParseIP(v.activeAddr)
+		if ip == nil {
+			return fmt.Errorf("--active-addr must be an IP address, got %q", v.activeAddr)
+		}
+		if ip.IsUnspecified() {
+			return fmt.Errorf("--active-addr %s cannot be announced to the FTP server; give the address it should connect to", v.activeAddr)
+		}
+	}
+	// Flags that would do nothing are refused rather than ignored: their
+	// absence of effect would only show much later, if ever.
+	if !v.active && (v.activeAddr != "" || v.activePorts != "") {
+		return errors.New("--active-addr and --active-ports apply to active mode only; add --active")
+	}
+	if v.active && v.usePASV {
+		return errors.New("--use-pasv-address applies to passive mode only, and --active is set")
+	}
+	return nil
+}
+
+// validateUpstream checks the upstream and the flags that depend on it,
+// except under --demo, which makes up its own upstream, plain and passive.
+// The upstream's settings are then ignored (and run says so) rather than
+// refused, so that an FTPGW_UPSTREAM left in the environment does not
+// stand in the way of trying the demo.
+func (v *flagValues) validateUpstream() error {
+	if v.demo {
+		return nil
+	}
+	if v.upstream == "" {
+		return errors.New("no upstream: set --upstream or FTPGW_UPSTREAM (or use --demo)")
+	}
+	up, err := parseUpstream(v.upstream)
+	if err != nil {
+		return err
+	}
+	if v.passwordFile != "" {
+		if up.Password, err = readPasswordFile(v.passwordFile); err != nil {
+			return err
+		}
+	}
+	v.up = up
+	if up.TLS == ftpcore.TLSOff {
+		var given []string
+		for _, name := range tlsFlags() {
+			if v.set[name] {
+				given = append(given, "--"+name)
+			}
+		}
+		if len(given) > 0 {
+			return fmt.Errorf("%s: TLS settings for a plain ftp:// upstream, where they would do nothing; "+
+				"use ftpes:// (explicit FTPS) or ftps:// (implicit FTPS)", strings.Join(given, ", "))
+		}
+		return nil
+	}
+	if v.caFile != "" {
+		if v.rootCAs, err = ftpcore.LoadCAFile(v.caFile); err != nil {
+			return fmt.Errorf("--tls-ca-file: %w", err)
+		}
+	}
+	return nil
+}
+
+// config is the configuration the validated flags describe.
+func (v *flagValues) config() *config {
+	cfg := &config{
+		Listen:             v.listen,
+		MaxSessions:        int32(v.maxSessions),
+		MinSessions:        int32(v.minSessions),
+		MaxSessionLifetime: v.lifetime,
+		MaxSessionIdle:     v.idle,
+		AcquireTimeout:     v.acquire,
+		DialTimeout:        v.dial,
+		CommandTimeout:     v.command,
+		DataTimeout:        v.data,
+		UsePASVAddress:     v.usePASV,
+		ClientIdleTimeout:  v.clientIdle,
+		ShutdownTimeout:    v.shutdown,
+		LogLevel:           v.level,
+		Demo:               v.demo,
+		DemoDir:            v.demoDir,
+	}
+	if v.demo {
+		for _, name := range slices.Concat([]string{"upstream", "upstream-password-file"}, activeFlags(), tlsFlags()) {
+			if v.set[name] {
+				cfg.demoIgnored = append(cfg.demoIgnored, "--"+name)
+			}
+		}
+		return cfg
+	}
+	cfg.Upstream = v.up
+	cfg.Active, cfg.ActiveAddr, cfg.ActivePortMin, cfg.ActivePortMax = v.active, v.activeAddr, v.portMin, v.portMax
+	if v.up.TLS == ftpcore.TLSOff {
+		return cfg
+	}
+	cfg.TLS = tlsSettings{
+		CAFile:             v.caFile,
+		RootCAs:            v.rootCAs,
+		ServerName:         v.serverName,
+		MinVersion:         v.tlsVersion,
+		InsecureSkipVerify: v.insecure,
+	}
+	if cfg.TLS.ServerName == "" {
+		cfg.TLS.ServerName, _, _ = net.SplitHostPort(v.up.Addr)
+	}
+	return cfg
+}
+
+// parseLogLevel reads --log-level.
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", s)
+}
+
+// parseTLSVersion reads --tls-min-version. TLS 1.0 and 1.1 are not on
+// offer: Go's client refuses them by default, and so does ftpgw.
+func parseTLSVersion(s string) (uint16, error) {
+	switch s {
+	case "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("--tls-min-version must be 1.2 or 1.3, got %q", s)
+}
+
+// tlsVersionName is the --tls-min-version spelling of v.
+func tlsVersionName(v uint16) string {
+	if v == tls.VersionTLS13 {
+		return "1.3"
+	}
+	return "1.2"
+}
+
+// parsePortRange reads --active-ports, "min-max" with 1 <= min <= max <=
+// 65535; "" is 0, 0 (any port).
+func parsePortRange(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	bad := func(why string) (int, int, error) {
+		return 0, 0, fmt.Errorf("--active-ports %q: %s; write a range such as 50000-50100", s, why)
+	}
+	los, his, ok := strings.Cut(s, "-")
+	if !ok {
+		return bad("no range")
+	}
+	for _, p := range []struct {
+		s string
+		v *int
+	}{{los, &lo}, {his, &hi}} {
+		n, err := strconv.Atoi(strings.TrimSpace(p.s))
+		if err != nil {
+			return bad(fmt.Sprintf("%q is not a port number", p.s))
+		}
+		if n < 1 || n > 65535 {
+			return bad(fmt.Sprintf("port %d is outside 1-65535", n))
+		}
+		*p.v = n
+	}
+	if lo > hi {
+		return bad("the first port is above the last")
+	}
+	return lo, hi, nil
+}
+
+// readPasswordFile returns the file's contents without the trailing
+// newline, the way secrets are mounted.
+func readPasswordFile(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("upstream password file: %w", err)
+	}
+	pw := strings.TrimSuffix(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("upstream password file %s is empty", name)
+	}
+	if hasCtl(pw) {
+		return "", fmt.Errorf("upstream password file %s: the password contains CR, LF or NUL (more than one line?)", name)
+	}
+	return pw, nil
+}
+
+// LogValue implements slog.LogValuer: the startup configuration, with the
+// password redacted by upstream's own LogValue.
+func (c *config) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("listen", c.Listen),
+		slog.Any("upstream", c.Upstream),
+		slog.Int("max_sessions", int(c.MaxSessions)),
+		slog.Int("min_sessions", int(c.MinSessions)),
+		slog.String("max_session_lifetime", c.MaxSessionLifetime.String()),
+		slog.String("max_session_idle", c.MaxSessionIdle.String()),
+		slog.String("acquire_timeout", c.AcquireTimeout.String()),
+		slog.String("dial_timeout", c.DialTimeout.String()),
+		slog.String("command_timeout", c.CommandTimeout.String()),
+		slog.String("data_timeout", c.DataTimeout.String()),
+		slog.Bool("use_pasv_address", c.UsePASVAddress),
+		slog.Bool("active", c.Active),
+		slog.String("client_idle_timeout", c.ClientIdleTimeout.String()),
+		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Bool("demo", c.Demo),
+	}
+	if c.Active {
+		ports := "any"
+		if c.ActivePortMin != 0 {
+			ports = fmt.Sprintf("%d-%d", c.ActivePortMin, c.ActivePortMax)
+		}
+		attrs = append(attrs, slog.String("active_addr", c.ActiveAddr), slog.String("active_ports", ports))
+	}
+	if c.Upstream.TLS != ftpcore.TLSOff {
+		attrs = append(attrs, slog.Group("tls",
+			slog.String("ca_file", c.TLS.CAFile),
+			slog.String("server_name", c.TLS.ServerName),
+			slog.String("min_version", tlsVersionName(c.TLS.MinVersion)),
+			slog.Bool("insecure_skip_verify", c.TLS.InsecureSkipVerify),
+		))
+	}
+	if c.Demo {
+		attrs = append(attrs, slog.String("demo_dir", c.DemoDir))
+	}
+	return slog.GroupValue(attrs...)
+}
