@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
@@ -191,4 +193,55 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// printDemo tells a person who just typed "go run ./cmd/gateway --demo"
+// what they have and what to try, in plain text rather than JSON.
+func printDemo(w io.Writer, d *demoServer, addr net.Addr) {
+	base := "http://" + browseHost(addr) + "/files/"
+	fmt.Fprintf(w, "\nftpgw demo: serving %s through an embedded FTP server at %s\n\n", d.dir, d.addr)
+	fmt.Fprintf(w, "Try:\n")
+	for _, ex := range [][2]string{
+		{"curl " + base, "list the root (JSON; HTML in a browser)"},
+		{"curl -O " + base + "hello.txt", "download a file"},
+		{"curl -r 0-99 " + base + "sample.bin -o part.bin", "the first 100 bytes only"},
+		{"curl -I " + base + "sample.bin", "headers only: size, ETag, Last-Modified"},
+		{"curl -T ./local.txt " + base + "uploaded.txt", "upload (atomic: temporary name, then rename)"},
+		{"curl -X DELETE " + base + "uploaded.txt", "delete"},
+	} {
+		fmt.Fprintf(w, "  %-72s # %s\n", ex[0], ex[1])
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
+}
+
+// browseHost is the host:port a local client would use to reach addr: an
+// unspecified address ("", 0.0.0.0, ::) becomes localhost.
+func browseHost(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// minLevel raises a handler's threshold, for a library that is chattier
+// than the rest of the logs.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }
