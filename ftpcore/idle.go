@@ -15,9 +15,10 @@ import (
 //
 // Progress is the later of the last chunk the copy finished and, on Linux,
 // the last data the kernel received on the socket (TCP_INFO
-// tcpi_last_data_recv), which moves while a splice is under way. Only when
-// both are older than the timeout does the watch set a read deadline in
-// the past. The check runs once per timeout, not per chunk: the copy pays
+// tcpi_last_data_recv), which moves while a splice is under way; data
+// waiting unread in the socket counts as progress now, since then the
+// copy's writer is behind, not the server (recvIdle). Only when both are
+// older than the timeout does the watch set a read deadline in the past. The check runs once per timeout, not per chunk: the copy pays
 // one atomic store per chunk.
 type idleWatch struct {
 	conn    net.Conn

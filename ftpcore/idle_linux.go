@@ -7,10 +7,13 @@ import (
 	"unsafe"
 )
 
-// recvIdle returns how long ago the kernel last received data on a TCP
-// connection (TCP_INFO tcpi_last_data_recv, in milliseconds). Zero-window
-// probes carry no new data, so a sender stalled by a reader that does not
-// drain counts as idle.
+// recvIdle returns how long a TCP connection has been idle on its sender's
+// part: how long ago the kernel last received data (TCP_INFO
+// tcpi_last_data_recv, in milliseconds), or zero while received data waits
+// unread (SIOCINQ). Zero-window probes carry no new data, so a sender
+// stalled by a reader that does not drain would count as idle; but when
+// the reader is this process, held back by whoever it writes to (a slow
+// HTTP client), the unread data says the sender is not the one at fault.
 func recvIdle(nc net.Conn) (time.Duration, bool) {
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
@@ -21,14 +24,19 @@ func recvIdle(nc net.Conn) (time.Duration, bool) {
 		return 0, false
 	}
 	var info syscall.TCPInfo
-	var errno syscall.Errno
+	var unread int32
+	var errno, ioErrno syscall.Errno
 	err = rc.Control(func(fd uintptr) {
+		_, _, ioErrno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&unread)))
 		n := uint32(unsafe.Sizeof(info))
 		_, _, errno = syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
 			uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&n)), 0)
 	})
 	if err != nil || errno != 0 {
 		return 0, false
+	}
+	if ioErrno == 0 && unread > 0 {
+		return 0, true
 	}
 	return time.Duration(info.Last_data_recv) * time.Millisecond, true
 }
