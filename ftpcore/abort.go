@@ -138,9 +138,7 @@ func (c *Conn) sendABOR() error {
 		}
 	}
 	if err != nil {
-		err = fmt.Errorf("ftpcore: ABOR: %w", err)
-		c.poison(err)
-		return err
+		return fmt.Errorf("ftpcore: ABOR: %w", err)
 	}
 	return nil
 }
@@ -149,11 +147,11 @@ func (c *Conn) sendABOR() error {
 // connection has been reset and whose final reply has not been read: ABOR,
 // the replies, and the NOOP proof, all before deadline.
 func (c *Conn) abortTransfer(verb string, deadline time.Time) error {
-	if err := c.Err(); err != nil {
-		return fmt.Errorf("ftpcore: ABOR: %w: %w", ErrUnusable, err)
+	k, err := c.begin(context.Background(), "ABOR", time.Until(deadline))
+	if err != nil {
+		return err
 	}
-	c.nc.SetDeadline(deadline)
-	if err := c.sendABOR(); err != nil {
+	if err := k.end(c.sendABOR()); err != nil {
 		return err
 	}
 	if _, err := c.finalReply(verb, deadline); err != nil {
