@@ -91,6 +91,21 @@ func startDemo(dir string, logger *slog.Logger) (*demoServer, error) {
 	return d, nil
 }
 
+// startDemoUpstream starts the demo server and makes it cfg's upstream,
+// warning about the upstream settings it overrides.
+func startDemoUpstream(cfg *config, logger *slog.Logger) (*demoServer, error) {
+	if len(cfg.demoIgnored) > 0 {
+		logger.Warn("--demo ignores the configured upstream and its settings", "ignored", cfg.demoIgnored)
+	}
+	demo, err := startDemo(cfg.DemoDir, logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Upstream = upstream{Addr: demo.addr, User: demo.user, Password: demo.password}
+	cfg.DemoDir = demo.dir
+	return demo, nil
+}
+
 // Close stops accepting FTP connections and removes the directory if it
 // was made for this run. Sessions still open end when their clients quit,
 // so the gateway's pool should be closed first.

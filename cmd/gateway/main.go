@@ -69,11 +69,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 
 	var demo *demoServer
 	if cfg.Demo {
-		if len(cfg.demoIgnored) > 0 {
-			logger.Warn("--demo ignores the configured upstream and its settings", "ignored", cfg.demoIgnored)
-		}
-		demo, err = startDemo(cfg.DemoDir, logger)
-		if err != nil {
+		if demo, err = startDemoUpstream(cfg, logger); err != nil {
 			return err
 		}
 		defer func() {
@@ -81,42 +77,19 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 				err = fmt.Errorf("stopping the demo FTP server: %w", cerr)
 			}
 		}()
-		cfg.Upstream = upstream{Addr: demo.addr, User: demo.user, Password: demo.password}
-		cfg.DemoDir = demo.dir
 	}
-	logger.Info("starting ftpgw", "config", cfg)
-	if cfg.Upstream.TLS != ftpcore.TLSOff && cfg.TLS.InsecureSkipVerify {
-		// Every start, so that a test setting that reached production
-		// keeps saying so.
-		logger.Warn("--tls-insecure-skip-verify is set: the FTP server's certificate is not verified, " +
-			"and anyone on the path can read and change the traffic; for tests only, never in production")
-	}
+	logStart(logger, cfg)
 
-	p, err := pool.New(pool.Config{
-		Conn:           cfg.ftpConfig(logger),
-		MaxSessions:    cfg.MaxSessions,
-		MinSessions:    cfg.MinSessions,
-		MaxLifetime:    cfg.MaxSessionLifetime,
-		MaxIdleTime:    cfg.MaxSessionIdle,
-		AcquireTimeout: cfg.AcquireTimeout,
-		Logger:         logger,
-	})
+	p, err := pool.New(cfg.poolConfig(logger))
 	if err != nil {
 		return err
 	}
 	// Deferred after demo.Close, so it runs before it: sessions QUIT while
 	// the demo server is still there to answer.
 	defer p.Close()
-
-	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		pool.NewCollector(p),
-	} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("registering metrics: %w", err)
-		}
+	reg, err := newRegistry(p)
+	if err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -127,14 +100,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		cfg.onListening(ln.Addr())
 	}
 	srv := &http.Server{
-		Handler: api.New(api.Config{
-			Pool:              p,
-			Root:              cfg.Upstream.Root,
-			Logger:            logger,
-			Registerer:        reg,
-			Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			ClientIdleTimeout: cfg.ClientIdleTimeout,
-		}),
+		Handler: api.New(cfg.apiConfig(p, reg, logger)),
 		// Only the headers get a deadline: bodies are streamed for as
 		// long as they keep moving, which the api enforces chunk by chunk
 		// (--client-idle-timeout). There is no BaseContext from ctx, so a
@@ -158,18 +124,77 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	// A second signal now kills the process the default way, for whoever
 	// does not want to wait for the drain.
 	stopSignals()
-	logger.Info("shutting down; waiting for requests in flight", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	return shutdown(srv, served, cfg.ShutdownTimeout, logger)
+}
+
+// logStart logs the configuration the gateway starts with.
+func logStart(logger *slog.Logger, cfg *config) {
+	logger.Info("starting ftpgw", "config", cfg)
+	if cfg.Upstream.TLS != ftpcore.TLSOff && cfg.TLS.InsecureSkipVerify {
+		// Every start, so that a test setting that reached production
+		// keeps saying so.
+		logger.Warn("--tls-insecure-skip-verify is set: the FTP server's certificate is not verified, " +
+			"and anyone on the path can read and change the traffic; for tests only, never in production")
+	}
+}
+
+// newRegistry is the registry /metrics serves: the Go runtime, the
+// process, and p. The api registers its own metrics on it.
+func newRegistry(p *pool.Pool) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		pool.NewCollector(p),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return reg, nil
+}
+
+// shutdown stops srv from taking requests and waits up to timeout for
+// those in flight, then for Serve, whose result comes on served, to return.
+func shutdown(srv *http.Server, served <-chan error, timeout time.Duration, logger *slog.Logger) error {
+	logger.Info("shutting down; waiting for requests in flight", "timeout", timeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
 		srv.Close()
-		return fmt.Errorf("shutdown: requests still in flight after %v were cut off", cfg.ShutdownTimeout)
+		return fmt.Errorf("shutdown: requests still in flight after %v were cut off", timeout)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// apiConfig is the api.Config serving c's upstream through p, with the
+// metrics of reg.
+func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.Logger) api.Config {
+	return api.Config{
+		Pool:              p,
+		Root:              c.Upstream.Root,
+		Logger:            logger,
+		Registerer:        reg,
+		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		ClientIdleTimeout: c.ClientIdleTimeout,
+	}
+}
+
+// poolConfig is the pool.Config for c's upstream.
+func (c *config) poolConfig(logger *slog.Logger) pool.Config {
+	return pool.Config{
+		Conn:           c.ftpConfig(logger),
+		MaxSessions:    c.MaxSessions,
+		MinSessions:    c.MinSessions,
+		MaxLifetime:    c.MaxSessionLifetime,
+		MaxIdleTime:    c.MaxSessionIdle,
+		AcquireTimeout: c.AcquireTimeout,
+		Logger:         logger,
+	}
 }
 
 // ftpConfig is the ftpcore.Config for c's upstream: login, timeouts, data
