@@ -1,0 +1,47 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
+)
+
+// deleteFile removes a file, or an empty directory.
+func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
+	clean, dirReq, err := requestPath(r)
+	if err != nil {
+		return err
+	}
+	if clean == "/" {
+		w.Header().Set("Allow", "GET, HEAD")
+		return methodNotAllowed("the root cannot be deleted")
+	}
+	ctx := r.Context()
+	err = s.cfg.Pool.Do(ctx, func(c *ftpcore.Conn) error {
+		full := s.ftpPath(c, clean)
+		e, err := c.Stat(ctx, full)
+		if err != nil {
+			return err
+		}
+		if httpsem.CheckPreconditions(r.Method, r.Header, validatorsOf(e)) != httpsem.PrecondProceed {
+			return preconditionFailed()
+		}
+		if e.Type == ftpcore.EntryDir {
+			err := c.Rmdir(ctx, full)
+			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
+				return conflict("the directory is not empty or cannot be removed", err)
+			}
+			return err
+		}
+		if dirReq {
+			return notFound("not a directory")
+		}
+		return c.Delete(ctx, full)
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

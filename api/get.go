@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
+)
+
+// getFile serves GET and HEAD: a file (whole or one range), or a directory
+// listing.
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
+	clean, dirReq, err := requestPath(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var entry ftpcore.Entry
+	var full string
+	sess, err := s.cfg.Pool.Begin(ctx, func(c *ftpcore.Conn) error {
+		full = s.ftpPath(c, clean)
+		entry, err = c.Stat(ctx, full)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.Release()
+
+	switch {
+	case entry.Type == ftpcore.EntryDir && !dirReq:
+		redirect(w, r, r.URL.Path+"/")
+		return nil
+	case entry.Type == ftpcore.EntryDir:
+		return s.listDir(w, r, sess.Conn(), full, clean)
+	case dirReq:
+		redirect(w, r, strings.TrimSuffix(r.URL.Path, "/"))
+		return nil
+	case entry.Type == ftpcore.EntryOther:
+		return notFound("not a regular file")
+	}
+	return s.serveFile(w, r, sess.Conn(), full, clean, entry)
+}
+
+// serveFile answers a GET or HEAD of the regular file e, at full on the FTP
+// server: the preconditions, the range, the headers, then the body.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, e ftpcore.Entry) error {
+	v := validatorsOf(e)
+	h := w.Header()
+	if v.ETag != "" {
+		h.Set("ETag", v.ETag)
+	}
+	if !v.ModTime.IsZero() {
+		h.Set("Last-Modified", v.ModTime.UTC().Format(http.TimeFormat))
+	}
+	switch httpsem.CheckPreconditions(r.Method, r.Header, v) {
+	case httpsem.PrecondNotModified:
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	case httpsem.PrecondFailed:
+		return preconditionFailed()
+	}
+
+	sp, err := selectSpan(h, r, v, e.Size)
+	if err != nil {
+		return err
+	}
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", contentType(clean))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.FormatInt(sp.length, 10))
+	if r.Method == http.MethodHead || sp.length == 0 {
+		w.WriteHeader(sp.status)
+		return nil
+	}
+	return s.sendSpan(w, r, c, full, sp, e.Size)
+}
+
+// span is the part of a file a GET sends: all of it with 200, or one range
+// with 206.
+type span struct {
+	status         int
+	offset, length int64
+}
+
+// selectSpan decides what a GET of a file of size bytes sends, as Range and
+// If-Range ask, and sets the Content-Range of a 206 in h.
+func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64) (span, error) {
+	whole := span{status: http.StatusOK, length: size}
+	rh := r.Header.Get("Range")
+	if rh == "" || !httpsem.RangeApplies(r.Header, v) {
+		return whole, nil
+	}
+	br, outcome := httpsem.ParseRange(rh, size)
+	switch outcome {
+	case httpsem.RangeUnsatisfiable:
+		return span{}, rangeNotSatisfiable(size)
+	case httpsem.RangeSingle:
+		h.Set("Content-Range", br.ContentRange(size))
+		return span{status: http.StatusPartialContent, offset: br.Start, length: br.Length()}, nil
+	}
+	return whole, nil
+}
+
+// sendSpan writes the status line and streams sp from the file at full, of
+// size bytes, with RETR.
+func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full string, sp span, size int64) error {
+	// The transfer does not follow the request's cancellation: a client
+	// that goes away shows up as a failed write, which ends the transfer
+	// early and keeps the session; every FTP step has its own timeout.
+	ctx := context.WithoutCancel(r.Context())
+	limit := sp.length
+	if sp.offset+sp.length >= size {
+		limit = -1 // to the end: the server's end of data ends it
+	}
+	tr, err := c.Retr(ctx, full, sp.offset, limit)
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(sp.status)
+	tr.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "download"))
+	cw := newClientWriter(w, r, s.cfg.ClientIdleTimeout)
+	n, err := io.Copy(cw, tr)
+	cw.done()
+	cerr := tr.Close()
+	if err == nil && n != sp.length {
+		err = fmt.Errorf("FTP data ended after %d of %d bytes: %w", n, sp.length, cerr)
+	}
+	if err != nil {
+		return err // headers are out: writeError aborts the response
+	}
+	if cerr != nil {
+		// Every byte the size promised was sent; the server's complaint
+		// at the end is worth a log line, not a broken response.
+		if info := requestInfoFrom(r.Context()); info != nil {
+			info.ftpCode = ftpcore.ReplyCode(cerr)
+		}
+		s.log.Warn("FTP transfer ended with an error after all data", "err", cerr)
+	}
+	return nil
+}
+
+func redirect(w http.ResponseWriter, r *http.Request, p string) {
+	u := url.URL{Path: p, RawQuery: r.URL.RawQuery}
+	http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+}
+
+func contentType(p string) string {
+	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}

@@ -1,0 +1,212 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"time"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
+)
+
+// tempPrefix starts the name of every upload in progress. Listings hide
+// such names.
+const tempPrefix = ".ftpgw-upload-"
+
+// cleanupTimeout bounds removing a temporary file after a failed upload.
+const cleanupTimeout = 30 * time.Second
+
+// putFile stores the request body at the path atomically: STOR to a
+// temporary name in the same directory, a size check, then RNFR/RNTO. The
+// target is never touched unless the whole body arrived and was stored.
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
+	clean, err := checkPut(w, r)
+	if err != nil {
+		return err
+	}
+	// The FTP side does not follow the request's cancellation, so that a
+	// client that vanishes mid-body still leaves a clean server behind:
+	// the upload is aborted and the temporary file removed on a session
+	// that is still usable. Every FTP step has its own timeout.
+	ctx := context.WithoutCancel(r.Context())
+	var u upload
+	sess, err := s.cfg.Pool.Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
+		u, err = s.startUpload(ctx, c, r, clean)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.Release()
+	conn := sess.Conn()
+
+	n, err := s.receiveBody(w, r, u.stor)
+	if err == nil {
+		err = finishUpload(ctx, conn, u, n)
+	}
+	if err != nil {
+		s.removeTemp(ctx, conn, u.tmp)
+		return err
+	}
+	if mod, err := conn.ModTime(ctx, u.full); err == nil {
+		w.Header().Set("ETag", httpsem.ETag(n, mod))
+		w.Header().Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
+	if u.existed {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	w.Header().Set("Location", (&url.URL{Path: "/files" + clean}).EscapedPath())
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// checkPut refuses the PUTs no FTP server needs to see: of a directory
+// path, and of part of a file.
+func checkPut(w http.ResponseWriter, r *http.Request) (clean string, err error) {
+	clean, dirReq, err := requestPath(r)
+	if err != nil {
+		return "", err
+	}
+	if dirReq {
+		w.Header().Set("Allow", "GET, HEAD")
+		return "", methodNotAllowed("PUT needs a file path, not a directory")
+	}
+	if r.Header.Get("Content-Range") != "" {
+		return "", badRequest("Content-Range is not allowed in a PUT request (RFC 9110 §14.5)", nil)
+	}
+	return clean, nil
+}
+
+// upload is a PUT under way: the body goes to tmp through stor, and is
+// renamed to full once it is all there.
+type upload struct {
+	full, tmp string
+	existed   bool // the answer is 204, not 201
+	stor      *ftpcore.Upload
+}
+
+// startUpload does on c everything that can refuse the upload, before the
+// body is read, so that a client sending "Expect: 100-continue" gets the
+// refusal instead of an invitation to send; then it opens the STOR of the
+// temporary file.
+func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean string) (upload, error) {
+	u := upload{full: s.ftpPath(c, clean)}
+	e, err := c.Stat(ctx, u.full)
+	switch {
+	case err == nil && e.Type == ftpcore.EntryDir:
+		return u, conflict("a directory exists at this path", nil)
+	case err == nil:
+		u.existed = true
+	case ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable:
+		u.existed = false
+	default:
+		return u, err
+	}
+	v := httpsem.Validators{}
+	if u.existed {
+		v = validatorsOf(e)
+	}
+	if httpsem.CheckPreconditions(r.Method, r.Header, v) != httpsem.PrecondProceed {
+		return u, preconditionFailed()
+	}
+	if !u.existed {
+		if err := checkParent(ctx, c, u.full); err != nil {
+			return u, err
+		}
+	}
+	u.tmp = path.Join(path.Dir(u.full), tempName())
+	u.stor, err = c.Stor(ctx, u.tmp, 0)
+	return u, err
+}
+
+// checkParent refuses a new file whose parent directory is missing or not
+// a directory: PUT creates no parents.
+func checkParent(ctx context.Context, c *ftpcore.Conn, full string) error {
+	pe, err := c.Stat(ctx, path.Dir(full))
+	if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
+		return conflict("the parent directory does not exist", err)
+	}
+	if err != nil {
+		return err
+	}
+	if pe.Type != ftpcore.EntryDir {
+		return conflict("the parent is not a directory", nil)
+	}
+	return nil
+}
+
+// receiveBody copies the request body into the upload and returns its
+// length. A body that fails, or ends short of its Content-Length, aborts the
+// upload and is blamed on the client, not on the FTP server.
+func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore.Upload) (int64, error) {
+	up.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "upload"))
+	body := newBodyReader(w, r.Body, s.cfg.ClientIdleTimeout)
+	n, err := up.ReadFrom(body)
+	body.done()
+	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
+		body.err = fmt.Errorf("body has %d bytes, Content-Length says %d", n, r.ContentLength)
+		err = body.err
+	}
+	if err == nil {
+		return n, nil
+	}
+	ferr := up.Abort(err)
+	if body.err != nil {
+		if ftpcore.IsTimeout(body.err) {
+			return n, &problem{status: http.StatusRequestTimeout, detail: "the request body stalled", cause: body.err}
+		}
+		return n, badRequest("the request body ended early or could not be read", body.err)
+	}
+	return n, ferr
+}
+
+// finishUpload reads the STOR's final reply, checks that the server stored
+// the n bytes received, and renames the temporary file over the target.
+func finishUpload(ctx context.Context, c *ftpcore.Conn, u upload, n int64) error {
+	if err := u.stor.Close(); err != nil {
+		return err
+	}
+	stored, err := c.Size(ctx, u.tmp)
+	if err != nil {
+		return err
+	}
+	if stored != n {
+		return upstreamMismatch(fmt.Sprintf("the FTP server stored %d bytes of the %d sent", stored, n))
+	}
+	return c.Rename(ctx, u.tmp, u.full)
+}
+
+func tempName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return tempPrefix + hex.EncodeToString(b[:]) + ".tmp"
+}
+
+// removeTemp deletes a failed upload's temporary file, on conn when it is
+// still usable and on a fresh session otherwise.
+func (s *Server) removeTemp(ctx context.Context, conn *ftpcore.Conn, tmp string) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	del := func(c *ftpcore.Conn) error {
+		err := c.Delete(ctx, tmp)
+		if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
+			return nil // never created, or already gone
+		}
+		return err
+	}
+	var err error
+	if conn.Usable() {
+		err = del(conn)
+	} else {
+		err = s.cfg.Pool.Do(ctx, del)
+	}
+	if err != nil {
+		s.log.Warn("temporary upload file left behind", "backend", s.cfg.Pool.Name(), "path", tmp, "err", err)
+	}
+}
