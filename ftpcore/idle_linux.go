@@ -10,10 +10,14 @@ import (
 // recvIdle returns how long a TCP connection has been idle on its sender's
 // part: how long ago the kernel last received data (TCP_INFO
 // tcpi_last_data_recv, in milliseconds), or zero while received data waits
-// unread (SIOCINQ). Zero-window probes carry no new data, so a sender
-// stalled by a reader that does not drain would count as idle; but when
-// the reader is this process, held back by whoever it writes to (a slow
-// HTTP client), the unread data says the sender is not the one at fault.
+// unread (SIOCINQ) or the sender has closed its side. Zero-window probes
+// carry no new data, so a sender stalled by a reader that does not drain
+// would count as idle; but when the reader is this process, held back by
+// whoever it writes to (a slow HTTP client), the unread data, or the
+// sender's end of data, says the sender is not the one at fault.
+// tcpCloseWait is the TCP state after the peer's FIN (include/net/tcp_states.h).
+const tcpCloseWait = 8
+
 func recvIdle(nc net.Conn) (time.Duration, bool) {
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
@@ -35,7 +39,9 @@ func recvIdle(nc net.Conn) (time.Duration, bool) {
 	if err != nil || errno != 0 {
 		return 0, false
 	}
-	if ioErrno == 0 && unread > 0 {
+	// Data waits unread, or the server has sent all it will (its FIN is
+	// in: CLOSE_WAIT).
+	if (ioErrno == 0 && unread > 0) || info.State == tcpCloseWait {
 		return 0, true
 	}
 	return time.Duration(info.Last_data_recv) * time.Millisecond, true

@@ -1,0 +1,27 @@
+package api
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendProgress reads TCP_INFO: the bytes the peer has acknowledged
+// (tcpi_bytes_acked, which zero-window probes do not move) and whether
+// bytes are waiting for it, sent but unacknowledged or not yet sent
+// (tcpi_unacked, tcpi_notsent_bytes).
+func sendProgress(conn *net.TCPConn) (acked uint64, waiting, ok bool) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, false, false
+	}
+	var info *unix.TCPInfo
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	})
+	if err != nil || serr != nil {
+		return 0, false, false
+	}
+	return info.Bytes_acked, info.Unacked > 0 || info.Notsent_bytes > 0, true
+}
