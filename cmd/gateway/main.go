@@ -99,12 +99,15 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	if cfg.onListening != nil {
 		cfg.onListening(ln.Addr())
 	}
+	handler := api.New(cfg.apiConfig(p, reg, logger))
 	srv := &http.Server{
-		Handler: api.New(cfg.apiConfig(p, reg, logger)),
-		// Only the headers get a deadline: bodies are streamed for as
-		// long as they keep moving, which the api enforces chunk by chunk
-		// (--client-idle-timeout). There is no BaseContext from ctx, so a
-		// signal does not cancel transfers in flight; Shutdown drains them.
+		Handler: handler,
+		// The api watches each client connection for progress: bodies
+		// stream for as long as they keep moving (--client-idle-timeout),
+		// so only the headers get a deadline. There is no BaseContext
+		// from ctx, so a signal does not cancel transfers in flight;
+		// Shutdown drains them.
+		ConnContext:       handler.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
