@@ -176,7 +176,7 @@ func (c *Conn) finalReply(verb string, deadline time.Time) (*Reply, error) {
 		c.poison(err)
 		return nil, err
 	}
-	return rep, c.lostErr(verb)
+	return rep, nil
 }
 
 // proveInStep sends NOOP and reads replies until its 200, before
@@ -186,9 +186,6 @@ func (c *Conn) finalReply(verb string, deadline time.Time) (*Reply, error) {
 func (c *Conn) proveInStep(verb string, deadline time.Time, strays int) error {
 	rep, err := c.exchange(context.Background(), "NOOP", "", true, time.Until(deadline))
 	for i := 0; err == nil && rep.Code != StatusCommandOK; i++ {
-		if err := c.lostErr(verb); err != nil {
-			return err
-		}
 		if i >= strays || !strayReply(rep.Code) {
 			err := &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("reply %d where NOOP's 200 was due after the transfer ended early: control connection out of step", rep.Code)}
 			c.poison(err)
@@ -224,15 +221,6 @@ func strayReply(code int) bool {
 // readUntil reads one reply before deadline; a failure poisons the Conn.
 func (c *Conn) readUntil(verb string, deadline time.Time) (*Reply, error) {
 	return c.exchange(context.Background(), verb, "", false, time.Until(deadline))
-}
-
-// lostErr returns why the Conn is unusable after a reply that poisoned it
-// (421), or nil.
-func (c *Conn) lostErr(verb string) error {
-	if err := c.Err(); err != nil {
-		return fmt.Errorf("ftpcore: %s: %w", verb, err)
-	}
-	return nil
 }
 
 // verbName is the transfer command, for errors.

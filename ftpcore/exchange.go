@@ -23,6 +23,17 @@ import (
 // costing a round trip of its own. RFC 959 servers read commands one line
 // at a time from the control connection, so this is invisible to them;
 // Config has DisablePipelining for any that is not.
+//
+// A 421 reply, to any command, is RFC 959's "service not available,
+// closing control connection": the server is going away, whether or not
+// its close has arrived yet. read returns it as the *Error of the command
+// it answered, counted in Replies, and nothing after it is read; the
+// call's end poisons the Conn with that *Error. Every caller sees the same
+// error whichever command met the 421, alone, pipelined or owed:
+// IsConnLost recognises it, and the pool takes it, when it is the first
+// reply of an operation, for a stale session and retries on a fresh one.
+// Later calls fail fast with ErrUnusable, which IsConnLost does not
+// recognise.
 
 // pipelining reports whether commands may be sent ahead of replies.
 func (c *Conn) pipelining() bool { return !c.cfg.DisablePipelining }
@@ -137,7 +148,7 @@ func (c *Conn) appendCommand(b []byte, verb, arg string) []byte {
 }
 
 // read reads one reply, to verb ("" for the greeting), within the call's
-// deadline, and counts it in Replies.
+// deadline, and counts it in Replies. A 421 is returned as verb's *Error.
 func (c *Conn) read(verb string) (*Reply, error) {
 	rep, err := readReply(c.br, c.cfg.MaxReplySize)
 	if err != nil {
@@ -152,14 +163,17 @@ func (c *Conn) read(verb string) (*Reply, error) {
 	if c.log != nil {
 		c.log.Debug("ftp recv", "addr", c.cfg.Addr, "code", rep.Code, "text", rep.Msg())
 	}
+	if rep.Code == StatusNotAvailable {
+		return nil, unexpected(orGreeting(verb), rep)
+	}
 	return rep, nil
 }
 
 // settle reads the reply to the owed NOOP, sent ahead of the command that
 // follows: it must be 200, which no transfer reply is, so it proves that
-// nothing of the transfer that ended early is still in flight. A 421 is
-// returned as an *Error, any other reply as a ProtocolError; the caller
-// poisons the Conn. A 200 is not counted in Replies: it answers no command
+// nothing of the transfer that ended early is still in flight. Any other
+// reply is a ProtocolError (a 421 an *Error, as always), and the
+// caller's call poisons the Conn. A 200 is not counted in Replies: it answers no command
 // of the caller's, and the pool must still see a session that fails right
 // after it as failing before any reply.
 func (c *Conn) settle() error {
@@ -168,12 +182,9 @@ func (c *Conn) settle() error {
 	if err != nil {
 		return err
 	}
-	switch rep.Code {
-	case StatusCommandOK:
+	if rep.Code == StatusCommandOK {
 		c.replies--
 		return nil
-	case StatusNotAvailable:
-		return unexpected("NOOP", rep)
 	}
 	return &ProtocolError{Cmd: "NOOP", Msg: fmt.Sprintf("reply %d where NOOP's 200 was due after a transfer ended early: control connection out of step", rep.Code)}
 }
@@ -187,8 +198,8 @@ func orGreeting(verb string) string {
 
 // exchange sends "verb arg" and reads one reply, whatever its code,
 // within timeout; with send false it only reads the reply to verb (the
-// greeting for ""). Any failure other than a rejected argument poisons the
-// Conn.
+// greeting for ""). Any failure other than a rejected argument, and a 421,
+// poisons the Conn.
 func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeout time.Duration) (*Reply, error) {
 	cmds := []cmd{{verb, arg}}
 	if !send {
@@ -207,12 +218,6 @@ func (c *Conn) exchange(ctx context.Context, verb, arg string, send bool, timeou
 	}
 	if err := k.end(err); err != nil {
 		return nil, err
-	}
-	if rep.Code == StatusNotAvailable {
-		// RFC 959: 421 is the server closing the control connection,
-		// whether or not the close has arrived yet. A Conn left usable
-		// here would go back to a pool and fail its next user.
-		c.poison(unexpected(orGreeting(verb), rep))
 	}
 	return rep, nil
 }
@@ -247,7 +252,7 @@ func (c *Conn) expect(ctx context.Context, verb, arg string, codes ...int) (*Rep
 
 // exchangePair sends "v1 a1" and "v2 a2" in one write and reads both
 // replies, within one command timeout. A failure poisons the Conn, as in
-// exchange; so does a 421 to either, which is returned as an *Error.
+// exchange, and so does a 421 to either.
 func (c *Conn) exchangePair(ctx context.Context, v1, a1, v2, a2 string) (r1, r2 *Reply, err error) {
 	cmds := [...]cmd{{v1, a1}, {v2, a2}}
 	k, err := c.begin(ctx, v1, c.cfg.CommandTimeout, cmds[:]...)
@@ -258,21 +263,11 @@ func (c *Conn) exchangePair(ctx context.Context, v1, a1, v2, a2 string) (r1, r2 
 	if err == nil {
 		r1, err = c.read(v1)
 	}
-	if err == nil && r1.Code != StatusNotAvailable {
+	if err == nil {
 		r2, err = c.read(v2)
 	}
 	if err := k.end(err); err != nil {
 		return nil, nil, err
-	}
-	for _, r := range [...]struct {
-		verb string
-		rep  *Reply
-	}{{v1, r1}, {v2, r2}} {
-		if r.rep != nil && r.rep.Code == StatusNotAvailable {
-			e := unexpected(r.verb, r.rep)
-			c.poison(e)
-			return nil, nil, e
-		}
 	}
 	return r1, r2, nil
 }

@@ -110,11 +110,6 @@ func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool) 
 	if p.rep, err = c.read(verb); err != nil {
 		return p, err
 	}
-	for _, r := range [...]*Reply{prep, p.rest, p.rep} {
-		if r != nil && r.Code == StatusNotAvailable {
-			return p, unexpected(verb, r)
-		}
-	}
 	if p.data == nil && p.rep.Class() <= 2 {
 		// The server started (or finished) a transfer on a data
 		// connection we do not have: its replies can no longer be told

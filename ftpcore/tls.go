@@ -44,7 +44,8 @@ func (m TLSMode) String() string {
 // ErrTLSRefused is wrapped by the error Dial returns when Config.TLS asks
 // for TLS and the server does not provide it: AUTH TLS, PBSZ or PROT P was
 // answered with anything but success (the *Error with the reply is
-// wrapped too), or the server greeted with 230, logged in before any
+// wrapped too) other than a 421, which is the server going away as it may
+// on any command, or the server greeted with 230, logged in before any
 // credentials could be protected. Nothing secret was sent: USER and PASS
 // are never sent in the clear when TLS is asked for.
 var ErrTLSRefused = errors.New("server refused TLS")
