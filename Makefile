@@ -1,17 +1,18 @@
 # ftpgw — `make` or `make test` runs what CI runs: install the test
 # dependencies (vsftpd, curl, pure-ftpd and proftpd unpacked under
 # $FTPGW_TEST_SERVERS_DIR or /opt/ftpgw-test-servers, the ftpgwtest account;
-# needs root), check formatting, vet, then every test under -race with the
-# real-server tests required rather than skipped. Other targets: build, run,
-# vet, fmt, fuzz (every fuzz target in the tree for FUZZTIME each, default
-# 10s), and bench (the gateway against direct FTP on vsftpd, results appended
-# to BENCHMARKS.md; as root, several minutes).
+# needs root), check formatting, vet, staticcheck (a pinned version; any
+# finding fails), then every test under -race with the real-server tests
+# required rather than skipped. Other targets: build, run, vet, fmt, fuzz
+# (every fuzz target in the tree for FUZZTIME each, default 10s), and bench
+# (the gateway against direct FTP on vsftpd, results appended to
+# BENCHMARKS.md; as root, several minutes).
 
 GO ?= go
 
-.PHONY: test deps fmtcheck vet build run fmt fuzz bench
+.PHONY: test deps fmtcheck vet staticcheck build run fmt fuzz bench
 
-test: deps fmtcheck vet
+test: deps fmtcheck vet staticcheck
 	FTPGW_REQUIRE_REAL_SERVERS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 deps:
@@ -27,6 +28,13 @@ fmtcheck:
 
 vet:
 	$(GO) vet ./...
+
+# Pinned, so that a new release's checks cannot turn a green tree red; the
+# module and its build are cached by the go command after the first run.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
 
 build:
 	$(GO) build -o bin/gateway ./cmd/gateway
