@@ -906,6 +906,11 @@ func TestUploadWriteAfterServerGone(t *testing.T) {
 		if err != nil {
 			return
 		}
+		// The first bytes, before the reset: a reset sent at once can
+		// reach the client before its connect has completed, and fail
+		// the dial instead of the writes.
+		dc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		dc.Read(make([]byte, 1))
 		dc.(*net.TCPConn).SetLinger(0)
 		dc.Close()
 		sc.Reply(426, "Failure reading network stream.")
