@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestSlowClientNotCut: run wires the api's idle watch into its
+// http.Server (ConnContext), so a client that reads 6 MiB steadily at about
+// 1 MiB/s through a small receive buffer gets it all under a 500 ms
+// --client-idle-timeout. Without the watch, a deadline per write cuts such
+// a client: the kernel wakes a writer blocked on a full send buffer only
+// once a third of it is free, over a second here.
+func TestSlowClientNotCut(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 6<<20)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig([]string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--client-idle-timeout", "500ms", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan net.Addr, 1)
+	cfg.onListening = func(a net.Addr) { listening <- a }
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &stderr) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-listening:
+	case err := <-done:
+		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("gateway not listening after 10s\n%s", stderr.String())
+	}
+
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, a)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(256 << 10)
+		}
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + addr.String() + "/files/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got bytes.Buffer
+	for {
+		n, err := io.CopyN(&got, resp.Body, 48<<10)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v\n%s", got.Len(), len(data), err, stderr.String())
+		}
+		if n > 0 {
+			time.Sleep(48 * time.Millisecond)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("got %d bytes, not the %d of the file", got.Len(), len(data))
+	}
+}
