@@ -151,8 +151,8 @@ type Pool struct {
 	wake chan struct{} // a session was destroyed: top up MinSessions
 	wg   sync.WaitGroup
 	once sync.Once
-	// closing counts the sessions destroy has taken out of the pool and
-	// is still saying goodbye to, so that Close waits for them.
+	// closing counts the sessions destroy is still saying goodbye to, so
+	// that Close waits for them.
 	closing sync.WaitGroup
 
 	dials, dialErrors, staleRetries atomic.Int64
@@ -377,23 +377,25 @@ func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
 // maintain to top the pool up to MinSessions. Only Close ends sessions
 // otherwise.
 //
-// The session leaves puddle's count at once (Hijack). puddle's own Destroy
-// removes it only after the destructor's QUIT has been answered, so the
-// refill woken here would still count it, dial nothing, and leave the pool
-// short until the next HealthCheckPeriod.
+// The session counts against MaxSessions until its QUIT has been answered
+// (or HealthCheckTimeout has passed), so the server never sees more than
+// MaxSessions connections of ours; then it leaves puddle's count at once
+// (Hijack) and the refill woken after it finds the room. puddle's own
+// Destroy would leave it counted for a moment after the destructor, with
+// no signal when it goes: a refill woken then would dial nothing and leave
+// the pool short until the next HealthCheckPeriod.
 func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
 	why.Add(1)
-	sess := res.Value()
-	p.closing.Add(1) // before Hijack lets Close's wait on puddle return
-	res.Hijack()
+	p.closing.Add(1)
 	go func() {
 		defer p.closing.Done()
-		p.destruct(sess)
+		p.destruct(res.Value())
+		res.Hijack()
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
 }
 
 // maintain runs until Close: it keeps MinSessions open, topping the pool
@@ -466,8 +468,8 @@ func (p *Pool) Close() {
 		close(p.stop)
 		p.wg.Wait()
 		p.p.Close()
-		// Once puddle holds no session, destroy can take no more; wait
-		// for the QUITs of those it took.
+		// Once puddle holds no idle session, wait for the QUITs of those
+		// destroy is closing.
 		p.closing.Wait()
 	})
 }
