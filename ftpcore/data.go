@@ -39,10 +39,7 @@ func (c *Conn) passive(ctx context.Context) (port int, host string, err error) {
 			return 0, "", err
 		}
 		host, port, err := c.passiveAddr(verb, rep)
-		var fe *Error
-		if errors.As(err, &fe) && verb == "EPSV" && fe.Code >= 500 && !c.ipv6() {
-			// RFC 2428 §3: a server that does not know EPSV says 500/502.
-			c.noEPSV = true
+		if c.fallBackToPASV(verb, err) {
 			continue
 		}
 		var pe *ProtocolError
@@ -51,6 +48,22 @@ func (c *Conn) passive(ctx context.Context) (port int, host string, err error) {
 		}
 		return port, host, err
 	}
+}
+
+// fallBackToPASV reports whether err, what passiveAddr made of the reply
+// to verb, is EPSV refused as a command the server does not know, and then
+// has PASV asked from now on, for the rest of the session. Sequential and
+// pipelined starts alike go by it. RFC 959 has an unknown command answered
+// with 500 or 502; any permanent refusal (5yz) of EPSV is taken the same
+// way, as PASV is what is left to try. PASV cannot describe an IPv6
+// address, so over IPv6 the refusal stands.
+func (c *Conn) fallBackToPASV(verb string, err error) bool {
+	var fe *Error
+	if verb != "EPSV" || c.ipv6() || !errors.As(err, &fe) || fe.Code < 500 {
+		return false
+	}
+	c.noEPSV = true
+	return true
 }
 
 // ipv6 reports whether the control connection runs over IPv6.

@@ -15,12 +15,12 @@ import (
 // the start takes one round trip instead of two or three.
 //
 // Sending the transfer command before the passive reply is known has two
-// costs, both rare. When the data connection cannot be dialled, the
-// server is left waiting for it with the command already taken, so the
-// Conn is poisoned rather than kept (unpipelined, it would stay usable).
-// When EPSV is refused as unknown (500, 502), the replies to REST and the
-// transfer command are read and the start is made again with PASV, the
-// unpipelined way, as it is for the rest of the session.
+// costs, both rare. When the dial of the data connection times out, the
+// server may be left waiting for it with the command already taken, so
+// the Conn is poisoned rather than kept (unpipelined, it would stay
+// usable). When EPSV is refused as unknown (fallBackToPASV), the replies
+// to REST and the transfer command are read and the start is made again
+// with PASV, the unpipelined way, as it is for the rest of the session.
 func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
 	pasv := c.passiveVerb()
 	var buf [3]cmd
@@ -46,13 +46,9 @@ func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int6
 	}
 	pending := &pendingData{nc: p.data}
 	switch {
+	case c.fallBackToPASV(pasv, p.pasvErr):
+		return c.startSequential(ctx, verb, arg, offset)
 	case p.pasvErr != nil:
-		var fe *Error
-		if errors.As(p.pasvErr, &fe) && fe.Code >= 500 && pasv == "EPSV" && !c.ipv6() {
-			// RFC 2428 §3: a server that does not know EPSV says 500/502.
-			c.noEPSV = true
-			return c.startSequential(ctx, verb, arg, offset)
-		}
 		return nil, nil, p.pasvErr
 	case p.rest != nil && p.rest.Code != StatusRequestFilePending:
 		pending.Close()
