@@ -809,3 +809,39 @@ func TestMinSessionsBackendDown(t *testing.T) {
 		t.Fatal("Close hung")
 	}
 }
+
+// TestDestroyStaysCountedUntilClosed: a destroyed session counts against
+// MaxSessions until its QUIT is answered, so the server never sees more
+// connections than MaxSessions; once it is closed, the waiting Acquire gets
+// a new session at once.
+func TestDestroyStaysCountedUntilClosed(t *testing.T) {
+	srv := newServer(t)
+	var quitDone atomic.Bool
+	srv.Handle("QUIT", func(c *ftptest.Conn, _ string) {
+		time.Sleep(300 * time.Millisecond)
+		quitDone.Store(true)
+		c.Reply(221, "Goodbye.")
+		c.Close()
+	})
+	p := newPool(t, srv.Addr, func(c *Config) { c.MaxSessions = 1 })
+	s, err := p.Acquire(t.Context())
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	s.Destroy()
+	start := time.Now()
+	s2, err := p.Acquire(t.Context())
+	if err != nil {
+		t.Fatalf("second Acquire: %v", err)
+	}
+	defer s2.Release()
+	if !quitDone.Load() {
+		t.Fatalf("a new session was handed out %v after the destroy, before the old one's QUIT was answered", time.Since(start))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the new session took %v after a 300 ms QUIT", d)
+	}
+	if got := srv.Logins(); got != 2 {
+		t.Errorf("logins = %d, want 2", got)
+	}
+}
