@@ -75,7 +75,7 @@ import (
 // the NOOP it would take 10.5 ms, but nothing would prove the control
 // connection in step. So the NOOP is not sent at once: with pipelining it
 // goes out in the same write as the Conn's next command, and its 200 is
-// read before that command's reply (pipeline.go). The early end then
+// read before that command's reply (exchange.go). The early end then
 // costs the final reply only, and the proof no round trip at all; a Conn
 // found out of step then fails that next command instead.
 
@@ -198,7 +198,7 @@ func (c *Conn) proveInStep(verb string, deadline time.Time, strays int) error {
 
 // owe arranges the NOOP proof after an early end that read the final
 // reply: with pipelining it goes out with the next command, whose caller
-// is answered only after its 200 (pipeline.go, settle), and the early end
+// is answered only after its 200 (exchange.go, settle), and the early end
 // costs no round trip of its own; without, it is proveInStep now.
 func (c *Conn) owe(verb string, deadline time.Time) error {
 	if !c.pipelining() {
@@ -221,14 +221,6 @@ func strayReply(code int) bool {
 // readUntil reads one reply before deadline; a failure poisons the Conn.
 func (c *Conn) readUntil(verb string, deadline time.Time) (*Reply, error) {
 	return c.exchange(context.Background(), verb, "", false, time.Until(deadline))
-}
-
-// verbName is the transfer command, for errors.
-func (t *Transfer) verbName() string {
-	if t.verb == "" {
-		return "RETR"
-	}
-	return t.verb
 }
 
 // endEarly ends, on the control connection, a download whose data

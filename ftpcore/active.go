@@ -12,93 +12,9 @@ import (
 	"time"
 )
 
-// pendingData is a data connection on its way: dialled (passive mode) or
-// listened for (active mode), not yet accepted or secured. The transfer
-// command goes out in between.
-type pendingData struct {
-	nc net.Conn         // passive: the connection dialled
-	ln *net.TCPListener // active: where the server is to connect
-}
-
-func (p *pendingData) Close() {
-	if p.nc != nil {
-		p.nc.Close()
-	}
-	if p.ln != nil {
-		p.ln.Close()
-	}
-}
-
-// prepareData opens the data connection's first half before the transfer
-// command: EPSV/PASV and the dial in passive mode, the listener and
-// EPRT/PORT in active mode.
-func (c *Conn) prepareData(ctx context.Context) (*pendingData, error) {
-	if c.cfg.Active {
-		ln, err := c.activeListen(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return &pendingData{ln: ln}, nil
-	}
-	nc, err := c.openData(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &pendingData{nc: nc}, nil
-}
-
-// completeData finishes the data connection after a 1xx reply to verb:
-// accepts the server's connection in active mode, then runs the TLS
-// handshake under PROT P. When that fails the server is left waiting on a
-// data connection that will not come; its final reply is read, so that
-// the Conn stays usable when the server says the transfer failed.
-func (c *Conn) completeData(ctx context.Context, p *pendingData, verb string) (net.Conn, error) {
-	nc := p.nc
-	var err error
-	if p.ln != nil {
-		nc, err = c.acceptActive(ctx, p.ln)
-	}
-	if err == nil {
-		nc, err = c.secureData(ctx, nc)
-	}
-	if err == nil {
-		return nc, nil
-	}
-	p.Close()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("ftpcore: %s: data connection: %w", verb, ctx.Err())
-		c.poison(err)
-		return nil, err
-	}
-	rep, rerr := c.readFinal(ctx, verb, c.cfg.CommandTimeout)
-	if rerr != nil {
-		return nil, fmt.Errorf("ftpcore: %s: data connection: %w (then: %w)", verb, err, rerr)
-	}
-	switch rep.Class() {
-	case 2:
-		// The server thinks it is done; what it sent is lost, but the
-		// session is in step.
-		return nil, fmt.Errorf("ftpcore: %s: data connection: %w", verb, err)
-	case 4, 5:
-		return nil, fmt.Errorf("ftpcore: %s: data connection: %w: %w", verb, err,
-			unexpected(verb, rep))
-	}
-	perr := &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
-	c.poison(perr)
-	return nil, fmt.Errorf("ftpcore: %s: data connection: %w (then: %w)", verb, err, perr)
-}
-
-// emptyData stands for the data connection of a transfer the server
-// completed with its first reply: it reads as an immediate end of file.
-func emptyData(p *pendingData) net.Conn {
-	if p.nc != nil {
-		return p.nc
-	}
-	p.Close()
-	nc, peer := net.Pipe()
-	peer.Close()
-	return nc
-}
+// Active data connections (RFC 959 PORT, RFC 2428 EPRT): the client
+// listens, tells the server where, and accepts the server's connection,
+// from the control connection's peer only.
 
 // activeListen opens the listener for an active-mode data connection and
 // tells the server where it is: EPRT (RFC 2428 §2), or PORT when the

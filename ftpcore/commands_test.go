@@ -568,3 +568,23 @@ func TestFileCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestStatSizeWinsOverMLST: proftpd answers MLST of a symbolic link with
+// type=file and the link's own size; the size that counts is what SIZE
+// (and so RETR) says.
+func TestStatSizeWinsOverMLST(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	srv.PutFile("/link.bin", make([]byte, 5000), time.Now())
+	srv.Handle("MLST", func(c *ftptest.Conn, arg string) {
+		c.ReplyLines(250, "Start of list for "+arg, " modify=20261124061610;perm=adfrw;size=10;type=file;UNIX.mode=0777; "+arg, "End of list")
+	})
+	c := dialTest(t, srv)
+	e, err := c.Stat(testCtx(t), "/link.bin")
+	if err != nil || e.Type != EntryFile || e.Size != 5000 {
+		t.Fatalf("Stat = %+v, %v; want a file of 5000 bytes", e, err)
+	}
+	c2 := dialTest(t, srv, func(c *Config) { c.DisablePipelining = true })
+	if e, err := c2.Stat(testCtx(t), "/link.bin"); err != nil || e.Size != 5000 {
+		t.Fatalf("unpipelined Stat = %+v, %v; want SIZE's 5000", e, err)
+	}
+}

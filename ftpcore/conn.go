@@ -30,7 +30,7 @@ type Conn struct {
 	noEPRT   bool // EPRT refused once; PORT from now on
 	tls      *tlsState
 	busy     bool // a Transfer or Upload is open
-	owed     bool // a NOOP goes ahead of the next command (pipeline.go)
+	owed     bool // a NOOP goes ahead of the next command (exchange.go)
 	commands uint64
 	replies  uint64
 	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
@@ -196,6 +196,15 @@ func (c *Conn) HasFeature(name string) bool {
 	return ok
 }
 
+// CanResume reports whether the server advertises REST in stream mode
+// (FEAT "REST STREAM", RFC 3659 §5), so that Retr and Stor with an offset
+// resume where a transfer stopped. Servers that do not list it may still
+// accept REST; callers that must know should try and handle the *Error.
+func (c *Conn) CanResume() bool {
+	v, ok := c.features["REST"]
+	return ok && strings.EqualFold(strings.TrimSpace(v), "STREAM")
+}
+
 // LoginDir returns the working directory after login, as PWD reported it,
 // or "/" when the server did not say.
 func (c *Conn) LoginDir() string { return c.dir }
@@ -207,7 +216,7 @@ func (c *Conn) Commands() uint64 { return c.commands }
 // The pool compares it across an operation to tell a stale session (it
 // failed before any reply came, or its first reply was 421) from a failure
 // later on; commands cannot tell, as two may go out in one write. The
-// 200 to a NOOP the Conn sends on its own (pipeline.go) is not counted.
+// 200 to a NOOP the Conn sends on its own (exchange.go) is not counted.
 func (c *Conn) Replies() uint64 { return c.replies }
 
 // Usable reports whether the Conn can take another command: it has not been

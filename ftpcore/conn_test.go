@@ -900,3 +900,20 @@ func TestCommandsCounter(t *testing.T) {
 		t.Fatalf("Commands() rose by %d over 3 NOOPs", got)
 	}
 }
+
+func TestCanResume(t *testing.T) {
+	for _, tc := range []struct {
+		feats []string
+		want  bool
+	}{
+		{[]string{"REST STREAM", "SIZE"}, true},
+		{[]string{"REST stream"}, true},
+		{[]string{"SIZE"}, false},
+		{[]string{"REST"}, false},
+	} {
+		srv := ftptest.NewServer(t, ftptest.WithFeatures(tc.feats...))
+		if got := dialTest(t, srv).CanResume(); got != tc.want {
+			t.Errorf("FEAT %v: CanResume %v, want %v", tc.feats, got, tc.want)
+		}
+	}
+}

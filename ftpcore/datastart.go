@@ -5,8 +5,66 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 )
+
+// Starting a transfer: the data connection is prepared (passive.go,
+// active.go), the transfer command is sent, and after its preliminary
+// reply the data connection is completed (accepted, secured). In passive
+// mode with pipelining, the passive command, REST and the transfer command
+// go out in one write (startPipelined); otherwise each waits for the reply
+// to the one before, REST and the transfer command excepted
+// (startSequential).
+
+// startTransfer opens a data connection, sends REST when offset > 0, sends
+// verb with arg, and waits for the preliminary reply. On success the Conn is
+// busy until the caller's transfer is closed.
+func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
+	if err := checkArg(arg); err != nil {
+		return nil, nil, fmt.Errorf("ftpcore: %s: %w", verb, err)
+	}
+	if !c.cfg.Active && c.pipelining() {
+		return c.startPipelined(ctx, verb, arg, offset)
+	}
+	return c.startSequential(ctx, verb, arg, offset)
+}
+
+// startSequential is startTransfer with the data connection prepared
+// first (active mode, or pipelining off); REST and the transfer command
+// still go out together unless pipelining is off.
+func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
+	pending, err := c.prepareData(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rep *Reply
+	switch {
+	case offset > 0 && c.pipelining():
+		rest, r, err := c.exchangePair(ctx, "REST", itoa(offset), verb, arg)
+		if err != nil {
+			pending.Close()
+			return nil, nil, err
+		}
+		if rest.Code != StatusRequestFilePending {
+			pending.Close()
+			return nil, nil, c.restRefused(rest, r)
+		}
+		rep = r
+	case offset > 0:
+		if _, err := c.expect(ctx, "REST", itoa(offset), StatusRequestFilePending); err != nil {
+			pending.Close()
+			return nil, nil, err
+		}
+		fallthrough
+	default:
+		var err error
+		rep, err = c.roundTrip(ctx, verb, arg)
+		if err != nil {
+			pending.Close()
+			return nil, nil, err
+		}
+	}
+	return c.transferStarted(ctx, pending, verb, rep)
+}
 
 // startPipelined is startTransfer in passive mode with pipelining: EPSV
 // (or PASV), REST when offset > 0, and "verb arg" go out in one write. The
@@ -115,17 +173,126 @@ func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool) 
 	return p, nil
 }
 
-// dialData connects to a passive data port within DataConnTimeout.
-func (c *Conn) dialData(ctx context.Context, host string, port int) (net.Conn, error) {
-	d := c.cfg.dataDialer() // keepalive.go
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.DataConnTimeout)
-	defer cancel()
-	nc, err := d.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("ftpcore: data connection: %w", err)
+// restRefused returns REST's refusal, sent together with the transfer
+// command whose reply is rep. If the server started the transfer anyway,
+// from the beginning, its final reply is still to come: the Conn is
+// poisoned.
+func (c *Conn) restRefused(rest, rep *Reply) error {
+	err := unexpected("REST", rest)
+	if rep.Class() == 1 {
+		c.poison(err)
 	}
-	return nc, nil
+	return err
+}
+
+// transferStarted completes the data connection after the reply rep to the
+// transfer command verb: a 1yz starts the transfer, a 2yz says it is
+// already over (an empty one), anything else is the command's failure.
+func (c *Conn) transferStarted(ctx context.Context, pending *pendingData, verb string, rep *Reply) (net.Conn, *Reply, error) {
+	switch rep.Class() {
+	case 1:
+		// Accept (active mode) and TLS handshake come only now: servers
+		// connect and start TLS once they have answered the command.
+		data, err := c.completeData(ctx, pending, verb)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.busy = true
+		return data, rep, nil
+	case 2:
+		// Some servers answer an empty transfer with the final reply at
+		// once. The data connection then carries nothing.
+		c.busy = true
+		return emptyData(pending), rep, nil
+	}
+	pending.Close()
+	return nil, nil, unexpected(verb, rep)
+}
+
+// pendingData is a data connection on its way: dialled (passive mode) or
+// listened for (active mode), not yet accepted or secured. The transfer
+// command goes out in between.
+type pendingData struct {
+	nc net.Conn         // passive: the connection dialled
+	ln *net.TCPListener // active: where the server is to connect
+}
+
+func (p *pendingData) Close() {
+	if p.nc != nil {
+		p.nc.Close()
+	}
+	if p.ln != nil {
+		p.ln.Close()
+	}
+}
+
+// prepareData opens the data connection's first half before the transfer
+// command: EPSV/PASV and the dial in passive mode, the listener and
+// EPRT/PORT in active mode.
+func (c *Conn) prepareData(ctx context.Context) (*pendingData, error) {
+	if c.cfg.Active {
+		ln, err := c.activeListen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &pendingData{ln: ln}, nil
+	}
+	nc, err := c.openData(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingData{nc: nc}, nil
+}
+
+// completeData finishes the data connection after a 1xx reply to verb:
+// accepts the server's connection in active mode, then runs the TLS
+// handshake under PROT P. When that fails the server is left waiting on a
+// data connection that will not come; its final reply is read, so that
+// the Conn stays usable when the server says the transfer failed.
+func (c *Conn) completeData(ctx context.Context, p *pendingData, verb string) (net.Conn, error) {
+	nc := p.nc
+	var err error
+	if p.ln != nil {
+		nc, err = c.acceptActive(ctx, p.ln)
+	}
+	if err == nil {
+		nc, err = c.secureData(ctx, nc)
+	}
+	if err == nil {
+		return nc, nil
+	}
+	p.Close()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("ftpcore: %s: data connection: %w", verb, ctx.Err())
+		c.poison(err)
+		return nil, err
+	}
+	rep, rerr := c.readFinal(ctx, verb, c.cfg.CommandTimeout)
+	if rerr != nil {
+		return nil, fmt.Errorf("ftpcore: %s: data connection: %w (then: %w)", verb, err, rerr)
+	}
+	switch rep.Class() {
+	case 2:
+		// The server thinks it is done; what it sent is lost, but the
+		// session is in step.
+		return nil, fmt.Errorf("ftpcore: %s: data connection: %w", verb, err)
+	case 4, 5:
+		return nil, fmt.Errorf("ftpcore: %s: data connection: %w: %w", verb, err,
+			unexpected(verb, rep))
+	}
+	perr := &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
+	c.poison(perr)
+	return nil, fmt.Errorf("ftpcore: %s: data connection: %w (then: %w)", verb, err, perr)
+}
+
+// emptyData stands for the data connection of a transfer the server
+// completed with its first reply: it reads as an immediate end of file.
+func emptyData(p *pendingData) net.Conn {
+	if p.nc != nil {
+		return p.nc
+	}
+	p.Close()
+	nc, peer := net.Pipe()
+	peer.Close()
+	return nc
 }

@@ -3,6 +3,7 @@ package ftpcore
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -77,5 +78,103 @@ func Test421(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// earlyClose reads n bytes of /f from offset 0 on c and closes the
+// transfer early, which leaves the NOOP proof owed.
+func earlyClose(t *testing.T, c *Conn, n int64) {
+	t.Helper()
+	tr, err := c.Retr(testCtx(t), "/f", 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(tr); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// TestOwedNoop: after an early close the NOOP proof goes out in the same
+// write as the next command, and its 200 is read first; it is not counted
+// in Replies, so the pool still tells a session that fails at once.
+func TestOwedNoop(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	srv.PutFile("/f", testData(4<<20), time.Now())
+	c := dialTest(t, srv)
+	earlyClose(t, c, 1000)
+	before, replies := len(srv.Commands()), c.Replies()
+	if n, err := c.Size(testCtx(t), "/f"); err != nil || n != 4<<20 {
+		t.Fatalf("Size = %d, %v", n, err)
+	}
+	if cmds := srv.Commands()[before:]; len(cmds) != 2 || cmds[0] != "NOOP" || cmds[1] != "SIZE /f" {
+		t.Errorf("server saw %q, want NOOP then SIZE", cmds)
+	}
+	if got := c.Replies() - replies; got != 1 {
+		t.Errorf("Replies grew by %d, want 1 (SIZE's)", got)
+	}
+	// Nothing is owed any more.
+	before = len(srv.Commands())
+	if err := c.Noop(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if cmds := srv.Commands()[before:]; len(cmds) != 1 {
+		t.Errorf("server saw %q, want one NOOP", cmds)
+	}
+}
+
+// TestOwedNoopOutOfStep: a server that sends one reply more than it should
+// after a transfer ended early is found out by the owed NOOP: the next
+// command fails with a ProtocolError (not a lost connection, which the
+// pool would retry: the command did reach a live server) and the Conn is
+// given up. A 421 there is the server going away, as for any command.
+func TestOwedNoopOutOfStep(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		handle   func(*ftptest.Server)
+		wantLost bool
+		wantCode int
+	}{
+		{"stray reply", func(srv *ftptest.Server) {
+			srv.Handle("RETR", func(sc *ftptest.Conn, arg string) {
+				sc.Reply(150, "Opening data connection.")
+				dc, err := sc.AcceptData()
+				if err != nil {
+					sc.Reply(425, "no data connection")
+					return
+				}
+				dc.Write(testData(4 << 20))
+				dc.Close()
+				sc.Reply(426, "Failure writing network stream.")
+				sc.Reply(226, "Transfer complete.") // one too many
+			})
+		}, false, 0},
+		{"421", func(srv *ftptest.Server) {
+			srv.Handle("NOOP", func(sc *ftptest.Conn, arg string) {
+				sc.Reply(421, "Timeout.")
+				sc.Close()
+			})
+		}, true, 421},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := ftptest.NewServer(t)
+			srv.PutFile("/f", testData(4<<20), time.Now())
+			tc.handle(srv)
+			c := dialTest(t, srv)
+			earlyClose(t, c, 1000)
+			_, err := c.Size(testCtx(t), "/f")
+			var pe *ProtocolError
+			if tc.wantCode != 0 && ReplyCode(err) != tc.wantCode || tc.wantCode == 0 && !errors.As(err, &pe) {
+				t.Fatalf("Size after the early close: %v; want code %d or a ProtocolError", err, tc.wantCode)
+			}
+			if IsConnLost(err) != tc.wantLost {
+				t.Errorf("IsConnLost(%v) = %v, want %v", err, !tc.wantLost, tc.wantLost)
+			}
+			if c.Usable() {
+				t.Error("Conn still usable")
+			}
+		})
 	}
 }

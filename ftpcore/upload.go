@@ -2,8 +2,42 @@ package ftpcore
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"strings"
+	"time"
 )
+
+// Upload is the data side of a STOR: an io.WriteCloser whose Close ends the
+// data connection and reads the server's final reply. Abort ends it so the
+// server sees a reset rather than a clean end of file. An Upload is not safe
+// for concurrent use; after Close or Abort, do not use it.
+type Upload struct {
+	c      *Conn
+	ctx    context.Context
+	verb   string
+	data   net.Conn
+	stop   func() bool
+	n      int64
+	done   *Reply
+	prelim *Reply // the reply that opened the transfer (STOU names the file in it)
+	err    error
+	closed bool
+
+	progress func(n int64) // OnProgress
+}
+
+// Stor starts uploading to path: STOR, with REST offset first when offset >
+// 0 (resuming). ctx governs the whole upload.
+func (c *Conn) Stor(ctx context.Context, path string, offset int64) (*Upload, error) {
+	return c.store(ctx, "STOR", path, offset)
+}
+
+// Appe starts appending to path (APPE).
+func (c *Conn) Appe(ctx context.Context, path string) (*Upload, error) {
+	return c.store(ctx, "APPE", path, 0)
+}
 
 // Stou starts an upload to a name the server chooses, unique in the working
 // directory (STOU, RFC 959 §4.1.3) — the login directory, for a session
@@ -11,6 +45,22 @@ import (
 // preliminary reply ("150 FILE: name", RFC 1123 §4.1.2.9).
 func (c *Conn) Stou(ctx context.Context) (*Upload, error) {
 	return c.store(ctx, "STOU", "", 0)
+}
+
+func (c *Conn) store(ctx context.Context, verb, path string, offset int64) (*Upload, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("ftpcore: %s: negative offset %d", verb, offset)
+	}
+	data, rep, err := c.startTransfer(ctx, verb, path, offset)
+	if err != nil {
+		return nil, err
+	}
+	u := &Upload{c: c, ctx: ctx, verb: verb, data: data, prelim: rep}
+	if rep.Class() == 2 {
+		u.done = rep
+	}
+	u.stop = watchData(ctx, data)
+	return u, nil
 }
 
 // Name returns the file name a STOU upload was given by the server, as its
@@ -31,11 +81,130 @@ func (u *Upload) Name() string {
 	return name
 }
 
-// CanResume reports whether the server advertises REST in stream mode
-// (FEAT "REST STREAM", RFC 3659 §5), so that Retr and Stor with an offset
-// resume where a transfer stopped. Servers that do not list it may still
-// accept REST; callers that must know should try and handle the *Error.
-func (c *Conn) CanResume() bool {
-	v, ok := c.features["REST"]
-	return ok && strings.EqualFold(strings.TrimSpace(v), "STREAM")
+// BytesWritten returns the number of bytes sent so far.
+func (u *Upload) BytesWritten() int64 { return u.n }
+
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	u.data.SetWriteDeadline(time.Now().Add(u.c.cfg.DataTimeout))
+	if err := u.ctx.Err(); err != nil {
+		// As in Transfer.cancelled: the deadline just set may have
+		// replaced the one cancelling ctx set, and the write would go
+		// into the socket buffer as if nothing had happened.
+		u.err = fmt.Errorf("ftpcore: %s data: %w", u.verb, err)
+		return 0, u.err
+	}
+	n, err := u.data.Write(p)
+	u.n += int64(n)
+	if u.progress != nil && n > 0 {
+		u.progress(int64(n))
+	}
+	if err != nil {
+		if u.ctx.Err() != nil {
+			err = u.ctx.Err()
+		}
+		u.err = fmt.Errorf("ftpcore: %s data: %w", u.verb, err)
+		return n, u.err
+	}
+	return n, nil
+}
+
+// OnProgress sets f to be called with the number of bytes written to the
+// data connection after every write (at most 256 KiB through ReadFrom).
+// f runs on the goroutine writing the Upload and must be quick. Set it
+// before the first write.
+func (u *Upload) OnProgress(f func(n int64)) { u.progress = f }
+
+// uploadBuffer is the size of the buffer ReadFrom copies through.
+const uploadBuffer = 256 << 10
+
+// ReadFrom copies r into the upload until r's EOF. Errors from r are
+// returned as they are, so the caller can tell a failing source from a
+// failing server.
+func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, uploadBuffer)
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			w, werr := u.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// Close ends the data connection cleanly (the server sees end of file) and
+// returns nil only if the server's final reply, awaited at most
+// FinalReplyTimeout, is a 2yz completion. After a failed Write or with the
+// ctx ended it aborts instead, as Abort does, and returns that error.
+func (u *Upload) Close() error {
+	if u.closed {
+		return nil
+	}
+	u.closed = true
+	watchedEnd := u.stop()
+	if u.err != nil {
+		return u.abort(u.err)
+	}
+	if err := u.ctx.Err(); err != nil || watchedEnd {
+		// A clean end of file would tell the server it has the whole
+		// file; after a cancellation it has not.
+		return u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, u.ctx.Err()))
+	}
+	closeData(u.data, u.c.cfg.DataTimeout) // close_notify first under TLS
+	return u.finish()
+}
+
+// Abort ends the upload so the server does not take it for complete: the
+// data connection is reset, not closed. It reads the server's final reply,
+// at most AbortTimeout, so the Conn stays usable (abort.go); cause is
+// returned if the Conn is still usable, or cause and the reason it is not.
+func (u *Upload) Abort(cause error) error {
+	if u.closed {
+		return nil
+	}
+	u.closed = true
+	u.stop()
+	return u.abort(cause)
+}
+
+func (u *Upload) abort(cause error) error {
+	resetData(u.data) // RST, and under TLS no close_notify
+	if err := u.endCutShort(); err != nil {
+		if cause == nil {
+			return err
+		}
+		return fmt.Errorf("%w (abort: %w)", cause, err)
+	}
+	return cause
+}
+
+func (u *Upload) finish() error {
+	c := u.c
+	rep := u.done
+	if rep == nil {
+		var err error
+		// The caller's ctx may end now; the upload is complete, so its
+		// final reply is read regardless.
+		rep, err = c.readFinal(context.Background(), u.verb, c.cfg.FinalReplyTimeout)
+		if err != nil {
+			return err
+		}
+	}
+	c.busy = false
+	if rep.Class() != 2 {
+		return unexpected(u.verb, rep)
+	}
+	return nil
 }

@@ -1,8 +1,13 @@
 package ftpcore
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,96 +56,281 @@ func TestStouNamesTheFile(t *testing.T) {
 	u2.Close()
 }
 
-func TestCanResume(t *testing.T) {
-	for _, tc := range []struct {
-		feats []string
-		want  bool
+func TestStor(t *testing.T) {
+	big := testData(3 << 20)
+	tests := []struct {
+		name     string
+		existing []byte // nil: no file before
+		offset   int64
+		appe     bool
+		data     []byte
+		want     []byte
+		wantCmd  string
 	}{
-		{[]string{"REST STREAM", "SIZE"}, true},
-		{[]string{"REST stream"}, true},
-		{[]string{"SIZE"}, false},
-		{[]string{"REST"}, false},
-	} {
-		srv := ftptest.NewServer(t, ftptest.WithFeatures(tc.feats...))
-		if got := dialTest(t, srv).CanResume(); got != tc.want {
-			t.Errorf("FEAT %v: CanResume %v, want %v", tc.feats, got, tc.want)
-		}
+		{name: "new file", data: big, want: big, wantCmd: "STOR /d/f"},
+		{name: "replace", existing: []byte("old contents"), data: []byte("new"), want: []byte("new"), wantCmd: "STOR /d/f"},
+		{name: "empty", existing: []byte("old"), data: nil, want: []byte{}, wantCmd: "STOR /d/f"},
+		{name: "resume with REST", existing: []byte("hello world"), offset: 6, data: []byte("there"), want: []byte("hello there"), wantCmd: "REST 6"},
+		{name: "append", existing: []byte("abc"), appe: true, data: []byte("def"), want: []byte("abcdef"), wantCmd: "APPE /d/f"},
+		{name: "append to nothing", appe: true, data: []byte("def"), want: []byte("def"), wantCmd: "APPE /d/f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ftptest.NewServer(t)
+			s.Mkdir("/d")
+			if tt.existing != nil {
+				s.PutFile("/d/f", tt.existing, time.Now())
+			}
+			c := dialTest(t, s)
+			ctx := testCtx(t)
+			var u *Upload
+			var err error
+			if tt.appe {
+				u, err = c.Appe(ctx, "/d/f")
+			} else {
+				u, err = c.Stor(ctx, "/d/f", tt.offset)
+			}
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			n, err := io.Copy(u, bytes.NewReader(tt.data)) // through Upload.ReadFrom
+			if err != nil || n != int64(len(tt.data)) || u.BytesWritten() != n {
+				t.Fatalf("copy = %d, %v; BytesWritten %d", n, err, u.BytesWritten())
+			}
+			if err := u.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if err := u.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			got, ok := s.File("/d/f")
+			if !ok || !bytes.Equal(got, tt.want) {
+				t.Fatalf("server has %d bytes (%v), want %d", len(got), ok, len(tt.want))
+			}
+			if !slices.Contains(s.Commands(), tt.wantCmd) {
+				t.Errorf("server saw %q, want %q", s.Commands(), tt.wantCmd)
+			}
+			if err := c.Noop(ctx); err != nil {
+				t.Fatalf("Noop: %v", err)
+			}
+		})
 	}
 }
 
-func TestHash(t *testing.T) {
-	const sha256hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	const md5hex = "d41d8cd98f00b204e9800998ecf8427e"
-	t.Run("HASH with OPTS", func(t *testing.T) {
-		srv := ftptest.NewServer(t, ftptest.WithFeatures("EPSV", "SIZE", "HASH SHA-1*;SHA-256;MD5"))
-		srv.Handle("OPTS", func(c *ftptest.Conn, arg string) {
-			if strings.HasPrefix(strings.ToUpper(arg), "HASH ") {
-				c.Reply(200, strings.TrimPrefix(arg, "HASH "))
-				return
+func TestStorRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []ftptest.Option
+		path     string
+		offset   int64
+		wantCode int
+	}{
+		{name: "missing directory", path: "/nope/f", wantCode: 553},
+		{name: "onto a directory", path: "/d", wantCode: 553},
+		{name: "REST past the end", path: "/d/f", offset: 100, wantCode: 554},
+		{name: "no data connection", opts: []ftptest.Option{ftptest.WithNoDataConn425()}, path: "/d/f", wantCode: 425},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ftptest.NewServer(t, tt.opts...)
+			s.PutFile("/d/f", []byte("short"), time.Now())
+			c := dialTest(t, s)
+			u, err := c.Stor(testCtx(t), tt.path, tt.offset)
+			if err == nil {
+				u.Abort(nil)
+				t.Fatal("Stor succeeded")
 			}
-			c.Default("OPTS", arg)
+			if ReplyCode(err) != tt.wantCode || !c.Usable() {
+				t.Fatalf("Stor error %v, usable %v; want %d and usable", err, c.Usable(), tt.wantCode)
+			}
+			if err := c.Noop(testCtx(t)); err != nil {
+				t.Fatalf("Noop: %v", err)
+			}
 		})
-		srv.Handle("HASH", func(c *ftptest.Conn, arg string) {
-			c.Reply(213, "SHA-256 0-0 "+strings.ToUpper(sha256hex)+" "+arg)
+	}
+}
+
+func TestUploadAbort(t *testing.T) {
+	s := ftptest.NewServer(t)
+	data := testData(1 << 20)
+	var log traceLog
+	c := dialTest(t, s, func(c *Config) { c.Logger = log.logger() })
+	ctx := testCtx(t)
+	u, err := c.Stor(ctx, "/f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(data[:100<<10]); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("the source failed")
+	if err := u.Abort(cause); err != cause {
+		t.Fatalf("Abort = %v, want the cause itself", err)
+	}
+	if !c.Usable() {
+		t.Fatalf("Conn unusable after Abort: %v", c.Err())
+	}
+	if !log.received("426") {
+		t.Errorf("server did not answer 426:\n%s", log.String())
+	}
+	if err := c.Noop(ctx); err != nil {
+		t.Fatalf("Noop: %v", err)
+	}
+	// ftptest keeps what arrived before the reset, as a disk-backed
+	// server does: only a prefix of what was written.
+	if got, ok := s.File("/f"); !ok || len(got) > 100<<10 || !bytes.Equal(got, data[:len(got)]) {
+		t.Errorf("server kept %d bytes (%v)", len(got), ok)
+	}
+	if err := u.Close(); err != nil {
+		t.Errorf("Close after Abort: %v", err)
+	}
+}
+
+// TestUploadEnd checks how the server sees the end of an upload, with a STOR
+// handler that reports how its read of the data connection ended: a clean
+// end of file only for Close, a reset for Abort, a failed Write and a
+// cancelled context, so that no truncated file is taken for complete. The
+// handler answers the reset with 426, which keeps the Conn usable.
+func TestUploadEnd(t *testing.T) {
+	tests := []struct {
+		name       string
+		end        func(t *testing.T, c *Conn, u *Upload, cancel context.CancelFunc) error
+		wantEOF    bool // the server read a clean end of file
+		wantUsable bool
+	}{
+		{
+			name:       "Close",
+			end:        func(t *testing.T, c *Conn, u *Upload, _ context.CancelFunc) error { return u.Close() },
+			wantEOF:    true,
+			wantUsable: true,
+		},
+		{
+			name: "Abort",
+			end: func(t *testing.T, c *Conn, u *Upload, _ context.CancelFunc) error {
+				if err := u.Abort(errClientGone); err != errClientGone {
+					return err
+				}
+				return nil
+			},
+			wantUsable: true,
+		},
+		{
+			name: "cancel then Close",
+			end: func(t *testing.T, c *Conn, u *Upload, cancel context.CancelFunc) error {
+				cancel()
+				if err := u.Close(); !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("Close after cancel: %v, want context.Canceled", err)
+				}
+				return nil
+			},
+			wantUsable: true,
+		},
+		{
+			name: "cancel then Write",
+			end: func(t *testing.T, c *Conn, u *Upload, cancel context.CancelFunc) error {
+				cancel()
+				time.Sleep(10 * time.Millisecond) // let the AfterFunc set its deadline
+				if _, err := u.Write([]byte("more")); !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("Write after cancel: %v, want context.Canceled", err)
+				}
+				if err := u.Close(); !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("Close after cancel: %v, want context.Canceled", err)
+				}
+				return nil
+			},
+			wantUsable: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ftptest.NewServer(t)
+			readErr := make(chan error, 1)
+			s.Handle("STOR", func(sc *ftptest.Conn, _ string) {
+				sc.Reply(150, "Ok to send data.")
+				dc, err := sc.AcceptData()
+				if err != nil {
+					sc.Reply(425, "No data connection.")
+					return
+				}
+				dc.SetDeadline(time.Now().Add(testTimeout))
+				_, err = io.Copy(io.Discard, dc)
+				dc.Close()
+				readErr <- err
+				if err != nil {
+					sc.Reply(426, "Connection reset; transfer aborted.")
+					return
+				}
+				sc.Reply(226, "Transfer complete.")
+			})
+			c := dialTest(t, s)
+			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
+			u, err := c.Stor(ctx, "/f", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := u.Write(testData(10000)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.end(t, c, u, cancel); err != nil {
+				t.Fatal(err)
+			}
+			var got error
+			select {
+			case got = <-readErr:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server's read did not end")
+			}
+			if (got == nil) != tt.wantEOF {
+				t.Fatalf("server read ended with %v; want a clean EOF: %v", got, tt.wantEOF)
+			}
+			if c.Usable() != tt.wantUsable {
+				t.Fatalf("Usable = %v, want %v (%v)", c.Usable(), tt.wantUsable, c.Err())
+			}
 		})
-		c := dialTest(t, srv)
-		if got := c.HashAlgorithms(); strings.Join(got, ",") != "SHA-1,SHA-256,MD5" {
-			t.Errorf("HashAlgorithms %v", got)
+	}
+}
+
+func TestUploadWriteAfterServerGone(t *testing.T) {
+	s := ftptest.NewServer(t)
+	s.Handle("STOR", func(sc *ftptest.Conn, _ string) {
+		sc.Reply(150, "Ok to send data.")
+		dc, err := sc.AcceptData()
+		if err != nil {
+			return
 		}
-		for i := 0; i < 2; i++ {
-			h, err := c.Hash(t.Context(), "/empty file", "sha-256")
-			if err != nil || h != sha256hex {
-				t.Fatalf("Hash: %q %v", h, err)
-			}
-		}
-		opts := 0
-		for _, cmd := range srv.Commands() {
-			if cmd == "OPTS HASH SHA-256" {
-				opts++
-			}
-		}
-		if opts != 1 {
-			t.Errorf("OPTS HASH sent %d times, want once: %v", opts, srv.Commands())
-		}
+		// The first bytes, before the reset: a reset sent at once can
+		// reach the client before its connect has completed, and fail
+		// the dial instead of the writes.
+		dc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		dc.Read(make([]byte, 1))
+		dc.(*net.TCPConn).SetLinger(0)
+		dc.Close()
+		sc.Reply(426, "Failure reading network stream.")
 	})
-	t.Run("XMD5", func(t *testing.T) {
-		srv := ftptest.NewServer(t, ftptest.WithFeatures("EPSV", "XMD5", "XCRC"))
-		srv.Handle("XMD5", func(c *ftptest.Conn, arg string) { c.Reply(250, md5hex) })
-		c := dialTest(t, srv)
-		if got := c.HashAlgorithms(); strings.Join(got, ",") != "MD5,CRC32" {
-			t.Errorf("HashAlgorithms %v", got)
-		}
-		h, err := c.Hash(t.Context(), "/f", HashMD5)
-		if err != nil || h != md5hex {
-			t.Fatalf("Hash: %q %v", h, err)
-		}
-		_, err = c.Hash(t.Context(), "/f", HashSHA256)
-		if ReplyCode(err) != StatusNotImplemented {
-			t.Errorf("unsupported algorithm: %v", err)
-		}
-	})
-	t.Run("garbage reply", func(t *testing.T) {
-		srv := ftptest.NewServer(t, ftptest.WithFeatures("EPSV", "XSHA1"))
-		srv.Handle("XSHA1", func(c *ftptest.Conn, arg string) { c.Reply(250, "not a digest") })
-		c := dialTest(t, srv)
-		_, err := c.Hash(t.Context(), "/f", HashSHA1)
-		var pe *ProtocolError
-		if !errors.As(err, &pe) {
-			t.Fatalf("want a ProtocolError, got %v", err)
-		}
-		if !c.Usable() {
-			t.Error("a bad digest reply left the Conn unusable; the exchange itself completed")
-		}
-	})
-	t.Run("no checksum support", func(t *testing.T) {
-		srv := ftptest.NewServer(t)
-		c := dialTest(t, srv)
-		before := len(srv.Commands())
-		if _, err := c.Hash(t.Context(), "/f", HashSHA256); ReplyCode(err) != StatusNotImplemented {
-			t.Errorf("Hash: %v", err)
-		}
-		if len(srv.Commands()) != before {
-			t.Error("Hash sent a command to a server that offers no checksums")
-		}
-	})
+	c := dialTest(t, s)
+	u, err := c.Stor(testCtx(t), "/f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := testData(64 << 10)
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ {
+		_, werr = u.Write(chunk)
+	}
+	if werr == nil {
+		t.Fatal("writes into a reset data connection kept succeeding")
+	}
+	// Close sees the failed write and aborts: the cause comes back, and
+	// the 426 keeps the Conn in step.
+	err = u.Close()
+	if err == nil || !strings.Contains(err.Error(), "STOR data") {
+		t.Fatalf("Close: %v, want the write error", err)
+	}
+	if !c.Usable() {
+		t.Fatalf("Conn unusable: %v", c.Err())
+	}
+	if err := c.Noop(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
 }
