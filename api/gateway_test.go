@@ -352,6 +352,36 @@ func TestRanges(t *testing.T) {
 	})
 }
 
+// TestEmptyFileWithRange: an empty file is served whole whatever the Range
+// says. net/http's ServeContent answers the same 200 for "bytes=0-",
+// "bytes=0-0" and "bytes=5-"; for a suffix range it answers 206 with
+// "Content-Range: bytes 0--1/0", which is no valid Content-Range, so there
+// the gateway keeps to 200 (README, GET and HEAD of a file).
+func TestEmptyFileWithRange(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "empty.txt", nil)
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			for _, rng := range []string{"bytes=0-", "bytes=0-0", "bytes=-5", "bytes=5-", "bytes=-0", "bytes=0-1,-5"} {
+				t.Run(method+" "+rng, func(t *testing.T) {
+					status, h, body := g.fetch(t, method, "/files/empty.txt", nil, "Range", rng)
+					if status != http.StatusOK {
+						t.Fatalf("status %d, want 200 (body %q)", status, body)
+					}
+					if len(body) != 0 || h.Get("Content-Length") != "0" {
+						t.Errorf("body %q, Content-Length %q; want empty, 0", body, h.Get("Content-Length"))
+					}
+					if cr := h.Get("Content-Range"); cr != "" {
+						t.Errorf("Content-Range %q on a 200", cr)
+					}
+					if h.Get("Accept-Ranges") != "bytes" || h.Get("Content-Type") != "text/plain; charset=utf-8" {
+						t.Errorf("Accept-Ranges %q, Content-Type %q", h.Get("Accept-Ranges"), h.Get("Content-Type"))
+					}
+				})
+			}
+		}
+	})
+}
+
 func TestRangesOfLargeFileReuseSession(t *testing.T) {
 	forEachServer(t, func(t *testing.T, g *gateway) {
 		const size = 256 << 20
@@ -429,6 +459,7 @@ func TestConditionalRequests(t *testing.T) {
 			status int
 		}{
 			{"If-None-Match same", "GET", []string{"If-None-Match", etag}, 304},
+			{"If-None-Match same with a Range", "GET", []string{"If-None-Match", etag, "Range", "bytes=0-1"}, 304},
 			{"If-None-Match weak same", "GET", []string{"If-None-Match", "W/" + etag}, 304},
 			{"If-None-Match other", "GET", []string{"If-None-Match", `"x"`}, 200},
 			{"If-None-Match star", "HEAD", []string{"If-None-Match", "*"}, 304},
@@ -454,8 +485,16 @@ func TestConditionalRequests(t *testing.T) {
 					t.Fatalf("status %d, want %d (%s)", status, tc.status, b)
 				}
 				if status == 304 {
+					// What net/http's writeNotModified leaves, as RFC
+					// 9110 §15.4.5 asks: the ETag, and no Last-Modified
+					// beside it.
 					if len(b) != 0 || h.Get("ETag") != etag {
 						t.Errorf("304 with body %q, ETag %q", b, h.Get("ETag"))
+					}
+					for _, k := range []string{"Last-Modified", "Content-Length", "Content-Type", "Content-Range", "Accept-Ranges"} {
+						if v := h.Get(k); v != "" {
+							t.Errorf("304 with %s %q", k, v)
+						}
 					}
 				}
 				if status == 412 {

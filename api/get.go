@@ -63,7 +63,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 	}
 	switch httpsem.CheckPreconditions(r.Method, r.Header, v) {
 	case httpsem.PrecondNotModified:
-		w.WriteHeader(http.StatusNotModified)
+		writeNotModified(w)
 		return nil
 	case httpsem.PrecondFailed:
 		return preconditionFailed()
@@ -82,6 +82,21 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		return nil
 	}
 	return s.sendSpan(w, r, c, full, sp, e.Size)
+}
+
+// writeNotModified answers 304 as RFC 9110 §15.4.5 and net/http's
+// writeNotModified do: no metadata of a representation the response does
+// not carry, and no Last-Modified beside an ETag, since a cache revalidates
+// with the ETag and Last-Modified would only guide it where there is none.
+func writeNotModified(w http.ResponseWriter) {
+	h := w.Header()
+	h.Del("Content-Type")
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	if h.Get("ETag") != "" {
+		h.Del("Last-Modified")
+	}
+	w.WriteHeader(http.StatusNotModified)
 }
 
 // span is the part of a file a GET sends: all of it with 200, or one range

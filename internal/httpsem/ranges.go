@@ -73,11 +73,17 @@ func constName(names []string, v int, typ string) string {
 // multipart/byteranges, unless none of them is satisfiable: the client then
 // gets the 416 that each one alone would have earned.
 //
+// An empty representation is served whole whatever the Range, as net/http
+// serves it: no 206 can carry it, since Content-Range names at least one
+// byte (net/http's 206 for a suffix range, "bytes 0--1/0", is not a valid
+// Content-Range), and a 416 would fail the clients that send a Range with
+// every request.
+//
 // Whitespace is allowed around '=', ',' and list elements but not inside a
 // range ("0 - 1" is malformed), and empty list elements are skipped
 // (§5.6.1). A negative size is a caller's bug and gives RangeNone.
 func ParseRange(header string, size int64) (ByteRange, RangeOutcome) {
-	if header == "" || len(header) > maxRangeHeader || size < 0 {
+	if header == "" || len(header) > maxRangeHeader || size <= 0 {
 		return ByteRange{}, RangeNone
 	}
 	unit, set, ok := strings.Cut(header, "=")
@@ -121,8 +127,8 @@ func ParseRange(header string, size int64) (ByteRange, RangeOutcome) {
 }
 
 // parseRangeSpec parses one int-range or suffix-range and resolves it against
-// size. ok is false for a syntax error; sat is false for a well-formed range
-// that selects no byte of the representation.
+// size, which is positive. ok is false for a syntax error; sat is false for
+// a well-formed range that selects no byte of the representation.
 func parseRangeSpec(s string, size int64) (r ByteRange, sat, ok bool) {
 	firstStr, lastStr, ok := strings.Cut(s, "-")
 	if !ok {
@@ -134,7 +140,7 @@ func parseRangeSpec(s string, size int64) (r ByteRange, sat, ok bool) {
 		if !ok {
 			return ByteRange{}, false, false
 		}
-		if n == 0 || size == 0 {
+		if n == 0 {
 			return ByteRange{}, false, true
 		}
 		if n >= size {
