@@ -31,5 +31,7 @@
 //     cancelled while awaiting its reply, malformed reply, a transfer that
 //     did not end cleanly or an ABOR exchange that did not complete within
 //     AbortTimeout) is marked unusable and every later call fails fast; it
-//     is never resynchronised.
+//     is never resynchronised. So is a Conn that met a 421 reply, whatever
+//     the command: the call returns that command's *Error 421, which
+//     IsConnLost reports as a lost connection (exchange.go).
 package ftpcore

@@ -69,45 +69,7 @@ func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	var entries []Entry
-	lr := &io.LimitedReader{R: t, N: c.cfg.MaxListing + 1}
-	br := bufio.NewReaderSize(lr, 4096)
-	var perr error
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == io.EOF && lr.N <= 0 {
-			// The cap ended the listing, most likely in the middle of a
-			// line, which must not be parsed and blamed on the server.
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			perr = &ProtocolError{Cmd: verb, Msg: "listing line longer than 4096 bytes"}
-			break
-		}
-		if len(line) > 0 {
-			s := strings.TrimRight(string(line), "\r\n")
-			if s != "" {
-				e, ok, err := parse(s, now)
-				if err != nil {
-					perr = &ProtocolError{Cmd: verb, Msg: err.Error()}
-					break
-				}
-				if ok && e.Name != "." && e.Name != ".." {
-					entries = append(entries, e)
-				}
-			}
-		}
-		if err != nil {
-			if err != io.EOF {
-				perr = err
-			}
-			break
-		}
-	}
-	if perr == nil && lr.N <= 0 {
-		perr = &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("listing longer than %d bytes", c.cfg.MaxListing)}
-	}
+	entries, perr := readListing(t, verb, c.cfg.MaxListing, parse)
 	cerr := t.Close()
 	if perr != nil {
 		return nil, perr
@@ -116,6 +78,41 @@ func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
 		return nil, cerr
 	}
 	return entries, nil
+}
+
+// readListing reads the listing that verb sent from r, at most max bytes,
+// and parses it line by line with parse, leaving out "." and "..".
+func readListing(r io.Reader, verb string, max int64, parse func(string, time.Time) (Entry, bool, error)) ([]Entry, error) {
+	now := time.Now()
+	var entries []Entry
+	lr := &io.LimitedReader{R: r, N: max + 1}
+	br := bufio.NewReaderSize(lr, 4096)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == io.EOF && lr.N <= 0 {
+			// The cap ended the listing, most likely in the middle of a
+			// line, which must not be parsed and blamed on the server.
+			return nil, &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("listing longer than %d bytes", max)}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, &ProtocolError{Cmd: verb, Msg: "listing line longer than 4096 bytes"}
+		}
+		if s := strings.TrimRight(string(line), "\r\n"); s != "" {
+			e, ok, perr := parse(s, now)
+			if perr != nil {
+				return nil, &ProtocolError{Cmd: verb, Msg: perr.Error()}
+			}
+			if ok && e.Name != "." && e.Name != ".." {
+				entries = append(entries, e)
+			}
+		}
+		if err == io.EOF {
+			return entries, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func (c *Conn) startList(ctx context.Context, verb, path string) (*Transfer, error) {
@@ -227,35 +224,11 @@ func parseUnixLine(line string, now time.Time) (Entry, bool, error) {
 		return Entry{}, false, fmt.Errorf("unparsable LIST line %q", truncateString(line, 64))
 	}
 	e := Entry{Size: -1}
-	switch fields[0][0] {
-	case '-':
-		e.Type = EntryFile
-	case 'd':
-		e.Type = EntryDir
-	case 'l':
-		e.Type = EntryLink
-	case 'b', 'c', 'p', 's', 'D':
-		e.Type = EntryOther
-	default:
+	var ok bool
+	if e.Type, ok = unixType(fields[0][0]); !ok {
 		return Entry{}, false, fmt.Errorf("unknown file type in LIST line %q", truncateString(line, 64))
 	}
-	// Find the date: month, day, then time or year. Owner and group
-	// columns vary (missing group, numeric ids, spaces in device numbers),
-	// so the date anchors the parse and the size is the field before it.
-	// An owner or group may be called like a month ("jun", "may"), so a
-	// month counts only when a valid day and time-or-year follow it.
-	mi, sawMonth := -1, false
-	var mod time.Time
-	for i := 2; i+2 < len(fields); i++ {
-		if _, ok := months[strings.ToLower(fields[i])]; !ok {
-			continue
-		}
-		sawMonth = true
-		if t, err := unixDate(fields[i], fields[i+1], fields[i+2], now); err == nil {
-			mi, mod = i, t
-			break
-		}
-	}
+	mi, mod, sawMonth := findUnixDate(fields, now)
 	if mi < 0 {
 		if sawMonth {
 			return Entry{}, false, fmt.Errorf("bad date in LIST line %q", truncateString(line, 64))
@@ -286,6 +259,41 @@ func parseUnixLine(line string, now time.Time) (Entry, bool, error) {
 	}
 	e.Name = name
 	return e, true, nil
+}
+
+// unixType is the type of entry whose "ls -l" mode starts with m.
+func unixType(m byte) (EntryType, bool) {
+	switch m {
+	case '-':
+		return EntryFile, true
+	case 'd':
+		return EntryDir, true
+	case 'l':
+		return EntryLink, true
+	case 'b', 'c', 'p', 's', 'D':
+		return EntryOther, true
+	}
+	return 0, false
+}
+
+// findUnixDate finds the date of an "ls -l" line split into fields: month,
+// day, then time or year. Owner and group columns vary (missing group,
+// numeric ids, spaces in device numbers), so the date anchors the parse
+// and the size is the field before it. An owner or group may be called
+// like a month ("jun", "may"), so a month counts only when a valid day and
+// time-or-year follow it. mi is the month's field, -1 if none counts;
+// sawMonth says whether any field looked like one.
+func findUnixDate(fields []string, now time.Time) (mi int, mod time.Time, sawMonth bool) {
+	for i := 2; i+2 < len(fields); i++ {
+		if _, ok := months[strings.ToLower(fields[i])]; !ok {
+			continue
+		}
+		sawMonth = true
+		if t, err := unixDate(fields[i], fields[i+1], fields[i+2], now); err == nil {
+			return i, t, true
+		}
+	}
+	return -1, time.Time{}, sawMonth
 }
 
 // splitFields splits line at runs of spaces into at most max+... fields,
