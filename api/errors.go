@@ -45,6 +45,12 @@ func badRequest(detail string, cause error) error {
 	return &problem{status: http.StatusBadRequest, detail: detail, cause: cause}
 }
 
+// clientStalled is a request body that stopped arriving for the client idle
+// timeout: the client's fault, not the FTP server's.
+func clientStalled(cause error) error {
+	return &problem{status: http.StatusRequestTimeout, detail: "the request body stalled", cause: cause}
+}
+
 func conflict(detail string, cause error) error {
 	return &problem{status: http.StatusConflict, detail: detail, cause: cause}
 }

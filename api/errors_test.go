@@ -86,6 +86,7 @@ func TestClassify(t *testing.T) {
 
 		// Problems the handlers chose; an FTP reply behind one still
 		// gives its code.
+		{"request body stalled", clientStalled(&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), 408, "the request body stalled", false, 0, "", nil},
 		{"bad request", badRequest("the request body ended early or could not be read", io.ErrUnexpectedEOF), 400, "the request body ended early or could not be read", false, 0, "", nil},
 		{"conflict with its reply", conflict("the parent directory does not exist", reply("MLST", 550, "No such file")), 409, "the parent directory does not exist", false, 550, "No such file", nil},
 		{"not found", notFound("not a regular file"), 404, "not a regular file", false, 0, "", nil},

@@ -159,7 +159,7 @@ func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore
 	ferr := up.Abort(err)
 	if body.err != nil {
 		if ftpcore.IsTimeout(body.err) {
-			return n, &problem{status: http.StatusRequestTimeout, detail: "the request body stalled", cause: body.err}
+			return n, clientStalled(body.err)
 		}
 		return n, badRequest("the request body ended early or could not be read", body.err)
 	}
