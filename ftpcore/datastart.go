@@ -138,20 +138,18 @@ func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool) 
 	if err != nil {
 		return p, err
 	}
-	host, port, err := c.passiveAddr(pasv, prep)
-	var pe *ProtocolError
-	switch {
-	case errors.As(err, &pe):
-		return p, err // a 229 or 227 we cannot read: out of step
-	case err != nil:
-		p.pasvErr = err
-	default:
+	switch host, port, err := c.passiveAddr(pasv, prep); {
+	case err == nil:
 		p.data, p.dialErr = c.dialData(ctx, host, port)
 		if p.dialErr != nil && (IsTimeout(p.dialErr) || ctx.Err() != nil) {
 			// The server may be waiting for this connection, with the
 			// transfer command taken: nothing to read for now.
 			return p, p.dialErr
 		}
+	case errors.As(err, new(*ProtocolError)):
+		return p, err // a 229 or 227 we cannot read: out of step
+	default:
+		p.pasvErr = err
 	}
 	// A refused dial is normal here: a server that refuses the transfer
 	// command (no such file) may close its passive listener before the

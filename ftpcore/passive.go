@@ -70,8 +70,13 @@ func (c *Conn) passiveVerb() string {
 // way, as PASV is what is left to try. PASV cannot describe an IPv6
 // address, so over IPv6 the refusal stands.
 func (c *Conn) fallBackToPASV(verb string, err error) bool {
+	// err is nil on every start but this one: the target errors.As needs
+	// would cost an allocation each time.
+	if err == nil || verb != "EPSV" || c.ipv6() {
+		return false
+	}
 	var fe *Error
-	if verb != "EPSV" || c.ipv6() || !errors.As(err, &fe) || fe.Code < 500 {
+	if !errors.As(err, &fe) || fe.Code < 500 {
 		return false
 	}
 	c.noEPSV = true
