@@ -84,16 +84,26 @@ func idleGatewayData(t *testing.T, srv *ftptest.Server, b idleBackend, idle time
 	}
 	reg := prometheus.NewRegistry()
 	h := api.New(api.Config{Pool: p, Registerer: reg, ClientIdleTimeout: idle})
-	ts := httptest.NewUnstartedServer(h)
+	var ts *httptest.Server
 	if wired {
-		ts.Config.ConnContext = h.ConnContext
+		ts = serveGateway(h)
+	} else {
+		ts = httptest.NewServer(h)
 	}
-	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		p.Close()
 	})
 	return ts, reg
+}
+
+// serveGateway serves h as cmd/gateway does: with ConnContext, so that the
+// client idle timeout watches each connection's progress.
+func serveGateway(h *api.Server) *httptest.Server {
+	ts := httptest.NewUnstartedServer(h)
+	ts.Config.ConnContext = h.ConnContext
+	ts.Start()
+	return ts
 }
 
 // smallBufferClient reads through a 256 KiB receive buffer, so that a slow

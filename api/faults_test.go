@@ -41,7 +41,7 @@ func fakeGatewayMetrics(t *testing.T, srv *ftptest.Server, tune func(*pool.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(api.New(api.Config{Pool: p, Registerer: reg}))
+	ts := serveGateway(api.New(api.Config{Pool: p, Registerer: reg}))
 	t.Cleanup(func() {
 		ts.Close()
 		p.Close()
@@ -196,7 +196,7 @@ func TestUnreachableBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ts := httptest.NewServer(api.New(api.Config{Pool: p}))
+	ts := serveGateway(api.New(api.Config{Pool: p}))
 	defer ts.Close()
 	status, h, b := fetchURL(t, "GET", ts.URL+"/files/x")
 	if status != http.StatusBadGateway {

@@ -88,7 +88,7 @@ func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *g
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pool.NewCollector(p))
 	h := api.New(api.Config{Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
-	ts := httptest.NewServer(h)
+	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()
 		p.Close()
