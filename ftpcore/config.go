@@ -130,44 +130,31 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.CommandTimeout <= 0 {
-		c.CommandTimeout = DefaultCommandTimeout
-	}
-	if c.DataTimeout <= 0 {
-		c.DataTimeout = DefaultDataTimeout
-	}
-	if c.GreetingTimeout <= 0 {
-		c.GreetingTimeout = c.CommandTimeout
-	}
-	if c.DataConnTimeout <= 0 {
-		c.DataConnTimeout = c.DialTimeout
-	}
-	if c.FinalReplyTimeout <= 0 {
-		c.FinalReplyTimeout = c.CommandTimeout
-	}
-	if c.AbortTimeout <= 0 {
-		c.AbortTimeout = DefaultAbortTimeout
-	}
-	if c.KeepAlive == 0 {
+	setDefault(&c.DialTimeout, DefaultDialTimeout)
+	setDefault(&c.CommandTimeout, DefaultCommandTimeout)
+	setDefault(&c.DataTimeout, DefaultDataTimeout)
+	setDefault(&c.GreetingTimeout, c.CommandTimeout)
+	setDefault(&c.DataConnTimeout, c.DialTimeout)
+	setDefault(&c.FinalReplyTimeout, c.CommandTimeout)
+	setDefault(&c.AbortTimeout, DefaultAbortTimeout)
+	if c.KeepAlive == 0 { // negative disables it
 		c.KeepAlive = DefaultKeepAlive
 	}
-	if c.MaxReplyLine <= 0 {
-		c.MaxReplyLine = DefaultMaxReplyLine
-	}
-	if c.MaxReplySize <= 0 {
-		c.MaxReplySize = DefaultMaxReplySize
-	}
-	if c.MaxListing <= 0 {
-		c.MaxListing = DefaultMaxListing
-	}
+	setDefault(&c.MaxReplyLine, DefaultMaxReplyLine)
+	setDefault(&c.MaxReplySize, DefaultMaxReplySize)
+	setDefault(&c.MaxListing, DefaultMaxListing)
 	if c.User == "" {
 		c.User = "anonymous"
 		if c.Password == "" {
 			c.Password = "anonymous@"
 		}
+	}
+}
+
+// setDefault sets *v to def when it is zero or negative: unset.
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

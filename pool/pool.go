@@ -84,35 +84,24 @@ func (c *Config) setDefaults() {
 	if c.Name == "" {
 		c.Name = "default"
 	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = DefaultMaxSessions
-	}
-	if c.MinSessions > c.MaxSessions {
-		c.MinSessions = c.MaxSessions
-	}
-	if c.MaxLifetime <= 0 {
-		c.MaxLifetime = DefaultMaxLifetime
-	}
-	if c.MaxLifetimeJitter <= 0 {
-		c.MaxLifetimeJitter = c.MaxLifetime / 10
-	}
-	if c.MaxIdleTime <= 0 {
-		c.MaxIdleTime = DefaultMaxIdleTime
-	}
-	if c.HealthCheckAfterIdle <= 0 {
-		c.HealthCheckAfterIdle = DefaultHealthCheckAfterIdle
-	}
-	if c.HealthCheckTimeout <= 0 {
-		c.HealthCheckTimeout = DefaultHealthCheckTimeout
-	}
-	if c.HealthCheckPeriod <= 0 {
-		c.HealthCheckPeriod = DefaultHealthCheckPeriod
-	}
-	if c.AcquireTimeout <= 0 {
-		c.AcquireTimeout = DefaultAcquireTimeout
-	}
+	setDefault(&c.MaxSessions, DefaultMaxSessions)
+	c.MinSessions = min(c.MinSessions, c.MaxSessions)
+	setDefault(&c.MaxLifetime, DefaultMaxLifetime)
+	setDefault(&c.MaxLifetimeJitter, c.MaxLifetime/10)
+	setDefault(&c.MaxIdleTime, DefaultMaxIdleTime)
+	setDefault(&c.HealthCheckAfterIdle, DefaultHealthCheckAfterIdle)
+	setDefault(&c.HealthCheckTimeout, DefaultHealthCheckTimeout)
+	setDefault(&c.HealthCheckPeriod, DefaultHealthCheckPeriod)
+	setDefault(&c.AcquireTimeout, DefaultAcquireTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// setDefault sets *v to def when it is zero or negative: unset.
+func setDefault[T int32 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
