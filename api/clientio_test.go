@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -338,4 +339,60 @@ func TestClientIdleUpload(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// TestClientIdleStalledListing: a listing too long for the socket buffers,
+// to a client that stops reading, is cut after the timeout, and the
+// session it held serves the next request.
+func TestClientIdleStalledListing(t *testing.T) {
+	// The gateway writes the listing from memory: the data connection's
+	// shape does not matter, so only the plain one runs.
+	plain := idleBackend{name: "plain"}
+	for _, wired := range []bool{true, false} {
+		t.Run(fmt.Sprintf("wired=%v", wired), func(t *testing.T) {
+			t.Parallel()
+			stalledListing(t, plain, wired)
+		})
+	}
+}
+
+func stalledListing(t *testing.T, b idleBackend, wired bool) {
+	const idle = 400 * time.Millisecond
+	srv := ftptest.NewServer(t, b.opts...)
+	now := time.Now()
+	long := strings.Repeat("n", 240) // long names: fewer entries fill the buffers
+	for i := range 20000 {
+		srv.PutFile(fmt.Sprintf("/dir/%06d-%s.txt", i, long), nil, now)
+	}
+	srv.PutFile("/small.txt", []byte("small"), now)
+	ts, reg := idleGateway(t, srv, b, idle, wired)
+	resp, err := smallBufferClient().Get(ts.URL + "/files/dir/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength < 6<<20 {
+		t.Fatalf("the listing has %d bytes: too short to fill the socket buffers", resp.ContentLength)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	stalled := time.Now()
+	for {
+		n, err := testutil.GatherAndCount(reg, "ftpgw_http_requests_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Since(stalled) > 10*idle {
+			t.Fatalf("the listing still runs %v into the stall, with a %v timeout", time.Since(stalled), idle)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	status, _, got := fetchURL(t, http.MethodGet, ts.URL+"/files/small.txt")
+	if status != http.StatusOK || string(got) != "small" {
+		t.Fatalf("next GET: %d %q", status, got)
+	}
 }

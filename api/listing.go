@@ -84,8 +84,13 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	}
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
-	return nil
+	// A long listing outgrows the socket buffers, and the session is
+	// held until the handler returns: a client that stops reading must
+	// not keep it.
+	cw := newClientWriter(w, r, s.cfg.ClientIdleTimeout)
+	_, err = cw.Write(buf.Bytes())
+	cw.done()
+	return err
 }
 
 var listingHTML = template.Must(template.New("listing").Funcs(template.FuncMap{

@@ -100,6 +100,14 @@ func (s *Server) childrenLocked(dir string) []string {
 }
 
 func (s *Server) removeTreeLocked(p string) {
+	n := s.files[p]
+	if n == nil {
+		return // every entry has its parents: nothing is under p
+	}
+	delete(s.files, p)
+	if !n.dir {
+		return
+	}
 	prefix := p + "/"
 	for k := range s.files {
 		if k == p || strings.HasPrefix(k, prefix) {
