@@ -172,10 +172,10 @@ func (c *Conn) read(verb string) (*Reply, error) {
 // settle reads the reply to the owed NOOP, sent ahead of the command that
 // follows: it must be 200, which no transfer reply is, so it proves that
 // nothing of the transfer that ended early is still in flight. Any other
-// reply is a ProtocolError (a 421 an *Error, as always), and the
-// caller's call poisons the Conn. A 200 is not counted in Replies: it answers no command
-// of the caller's, and the pool must still see a session that fails right
-// after it as failing before any reply.
+// reply is a ProtocolError (a 421 an *Error, as always), and the caller's
+// call poisons the Conn. A 200 is not counted in Replies: it answers no
+// command of the caller's, and the pool must still see a session that
+// fails right after it as failing before any reply.
 func (c *Conn) settle() error {
 	c.owed = false
 	rep, err := c.read("NOOP")
