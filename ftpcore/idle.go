@@ -18,8 +18,9 @@ import (
 // tcpi_last_data_recv), which moves while a splice is under way; data
 // waiting unread in the socket counts as progress now, since then the
 // copy's writer is behind, not the server (recvIdle). Only when both are
-// older than the timeout does the watch set a read deadline in the past. The check runs once per timeout, not per chunk: the copy pays
-// one atomic store per chunk.
+// older than the timeout does the watch set a read deadline in the past.
+// The check runs once per timeout, not per chunk: the copy pays one atomic
+// store per chunk.
 type idleWatch struct {
 	conn    net.Conn
 	timeout time.Duration

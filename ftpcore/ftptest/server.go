@@ -11,11 +11,11 @@
 // SLOWDOWNDATA).
 //
 // Each EPSV or PASV opens a fresh listener on 127.0.0.1:0 (or the control
-// connection's address) and closes the one before. The listener lives until one data connection is accepted, until a
-// transfer command (RETR, STOR, APPE, LIST, NLST, MLSD) fails before
-// accepting, or until the session ends. It is not closed by other commands in
-// between, because clients commonly send TYPE, SIZE or REST after EPSV and
-// before RETR.
+// connection's address) and closes the one before. The listener lives until
+// one data connection is accepted, until a transfer command (RETR, STOR,
+// APPE, LIST, NLST, MLSD) fails before accepting, or until the session
+// ends. It is not closed by other commands in between, because clients
+// commonly send TYPE, SIZE or REST after EPSV and before RETR.
 //
 // Built-in transfers run while the control connection is still read, so
 // that ABOR is answered mid-transfer (426, then 226); other commands that
