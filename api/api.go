@@ -43,7 +43,9 @@ type Config struct {
 	Metrics http.Handler
 	// ClientIdleTimeout bounds how long a transfer may wait on the HTTP
 	// client (a body read or a response write making no progress) before
-	// it is given up. Default DefaultClientIdleTimeout.
+	// it is given up. It is a true idle timeout for responses only where
+	// Server.ConnContext is set on the http.Server (on Linux); see there.
+	// Default DefaultClientIdleTimeout.
 	ClientIdleTimeout time.Duration
 	// ReadyTimeout bounds the /readyz probe's acquire. Default
 	// DefaultReadyTimeout.
