@@ -75,7 +75,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.observe, s.recoverPanics)
+	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {

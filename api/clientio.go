@@ -48,8 +48,10 @@ type clientWriter struct {
 
 func newClientWriter(w http.ResponseWriter, r *http.Request, idle time.Duration) *clientWriter {
 	c := &clientWriter{w: w, rc: http.NewResponseController(w), idle: idle}
-	if conn, ok := r.Context().Value(clientConnKey{}).(*net.TCPConn); ok {
-		c.watch = startSendWatch(conn, idle)
+	if nc, ok := r.Context().Value(clientConnKey{}).(net.Conn); ok {
+		if conn, ok := unwrapConn(nc); ok {
+			c.watch = startSendWatch(conn, idle)
+		}
 	}
 	return c
 }
