@@ -98,10 +98,12 @@ func idleGatewayData(t *testing.T, srv *ftptest.Server, b idleBackend, idle time
 	return ts, reg
 }
 
-// serveGateway serves h as cmd/gateway does: with ConnContext, so that the
+// serveGateway serves h as cmd/gateway does: on its Listener, which
+// follows each connection's framing, and with ConnContext, so that the
 // client idle timeout watches each connection's progress.
 func serveGateway(h *api.Server) *httptest.Server {
 	ts := httptest.NewUnstartedServer(h)
+	ts.Listener = h.Listener(ts.Listener)
 	ts.Config.ConnContext = h.ConnContext
 	ts.Start()
 	return ts

@@ -113,7 +113,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(handler.Listener(ln)) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if demo != nil {
 		printDemo(stderr, demo, ln.Addr())
