@@ -1,0 +1,82 @@
+package api
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestFramer: the framer finds each request head in a stream of pipelined
+// requests, whatever the bodies hold, and flags those with both
+// Content-Length and Transfer-Encoding.
+func TestFramer(t *testing.T) {
+	head := func(lines ...string) string { return strings.Join(lines, "\r\n") + "\r\n\r\n" }
+	get := head("GET /a HTTP/1.1", "Host: x")
+	// A body that looks like a smuggling head must not count as one.
+	fake := head("GET /b HTTP/1.1", "Content-Length: 1", "Transfer-Encoding: chunked")
+	tests := []struct {
+		name      string
+		in        string
+		conflicts []bool
+		lost      bool
+	}{
+		{"one GET", get, []bool{false}, false},
+		{"pipelined GETs, blank line before the second", get + "\r\n" + get, []bool{false, false}, false},
+		{"Content-Length body holding a fake head", head("PUT /x HTTP/1.1", "Content-Length: "+strconv.Itoa(len(fake))) + fake + get, []bool{false, false}, false},
+		{"chunked body holding a fake head", head("PUT /x HTTP/1.1", "transfer-encoding: Chunked") +
+			strconv.FormatInt(int64(len(fake)), 16) + "\r\n" + fake + "\r\n" + "3;ext=1\r\nabc\r\n0\r\nTrailer: v\r\n\r\n" + get, []bool{false, false}, false},
+		{"both, Content-Length first", head("POST /a HTTP/1.1", "Content-Length: 4", "Transfer-Encoding: chunked") + "0\r\n\r\n" + get, []bool{true, false}, false},
+		{"both, Transfer-Encoding first", head("POST /a HTTP/1.1", "Transfer-Encoding: chunked", "content-length: 0") + "0\r\n\r\n", []bool{true}, false},
+		{"header names folded to any case", head("POST /a HTTP/1.1", "CONTENT-LENGTH: 5", "TRANSFER-ENCODING: chunked"), []bool{true}, false},
+		{"same Content-Length twice", head("PUT /a HTTP/1.1", "Content-Length: 3", "Content-Length: 3") + "abc" + get, []bool{false, false}, false},
+		{"two different Content-Lengths", head("PUT /a HTTP/1.1", "Content-Length: 3", "Content-Length: 4") + "abcd", nil, true},
+		{"bad Content-Length", head("PUT /a HTTP/1.1", "Content-Length: -1"), nil, true},
+		{"a transfer coding other than chunked", head("PUT /a HTTP/1.1", "Transfer-Encoding: gzip"), []bool{false}, true},
+		{"bad chunk size", head("PUT /a HTTP/1.1", "Transfer-Encoding: chunked") + "zz\r\n", []bool{false}, true},
+		{"chunk data without its CRLF", head("PUT /a HTTP/1.1", "Transfer-Encoding: chunked") + "1\r\naX\r\n", []bool{false}, true},
+		{"a long header line is fine", head("GET /a HTTP/1.1", "Cookie: "+strings.Repeat("c", 5000)) + get, []bool{false, false}, false},
+		{"a long Content-Length line is not", head("PUT /a HTTP/1.1", "Content-Length: "+strings.Repeat("0", 300)+"1"), nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Whole, byte by byte, and in pieces of 7: the same outcome.
+			for _, piece := range []int{len(tt.in), 1, 7} {
+				var f framer
+				for in := tt.in; len(in) > 0; {
+					n := min(piece, len(in))
+					f.feed([]byte(in[:n]))
+					in = in[n:]
+				}
+				if !slices.Equal(f.conflicts, tt.conflicts) || f.lost != tt.lost {
+					t.Errorf("fed in pieces of %d: conflicts %v, lost %v; want %v, %v", piece, f.conflicts, f.lost, tt.conflicts, tt.lost)
+				}
+			}
+		})
+	}
+}
+
+// FuzzFramer: any bytes, in any pieces, leave the framer in the same state
+// as the whole, and never keep more than maxFramingLine of a line.
+func FuzzFramer(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), uint8(3))
+	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), uint8(5))
+	f.Add([]byte("PUT / HTTP/1.1\r\nContent-Length: 2\r\n\r\nabGET / HTTP/1.1\r\n\r\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
+		var whole, split framer
+		whole.feed(in)
+		p := int(piece%16) + 1
+		for b := in; len(b) > 0; {
+			n := min(p, len(b))
+			split.feed(b[:n])
+			b = b[n:]
+			if len(split.line) > maxFramingLine {
+				t.Fatalf("kept %d bytes of a line", len(split.line))
+			}
+		}
+		if !slices.Equal(whole.conflicts, split.conflicts) || whole.lost != split.lost || whole.state != split.state || whole.remain != split.remain {
+			t.Fatalf("whole: %v %v %v %d; in pieces of %d: %v %v %v %d",
+				whole.conflicts, whole.lost, whole.state, whole.remain, p, split.conflicts, split.lost, split.state, split.remain)
+		}
+	})
+}
