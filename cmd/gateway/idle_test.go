@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,28 +27,7 @@ func TestSlowClientNotCut(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig([]string{"--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--client-idle-timeout", "500ms", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listening := make(chan net.Addr, 1)
-	cfg.onListening = func(a net.Addr) { listening <- a }
-	ctx, cancel := context.WithCancel(t.Context())
-	var stderr syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, &stderr) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-listening:
-	case err := <-done:
-		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("gateway not listening after 10s\n%s", stderr.String())
-	}
+	addr, stderr := startRun(t, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--client-idle-timeout", "500ms", "--shutdown-timeout", "5s")
 
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, a)
@@ -77,5 +57,56 @@ func TestSlowClientNotCut(t *testing.T) {
 	}
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("got %d bytes, not the %d of the file", got.Len(), len(data))
+	}
+}
+
+// startRun runs the gateway with args until the test ends, and returns
+// where it listens and what it logs.
+func startRun(t *testing.T, args ...string) (net.Addr, *syncBuffer) {
+	t.Helper()
+	cfg, err := loadConfig(args, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan net.Addr, 1)
+	cfg.onListening = func(a net.Addr) { listening <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	select {
+	case addr := <-listening:
+		return addr, stderr
+	case err := <-done:
+		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("gateway not listening after 10s\n%s", stderr.String())
+	}
+	return nil, nil
+}
+
+// TestSmugglingRefused: run serves on the api's Listener, so a request
+// with both Content-Length and Transfer-Encoding gets a 400 and the
+// connection closes before the request pipelined behind it is answered.
+func TestSmugglingRefused(t *testing.T) {
+	addr, _ := startRun(t, "--demo", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s")
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "PUT /files/x.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
+		"GET /files/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("the connection was not closed: %v (read %q)", err, all)
+	}
+	if n := strings.Count(string(all), "HTTP/1.1 "); n != 1 || !strings.HasPrefix(string(all), "HTTP/1.1 400 ") {
+		t.Fatalf("want one 400 response, then the connection closed; got:\n%s", all)
 	}
 }
