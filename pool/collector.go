@@ -44,7 +44,7 @@ func NewCollector(p *Pool) prometheus.Collector {
 		{desc("canceled_acquires_total", "Acquires abandoned by their context."), counter, "", func(s *Stat) float64 { return float64(s.CanceledAcquireCount()) }},
 		{desc("dials_total", "FTP sessions dialled, successful or not."), counter, "", func(s *Stat) float64 { return float64(s.Dials) }},
 		{desc("dial_errors_total", "FTP session dials or logins that failed."), counter, "", func(s *Stat) float64 { return float64(s.DialErrors) }},
-		{desc("stale_retries_total", "Operations retried on a fresh session because the first was stale."), counter, "", func(s *Stat) float64 { return float64(s.StaleRetries) }},
+		{desc("stale_retries_total", "Retries of operations on another session because the one they ran on was stale."), counter, "", func(s *Stat) float64 { return float64(s.StaleRetries) }},
 		{desc("health_check_failures_total", "Sessions that failed the NOOP health check on acquire."), counter, "", func(s *Stat) float64 { return float64(s.HealthCheckFailures) }},
 		{destroyed, counter, "broken", func(s *Stat) float64 { return float64(s.DestroyedBroken) }},
 		{destroyed, counter, "lifetime", func(s *Stat) float64 { return float64(s.DestroyedLifetime) }},

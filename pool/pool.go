@@ -3,6 +3,14 @@
 // sessions are dialled lazily, health-checked with NOOP after an idle gap,
 // retired after a lifetime with jitter, and destroyed on release whenever
 // their state is not known to be clean.
+//
+// A session found dead by the server's doing (its control connection lost,
+// a 421, a failed health check) casts doubt on every session opened no
+// later than it: a server that restarted or dropped its connections took
+// them all. Acquire proves each of those with NOOP before handing it out,
+// whatever its idle time, and Begin retries an operation whose session
+// turns out stale as long as that session was open before the operation
+// began, so a restart that is over costs no request a failure.
 package pool
 
 import (
@@ -128,6 +136,15 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 type session struct {
 	conn    *ftpcore.Conn
 	expires time.Time
+	// seq numbers the sessions in the order they were opened (logged
+	// in), from 1.
+	seq uint64
+	// cleared is the highest suspect mark (Pool.suspect) the session is
+	// known to have outlived: seq-1 when opened, as a session is not
+	// suspected of the death of one opened after it, and the mark seen
+	// before its last NOOP succeeded. Read and written only by whoever
+	// holds the session.
+	cleared uint64
 }
 
 // Pool is a bounded pool of logged-in sessions to one backend. It is safe
@@ -145,6 +162,12 @@ type Pool struct {
 	closing sync.WaitGroup
 
 	dials, dialErrors, staleRetries atomic.Int64
+	// opened numbers the sessions as they are opened (session.seq).
+	opened atomic.Uint64
+	// suspect is the seq of the newest session found dead by the server's
+	// doing (markSuspect); every session up to it that has not been proved
+	// alive since is suspect. 0: none.
+	suspect atomic.Uint64
 	// The counters destroy counts under: why a session was destroyed.
 	destroyedBroken, destroyedLifetime, destroyedIdle, destroyedHealthCheck atomic.Int64
 }
@@ -195,8 +218,9 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 		return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
 	}
 	life := p.cfg.MaxLifetime + rand.N(p.cfg.MaxLifetimeJitter+1)
-	p.log.Debug("ftp session opened")
-	return &session{conn: c, expires: time.Now().Add(life)}, nil
+	seq := p.opened.Add(1)
+	p.log.Debug("ftp session opened", "session", seq)
+	return &session{conn: c, expires: time.Now().Add(life), seq: seq, cleared: seq - 1}, nil
 }
 
 func (p *Pool) destruct(s *session) {
@@ -250,8 +274,10 @@ func (s *Session) Destroy() {
 }
 
 // Acquire returns a session, waiting up to AcquireTimeout. A session idle
-// longer than HealthCheckAfterIdle is proved alive with NOOP first; one that
-// fails, or has outlived its lifetime, is destroyed and another taken.
+// longer than HealthCheckAfterIdle, or suspect because a session opened no
+// earlier than it was found dead (markSuspect), is proved alive with NOOP
+// first; one that fails, or has outlived its lifetime, is destroyed and
+// another taken.
 func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 	actx, cancel := context.WithTimeout(ctx, p.cfg.AcquireTimeout)
 	defer cancel()
@@ -265,7 +291,9 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 			p.destroy(res, &p.destroyedLifetime)
 			continue
 		}
-		if res.IdleDuration() > p.cfg.HealthCheckAfterIdle {
+		// Without a suspect mark (suspect 0) the second test is never
+		// true: the common case pays one atomic load for it.
+		if mark := p.suspect.Load(); res.IdleDuration() > p.cfg.HealthCheckAfterIdle || mark > sess.cleared {
 			hctx, hcancel := context.WithTimeout(actx, p.cfg.HealthCheckTimeout)
 			err := sess.conn.Noop(hctx)
 			hcancel()
@@ -280,6 +308,9 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 				p.destroy(res, &p.destroyedHealthCheck)
 				continue
 			}
+			// Alive after whatever killed the session behind mark, which
+			// was set before the NOOP was sent.
+			sess.cleared = max(sess.cleared, mark)
 		}
 		return &Session{p: p, res: res, start: sess.conn.Replies()}, nil
 	}
@@ -302,13 +333,19 @@ func (p *Pool) acquireErr(ctx context.Context, err error) error {
 
 // Begin acquires a session and runs fn on it. If fn fails because the
 // session was stale — its first command met a 421 or a closed control
-// connection — the session is destroyed and fn runs once more on a fresh
-// one. On success the session stays acquired for the caller (a transfer
-// being streamed) and must be Released; on failure it has been released.
-// fn may run twice, so it must have no effect outside the session until its
-// first command has succeeded.
+// connection — the session is destroyed and fn runs again on another one,
+// for as long as the stale session is one that was open when Begin was
+// called: a server that restarted before the call costs it no failure,
+// however many of its sessions died with the restart, while a session
+// opened since that fails has met a server failing now, and its error is
+// returned. So fn runs at most MaxSessions+1 times, each retry ending one of
+// the sessions open at the call. On success the session stays acquired for
+// the caller (a transfer being streamed) and must be Released; on failure it
+// has been released. fn may run more than once, so it must have no effect
+// outside the session until its first command has succeeded.
 func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Session, error) {
-	for attempt := 0; ; attempt++ {
+	begun := p.opened.Load()
+	for {
 		s, err := p.Acquire(ctx)
 		if err != nil {
 			return nil, err
@@ -328,25 +365,20 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 		replies := s.Conn().Replies() - s.start
 		firstWas421 := replies == 1 && ftpcore.ReplyCode(err) == ftpcore.StatusNotAvailable
 		stale := lost && (replies == 0 || firstWas421) && ctx.Err() == nil
-		if stale {
-			s.Destroy()
-			if attempt == 0 {
-				p.staleRetries.Add(1)
-				p.log.Debug("stale ftp session replaced", "err", err)
-				continue
-			}
+		if !lost {
+			s.Release()
 			return nil, err
 		}
-		if lost {
-			// A 421 reply leaves the Conn usable as far as ftpcore can
-			// tell, but the server is closing it; a busy one can take no
-			// command. Pooling either would only hand the next caller a
-			// dead session.
-			s.Destroy()
+		// A 421 reply leaves the Conn usable as far as ftpcore can tell,
+		// but the server is closing it; a busy one can take no command.
+		// Pooling either would only hand the next caller a dead session.
+		seq := s.res.Value().seq
+		s.Destroy()
+		if !stale || seq > begun {
 			return nil, err
 		}
-		s.Release()
-		return nil, err
+		p.staleRetries.Add(1)
+		p.log.Debug("stale ftp session replaced", "session", seq, "err", err)
 	}
 }
 
@@ -362,9 +394,10 @@ func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
 }
 
 // destroy is the one way the pool gives up an acquired session: it counts
-// the session under why (a destroyed* counter), closes it, and wakes
-// maintain to top the pool up to MinSessions. Only Close ends sessions
-// otherwise.
+// the session under why (a destroyed* counter), marks the sessions opened
+// before it suspect when the server is what ended it (markSuspect), closes
+// it, and wakes maintain to top the pool up to MinSessions. Only Close ends
+// sessions otherwise.
 //
 // The session counts against MaxSessions until its QUIT has been answered
 // (or HealthCheckTimeout has passed), so the server never sees more than
@@ -375,6 +408,13 @@ func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
 // the pool short until the next HealthCheckPeriod.
 func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
 	why.Add(1)
+	// The server ended the session: it failed its health check (a NOOP
+	// unanswered counts, as a server gone silent leaves every session so),
+	// or its control connection was lost (closed, reset, 421). A command
+	// timeout or a call the caller cancelled says nothing about the others.
+	if sess := res.Value(); why == &p.destroyedHealthCheck || ftpcore.IsConnLost(sess.conn.Err()) {
+		p.markSuspect(sess.seq)
+	}
 	p.closing.Add(1)
 	go func() {
 		defer p.closing.Done()
@@ -385,6 +425,22 @@ func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
 		default:
 		}
 	}()
+}
+
+// markSuspect records that the session seq was found dead by the server's
+// doing. The server may have taken every session opened no later than it
+// along (a restart, a dropped network path), so Acquire proves each of
+// those that is handed out afterwards with NOOP, once, whatever its idle
+// time. Later sessions are not suspected: one opened after the event is
+// sound, and one opened before it is found as this one was, on its first
+// command, which Begin retries.
+func (p *Pool) markSuspect(seq uint64) {
+	for {
+		cur := p.suspect.Load()
+		if seq <= cur || p.suspect.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // maintain runs until Close: it keeps MinSessions open, topping the pool

@@ -845,3 +845,172 @@ func TestDestroyStaysCountedUntilClosed(t *testing.T) {
 		t.Errorf("logins = %d, want 2", got)
 	}
 }
+
+// logins records srv's control connections as they log in, in order, so
+// that a test can end them server-side as a restarting server does.
+type logins struct {
+	mu    sync.Mutex
+	conns []*ftptest.Conn
+}
+
+func recordLogins(srv *ftptest.Server) *logins {
+	l := &logins{}
+	srv.Handle("PASS", func(c *ftptest.Conn, arg string) {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+		c.Default("PASS", arg)
+	})
+	return l
+}
+
+// drop closes the control connections of the given logins (from 0), or of
+// all of them.
+func (l *logins) drop(which ...int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if which == nil {
+		for i := range l.conns {
+			which = append(which, i)
+		}
+	}
+	for _, i := range which {
+		l.conns[i].Close()
+	}
+}
+
+// idleSessions opens n sessions, one after another so that they are opened
+// in order, and returns them to the pool. puddle hands out the idle session
+// returned last first, so newestFirst decides which end of the order the
+// next Acquire takes.
+func idleSessions(t *testing.T, p *Pool, n int, newestFirst bool) {
+	t.Helper()
+	held := make([]*Session, n)
+	for i := range held {
+		s, err := p.Acquire(t.Context())
+		if err != nil {
+			t.Fatalf("Acquire: %v", err)
+		}
+		held[i] = s
+	}
+	if !newestFirst {
+		slices.Reverse(held)
+	}
+	for _, s := range held {
+		s.Release()
+	}
+}
+
+// TestRestartedServer: the server ends every control connection at once,
+// as a restart does, and is up again when the requests come. None of them
+// fails, however the dead sessions lie in the pool: the first one found
+// stale makes those opened before it suspect, each proved with NOOP before
+// use (the newest handed out first), and the operation is retried for as
+// long as it meets a dead session (the oldest first, none suspect of
+// another's death). One session is dialled to replace the four, and it is
+// never checked.
+func TestRestartedServer(t *testing.T) {
+	tests := []struct {
+		name        string
+		newestFirst bool
+		wantRetries int64 // StaleRetries
+		wantChecks  int64 // HealthCheckFailures
+	}{
+		{name: "newest handed out first", newestFirst: true, wantRetries: 1, wantChecks: 3},
+		{name: "oldest handed out first", wantRetries: 4, wantChecks: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t)
+			conns := recordLogins(srv)
+			p := newPool(t, srv.Addr, func(c *Config) {
+				c.MaxSessions = 4
+				// No session is checked for its idle time: only the
+				// restart can make one be.
+				c.HealthCheckAfterIdle = time.Minute
+			})
+			idleSessions(t, p, 4, tt.newestFirst)
+			conns.drop()
+			ctx := t.Context()
+			for i := range 8 {
+				if err := p.Do(ctx, func(c *ftpcore.Conn) error { return size(ctx, c) }); err != nil {
+					t.Fatalf("request #%d after the restart: %v", i, err)
+				}
+			}
+			st := p.Stat()
+			if st.Dials != 5 || st.DialErrors != 0 || srv.Logins() != 5 {
+				t.Errorf("Dials=%d DialErrors=%d Logins=%d, want 5 0 5", st.Dials, st.DialErrors, srv.Logins())
+			}
+			if st.StaleRetries != tt.wantRetries || st.HealthCheckFailures != tt.wantChecks {
+				t.Errorf("StaleRetries=%d HealthCheckFailures=%d, want %d %d",
+					st.StaleRetries, st.HealthCheckFailures, tt.wantRetries, tt.wantChecks)
+			}
+			if n := count(srv, "NOOP"); n != 0 {
+				t.Errorf("server saw %d NOOP, want 0: the new session is not suspect", n)
+			}
+		})
+	}
+}
+
+// TestSuspectCheckedOnce: one session dies (a server's idle timeout, say)
+// and makes the older one suspect, which is alive: it is proved with one
+// NOOP, and not again at the next use.
+func TestSuspectCheckedOnce(t *testing.T) {
+	srv := newServer(t)
+	conns := recordLogins(srv)
+	p := newPool(t, srv.Addr, func(c *Config) { c.HealthCheckAfterIdle = time.Minute })
+	idleSessions(t, p, 2, true)
+	conns.drop(1)
+	ctx := t.Context()
+	for i := range 3 {
+		if err := p.Do(ctx, func(c *ftpcore.Conn) error { return size(ctx, c) }); err != nil {
+			t.Fatalf("Do #%d: %v", i, err)
+		}
+	}
+	if n := count(srv, "NOOP"); n != 1 {
+		t.Errorf("server saw %d NOOP, want 1", n)
+	}
+	st := p.Stat()
+	if st.StaleRetries != 1 || st.HealthCheckFailures != 0 || st.Dials != 2 {
+		t.Errorf("StaleRetries=%d HealthCheckFailures=%d Dials=%d, want 1 0 2", st.StaleRetries, st.HealthCheckFailures, st.Dials)
+	}
+}
+
+// TestServerStillDown: with the server gone, a request fails fast with the
+// refused dial, once the dead sessions have each been found dead once, and
+// the next request costs one dial: the retries end with the sessions that
+// were open when the request began, and no session is dialled twice.
+func TestServerStillDown(t *testing.T) {
+	srv := newServer(t)
+	p := newPool(t, srv.Addr, func(c *Config) {
+		c.MaxSessions = 4
+		c.HealthCheckAfterIdle = time.Minute
+	})
+	idleSessions(t, p, 4, true)
+	srv.Close()
+	ctx := t.Context()
+	for i, wantDials := range []int64{5, 6} {
+		start := time.Now()
+		runs := 0
+		err := p.Do(ctx, func(c *ftpcore.Conn) error {
+			runs++
+			return size(ctx, c)
+		})
+		var ce *ConnectError
+		if !errors.As(err, &ce) {
+			t.Fatalf("request #%d: %v, want a *ConnectError", i, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("request #%d failed after %v", i, d)
+		}
+		if st := p.Stat(); st.Dials != wantDials || st.DialErrors != wantDials-4 {
+			t.Errorf("request #%d: Dials=%d DialErrors=%d, want %d %d", i, st.Dials, st.DialErrors, wantDials, wantDials-4)
+		}
+		if wantRuns := 1 - i; runs != wantRuns {
+			t.Errorf("request #%d: fn ran %d times, want %d", i, runs, wantRuns)
+		}
+	}
+	if st := p.Stat(); st.StaleRetries != 1 || st.HealthCheckFailures != 3 {
+		t.Errorf("StaleRetries=%d HealthCheckFailures=%d, want 1 3", st.StaleRetries, st.HealthCheckFailures)
+	}
+}

@@ -13,10 +13,12 @@ type Stat struct {
 	// Dials counts sessions dialled, successful or not; DialErrors the
 	// failures among them.
 	Dials, DialErrors int64
-	// StaleRetries counts operations retried on a fresh session because
-	// the first one was stale.
+	// StaleRetries counts the retries of operations on another session
+	// because the one they ran on was stale; after a restart, one
+	// operation may retry more than once (Pool.Begin).
 	StaleRetries int64
-	// HealthCheckFailures counts sessions that failed the NOOP on acquire.
+	// HealthCheckFailures counts sessions that failed the NOOP on acquire,
+	// whether idle too long or suspect after another's death.
 	HealthCheckFailures int64
 	// DestroyedBroken, DestroyedLifetime, DestroyedIdle and
 	// DestroyedHealthCheck count sessions destroyed because their state
