@@ -192,6 +192,13 @@ type Server struct {
 	outPath    string // the process's stdin, stdout and stderr
 	uid, gid   int
 	tlsFiles   tlsFiles
+
+	// What Restart needs: how the running process was started, and how
+	// to stop it.
+	bins     binaries
+	port     int
+	procMu   sync.Mutex
+	stopProc func() error
 }
 
 // StartVsftpd is Start(t, Vsftpd).
@@ -344,12 +351,14 @@ func Launch(kind Kind, opts Options) (s *Server, stop func() error, err error) {
 		}
 		stopServer, err := s.start(bins, port)
 		if err == nil {
+			s.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+			s.bins, s.port, s.stopProc = bins, port, stopServer
 			var (
 				once    sync.Once
 				stopErr error
 			)
 			return s, func() error {
-				once.Do(func() { stopErr = errors.Join(stopServer(), removeDir()) })
+				once.Do(func() { stopErr = errors.Join(s.stopProcess(), removeDir()) })
 				return stopErr
 			}, nil
 		}
@@ -525,7 +534,6 @@ func (s *Server) start(bins binaries, port int) (stopServer func() error, err er
 		}
 	}
 
-	s.Addr = addr
 	return func() error {
 		if held != nil {
 			held.Close()
@@ -537,6 +545,48 @@ func (s *Server) start(bins binaries, port int) (stopServer func() error, err er
 		}
 		return nil
 	}, nil
+}
+
+// stopProcess stops the running server process, if any.
+func (s *Server) stopProcess() error {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	return s.stopLocked()
+}
+
+func (s *Server) stopLocked() error {
+	err := s.stopProc()
+	s.stopProc = func() error { return nil }
+	return err
+}
+
+// Restart kills the server with every session, as a crash does, and starts
+// it again on the same port with the same configuration and files, waiting
+// until it greets. Clients holding a session find it closed; new
+// connections reach the new process. It fails t if the server does not come
+// back. Call it only before the server is stopped.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if err := s.stopLocked(); err != nil {
+		t.Fatalf("realftpd: restarting %s: %v", s.Kind, err)
+	}
+	var err error
+	for range startAttempts {
+		var stop func() error
+		if stop, err = s.start(s.bins, s.port); err == nil {
+			s.stopProc = stop
+			return
+		}
+		if !errors.Is(err, errBind) {
+			break
+		}
+		// Between the kill and the bind the port may be handed out to
+		// some outgoing connection; it is soon free again.
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("realftpd: restarting %s on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
 }
 
 // output returns what the server process wrote to its standard streams.
