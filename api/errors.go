@@ -51,6 +51,12 @@ func clientStalled(cause error) error {
 	return &problem{status: http.StatusRequestTimeout, detail: "the request body stalled", cause: cause}
 }
 
+// uploadTooLarge is a PUT body over Config.MaxUploadSize: announced by its
+// Content-Length, or found so while streaming (cause).
+func uploadTooLarge(limit int64, cause error) error {
+	return &problem{status: http.StatusRequestEntityTooLarge, detail: "the body is larger than the " + strconv.FormatInt(limit, 10) + " bytes an upload may have", cause: cause}
+}
+
 func conflict(detail string, cause error) error {
 	return &problem{status: http.StatusConflict, detail: detail, cause: cause}
 }
