@@ -333,19 +333,20 @@ func (p *Pool) acquireErr(ctx context.Context, err error) error {
 
 // Begin acquires a session and runs fn on it. If fn fails because the
 // session was stale — its first command met a 421 or a closed control
-// connection — the session is destroyed and fn runs again on another one,
-// for as long as the stale session is one that was open when Begin was
-// called: a server that restarted before the call costs it no failure,
-// however many of its sessions died with the restart, while a session
-// opened since that fails has met a server failing now, and its error is
-// returned. So fn runs at most MaxSessions+1 times, each retry ending one of
-// the sessions open at the call. On success the session stays acquired for
-// the caller (a transfer being streamed) and must be Released; on failure it
-// has been released. fn may run more than once, so it must have no effect
-// outside the session until its first command has succeeded.
+// connection — the session is destroyed and fn runs again on another one:
+// always the first time, and after that for as long as the stale session is
+// one that was open when Begin was called. A server that restarted before
+// the call so costs it no failure, however many of its sessions died with
+// the restart, while a session opened since that fails again has met a
+// server failing now, and its error is returned. fn runs at most
+// MaxSessions+2 times: each retry but the first ends one of the sessions
+// open at the call. On success the session stays acquired for the caller (a
+// transfer being streamed) and must be Released; on failure it has been
+// released. fn may run more than once, so it must have no effect outside
+// the session until its first command has succeeded.
 func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Session, error) {
 	begun := p.opened.Load()
-	for {
+	for retried := false; ; retried = true {
 		s, err := p.Acquire(ctx)
 		if err != nil {
 			return nil, err
@@ -374,7 +375,7 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 		// Pooling either would only hand the next caller a dead session.
 		seq := s.res.Value().seq
 		s.Destroy()
-		if !stale || seq > begun {
+		if !stale || (retried && seq > begun) {
 			return nil, err
 		}
 		p.staleRetries.Add(1)

@@ -1014,3 +1014,32 @@ func TestServerStillDown(t *testing.T) {
 		t.Errorf("StaleRetries=%d HealthCheckFailures=%d, want 1 3", st.StaleRetries, st.HealthCheckFailures)
 	}
 }
+
+// TestStaleRetriesBounded: a server that closes every session on its first
+// command, old or new, costs a request one run of fn on each session open
+// when it began and one on a fresh session, then the error: a session
+// opened during the request that fails has met a server failing now.
+func TestStaleRetriesBounded(t *testing.T) {
+	srv := newServer(t)
+	p := newPool(t, srv.Addr, func(c *Config) {
+		c.MaxSessions = 4
+		c.HealthCheckAfterIdle = time.Minute
+	})
+	idleSessions(t, p, 4, false)
+	srv.Handle("SIZE", func(c *ftptest.Conn, _ string) { c.Close() })
+	ctx := t.Context()
+	runs := 0
+	err := p.Do(ctx, func(c *ftpcore.Conn) error {
+		runs++
+		return size(ctx, c)
+	})
+	if !ftpcore.IsConnLost(err) {
+		t.Fatalf("Do error = %v, want a lost connection", err)
+	}
+	if runs != 5 || srv.Logins() != 5 {
+		t.Errorf("fn ran %d times on %d sessions, want 5 on 5", runs, srv.Logins())
+	}
+	if n := p.Stat().StaleRetries; n != 4 {
+		t.Errorf("StaleRetries = %d, want 4", n)
+	}
+}
