@@ -258,22 +258,22 @@ func (t *Transfer) endEarly(cancelled bool) error {
 }
 
 // endCutShort ends, on the control connection, an upload whose data
-// connection has just been reset: the final reply, bounded by AbortTimeout.
-// A 1yz there is not a final reply, so a NOOP proves the state before the
-// Conn is trusted again.
-func (u *Upload) endCutShort() error {
+// connection has just been reset, and returns the final reply, read within
+// AbortTimeout. A 1yz there is not a final reply, so a NOOP proves the
+// state before the Conn is trusted again.
+func (u *Upload) endCutShort() (*Reply, error) {
 	c := u.c
 	c.busy = false
 	if u.done != nil {
-		return nil
+		return u.done, nil
 	}
 	deadline := time.Now().Add(c.cfg.AbortTimeout)
 	rep, err := c.finalReply(u.verb, deadline)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if rep.Class() == 1 {
-		return c.proveInStep(u.verb, deadline, 1)
+		return rep, c.proveInStep(u.verb, deadline, 1)
 	}
-	return nil
+	return rep, nil
 }

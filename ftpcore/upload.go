@@ -11,8 +11,9 @@ import (
 
 // Upload is the data side of a STOR: an io.WriteCloser whose Close ends the
 // data connection and reads the server's final reply. Abort ends it so the
-// server sees a reset rather than a clean end of file. An Upload is not safe
-// for concurrent use; after Close or Abort, do not use it.
+// server sees a reset rather than a clean end of file, and a failed Write
+// ends it as Abort does. An Upload is not safe for concurrent use; after
+// Close or Abort, do not use it.
 type Upload struct {
 	c      *Conn
 	ctx    context.Context
@@ -22,7 +23,7 @@ type Upload struct {
 	n      int64
 	done   *Reply
 	prelim *Reply // the reply that opened the transfer (STOU names the file in it)
-	err    error
+	err    error  // why a Write failed; the upload has ended (fail)
 	closed bool
 
 	progress func(n int64) // OnProgress
@@ -84,17 +85,24 @@ func (u *Upload) Name() string {
 // BytesWritten returns the number of bytes sent so far.
 func (u *Upload) BytesWritten() int64 { return u.n }
 
+// Write sends p on the data connection. A failed Write ends the upload as
+// Abort does (a reset, then the final reply within AbortTimeout), and when
+// the server ended the transfer first (the data connection was reset or
+// closed under the write, not cut by DataTimeout or ctx) its 4yz or 5yz
+// final reply is in the error as an *Error: that reply says why.
 func (u *Upload) Write(p []byte) (int, error) {
 	if u.err != nil {
 		return 0, u.err
+	}
+	if u.closed {
+		return 0, fmt.Errorf("ftpcore: %s data: %w", u.verb, net.ErrClosed)
 	}
 	u.data.SetWriteDeadline(time.Now().Add(u.c.cfg.DataTimeout))
 	if err := u.ctx.Err(); err != nil {
 		// As in Transfer.cancelled: the deadline just set may have
 		// replaced the one cancelling ctx set, and the write would go
 		// into the socket buffer as if nothing had happened.
-		u.err = fmt.Errorf("ftpcore: %s data: %w", u.verb, err)
-		return 0, u.err
+		return 0, u.fail(err)
 	}
 	n, err := u.data.Write(p)
 	u.n += int64(n)
@@ -105,10 +113,27 @@ func (u *Upload) Write(p []byte) (int, error) {
 		if u.ctx.Err() != nil {
 			err = u.ctx.Err()
 		}
-		u.err = fmt.Errorf("ftpcore: %s data: %w", u.verb, err)
-		return n, u.err
+		return n, u.fail(err)
 	}
 	return n, nil
+}
+
+// fail ends the upload after Write failed with err. A server that refuses
+// an upload under way (552, 452, 451) replies and closes or resets the
+// data connection, in either order: the write fails with a reset or a
+// broken pipe, and the final reply, already sent or on its way, is the
+// reason. A write that failed on our own DataTimeout or ctx keeps its
+// error: the reply that follows only answers our reset (426 from vsftpd
+// and proftpd, 451 from pure-ftpd, TestRealStorCancel).
+func (u *Upload) fail(err error) error {
+	u.stop()
+	serverEnded := u.ctx.Err() == nil && !IsTimeout(err)
+	rep, ferr := u.abort(fmt.Errorf("ftpcore: %s data: %w", u.verb, err))
+	if serverEnded && rep != nil && rep.Class() >= 4 {
+		ferr = fmt.Errorf("%w (%w)", unexpected(u.verb, rep), ferr)
+	}
+	u.err = ferr
+	return ferr
 }
 
 // OnProgress sets f to be called with the number of bytes written to the
@@ -146,21 +171,23 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 
 // Close ends the data connection cleanly (the server sees end of file) and
 // returns nil only if the server's final reply, awaited at most
-// FinalReplyTimeout, is a 2yz completion. After a failed Write or with the
-// ctx ended it aborts instead, as Abort does, and returns that error.
+// FinalReplyTimeout, is a 2yz completion. With the ctx ended it aborts
+// instead, as Abort does, and returns the ctx's error. After a failed Write,
+// which has ended the upload already, it returns that Write's error.
 func (u *Upload) Close() error {
 	if u.closed {
 		return nil
 	}
 	u.closed = true
-	watchedEnd := u.stop()
 	if u.err != nil {
-		return u.abort(u.err)
+		return u.err
 	}
+	watchedEnd := u.stop()
 	if err := u.ctx.Err(); err != nil || watchedEnd {
 		// A clean end of file would tell the server it has the whole
 		// file; after a cancellation it has not.
-		return u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, u.ctx.Err()))
+		_, err := u.abort(fmt.Errorf("ftpcore: %s: %w", u.verb, u.ctx.Err()))
+		return err
 	}
 	closeData(u.data, u.c.cfg.DataTimeout) // close_notify first under TLS
 	return u.finish()
@@ -170,24 +197,34 @@ func (u *Upload) Close() error {
 // data connection is reset, not closed. It reads the server's final reply,
 // at most AbortTimeout, so the Conn stays usable (abort.go); cause is
 // returned if the Conn is still usable, or cause and the reason it is not.
+// After a failed Write, which has ended the upload already, it returns that
+// Write's error instead of cause.
 func (u *Upload) Abort(cause error) error {
 	if u.closed {
 		return nil
 	}
 	u.closed = true
+	if u.err != nil {
+		return u.err
+	}
 	u.stop()
-	return u.abort(cause)
+	_, err := u.abort(cause)
+	return err
 }
 
-func (u *Upload) abort(cause error) error {
+// abort resets the data connection and reads the final reply
+// (endCutShort). It returns that reply, and cause, with the reason the
+// Conn is no longer usable if it is not.
+func (u *Upload) abort(cause error) (*Reply, error) {
 	resetData(u.data) // RST, and under TLS no close_notify
-	if err := u.endCutShort(); err != nil {
+	rep, err := u.endCutShort()
+	if err != nil {
 		if cause == nil {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("%w (abort: %w)", cause, err)
+		return nil, fmt.Errorf("%w (abort: %w)", cause, err)
 	}
-	return cause
+	return rep, cause
 }
 
 func (u *Upload) finish() error {

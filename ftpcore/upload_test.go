@@ -334,3 +334,170 @@ func TestUploadWriteAfterServerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// refusingSTOR is a STOR handler for a server that refuses an upload under
+// way: it reads the first 64 KiB, then replies code and resets the data
+// connection, or resets first and replies a moment later, when the
+// client's writes have already failed.
+func refusingSTOR(code int, text string, resetFirst bool) ftptest.Handler {
+	return func(sc *ftptest.Conn, arg string) {
+		sc.Reply(150, "Ok to send data.")
+		dc, err := sc.AcceptData()
+		if err != nil {
+			sc.Reply(425, "No data connection.")
+			return
+		}
+		dc.SetReadDeadline(time.Now().Add(testTimeout))
+		io.ReadFull(dc, make([]byte, 64<<10))
+		reset := func() {
+			dc.(*net.TCPConn).SetLinger(0)
+			dc.Close()
+		}
+		if resetFirst {
+			reset()
+			time.Sleep(100 * time.Millisecond)
+			sc.Reply(code, text)
+			return
+		}
+		sc.Reply(code, text)
+		reset()
+	}
+}
+
+// TestUploadRefusedMidway: a server that refuses an upload under way
+// replies 552 or 452 (or 451, 426) and resets the data connection, in
+// either order. The failed write reads that reply, so Write, ReadFrom,
+// Close and Abort return it as an *Error whatever reached the client
+// first, and the Conn stays usable.
+func TestUploadRefusedMidway(t *testing.T) {
+	copyLarge := func(u *Upload) (int64, error) {
+		return u.ReadFrom(io.LimitReader(zeros{}, 1<<30))
+	}
+	writeLarge := func(u *Upload) (int64, error) {
+		chunk := testData(64 << 10)
+		var n int64
+		for n < 1<<30 {
+			w, err := u.Write(chunk)
+			n += int64(w)
+			if err != nil {
+				return n, err
+			}
+		}
+		return n, nil
+	}
+	tests := []struct {
+		code       int
+		text       string
+		resetFirst bool
+		send       func(u *Upload) (int64, error)
+	}{
+		{552, "Exceeded storage allocation.", false, writeLarge},
+		{552, "Exceeded storage allocation.", true, writeLarge},
+		{452, "Insufficient storage space.", true, copyLarge},
+		{452, "Insufficient storage space.", false, copyLarge},
+		{451, "Local error in processing.", true, writeLarge},
+		{426, "Connection closed; transfer aborted.", true, copyLarge},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%d reply first", tt.code)
+		if tt.resetFirst {
+			name = fmt.Sprintf("%d reset first", tt.code)
+		}
+		t.Run(name, func(t *testing.T) {
+			s := ftptest.NewServer(t)
+			s.Handle("STOR", refusingSTOR(tt.code, tt.text, tt.resetFirst))
+			c := dialTest(t, s)
+			u, err := c.Stor(testCtx(t), "/f", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tt.send(u)
+			var fe *Error
+			if !errors.As(err, &fe) || fe.Code != tt.code || fe.Cmd != "STOR" || fe.Msg != tt.text {
+				t.Fatalf("send: %v, want an *Error with STOR's %d", err, tt.code)
+			}
+			if !c.Usable() {
+				t.Fatalf("Conn unusable: %v", c.Err())
+			}
+			if _, werr := u.Write([]byte("more")); werr != err {
+				t.Errorf("Write after the failure: %v, want %v", werr, err)
+			}
+			if aerr := u.Abort(errClientGone); aerr != err {
+				t.Errorf("Abort after the failure: %v, want %v", aerr, err)
+			}
+			if cerr := u.Close(); cerr != nil {
+				t.Errorf("Close after Abort: %v", cerr)
+			}
+			if err := c.Noop(testCtx(t)); err != nil {
+				t.Fatalf("Noop: %v", err)
+			}
+		})
+	}
+	t.Run("Close after the failure", func(t *testing.T) {
+		s := ftptest.NewServer(t)
+		s.Handle("STOR", refusingSTOR(552, "Exceeded storage allocation.", true))
+		c := dialTest(t, s)
+		u, err := c.Stor(testCtx(t), "/f", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writeLarge(u); ReplyCode(err) != 552 {
+			t.Fatalf("Write: %v, want 552", err)
+		}
+		if err := u.Close(); ReplyCode(err) != 552 {
+			t.Fatalf("Close: %v, want 552", err)
+		}
+		if err := c.Noop(testCtx(t)); err != nil {
+			t.Fatalf("Noop: %v", err)
+		}
+	})
+}
+
+// TestUploadStalledKeepsTimeout: a server that stops reading fails the
+// write on DataTimeout, and its reply to the reset that follows (426) is
+// no reason of its own: the error stays a timeout, with no reply code.
+func TestUploadStalledKeepsTimeout(t *testing.T) {
+	s := ftptest.NewServer(t)
+	s.Handle("STOR", func(sc *ftptest.Conn, _ string) {
+		sc.Reply(150, "Ok to send data.")
+		dc, err := sc.AcceptData()
+		if err != nil {
+			return
+		}
+		// Read nothing until the client has given up and reset.
+		select {
+		case <-sc.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		io.Copy(io.Discard, dc)
+		dc.Close()
+		sc.Reply(426, "Failure reading network stream.")
+	})
+	c := dialTest(t, s, func(c *Config) { c.DataTimeout = 300 * time.Millisecond })
+	u, err := c.Stor(testCtx(t), "/f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = u.ReadFrom(io.LimitReader(zeros{}, 1<<30))
+	if !IsTimeout(err) || ReplyCode(err) != 0 {
+		t.Fatalf("ReadFrom: %v, want a timeout without a reply code", err)
+	}
+	if cerr := u.Close(); !IsTimeout(cerr) || ReplyCode(cerr) != 0 {
+		t.Fatalf("Close: %v, want the timeout", cerr)
+	}
+	if !c.Usable() {
+		t.Fatalf("Conn unusable: %v", c.Err())
+	}
+	if err := c.Noop(testCtx(t)); err != nil {
+		t.Fatalf("Noop: %v", err)
+	}
+}
+
+// zeros is an endless source of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
