@@ -54,7 +54,7 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	}
 	doc := listingDoc{Path: dirPath, Entries: make([]listingEntry, 0, len(entries))}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name, tempPrefix) || strings.Contains(e.Name, "/") {
+		if isTempName(e.Name) || strings.Contains(e.Name, "/") {
 			continue
 		}
 		le := listingEntry{Name: e.Name, Type: e.Type.String(), Target: e.Target}

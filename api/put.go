@@ -8,15 +8,26 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
-// tempPrefix starts the name of every upload in progress. Listings hide
-// such names.
+// tempPrefix starts the name of every upload in progress. Such names
+// belong to the gateway: listings hide them and requests cannot name them
+// (isTempName).
 const tempPrefix = ".ftpgw-upload-"
+
+// isTempName reports whether name starts with tempPrefix, in any case: an
+// FTP server on a case-insensitive file system (IIS; others on Windows or
+// macOS) opens an upload in progress under every spelling of its name. The
+// cost: on a case-sensitive server the gateway neither serves nor lists
+// the names that differ from such a name only in case.
+func isTempName(name string) bool {
+	return len(name) >= len(tempPrefix) && strings.EqualFold(name[:len(tempPrefix)], tempPrefix)
+}
 
 // cleanupTimeout bounds removing a temporary file after a failed upload.
 const cleanupTimeout = 30 * time.Second
