@@ -879,12 +879,17 @@ func (l *logins) drop(which ...int) {
 	}
 }
 
-// idleSessions opens n sessions, one after another so that they are opened
-// in order, and returns them to the pool. puddle hands out the idle session
-// returned last first, so newestFirst decides which end of the order the
-// next Acquire takes.
-func idleSessions(t *testing.T, p *Pool, n int, newestFirst bool) {
+// idlePool returns a pool of n sessions on srv, opened one after another so
+// that their order is known, and idle. No session is checked for its idle
+// time, so that only what a test does to the server can make one be.
+// puddle hands out the idle session returned last first, so newestFirst
+// decides which end of the order the next Acquire takes.
+func idlePool(t *testing.T, srv *ftptest.Server, n int, newestFirst bool) *Pool {
 	t.Helper()
+	p := newPool(t, srv.Addr, func(c *Config) {
+		c.MaxSessions = int32(n)
+		c.HealthCheckAfterIdle = time.Minute
+	})
 	held := make([]*Session, n)
 	for i := range held {
 		s, err := p.Acquire(t.Context())
@@ -899,6 +904,7 @@ func idleSessions(t *testing.T, p *Pool, n int, newestFirst bool) {
 	for _, s := range held {
 		s.Release()
 	}
+	return p
 }
 
 // TestRestartedServer: the server ends every control connection at once,
@@ -923,13 +929,7 @@ func TestRestartedServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t)
 			conns := recordLogins(srv)
-			p := newPool(t, srv.Addr, func(c *Config) {
-				c.MaxSessions = 4
-				// No session is checked for its idle time: only the
-				// restart can make one be.
-				c.HealthCheckAfterIdle = time.Minute
-			})
-			idleSessions(t, p, 4, tt.newestFirst)
+			p := idlePool(t, srv, 4, tt.newestFirst)
 			conns.drop()
 			ctx := t.Context()
 			for i := range 8 {
@@ -958,8 +958,7 @@ func TestRestartedServer(t *testing.T) {
 func TestSuspectCheckedOnce(t *testing.T) {
 	srv := newServer(t)
 	conns := recordLogins(srv)
-	p := newPool(t, srv.Addr, func(c *Config) { c.HealthCheckAfterIdle = time.Minute })
-	idleSessions(t, p, 2, true)
+	p := idlePool(t, srv, 2, true)
 	conns.drop(1)
 	ctx := t.Context()
 	for i := range 3 {
@@ -982,11 +981,7 @@ func TestSuspectCheckedOnce(t *testing.T) {
 // were open when the request began, and no session is dialled twice.
 func TestServerStillDown(t *testing.T) {
 	srv := newServer(t)
-	p := newPool(t, srv.Addr, func(c *Config) {
-		c.MaxSessions = 4
-		c.HealthCheckAfterIdle = time.Minute
-	})
-	idleSessions(t, p, 4, true)
+	p := idlePool(t, srv, 4, true)
 	srv.Close()
 	ctx := t.Context()
 	for i, wantDials := range []int64{5, 6} {
@@ -1021,11 +1016,7 @@ func TestServerStillDown(t *testing.T) {
 // opened during the request that fails has met a server failing now.
 func TestStaleRetriesBounded(t *testing.T) {
 	srv := newServer(t)
-	p := newPool(t, srv.Addr, func(c *Config) {
-		c.MaxSessions = 4
-		c.HealthCheckAfterIdle = time.Minute
-	})
-	idleSessions(t, p, 4, false)
+	p := idlePool(t, srv, 4, false)
 	srv.Handle("SIZE", func(c *ftptest.Conn, _ string) { c.Close() })
 	ctx := t.Context()
 	runs := 0
