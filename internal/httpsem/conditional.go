@@ -13,6 +13,13 @@ type Validators struct {
 	Exists  bool
 	ETag    string    // strong and quoted; "" if there is none
 	ModTime time.Time // zero if unknown; compared to the second, as HTTP dates are
+	// Unsettled says that ModTime may not tell this version from the next:
+	// the file was modified so recently, as the server's clock goes, that
+	// another write within the same second (or a rename of a file written
+	// then) would keep the date. The caller then gives no ETag, and a date
+	// proves nothing: If-Modified-Since and If-Range dates do not match,
+	// and If-Unmodified-Since fails, since the guard cannot be kept.
+	Unsettled bool
 }
 
 // Precondition is what a request's conditional headers demand.
@@ -59,7 +66,7 @@ func CheckPreconditions(method string, h http.Header, v Validators) Precondition
 			return PrecondFailed
 		}
 	} else if d, ok := dateHeader(h, "If-Unmodified-Since"); ok && modKnown(v) {
-		if v.ModTime.Unix() > d.Unix() {
+		if v.Unsettled || v.ModTime.Unix() > d.Unix() {
 			return PrecondFailed
 		}
 	}
@@ -72,7 +79,7 @@ func CheckPreconditions(method string, h http.Header, v Validators) Precondition
 			return PrecondFailed
 		}
 	} else if safe {
-		if d, ok := dateHeader(h, "If-Modified-Since"); ok && modKnown(v) && v.ModTime.Unix() <= d.Unix() {
+		if d, ok := dateHeader(h, "If-Modified-Since"); ok && modKnown(v) && !v.Unsettled && v.ModTime.Unix() <= d.Unix() {
 			return PrecondNotModified
 		}
 	}
@@ -88,8 +95,9 @@ func CheckPreconditions(method string, h http.Header, v Validators) Precondition
 // False means "send the whole representation with 200", which is always a
 // correct answer, so every doubtful case lands there: a weak tag, a date
 // without a known modification time, an If-Range that is repeated or does
-// not parse, a resource that does not exist. The caller looks at If-Range
-// only when the request has a Range, as RFC 9110 requires.
+// not parse, a resource that does not exist, a date of an Unsettled one.
+// The caller looks at If-Range only when the request has a Range, as RFC
+// 9110 requires.
 func RangeApplies(h http.Header, v Validators) bool {
 	vals := h.Values("If-Range")
 	if len(vals) == 0 {
@@ -106,7 +114,7 @@ func RangeApplies(h http.Header, v Validators) bool {
 		return ok && strongMatch(tag, v.ETag)
 	}
 	d, err := http.ParseTime(s)
-	return err == nil && modKnown(v) && v.ModTime.Unix() == d.Unix()
+	return err == nil && modKnown(v) && !v.Unsettled && v.ModTime.Unix() == d.Unix()
 }
 
 // modKnown reports whether v has a modification date to compare against; a

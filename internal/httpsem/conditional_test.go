@@ -34,6 +34,8 @@ func TestCheckPreconditions(t *testing.T) {
 	absent := Validators{}
 	noMod := Validators{Exists: true, ETag: condTag}
 	noTag := Validators{Exists: true, ModTime: condMod}
+	// Modified within its last second: no ETag, and dates prove nothing.
+	unsettled := Validators{Exists: true, ModTime: condMod, Unsettled: true}
 
 	tests := []struct {
 		name   string
@@ -43,6 +45,16 @@ func TestCheckPreconditions(t *testing.T) {
 		want   Precondition
 	}{
 		{"no headers", "GET", condHeader(), present, PrecondProceed},
+
+		// An unsettled version: every guard fails safe.
+		{"unsettled ims same date is modified", "GET", condHeader("If-Modified-Since", dateSame), unsettled, PrecondProceed},
+		{"unsettled ims later date is modified", "GET", condHeader("If-Modified-Since", dateAfter), unsettled, PrecondProceed},
+		{"unsettled ius same date fails", "PUT", condHeader("If-Unmodified-Since", dateSame), unsettled, PrecondFailed},
+		{"unsettled ius later date fails", "DELETE", condHeader("If-Unmodified-Since", dateAfter), unsettled, PrecondFailed},
+		{"unsettled if-match tag fails", "PUT", condHeader("If-Match", condTag), unsettled, PrecondFailed},
+		{"unsettled if-match star proceeds", "PUT", condHeader("If-Match", "*"), unsettled, PrecondProceed},
+		{"unsettled if-none-match tag proceeds", "GET", condHeader("If-None-Match", condTag), unsettled, PrecondProceed},
+		{"unsettled if-none-match star is 304", "GET", condHeader("If-None-Match", "*"), unsettled, PrecondNotModified},
 		{"no headers absent", "PUT", condHeader(), absent, PrecondProceed},
 
 		// If-Match.
@@ -151,6 +163,7 @@ func TestRangeApplies(t *testing.T) {
 		{"date earlier", condHeader("If-Range", dateBefore), present, false},
 		{"date later", condHeader("If-Range", dateAfter), present, false},
 		{"date unknown mod", condHeader("If-Range", dateSame), Validators{Exists: true, ETag: condTag}, false},
+		{"date of an unsettled version", condHeader("If-Range", dateSame), Validators{Exists: true, ModTime: condMod, Unsettled: true}, false},
 		{"absent resource", condHeader("If-Range", dateSame), Validators{ModTime: condMod}, false},
 		{"garbage", condHeader("If-Range", "tomorrow"), present, false},
 		{"empty", condHeader("If-Range", ""), present, false},
