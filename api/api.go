@@ -22,6 +22,10 @@ import (
 const (
 	DefaultClientIdleTimeout = 60 * time.Second
 	DefaultReadyTimeout      = 2 * time.Second
+	// DefaultMaxUploadSize is 5 GiB, the most one PUT to S3 may carry:
+	// the figure clients of object stores already know, large enough for
+	// the files people move through a gateway.
+	DefaultMaxUploadSize int64 = 5 << 30
 )
 
 // Config configures the handler returned by New.
@@ -50,6 +54,13 @@ type Config struct {
 	// ReadyTimeout bounds the /readyz probe's acquire. Default
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// MaxUploadSize is the most bytes a PUT body may have, for this
+	// gateway's one backend. A Content-Length over it is refused with 413
+	// before anything reaches the FTP server (and before "100 Continue");
+	// a chunked body that passes it is cut there, the upload aborted,
+	// with 413. Zero means DefaultMaxUploadSize; a negative value, no
+	// limit.
+	MaxUploadSize int64
 }
 
 // Server holds the handlers' dependencies.
@@ -72,6 +83,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.MaxUploadSize == 0 {
+		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	r := chi.NewRouter()

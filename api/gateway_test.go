@@ -56,8 +56,9 @@ func forEachServer(t *testing.T, fn func(t *testing.T, g *gateway)) {
 
 // gatewayOptions vary the server and the client from the defaults.
 type gatewayOptions struct {
-	server realftpd.Options
-	active bool // ftpcore's active mode (EPRT/PORT)
+	server    realftpd.Options
+	active    bool  // ftpcore's active mode (EPRT/PORT)
+	maxUpload int64 // api.Config.MaxUploadSize
 }
 
 func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -87,7 +88,7 @@ func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *g
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pool.NewCollector(p))
-	h := api.New(api.Config{Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+	h := api.New(api.Config{Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxUploadSize: o.maxUpload})
 	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()

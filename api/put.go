@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,7 +37,7 @@ const cleanupTimeout = 30 * time.Second
 // temporary name in the same directory, a size check, then RNFR/RNTO. The
 // target is never touched unless the whole body arrived and was stored.
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
-	clean, err := checkPut(w, r)
+	clean, err := checkPut(w, r, s.cfg.MaxUploadSize)
 	if err != nil {
 		return err
 	}
@@ -78,8 +79,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkPut refuses the PUTs no FTP server needs to see: of a directory
-// path, and of part of a file.
-func checkPut(w http.ResponseWriter, r *http.Request) (clean string, err error) {
+// path, of part of a file, and of a body announced larger than limit (if
+// limit > 0).
+func checkPut(w http.ResponseWriter, r *http.Request, limit int64) (clean string, err error) {
 	clean, dirReq, err := requestPath(r)
 	if err != nil {
 		return "", err
@@ -90,6 +92,9 @@ func checkPut(w http.ResponseWriter, r *http.Request) (clean string, err error) 
 	}
 	if r.Header.Get("Content-Range") != "" {
 		return "", badRequest("Content-Range is not allowed in a PUT request (RFC 9110 §14.5)", nil)
+	}
+	if limit > 0 && r.ContentLength > limit {
+		return "", uploadTooLarge(limit, nil)
 	}
 	return clean, nil
 }
@@ -153,11 +158,16 @@ func checkParent(ctx context.Context, c *ftpcore.Conn, full string) error {
 }
 
 // receiveBody copies the request body into the upload and returns its
-// length. A body that fails, or ends short of its Content-Length, aborts the
-// upload and is blamed on the client, not on the FTP server.
+// length. A body that fails, ends short of its Content-Length, or passes
+// MaxUploadSize (a chunked one: checkPut refused a longer Content-Length)
+// aborts the upload and is blamed on the client, not on the FTP server.
 func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore.Upload) (int64, error) {
 	up.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "upload"))
-	body := newBodyReader(w, r.Body, s.cfg.ClientIdleTimeout)
+	src := r.Body
+	if s.cfg.MaxUploadSize > 0 {
+		src = http.MaxBytesReader(w, src, s.cfg.MaxUploadSize)
+	}
+	body := newBodyReader(w, src, s.cfg.ClientIdleTimeout)
 	n, err := up.ReadFrom(body)
 	body.done()
 	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
@@ -168,13 +178,16 @@ func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore
 		return n, nil
 	}
 	ferr := up.Abort(err)
-	if body.err != nil {
-		if ftpcore.IsTimeout(body.err) {
-			return n, clientStalled(body.err)
-		}
-		return n, badRequest("the request body ended early or could not be read", body.err)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case body.err == nil:
+		return n, ferr
+	case errors.As(body.err, &tooLarge):
+		return n, uploadTooLarge(tooLarge.Limit, body.err)
+	case ftpcore.IsTimeout(body.err):
+		return n, clientStalled(body.err)
 	}
-	return n, ferr
+	return n, badRequest("the request body ended early or could not be read", body.err)
 }
 
 // finishUpload reads the STOR's final reply, checks that the server stored
