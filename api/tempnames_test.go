@@ -62,6 +62,11 @@ func TestTempNamesAreTheGateways(t *testing.T) {
 		for _, line := range g.trace.sent()[sent:] {
 			t.Errorf("sent %q to the FTP server for a name of the gateway's", line)
 		}
+		for _, cmd := range g.commands() {
+			if strings.Contains(strings.ToLower(cmd), "ftpgw-upload") {
+				t.Errorf("the FTP server got %q", cmd)
+			}
+		}
 		for name, content := range files {
 			if got, err := os.ReadFile(g.ftpd.Path(name)); err != nil || string(got) != content {
 				t.Errorf("%s: %q, %v; want %q untouched", name, got, err, content)
