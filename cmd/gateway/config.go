@@ -64,9 +64,17 @@ type config struct {
 	// TLS is used only when Upstream.TLS is not TLSOff.
 	TLS tlsSettings
 
+	// AbortTimeout bounds ending a transfer cut short: ABOR or the
+	// reset, the server's replies and the NOOP that proves the session in
+	// step.
+	AbortTimeout time.Duration
+
 	ClientIdleTimeout time.Duration
-	ShutdownTimeout   time.Duration
-	LogLevel          slog.Level
+	// MaxUploadSize is the most bytes a PUT may carry; negative for no
+	// limit.
+	MaxUploadSize   int64
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
 
 	Demo    bool
 	DemoDir string
@@ -142,8 +150,9 @@ type flagValues struct {
 	upstream, passwordFile, listen    string
 	maxSessions, minSessions          int
 	lifetime, idle, acquire           time.Duration
-	dial, command, data               time.Duration
+	dial, command, data, abort        time.Duration
 	clientIdle, shutdown              time.Duration
+	maxUpload                         string
 	logLevel                          string
 	usePASV, active                   bool
 	activeAddr, activePorts           string
@@ -153,6 +162,7 @@ type flagValues struct {
 	set                               map[string]bool // the flags given, the environment's included
 
 	// Parsed by validate.
+	maxUploadSize    int64
 	level            slog.Level
 	tlsVersion       uint16
 	portMin, portMax int
@@ -177,7 +187,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.dial, "dial-timeout", ftpcore.DefaultDialTimeout, "FTP connect timeout, control and data connections")
 	fs.DurationVar(&v.command, "command-timeout", ftpcore.DefaultCommandTimeout, "FTP timeout for each reply")
 	fs.DurationVar(&v.data, "data-timeout", ftpcore.DefaultDataTimeout, "FTP data connection idle timeout")
+	fs.DurationVar(&v.abort, "abort-timeout", ftpcore.DefaultAbortTimeout, "how long ending an FTP transfer cut short may take (ABOR, the server's replies, a NOOP) before the session is given up")
 	fs.DurationVar(&v.clientIdle, "client-idle-timeout", api.DefaultClientIdleTimeout, "how long a transfer may wait on a stalled HTTP client")
+	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -245,14 +257,59 @@ func (v *flagValues) validateLimits() error {
 		v    time.Duration
 	}{
 		{"max-session-lifetime", v.lifetime}, {"max-session-idle", v.idle}, {"acquire-timeout", v.acquire},
-		{"dial-timeout", v.dial}, {"command-timeout", v.command}, {"data-timeout", v.data},
+		{"dial-timeout", v.dial}, {"command-timeout", v.command}, {"data-timeout", v.data}, {"abort-timeout", v.abort},
 		{"client-idle-timeout", v.clientIdle}, {"shutdown-timeout", v.shutdown},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
 		}
 	}
+	size, err := parseSize(v.maxUpload)
+	if err != nil || size == 0 {
+		return fmt.Errorf("--max-upload-size must be a size such as 5GiB or 1048576, or -1 for no limit; got %q", v.maxUpload)
+	}
+	v.maxUploadSize = size
 	return nil
+}
+
+// sizeUnits are the suffixes --max-upload-size takes.
+var sizeUnits = []struct {
+	suffix string
+	shift  uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+
+// parseSize reads a byte count, plain or with a binary unit; a negative
+// count means no limit and is returned as -1.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	shift := uint(0)
+	for _, u := range sizeUnits {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, shift = strings.TrimSpace(num), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return -1, nil
+	}
+	if n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%s is too large", s)
+	}
+	return n << shift, nil
+}
+
+// formatSize writes n with the largest unit that divides it.
+func formatSize(n int64) string {
+	for _, u := range sizeUnits {
+		if n > 0 && u.shift > 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func (v *flagValues) validateServing() error {
@@ -352,8 +409,10 @@ func (v *flagValues) config() *config {
 		DialTimeout:        v.dial,
 		CommandTimeout:     v.command,
 		DataTimeout:        v.data,
+		AbortTimeout:       v.abort,
 		UsePASVAddress:     v.usePASV,
 		ClientIdleTimeout:  v.clientIdle,
+		MaxUploadSize:      v.maxUploadSize,
 		ShutdownTimeout:    v.shutdown,
 		LogLevel:           v.level,
 		Demo:               v.demo,
@@ -486,7 +545,9 @@ func (c *config) LogValue() slog.Value {
 		slog.String("data_timeout", c.DataTimeout.String()),
 		slog.Bool("use_pasv_address", c.UsePASVAddress),
 		slog.Bool("active", c.Active),
+		slog.String("abort_timeout", c.AbortTimeout.String()),
 		slog.String("client_idle_timeout", c.ClientIdleTimeout.String()),
+		slog.Int64("max_upload_size", c.MaxUploadSize),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -184,6 +184,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		Registerer:        reg,
 		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		ClientIdleTimeout: c.ClientIdleTimeout,
+		MaxUploadSize:     c.MaxUploadSize,
 	}
 }
 
@@ -210,6 +211,7 @@ func (c *config) ftpConfig(logger *slog.Logger) ftpcore.Config {
 		DialTimeout:    c.DialTimeout,
 		CommandTimeout: c.CommandTimeout,
 		DataTimeout:    c.DataTimeout,
+		AbortTimeout:   c.AbortTimeout,
 		UsePASVAddress: c.UsePASVAddress,
 		Active:         c.Active,
 		ActiveAddr:     c.ActiveAddr,

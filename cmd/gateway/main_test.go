@@ -26,6 +26,7 @@ import (
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 	"github.com/ftpgw/ftpgw/internal/testpki"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // syncBuffer is a bytes.Buffer that run's logger and the test may share.
@@ -303,7 +304,8 @@ func TestLoadConfig(t *testing.T) {
 					c.MaxSessionIdle != 5*time.Minute || c.AcquireTimeout != 10*time.Second ||
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
-					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo {
+					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
+					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 {
 					t.Errorf("defaults wrong: %+v", c)
 				}
 				if c.Upstream != (upstream{Addr: "host:21", User: "u", Password: "p", Root: "pub"}) {
@@ -311,6 +313,38 @@ func TestLoadConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "upload size and abort timeout",
+			args: []string{"--upstream", "ftp://h/", "--max-upload-size", "512MiB", "--abort-timeout", "2s"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxUploadSize != 512<<20 || c.AbortTimeout != 2*time.Second {
+					t.Errorf("MaxUploadSize %d, AbortTimeout %v", c.MaxUploadSize, c.AbortTimeout)
+				}
+			},
+		},
+		{
+			name: "upload size in plain bytes, and no limit",
+			args: []string{"--upstream", "ftp://h/", "--max-upload-size", "1048577"},
+			env:  map[string]string{"FTPGW_ABORT_TIMEOUT": "1s"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxUploadSize != 1048577 || c.AbortTimeout != time.Second {
+					t.Errorf("MaxUploadSize %d, AbortTimeout %v", c.MaxUploadSize, c.AbortTimeout)
+				}
+			},
+		},
+		{
+			name: "no upload limit",
+			args: []string{"--upstream", "ftp://h/", "--max-upload-size", "-1"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxUploadSize != -1 {
+					t.Errorf("MaxUploadSize %d", c.MaxUploadSize)
+				}
+			},
+		},
+		{name: "upload size zero", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "0"}, wantErr: "--max-upload-size must be a size"},
+		{name: "upload size not a number", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "5GB"}, wantErr: "--max-upload-size must be a size"},
+		{name: "upload size too large", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "9000000TiB"}, wantErr: "--max-upload-size must be a size"},
+		{name: "abort timeout zero", args: []string{"--upstream", "ftp://h/", "--abort-timeout", "0s"}, wantErr: "--abort-timeout must be positive"},
 		{
 			name: "env over default",
 			env: map[string]string{
@@ -920,4 +954,18 @@ func TestFTPSEndToEnd(t *testing.T) {
 // session tickets resume on every connection.
 func (p *testPKI) serverConfig() *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{p.cert}}
+}
+
+// The limits given as flags reach the packages that keep them.
+func TestLimitsPassedOn(t *testing.T) {
+	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s"}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc := c.ftpConfig(slog.New(slog.DiscardHandler)); fc.AbortTimeout != 3*time.Second {
+		t.Errorf("ftpcore AbortTimeout = %v", fc.AbortTimeout)
+	}
+	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxUploadSize != 3<<10 {
+		t.Errorf("api MaxUploadSize = %d", ac.MaxUploadSize)
+	}
 }
