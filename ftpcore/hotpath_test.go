@@ -23,8 +23,9 @@ func (w *writeCounter) Write(p []byte) (int, error) {
 
 // rangedGet is the gateway's hot path for a ranged GET on a pooled
 // session whose last transfer ended early: Stat (the owed NOOP, SIZE and
-// MDTM), then Retr of the range (EPSV, REST, RETR), read, and an early
-// close that leaves the NOOP owed again.
+// MDTM), then Retr of the range (EPSV, REST, RETR), Wait for its data (the
+// gateway's status waits for it), read, and an early close that leaves the
+// NOOP owed again.
 func rangedGet(tb testing.TB, c *Conn, off, n int64) {
 	ctx := tb.Context()
 	if _, err := c.Stat(ctx, "/f"); err != nil {
@@ -32,6 +33,9 @@ func rangedGet(tb testing.TB, c *Conn, off, n int64) {
 	}
 	tr, err := c.Retr(ctx, "/f", off, n)
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := tr.Wait(); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := tr.WriteTo(io.Discard); err != nil {

@@ -26,6 +26,8 @@ type Transfer struct {
 	done   *Reply // final reply already received with the preliminary one
 	err    error  // first read error
 	closed bool
+	held   bool    // Wait read the first byte, in hold, and it is still to deliver
+	hold   [1]byte // see Wait
 
 	progress func(n int64) // OnProgress
 }
@@ -35,7 +37,8 @@ type Transfer struct {
 // length < 0 reads to the end of the file. ctx governs the whole transfer:
 // cancelling it interrupts reads at once, and Close then aborts the
 // transfer with ABOR (abort.go); the Conn stays usable only if the server
-// answers that within AbortTimeout as expected.
+// answers that within AbortTimeout as expected. Wait tells when the data
+// has begun.
 func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Transfer, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("ftpcore: RETR: negative offset %d", offset)
@@ -72,15 +75,59 @@ func (t *Transfer) Read(p []byte) (int, error) {
 	if t.limit == 0 {
 		return 0, io.EOF
 	}
+	if t.held && len(p) > 0 {
+		p[0] = t.hold[0]
+		t.held = false
+		t.count(1)
+		return 1, nil
+	}
 	if t.limit > 0 && int64(len(p)) > t.limit {
 		p = p[:t.limit]
 	}
+	n, err := t.read(p)
+	t.count(int64(n))
+	return n, err
+}
+
+// Wait blocks until the transfer has data to deliver or its data has
+// ended, for at most DataTimeout, so that a caller can commit to an answer
+// (an HTTP status) only once the server has begun sending, and can still
+// report a server that sends nothing. On plain TCP it takes nothing from
+// the stream: it looks (recv with MSG_PEEK, one system call when the data
+// is there) and WriteTo still splices every byte. Under TLS, and where the
+// platform cannot look, it reads the first byte and keeps it for the next
+// Read or WriteTo. An error is the transfer's, as from Read: Close then
+// ends the transfer as cut short (or aborted, after ctx ended).
+func (t *Transfer) Wait() error {
+	if t.err != nil || t.limit == 0 || t.eof || t.held {
+		return t.err
+	}
+	if t.tcp != nil && canPeek {
+		t.tcp.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
+		if err := t.cancelled(); err != nil {
+			return err
+		}
+		if err := waitReadable(t.tcp); err != nil {
+			t.err = t.dataErr(err)
+		}
+		return t.err
+	}
+	n, err := t.read(t.hold[:])
+	t.held = n == 1
+	if err == io.EOF {
+		return nil // an empty rest of the file is not a failure here
+	}
+	return err
+}
+
+// read reads from the data connection under a fresh DataTimeout deadline
+// and records how the data ended; the caller counts.
+func (t *Transfer) read(p []byte) (int, error) {
 	t.data.SetReadDeadline(time.Now().Add(t.c.cfg.DataTimeout))
 	if err := t.cancelled(); err != nil {
 		return 0, err
 	}
 	n, err := t.data.Read(p)
-	t.count(int64(n))
 	if err == io.EOF {
 		if err := t.cancelled(); err != nil {
 			return n, err // the server may have ended the data because we left
@@ -124,7 +171,9 @@ const transferChunk = 1 << 20
 // an *io.LimitedReader, so when w is (or wraps, through io.ReaderFrom) a
 // TCP socket, the kernel splices data socket to w without a user-space copy.
 func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
-	if t.tcp == nil {
+	if t.tcp == nil || t.held {
+		// TLS; or a byte Wait could only take by reading, which is only
+		// where there is no splice to keep anyway.
 		return io.Copy(w, struct{ io.Reader }{t})
 	}
 	if t.err != nil {

@@ -544,3 +544,142 @@ func retrAll(t *testing.T, c *Conn, path string, want []byte) {
 		t.Fatalf("got %d bytes, want %d", len(got), len(want))
 	}
 }
+
+// TestTransferWait: Wait returns once the data has begun or ended, without
+// taking a byte from what Read and WriteTo deliver; a server that sends
+// nothing gets the transfer's timeout from Wait itself, before the caller
+// has committed to anything; a reset before any data is an error, not an
+// empty file; and a cancelled ctx ends the wait at once. Plain TCP (Wait
+// looks into the socket) and TLS (Wait reads a byte and keeps it).
+func TestTransferWait(t *testing.T) {
+	data := testData(100000)
+	pki := newTestPKI(t)
+	// retrWith answers RETR with 150, opens the data connection, lets
+	// send do what it likes with it, and ends with the reply send returns.
+	retrWith := func(send func(dc net.Conn) (int, string)) ftptest.Handler {
+		return func(sc *ftptest.Conn, _ string) {
+			sc.Reply(150, "Here it comes.")
+			dc, err := sc.AcceptData()
+			if err != nil {
+				return
+			}
+			defer dc.Close()
+			sc.Reply(send(dc))
+		}
+	}
+	late := retrWith(func(dc net.Conn) (int, string) {
+		time.Sleep(200 * time.Millisecond)
+		dc.Write(data)
+		dc.Close()
+		return 226, "Transfer complete."
+	})
+	// Nothing until the client resets the data connection.
+	silent := retrWith(func(dc net.Conn) (int, string) {
+		io.Copy(io.Discard, dc)
+		return 426, "Connection closed; transfer aborted."
+	})
+	// A reset while the client waits (at once, it could come before the
+	// client's connect has completed, and fail the dial).
+	reset := retrWith(func(dc net.Conn) (int, string) {
+		time.Sleep(100 * time.Millisecond)
+		dc.(*net.TCPConn).SetLinger(0)
+		dc.Close() // RST, no data
+		return 426, "Connection reset."
+	})
+	tests := []struct {
+		name    string
+		retr    ftptest.Handler
+		offset  int64
+		cancel  bool                 // cancel ctx 100ms into the wait
+		plain   bool                 // plain TCP only
+		wait    func(err error) bool // Wait's error is this one
+		minWait time.Duration        // Wait returned no earlier
+		want    []byte               // then delivered, in full
+	}{
+		{name: "data late", retr: late, wait: isNil, minWait: 200 * time.Millisecond, want: data},
+		{name: "data at once", want: data, wait: isNil},
+		{name: "empty rest", offset: int64(len(data)), want: []byte{}, wait: isNil},
+		{name: "stalled", retr: silent, wait: IsTimeout, minWait: 300 * time.Millisecond},
+		{name: "reset", retr: reset, plain: true, wait: func(err error) bool { return errors.Is(err, syscall.ECONNRESET) }, minWait: 100 * time.Millisecond},
+		{name: "cancelled", retr: silent, cancel: true, wait: func(err error) bool { return errors.Is(err, context.Canceled) }},
+	}
+	for _, overTLS := range []bool{false, true} {
+		for _, tt := range tests {
+			name := "plain/" + tt.name
+			if overTLS {
+				if tt.plain {
+					continue
+				}
+				name = "TLS/" + tt.name
+			}
+			t.Run(name, func(t *testing.T) {
+				var opts []ftptest.Option
+				mods := []func(*Config){func(c *Config) { c.DataTimeout = 300 * time.Millisecond }}
+				if overTLS {
+					opts = append(opts, ftptest.WithExplicitTLS(pki.serverConfig(0)))
+					mods = append(mods, pki.tlsClient(TLSExplicit))
+				}
+				s := ftptest.NewServer(t, opts...)
+				s.PutFile("/f", data, time.Now())
+				if tt.retr != nil {
+					s.Handle("RETR", tt.retr)
+				}
+				c := dialTest(t, s, mods...)
+				ctx, cancel := context.WithCancel(testCtx(t))
+				defer cancel()
+				tr, err := c.Retr(ctx, "/f", tt.offset, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.cancel {
+					time.AfterFunc(100*time.Millisecond, cancel)
+				}
+				start := time.Now()
+				err = tr.Wait()
+				took := time.Since(start)
+				if !tt.wait(err) {
+					t.Fatalf("Wait after %v: %v", took, err)
+				}
+				if took < tt.minWait || took > tt.minWait+3*time.Second {
+					t.Errorf("Wait returned after %v, want from %v on (and not much later)", took, tt.minWait)
+				}
+				if tr.BytesRead() != 0 {
+					t.Errorf("BytesRead() = %d after Wait, want 0", tr.BytesRead())
+				}
+				if err != nil {
+					// The error is the transfer's: Read repeats it, it
+					// does not see an end of data.
+					if _, rerr := tr.Read(make([]byte, 10)); rerr == nil || rerr == io.EOF {
+						t.Errorf("Read after Wait's %v: %v", err, rerr)
+					}
+					cerr := tr.Close()
+					if tt.cancel && !errors.Is(cerr, context.Canceled) {
+						t.Errorf("Close after the cancel: %v", cerr)
+					}
+					if !c.Usable() {
+						t.Fatalf("the server answered the reset, yet the Conn is unusable: %v (Close: %v)", c.Err(), cerr)
+					}
+					if err := c.Noop(testCtx(t)); err != nil {
+						t.Fatalf("Noop: %v", err)
+					}
+					return
+				}
+				if err := tr.Wait(); err != nil {
+					t.Fatalf("second Wait: %v", err)
+				}
+				var got bytes.Buffer
+				if _, err := tr.WriteTo(&got); err != nil {
+					t.Fatalf("WriteTo after Wait: %v", err)
+				}
+				if !bytes.Equal(got.Bytes(), tt.want) || tr.BytesRead() != int64(len(tt.want)) {
+					t.Fatalf("delivered %d bytes (BytesRead %d), want %d", got.Len(), tr.BytesRead(), len(tt.want))
+				}
+				if err := tr.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			})
+		}
+	}
+}
+
+func isNil(err error) bool { return err == nil }

@@ -1,0 +1,36 @@
+package ftpcore
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+// canPeek says waitReadable works here.
+const canPeek = true
+
+// waitReadable waits, under tcp's read deadline, until tcp has data to
+// read, has reached its end, or has failed, and takes nothing from it:
+// recv with MSG_PEEK of one byte says which (0 at the end), and the poller
+// waits while it says EAGAIN. A pending error (a reset) is returned here,
+// since recv reports it once and later reads would see an end of data.
+func waitReadable(tcp *net.TCPConn) error {
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [1]byte
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+			if perr != syscall.EINTR {
+				return perr != syscall.EAGAIN
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return os.NewSyscallError("recvfrom", perr)
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package ftpcore
+
+import (
+	"errors"
+	"net"
+)
+
+// canPeek says waitReadable is not implemented here: Wait reads the first
+// byte instead.
+const canPeek = false
+
+func waitReadable(*net.TCPConn) error { return errors.ErrUnsupported }
