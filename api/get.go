@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -125,19 +124,28 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 	return whole, nil
 }
 
-// sendSpan writes the status line and streams sp from the file at full, of
-// size bytes, with RETR.
+// sendSpan streams sp from the file at full, of size bytes, with RETR,
+// and writes the status line once the data has begun.
 func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full string, sp span, size int64) error {
-	// The transfer does not follow the request's cancellation: a client
-	// that goes away shows up as a failed write, which ends the transfer
-	// early and keeps the session; every FTP step has its own timeout.
-	ctx := context.WithoutCancel(r.Context())
+	// The transfer follows the request's context, which net/http cancels
+	// as soon as the client's connection closes: the transfer is aborted
+	// then, not when a write to the client next fails, which a server
+	// dripping its data may not bring about for a long time.
 	limit := sp.length
 	if sp.offset+sp.length >= size {
 		limit = -1 // to the end: the server's end of data ends it
 	}
-	tr, err := c.Retr(ctx, full, sp.offset, limit)
+	tr, err := c.Retr(r.Context(), full, sp.offset, limit)
+	if err == nil {
+		// The status is committed only once the data has begun (or
+		// ended, for an empty rest): until then a server that sends
+		// nothing can still be answered with a problem document.
+		if err = tr.Wait(); err != nil {
+			tr.Close()
+		}
+	}
 	if err != nil {
+		w.Header().Del("Content-Range") // not of the problem document
 		return err
 	}
 	w.WriteHeader(sp.status)
@@ -146,6 +154,12 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 	n, err := io.Copy(cw, tr)
 	cw.done()
 	cerr := tr.Close()
+	if n == sp.length && r.Context().Err() != nil {
+		// The client left once it had every byte, before the server's end
+		// of data was read: the transfer was aborted, the response is
+		// whole.
+		return nil
+	}
 	if err == nil && n != sp.length {
 		err = fmt.Errorf("FTP data ended after %d of %d bytes: %w", n, sp.length, cerr)
 	}
