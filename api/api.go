@@ -26,6 +26,13 @@ const (
 	// the figure clients of object stores already know, large enough for
 	// the files people move through a gateway.
 	DefaultMaxUploadSize int64 = 5 << 30
+	// A client slower than 512 bytes a second over half a minute is not
+	// downloading or uploading anything, only holding a session (Apache's
+	// mod_reqtimeout asks the same 500 bytes a second of request bodies).
+	DefaultMinClientRate       int64 = 512
+	DefaultMinClientRateWindow       = 30 * time.Second
+	// DefaultMaxTransferTime is long enough for 5 GiB at 128 KiB/s.
+	DefaultMaxTransferTime = 12 * time.Hour
 )
 
 // Config configures the handler returned by New.
@@ -51,6 +58,20 @@ type Config struct {
 	// Server.ConnContext is set on the http.Server (on Linux); see there.
 	// Default DefaultClientIdleTimeout.
 	ClientIdleTimeout time.Duration
+	// MinClientRate is the fewest bytes a second a transfer's HTTP client
+	// must move, on average over every MinClientRateWindow in which the
+	// gateway waits on it (reading the body, or with response bytes the
+	// client has not taken), so that a client dripping a byte now and
+	// then cannot hold a session; a download measures it only where the
+	// idle watch runs (ConnContext, Linux). Zero means
+	// DefaultMinClientRate; negative, no such rule.
+	MinClientRate int64
+	// MinClientRateWindow is the span MinClientRate is averaged over.
+	// Default DefaultMinClientRateWindow.
+	MinClientRateWindow time.Duration
+	// MaxTransferTime bounds a whole upload or download. Zero means
+	// DefaultMaxTransferTime; negative, no limit.
+	MaxTransferTime time.Duration
 	// ReadyTimeout bounds the /readyz probe's acquire. Default
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -83,6 +104,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.MinClientRate == 0 {
+		cfg.MinClientRate = DefaultMinClientRate
+	}
+	if cfg.MinClientRateWindow <= 0 {
+		cfg.MinClientRateWindow = DefaultMinClientRateWindow
+	}
+	if cfg.MaxTransferTime == 0 {
+		cfg.MaxTransferTime = DefaultMaxTransferTime
 	}
 	if cfg.MaxUploadSize == 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize

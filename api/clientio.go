@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -28,29 +29,72 @@ func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
 // per write: the size of io.Copy's buffer.
 const copyChunk = 32 << 10
 
+// clientLimits are what a transfer asks of its HTTP client, so that no
+// client can hold an FTP session for as long as it likes: progress within
+// idle; on average at least minRate bytes a second over every window in
+// which the gateway waits on it (0: no such rule), which a client that
+// drips a byte now and then to beat idle does not keep; and the whole
+// transfer within max (0: no limit).
+type clientLimits struct {
+	idle    time.Duration
+	minRate int64
+	window  time.Duration
+	max     time.Duration
+}
+
+func (s *Server) clientLimits() clientLimits {
+	return clientLimits{
+		idle:    s.cfg.ClientIdleTimeout,
+		minRate: max(s.cfg.MinClientRate, 0),
+		window:  s.cfg.MinClientRateWindow,
+		max:     max(s.cfg.MaxTransferTime, 0),
+	}
+}
+
+// tooSlow reports whether a client that moved n bytes while the gateway
+// waited on it for waited (at least a window) broke the rate rule.
+func (l clientLimits) tooSlow(n int64, waited time.Duration) bool {
+	return l.minRate > 0 && float64(n) < float64(l.minRate)*waited.Seconds()
+}
+
+// clientTooSlow is a client cut for breaking a rule other than idle: its
+// text says which, and becomes the problem's detail.
+type clientTooSlow struct{ why string }
+
+func (e *clientTooSlow) Error() string { return e.why }
+
+func (l clientLimits) slowErr() error {
+	return &clientTooSlow{fmt.Sprintf("the client moved fewer than %d bytes a second over %v", l.minRate, l.window)}
+}
+
+func (l clientLimits) longErr() error {
+	return &clientTooSlow{fmt.Sprintf("the transfer took longer than %v", l.max)}
+}
+
 // clientWriter bounds how long a response may wait on a client that does
-// not read, so that such a client cannot hold an FTP session forever.
+// not read (clientLimits).
 //
 // A write deadline per call cannot do it: io.Copy hands the client's socket
 // whole chunks of the FTP data connection to splice (1 MiB; over FTPS the
 // whole stream in one ReadFrom), and a slow but steady client, or a slow
 // FTP server, would fail a deadline per chunk. So where the kernel can tell
 // (sendWatch), progress is what the client acknowledges, and the watch cuts
-// the response only when bytes have waited for the client for the whole
-// timeout. Elsewhere each write gets its own deadline and writes are kept
-// small.
+// the response only when bytes have waited for the client too long.
+// Elsewhere each write gets its own deadline and writes are kept small,
+// and only idle and max are kept.
 type clientWriter struct {
 	w     http.ResponseWriter
 	rc    *http.ResponseController
-	idle  time.Duration
+	lim   clientLimits
+	start time.Time
 	watch *sendWatch // nil: a deadline per write
 }
 
-func newClientWriter(w http.ResponseWriter, r *http.Request, idle time.Duration) *clientWriter {
-	c := &clientWriter{w: w, rc: http.NewResponseController(w), idle: idle}
+func newClientWriter(w http.ResponseWriter, r *http.Request, lim clientLimits) *clientWriter {
+	c := &clientWriter{w: w, rc: http.NewResponseController(w), lim: lim, start: time.Now()}
 	if nc, ok := r.Context().Value(clientConnKey{}).(net.Conn); ok {
 		if conn, ok := unwrapConn(nc); ok {
-			c.watch = startSendWatch(conn, idle)
+			c.watch = startSendWatch(conn, lim)
 		}
 	}
 	return c
@@ -58,12 +102,13 @@ func newClientWriter(w http.ResponseWriter, r *http.Request, idle time.Duration)
 
 func (c *clientWriter) Write(p []byte) (int, error) {
 	if c.watch != nil {
-		return c.w.Write(p)
+		n, err := c.w.Write(p)
+		return n, c.watch.explain(err)
 	}
 	var n int
 	for len(p) > 0 {
 		chunk := p[:min(len(p), copyChunk)]
-		c.rc.SetWriteDeadline(time.Now().Add(c.idle))
+		c.rc.SetWriteDeadline(deadline(c.lim, c.start))
 		m, err := c.w.Write(chunk)
 		n += m
 		if err != nil {
@@ -74,6 +119,16 @@ func (c *clientWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// deadline is the next deadline of a transfer that began at start: idle
+// from now, or max from start if that comes first.
+func deadline(lim clientLimits, start time.Time) time.Time {
+	d := time.Now().Add(lim.idle)
+	if end := start.Add(lim.max); lim.max > 0 && end.Before(d) {
+		return end
+	}
+	return d
+}
+
 // ReadFrom keeps the response writer's io.ReaderFrom while the watch runs,
 // so a copy from an FTP data connection still reaches the socket's splice.
 func (c *clientWriter) ReadFrom(r io.Reader) (int64, error) {
@@ -81,9 +136,11 @@ func (c *clientWriter) ReadFrom(r io.Reader) (int64, error) {
 		return io.CopyBuffer(writerOnly{c}, r, make([]byte, copyChunk))
 	}
 	if rf, ok := c.w.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
+		n, err := rf.ReadFrom(r)
+		return n, c.watch.explain(err)
 	}
-	return io.Copy(writerOnly{c.w}, r)
+	n, err := io.Copy(writerOnly{c.w}, r)
+	return n, c.watch.explain(err)
 }
 
 // done ends the watch and clears the deadline, so that neither outlives the
@@ -95,36 +152,49 @@ func (c *clientWriter) done() {
 	c.rc.SetWriteDeadline(time.Time{})
 }
 
-// sendWatch cuts a connection whose peer has acknowledged none of the bytes
-// waiting for it for a timeout, by setting a write deadline in the past.
-// The kernel's counters (sendProgress) say both whether bytes are waiting
-// and how many the peer has acknowledged, inside a splice as well as
-// between writes; a response waiting on its FTP server has nothing waiting
-// and is never cut. The check runs a few times per timeout, not per write:
-// a short response costs a timer and one getsockopt.
+// sendWatch cuts a connection, by setting a write deadline in the past,
+// whose peer breaks a clientLimits rule while bytes wait for it. The
+// kernel's counters (sendProgress) say both whether bytes are waiting and
+// how many the peer has acknowledged, inside a splice as well as between
+// writes; a response waiting on its FTP server has nothing waiting and is
+// never cut, but for max. The check runs a few times per timeout, not per
+// write: a short response costs a timer and one getsockopt.
 type sendWatch struct {
-	conn    *net.TCPConn
-	timeout time.Duration
-	every   time.Duration
+	conn  *net.TCPConn
+	lim   clientLimits
+	every time.Duration
+	start time.Time
 
 	mu       sync.Mutex
 	stopped  bool
 	timer    *time.Timer
 	acked    uint64    // the peer's acknowledged bytes at the last check
+	last     time.Time // the last check
 	progress time.Time // when a check last saw progress or nothing waiting
+	waited   time.Duration
+	moved    int64 // acknowledged while waited ran
+	cut      error // why the watch cut the connection
 }
 
-// sendWatchChecks is how many checks a timeout spans: a stall is cut at
-// most timeout/sendWatchChecks after it reaches the timeout.
+// sendWatchChecks is how many checks a timeout or rate window spans: a
+// stall is cut at most that fraction of it late.
 const sendWatchChecks = 4
 
 // startSendWatch returns nil where the kernel cannot report progress.
-func startSendWatch(conn *net.TCPConn, timeout time.Duration) *sendWatch {
+func startSendWatch(conn *net.TCPConn, lim clientLimits) *sendWatch {
 	acked, _, ok := sendProgress(conn)
 	if !ok {
 		return nil
 	}
-	w := &sendWatch{conn: conn, timeout: timeout, every: timeout / sendWatchChecks, acked: acked, progress: time.Now()}
+	span := lim.idle
+	if lim.minRate > 0 {
+		span = min(span, lim.window)
+	}
+	if lim.max > 0 {
+		span = min(span, lim.max)
+	}
+	now := time.Now()
+	w := &sendWatch{conn: conn, lim: lim, every: span / sendWatchChecks, start: now, acked: acked, last: now, progress: now}
 	w.mu.Lock()
 	w.timer = time.AfterFunc(w.every, w.check)
 	w.mu.Unlock()
@@ -143,14 +213,47 @@ func (w *sendWatch) check() {
 		return // the connection is gone: its writes fail without us
 	}
 	if acked != w.acked || !waiting {
-		w.acked = acked
 		w.progress = now
 	}
-	if now.Sub(w.progress) >= w.timeout {
+	if waiting {
+		w.waited += now.Sub(w.last)
+		w.moved += int64(acked - w.acked)
+	}
+	w.acked, w.last = acked, now
+	switch {
+	case now.Sub(w.progress) >= w.lim.idle:
+		w.cut = fmt.Errorf("the client took nothing for %v", w.lim.idle)
+	case w.lim.max > 0 && now.Sub(w.start) >= w.lim.max:
+		w.cut = w.lim.longErr()
+	case w.lim.minRate > 0 && w.waited >= w.lim.window && w.lim.tooSlow(w.moved, w.waited):
+		w.cut = w.lim.slowErr()
+	}
+	if w.cut != nil {
+		// The bytes already in the socket's buffer go too: the close that
+		// follows resets the connection rather than leave the client
+		// megabytes to drain at the rate it was cut for.
+		w.conn.SetLinger(0)
 		w.conn.SetWriteDeadline(aLongTimeAgo)
 		return
 	}
+	if w.waited >= w.lim.window {
+		w.waited, w.moved = 0, 0
+	}
 	w.timer.Reset(w.every)
+}
+
+// explain adds to a write's error why the watch cut the connection, if it
+// did, for the request's log line.
+func (w *sendWatch) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cut != nil {
+		return fmt.Errorf("%w: %w", w.cut, err)
+	}
+	return err
 }
 
 func (w *sendWatch) stop() {
@@ -164,24 +267,42 @@ func (w *sendWatch) stop() {
 // at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// bodyReader reads a request body with an idle deadline per read and
-// remembers the body's own error, so a failing client is not blamed on the
-// FTP server. A read returns as soon as any bytes arrive, so a deadline per
-// read is already an idle timeout, however slowly the body comes.
+// bodyReader reads a request body under clientLimits and remembers the
+// body's own error, so a failing client is not blamed on the FTP server. A
+// read returns as soon as any bytes arrive, so a deadline per read is an
+// idle timeout, however slowly the body comes; the rate rule counts only
+// the time spent waiting in reads, so an FTP server that is slow to take
+// the body does not count against the client.
 type bodyReader struct {
-	r    io.Reader
-	rc   *http.ResponseController
-	idle time.Duration
-	err  error
+	r      io.Reader
+	rc     *http.ResponseController
+	lim    clientLimits
+	start  time.Time
+	waited time.Duration
+	moved  int64
+	err    error
 }
 
-func newBodyReader(w http.ResponseWriter, r io.Reader, idle time.Duration) *bodyReader {
-	return &bodyReader{r: r, rc: http.NewResponseController(w), idle: idle}
+func newBodyReader(w http.ResponseWriter, r io.Reader, lim clientLimits) *bodyReader {
+	return &bodyReader{r: r, rc: http.NewResponseController(w), lim: lim, start: time.Now()}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	b.rc.SetReadDeadline(deadline(b.lim, b.start))
+	t := time.Now()
 	n, err := b.r.Read(p)
+	b.waited += time.Since(t)
+	b.moved += int64(n)
+	switch {
+	case err == io.EOF:
+	case err != nil && b.lim.max > 0 && time.Since(b.start) >= b.lim.max:
+		err = fmt.Errorf("%w: %w", b.lim.longErr(), err)
+	case err == nil && b.lim.minRate > 0 && b.waited >= b.lim.window:
+		if b.lim.tooSlow(b.moved, b.waited) {
+			err = b.lim.slowErr()
+		}
+		b.waited, b.moved = 0, 0
+	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}

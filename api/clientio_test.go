@@ -67,13 +67,20 @@ func idleGateway(t *testing.T, srv *ftptest.Server, b idleBackend, idle time.Dur
 // idleGatewayData is idleGateway with the FTP side's DataTimeout.
 func idleGatewayData(t *testing.T, srv *ftptest.Server, b idleBackend, idle time.Duration, wired bool, data time.Duration) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
+	return limitsGateway(t, srv, b, wired, data, 1, api.Config{ClientIdleTimeout: idle})
+}
+
+// limitsGateway is the api configured as acfg (its Pool and Registerer
+// filled in) in front of srv, with sessions sessions.
+func limitsGateway(t *testing.T, srv *ftptest.Server, b idleBackend, wired bool, data time.Duration, sessions int32, acfg api.Config) (*httptest.Server, *prometheus.Registry) {
+	t.Helper()
 	cfg := pool.Config{
 		Name: "fake",
 		Conn: ftpcore.Config{
 			Addr: srv.Addr, User: "user", Password: "pass",
 			CommandTimeout: 5 * time.Second, DataTimeout: data, DialTimeout: 5 * time.Second,
 		},
-		MaxSessions:    1,
+		MaxSessions:    sessions,
 		AcquireTimeout: 10 * time.Second,
 	}
 	if b.tune != nil {
@@ -84,7 +91,8 @@ func idleGatewayData(t *testing.T, srv *ftptest.Server, b idleBackend, idle time
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h := api.New(api.Config{Pool: p, Registerer: reg, ClientIdleTimeout: idle})
+	acfg.Pool, acfg.Registerer = p, reg
+	h := api.New(acfg)
 	var ts *httptest.Server
 	if wired {
 		ts = serveGateway(h)
@@ -177,17 +185,17 @@ func TestClientIdleSlowFTPServer(t *testing.T) {
 }
 
 // TestClientIdleSlowClient: a client that reads 6 MiB steadily at about
-// 1 MiB/s through a small receive buffer, under a 500 ms timeout, gets it
+// 0.6 MiB/s through a small receive buffer, under a 1 s timeout, gets it
 // all. A deadline per 1 MiB spliced chunk cut it. So did the FTP side's
-// DataTimeout (500 ms here): while the client holds the gateway back, the
+// DataTimeout (1 s here): while the client holds the gateway back, the
 // gateway reads nothing from the FTP server, whose data then waits in the
 // socket or, at the end, in the splice's pipe after the server's FIN; that
 // is no stall of the FTP server's.
 //
 // Only the watched shape: with a deadline per write, the kernel wakes a
 // writer blocked on a full send buffer only once a third of it is free, so
-// such a client meets a timeout shorter than that wait (4 MiB here: over a
-// second).
+// such a client meets a timeout shorter than that wait (a third of 4 MiB
+// here: over two seconds).
 func TestClientIdleSlowClient(t *testing.T) {
 	for _, b := range idleBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -196,14 +204,14 @@ func TestClientIdleSlowClient(t *testing.T) {
 			data := randomBytes(size, 12)
 			srv := ftptest.NewServer(t, b.opts...)
 			srv.PutFile("/big.bin", data, time.Now())
-			ts, _ := idleGatewayData(t, srv, b, 500*time.Millisecond, true, 500*time.Millisecond)
+			ts, _ := idleGatewayData(t, srv, b, time.Second, true, time.Second)
 			resp, err := smallBufferClient().Get(ts.URL + "/files/big.bin")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
 			start := time.Now()
-			got, err := readPaced(resp.Body, 48<<10, 48*time.Millisecond)
+			got, err := readPaced(resp.Body, 48<<10, 80*time.Millisecond)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("after %v: read %d of %d bytes (equal: %v): %v", time.Since(start), len(got), size, bytes.Equal(got, data), err)
 			}
@@ -405,4 +413,171 @@ func stalledListing(t *testing.T, b idleBackend, wired bool) {
 	if status != http.StatusOK || string(got) != "small" {
 		t.Fatalf("next GET: %d %q", status, got)
 	}
+}
+
+// TestSlowClientsLockNoOneOut: the case. Two clients that drip
+// their bodies a byte at a time, fast enough to beat the idle timeout,
+// held both sessions of a two-session gateway, and every other request got
+// 503. Under MinClientRate each is cut after one window with a 408, and a
+// third request gets a session.
+func TestSlowClientsLockNoOneOut(t *testing.T) {
+	forEachIdleShape(t, func(t *testing.T, b idleBackend, wired bool) {
+		srv := ftptest.NewServer(t, b.opts...)
+		old := []byte("the old version")
+		srv.PutFile("/up.bin", old, time.Now())
+		ts, _ := limitsGateway(t, srv, b, wired, 5*time.Second, 2, api.Config{
+			ClientIdleTimeout: 5 * time.Second, MinClientRate: 1000, MinClientRateWindow: time.Second,
+		})
+		type result struct {
+			status  int
+			problem string
+			took    time.Duration
+		}
+		results := make(chan result, 2)
+		for range 2 {
+			go func() {
+				start := time.Now()
+				body := &slowBody{data: make([]byte, 64), chunk: 1, gap: 200 * time.Millisecond}
+				req, _ := http.NewRequest(http.MethodPut, ts.URL+"/files/up.bin", body)
+				req.ContentLength = 64
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					results <- result{took: time.Since(start), problem: err.Error()}
+					return
+				}
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				results <- result{resp.StatusCode, string(msg), time.Since(start)}
+			}()
+		}
+		// The drips go on for 13 s on the client's side (Go's client
+		// sends the whole body before it reads the answer); the gateway
+		// has given their sessions up long before.
+		time.Sleep(3 * time.Second)
+		start := time.Now()
+		status, _, _ := fetchURL(t, http.MethodGet, ts.URL+"/files/up.bin")
+		if status != http.StatusOK || time.Since(start) > 2*time.Second {
+			t.Errorf("GET 3 s into two drips: %d after %v; want 200 at once", status, time.Since(start))
+		}
+		for range 2 {
+			r := <-results
+			if r.status != http.StatusRequestTimeout || !strings.Contains(r.problem, "too slowly") {
+				t.Errorf("dripping PUT after %v: %d %s; want 408 for its rate", r.took, r.status, r.problem)
+			}
+		}
+		if got, _ := srv.File("/up.bin"); !bytes.Equal(got, old) {
+			t.Errorf("after the drips the server holds %q", got)
+		}
+	})
+}
+
+// TestSlowDownloadCut: a client that takes a download a KiB at a time,
+// often enough to beat the idle timeout, is cut after a window of
+// MinClientRate, and its session serves the next request. A slow FTP
+// server is never the client's fault: the same rate from the server's side
+// is served whole.
+func TestSlowDownloadCut(t *testing.T) {
+	for _, b := range idleBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			data := randomBytes(16<<20, 15)
+			srv := ftptest.NewServer(t, b.opts...)
+			srv.PutFile("/big.bin", data, time.Now())
+			srv.PutFile("/small.txt", []byte("small"), time.Now())
+			// The idle timeout is far off: the kernel takes such a client's
+			// bytes in bursts seconds apart, and only the rate may cut it.
+			ts, reg := limitsGateway(t, srv, b, true, 5*time.Second, 1, api.Config{
+				ClientIdleTimeout: 30 * time.Second, MinClientRate: 64 << 10, MinClientRateWindow: time.Second,
+			})
+			resp, err := smallBufferClient().Get(ts.URL + "/files/big.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			// 10 KiB/s until the gateway's handler has ended; then the rest
+			// of what the client's kernel holds, which ends in the reset.
+			start := time.Now()
+			n := int64(0)
+			for finished := false; !finished; {
+				m, err := io.CopyN(io.Discard, resp.Body, 1<<10)
+				n += m
+				if err != nil {
+					t.Fatalf("after %d bytes: %v", n, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+				c, err := testutil.GatherAndCount(reg, "ftpgw_http_requests_total")
+				if err != nil {
+					t.Fatal(err)
+				}
+				finished = c > 0
+				if !finished && time.Since(start) > 10*time.Second {
+					t.Fatalf("a client at 10 KiB/s still holds its session after %v, with a 1 s window", time.Since(start))
+				}
+			}
+			m, err := io.Copy(io.Discard, resp.Body)
+			if err == nil || n+m == int64(len(data)) {
+				t.Fatalf("the cut response read %d of %d bytes to a clean end (%v)", n+m, len(data), err)
+			}
+			status, _, body := fetchURL(t, http.MethodGet, ts.URL+"/files/small.txt")
+			if status != http.StatusOK || string(body) != "small" {
+				t.Fatalf("next GET: %d %q", status, body)
+			}
+		})
+	}
+
+	t.Run("slow server", func(t *testing.T) {
+		t.Parallel()
+		data := randomBytes(64<<10, 16)
+		srv := ftptest.NewServer(t, ftptest.WithSlowData(1<<10, 100*time.Millisecond))
+		srv.PutFile("/slow.bin", data, time.Now())
+		ts, _ := limitsGateway(t, srv, idleBackend{name: "plain"}, true, 5*time.Second, 1, api.Config{
+			ClientIdleTimeout: 5 * time.Second, MinClientRate: 64 << 10, MinClientRateWindow: time.Second,
+		})
+		status, _, got := fetchURL(t, http.MethodGet, ts.URL+"/files/slow.bin")
+		if status != http.StatusOK || !bytes.Equal(got, data) {
+			t.Fatalf("GET from a server at 10 KiB/s: %d, %d of %d bytes", status, len(got), len(data))
+		}
+	})
+}
+
+// TestMaxTransferTime: a transfer that moves steadily is still ended at
+// MaxTransferTime: an upload with a 408 that says so, a download cut.
+func TestMaxTransferTime(t *testing.T) {
+	forEachIdleShape(t, func(t *testing.T, b idleBackend, wired bool) {
+		srv := ftptest.NewServer(t, append([]ftptest.Option{ftptest.WithSlowData(16<<10, 100*time.Millisecond)}, b.opts...)...)
+		old := []byte("the old version")
+		srv.PutFile("/up.bin", old, time.Now())
+		srv.PutFile("/slow.bin", randomBytes(1<<20, 17), time.Now())
+		ts, _ := limitsGateway(t, srv, b, wired, 5*time.Second, 1, api.Config{
+			ClientIdleTimeout: 5 * time.Second, MaxTransferTime: time.Second,
+		})
+		body := &slowBody{data: randomBytes(1<<20, 18), chunk: 16 << 10, gap: 100 * time.Millisecond}
+		req, _ := http.NewRequest(http.MethodPut, ts.URL+"/files/up.bin", body)
+		req.ContentLength = int64(len(body.data))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(msg), "took longer than 1s") {
+				t.Errorf("a 6 s upload under a 1 s MaxTransferTime: %d %s", resp.StatusCode, msg)
+			}
+		}
+		if got, _ := srv.File("/up.bin"); !bytes.Equal(got, old) {
+			t.Errorf("after the cut upload the server holds %d bytes", len(got))
+		}
+
+		start := time.Now()
+		resp, err = http.Get(ts.URL + "/files/slow.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil || len(got) == 1<<20 {
+			t.Errorf("a 6 s download under a 1 s MaxTransferTime read %d bytes (%v); want it cut", len(got), err)
+		}
+		if took := time.Since(start); took > 4*time.Second {
+			t.Errorf("the download was cut after %v", took)
+		}
+	})
 }

@@ -46,9 +46,15 @@ func badRequest(detail string, cause error) error {
 }
 
 // clientStalled is a request body that stopped arriving for the client idle
-// timeout: the client's fault, not the FTP server's.
+// timeout, or broke another clientLimits rule: the client's fault, not the
+// FTP server's.
 func clientStalled(cause error) error {
-	return &problem{status: http.StatusRequestTimeout, detail: "the request body stalled", cause: cause}
+	detail := "the request body stalled"
+	var slow *clientTooSlow
+	if errors.As(cause, &slow) {
+		detail = "the request body came too slowly: " + slow.why
+	}
+	return &problem{status: http.StatusRequestTimeout, detail: detail, cause: cause}
 }
 
 // uploadTooLarge is a PUT body over Config.MaxUploadSize: announced by its

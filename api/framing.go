@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -72,6 +73,24 @@ func (c *framingConn) Read(b []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	return n, err
+}
+
+// ReadFrom keeps the connection's own io.ReaderFrom, through which
+// net/http's responses reach the kernel's splice.
+func (c *framingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
+}
+
+// CloseWrite keeps the connection's half-close, with which net/http lets
+// a client read an early answer (a 413, say) before it sees the close.
+func (c *framingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // takeConflict reports whether the request whose handler asks, the oldest

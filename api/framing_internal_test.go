@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,4 +81,17 @@ func FuzzFramer(f *testing.F) {
 				whole.conflicts, whole.lost, whole.state, whole.remain, p, split.conflicts, split.lost, split.state, split.remain)
 		}
 	})
+}
+
+// TestFramingConnKeepsTCPMethods: net/http splices a response into the
+// connection only through its io.ReaderFrom, and half-closes it before an
+// early answer through CloseWrite; the wrapper must keep both.
+func TestFramingConnKeepsTCPMethods(t *testing.T) {
+	var c net.Conn = &framingConn{}
+	if _, ok := c.(io.ReaderFrom); !ok {
+		t.Error("framingConn is no io.ReaderFrom: responses would not be spliced")
+	}
+	if _, ok := c.(interface{ CloseWrite() error }); !ok {
+		t.Error("framingConn has no CloseWrite")
+	}
 }

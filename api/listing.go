@@ -87,7 +87,7 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	// A long listing outgrows the socket buffers, and the session is
 	// held until the handler returns: a client that stops reading must
 	// not keep it.
-	cw := newClientWriter(w, r, s.cfg.ClientIdleTimeout)
+	cw := newClientWriter(w, r, s.clientLimits())
 	_, err = cw.Write(buf.Bytes())
 	cw.done()
 	return err

@@ -167,7 +167,7 @@ func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore
 	if s.cfg.MaxUploadSize > 0 {
 		src = http.MaxBytesReader(w, src, s.cfg.MaxUploadSize)
 	}
-	body := newBodyReader(w, src, s.cfg.ClientIdleTimeout)
+	body := newBodyReader(w, src, s.clientLimits())
 	n, err := up.ReadFrom(body)
 	body.done()
 	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
@@ -179,12 +179,13 @@ func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore
 	}
 	ferr := up.Abort(err)
 	var tooLarge *http.MaxBytesError
+	var slow *clientTooSlow
 	switch {
 	case body.err == nil:
 		return n, ferr
 	case errors.As(body.err, &tooLarge):
 		return n, uploadTooLarge(tooLarge.Limit, body.err)
-	case ftpcore.IsTimeout(body.err):
+	case errors.As(body.err, &slow), ftpcore.IsTimeout(body.err):
 		return n, clientStalled(body.err)
 	}
 	return n, badRequest("the request body ended early or could not be read", body.err)
