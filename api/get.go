@@ -150,7 +150,7 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 	}
 	w.WriteHeader(sp.status)
 	tr.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "download"))
-	cw := newClientWriter(w, r, s.cfg.ClientIdleTimeout)
+	cw := newClientWriter(w, r, s.clientLimits())
 	n, err := io.Copy(cw, tr)
 	cw.done()
 	cerr := tr.Close()
