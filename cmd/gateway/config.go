@@ -72,9 +72,15 @@ type config struct {
 	ClientIdleTimeout time.Duration
 	// MaxUploadSize is the most bytes a PUT may carry; negative for no
 	// limit.
-	MaxUploadSize   int64
-	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	MaxUploadSize int64
+	// MinClientRate (bytes a second, over MinClientRateWindow) and
+	// MaxTransferTime are the api's limits on slow clients; negative
+	// turns one off.
+	MinClientRate       int64
+	MinClientRateWindow time.Duration
+	MaxTransferTime     time.Duration
+	ShutdownTimeout     time.Duration
+	LogLevel            slog.Level
 
 	Demo    bool
 	DemoDir string
@@ -152,7 +158,8 @@ type flagValues struct {
 	lifetime, idle, acquire           time.Duration
 	dial, command, data, abort        time.Duration
 	clientIdle, shutdown              time.Duration
-	maxUpload                         string
+	maxUpload, minRate                string
+	rateWindow, maxTransfer           time.Duration
 	logLevel                          string
 	usePASV, active                   bool
 	activeAddr, activePorts           string
@@ -163,6 +170,7 @@ type flagValues struct {
 
 	// Parsed by validate.
 	maxUploadSize    int64
+	minRateBytes     int64
 	level            slog.Level
 	tlsVersion       uint16
 	portMin, portMax int
@@ -189,6 +197,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.data, "data-timeout", ftpcore.DefaultDataTimeout, "FTP data connection idle timeout")
 	fs.DurationVar(&v.abort, "abort-timeout", ftpcore.DefaultAbortTimeout, "how long ending an FTP transfer cut short may take (ABOR, the server's replies, a NOOP) before the session is given up")
 	fs.DurationVar(&v.clientIdle, "client-idle-timeout", api.DefaultClientIdleTimeout, "how long a transfer may wait on a stalled HTTP client")
+	fs.StringVar(&v.minRate, "min-client-rate", formatSize(api.DefaultMinClientRate), "fewest bytes a second an HTTP client must move, on average over --min-client-rate-window while the gateway waits on it, to keep its transfer (-1: no minimum)")
+	fs.DurationVar(&v.rateWindow, "min-client-rate-window", api.DefaultMinClientRateWindow, "the span --min-client-rate is averaged over")
+	fs.DurationVar(&v.maxTransfer, "max-transfer-time", api.DefaultMaxTransferTime, "the longest one upload or download may take (-1s: no limit)")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
@@ -258,7 +269,7 @@ func (v *flagValues) validateLimits() error {
 	}{
 		{"max-session-lifetime", v.lifetime}, {"max-session-idle", v.idle}, {"acquire-timeout", v.acquire},
 		{"dial-timeout", v.dial}, {"command-timeout", v.command}, {"data-timeout", v.data}, {"abort-timeout", v.abort},
-		{"client-idle-timeout", v.clientIdle}, {"shutdown-timeout", v.shutdown},
+		{"client-idle-timeout", v.clientIdle}, {"shutdown-timeout", v.shutdown}, {"min-client-rate-window", v.rateWindow},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
@@ -269,6 +280,12 @@ func (v *flagValues) validateLimits() error {
 		return fmt.Errorf("--max-upload-size must be a size such as 5GiB or 1048576, or -1 for no limit; got %q", v.maxUpload)
 	}
 	v.maxUploadSize = size
+	if v.minRateBytes, err = parseSize(v.minRate); err != nil || v.minRateBytes == 0 {
+		return fmt.Errorf("--min-client-rate must be bytes a second such as 512 or 1KiB, or -1 for no minimum; got %q", v.minRate)
+	}
+	if v.maxTransfer == 0 {
+		return errors.New("--max-transfer-time must not be zero; give -1s for no limit")
+	}
 	return nil
 }
 
@@ -400,23 +417,26 @@ func (v *flagValues) validateUpstream() error {
 // config is the configuration the validated flags describe.
 func (v *flagValues) config() *config {
 	cfg := &config{
-		Listen:             v.listen,
-		MaxSessions:        int32(v.maxSessions),
-		MinSessions:        int32(v.minSessions),
-		MaxSessionLifetime: v.lifetime,
-		MaxSessionIdle:     v.idle,
-		AcquireTimeout:     v.acquire,
-		DialTimeout:        v.dial,
-		CommandTimeout:     v.command,
-		DataTimeout:        v.data,
-		AbortTimeout:       v.abort,
-		UsePASVAddress:     v.usePASV,
-		ClientIdleTimeout:  v.clientIdle,
-		MaxUploadSize:      v.maxUploadSize,
-		ShutdownTimeout:    v.shutdown,
-		LogLevel:           v.level,
-		Demo:               v.demo,
-		DemoDir:            v.demoDir,
+		Listen:              v.listen,
+		MaxSessions:         int32(v.maxSessions),
+		MinSessions:         int32(v.minSessions),
+		MaxSessionLifetime:  v.lifetime,
+		MaxSessionIdle:      v.idle,
+		AcquireTimeout:      v.acquire,
+		DialTimeout:         v.dial,
+		CommandTimeout:      v.command,
+		DataTimeout:         v.data,
+		AbortTimeout:        v.abort,
+		UsePASVAddress:      v.usePASV,
+		ClientIdleTimeout:   v.clientIdle,
+		MaxUploadSize:       v.maxUploadSize,
+		MinClientRate:       v.minRateBytes,
+		MinClientRateWindow: v.rateWindow,
+		MaxTransferTime:     v.maxTransfer,
+		ShutdownTimeout:     v.shutdown,
+		LogLevel:            v.level,
+		Demo:                v.demo,
+		DemoDir:             v.demoDir,
 	}
 	if v.demo {
 		for _, name := range slices.Concat([]string{"upstream", "upstream-password-file"}, activeFlags(), tlsFlags()) {
@@ -548,6 +568,9 @@ func (c *config) LogValue() slog.Value {
 		slog.String("abort_timeout", c.AbortTimeout.String()),
 		slog.String("client_idle_timeout", c.ClientIdleTimeout.String()),
 		slog.Int64("max_upload_size", c.MaxUploadSize),
+		slog.Int64("min_client_rate", c.MinClientRate),
+		slog.String("min_client_rate_window", c.MinClientRateWindow.String()),
+		slog.String("max_transfer_time", c.MaxTransferTime.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

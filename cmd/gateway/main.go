@@ -178,13 +178,16 @@ func shutdown(srv *http.Server, served <-chan error, timeout time.Duration, logg
 // metrics of reg.
 func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.Logger) api.Config {
 	return api.Config{
-		Pool:              p,
-		Root:              c.Upstream.Root,
-		Logger:            logger,
-		Registerer:        reg,
-		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		ClientIdleTimeout: c.ClientIdleTimeout,
-		MaxUploadSize:     c.MaxUploadSize,
+		Pool:                p,
+		Root:                c.Upstream.Root,
+		Logger:              logger,
+		Registerer:          reg,
+		Metrics:             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		ClientIdleTimeout:   c.ClientIdleTimeout,
+		MaxUploadSize:       c.MaxUploadSize,
+		MinClientRate:       c.MinClientRate,
+		MinClientRateWindow: c.MinClientRateWindow,
+		MaxTransferTime:     c.MaxTransferTime,
 	}
 }
 

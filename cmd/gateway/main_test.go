@@ -305,7 +305,8 @@ func TestLoadConfig(t *testing.T) {
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
 					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
-					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 {
+					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
+					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour {
 					t.Errorf("defaults wrong: %+v", c)
 				}
 				if c.Upstream != (upstream{Addr: "host:21", User: "u", Password: "p", Root: "pub"}) {
@@ -341,6 +342,27 @@ func TestLoadConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "slow-client limits",
+			args: []string{"--upstream", "ftp://h/", "--min-client-rate", "2KiB", "--min-client-rate-window", "10s", "--max-transfer-time", "1h"},
+			check: func(t *testing.T, c *config) {
+				if c.MinClientRate != 2048 || c.MinClientRateWindow != 10*time.Second || c.MaxTransferTime != time.Hour {
+					t.Errorf("MinClientRate %d, window %v, MaxTransferTime %v", c.MinClientRate, c.MinClientRateWindow, c.MaxTransferTime)
+				}
+			},
+		},
+		{
+			name: "slow-client limits off",
+			args: []string{"--upstream", "ftp://h/", "--min-client-rate", "-1", "--max-transfer-time", "-1s"},
+			check: func(t *testing.T, c *config) {
+				if c.MinClientRate != -1 || c.MaxTransferTime != -time.Second {
+					t.Errorf("MinClientRate %d, MaxTransferTime %v", c.MinClientRate, c.MaxTransferTime)
+				}
+			},
+		},
+		{name: "min client rate zero", args: []string{"--upstream", "ftp://h/", "--min-client-rate", "0"}, wantErr: "--min-client-rate must be bytes a second"},
+		{name: "min client rate window zero", args: []string{"--upstream", "ftp://h/", "--min-client-rate-window", "0s"}, wantErr: "--min-client-rate-window must be positive"},
+		{name: "max transfer time zero", args: []string{"--upstream", "ftp://h/", "--max-transfer-time", "0s"}, wantErr: "--max-transfer-time must not be zero"},
 		{name: "upload size zero", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "0"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size not a number", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "5GB"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size too large", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "9000000TiB"}, wantErr: "--max-upload-size must be a size"},
@@ -965,7 +987,9 @@ func TestLimitsPassedOn(t *testing.T) {
 	if fc := c.ftpConfig(slog.New(slog.DiscardHandler)); fc.AbortTimeout != 3*time.Second {
 		t.Errorf("ftpcore AbortTimeout = %v", fc.AbortTimeout)
 	}
-	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxUploadSize != 3<<10 {
-		t.Errorf("api MaxUploadSize = %d", ac.MaxUploadSize)
+	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxUploadSize != 3<<10 || ac.MinClientRate != 512 ||
+		ac.MinClientRateWindow != 30*time.Second || ac.MaxTransferTime != 12*time.Hour {
+		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v",
+			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime)
 	}
 }
