@@ -158,7 +158,7 @@ func (c *clientWriter) done() {
 // how many the peer has acknowledged, inside a splice as well as between
 // writes; a response waiting on its FTP server has nothing waiting and is
 // never cut, but for max. The check runs a few times per timeout, not per
-// write: a short response costs a timer and one getsockopt.
+// write: a short response costs a timer.
 type sendWatch struct {
 	conn  *net.TCPConn
 	lim   clientLimits
@@ -168,6 +168,7 @@ type sendWatch struct {
 	mu       sync.Mutex
 	stopped  bool
 	timer    *time.Timer
+	counted  bool      // acked has been read once
 	acked    uint64    // the peer's acknowledged bytes at the last check
 	last     time.Time // the last check
 	progress time.Time // when a check last saw progress or nothing waiting
@@ -181,9 +182,10 @@ type sendWatch struct {
 const sendWatchChecks = 4
 
 // startSendWatch returns nil where the kernel cannot report progress.
+// Every stall is cut at most one check later than its rule says: the
+// first check only counts.
 func startSendWatch(conn *net.TCPConn, lim clientLimits) *sendWatch {
-	acked, _, ok := sendProgress(conn)
-	if !ok {
+	if !canWatchSends {
 		return nil
 	}
 	span := lim.idle
@@ -194,7 +196,7 @@ func startSendWatch(conn *net.TCPConn, lim clientLimits) *sendWatch {
 		span = min(span, lim.max)
 	}
 	now := time.Now()
-	w := &sendWatch{conn: conn, lim: lim, every: span / sendWatchChecks, start: now, acked: acked, last: now, progress: now}
+	w := &sendWatch{conn: conn, lim: lim, every: span / sendWatchChecks, start: now, last: now, progress: now}
 	w.mu.Lock()
 	w.timer = time.AfterFunc(w.every, w.check)
 	w.mu.Unlock()
@@ -211,6 +213,14 @@ func (w *sendWatch) check() {
 	acked, waiting, ok := sendProgress(w.conn)
 	if !ok {
 		return // the connection is gone: its writes fail without us
+	}
+	if !w.counted {
+		// The first check takes the count the next ones compare with,
+		// and counts as progress: most responses end before any check,
+		// and pay no getsockopt at all.
+		w.counted, w.acked, w.last, w.progress = true, acked, now, now
+		w.timer.Reset(w.every)
+		return
 	}
 	if acked != w.acked || !waiting {
 		w.progress = now

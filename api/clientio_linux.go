@@ -6,6 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// canWatchSends says whether sendProgress can report anything.
+const canWatchSends = true
+
 // sendProgress reads TCP_INFO: the bytes the peer has acknowledged
 // (tcpi_bytes_acked, which zero-window probes do not move) and whether
 // bytes are waiting for it, sent but unacknowledged or not yet sent
