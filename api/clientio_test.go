@@ -317,7 +317,7 @@ func TestClientIdleUpload(t *testing.T) {
 			if !chunked {
 				req.ContentLength = int64(len(data))
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := testClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -334,7 +334,7 @@ func TestClientIdleUpload(t *testing.T) {
 		body := &slowBody{data: data, chunk: 16 << 10, gap: 10 * time.Millisecond, stall: 3 * idle}
 		req, _ := http.NewRequest(http.MethodPut, ts.URL+"/files/up.bin", body)
 		req.ContentLength = int64(len(data))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err == nil {
 			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -440,7 +440,7 @@ func TestSlowClientsLockNoOneOut(t *testing.T) {
 				body := &slowBody{data: make([]byte, 64), chunk: 1, gap: 200 * time.Millisecond}
 				req, _ := http.NewRequest(http.MethodPut, ts.URL+"/files/up.bin", body)
 				req.ContentLength = 64
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := testClient.Do(req)
 				if err != nil {
 					results <- result{took: time.Since(start), problem: err.Error()}
 					return
@@ -554,7 +554,7 @@ func TestMaxTransferTime(t *testing.T) {
 		body := &slowBody{data: randomBytes(1<<20, 18), chunk: 16 << 10, gap: 100 * time.Millisecond}
 		req, _ := http.NewRequest(http.MethodPut, ts.URL+"/files/up.bin", body)
 		req.ContentLength = int64(len(body.data))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err == nil {
 			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -567,7 +567,7 @@ func TestMaxTransferTime(t *testing.T) {
 		}
 
 		start := time.Now()
-		resp, err = http.Get(ts.URL + "/files/slow.bin")
+		resp, err = testClient.Get(ts.URL + "/files/slow.bin")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,13 +49,19 @@ func fakeGatewayMetrics(t *testing.T, srv *ftptest.Server, tune func(*pool.Confi
 	return ts
 }
 
+// testClient is the tests' own HTTP client. http.DefaultTransport is
+// shared: every httptest.Server's Close closes its idle connections, and a
+// request of a test running in parallel that has just picked one of them
+// fails with "CloseIdleConnections called".
+var testClient = &http.Client{Transport: &http.Transport{}}
+
 func fetchURL(t *testing.T, method, url string, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +123,7 @@ func TestReplyCodesBecomeStatuses(t *testing.T) {
 			if tc.method == "PUT" {
 				req.Body = http.NoBody
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := testClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -142,7 +142,7 @@ func TestListings(t *testing.T) {
 
 		// Without the slash: redirect, as a file server does.
 		req, _ := http.NewRequest(http.MethodGet, g.url("/files/list"), nil)
-		resp, err := http.DefaultTransport.RoundTrip(req)
+		resp, err := testClient.Transport.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +195,7 @@ func TestListings(t *testing.T) {
 		}
 		// A file asked for as a directory redirects to the file.
 		req, _ = http.NewRequest(http.MethodGet, g.url("/files/list/a.txt/"), nil)
-		resp, err = http.DefaultTransport.RoundTrip(req)
+		resp, err = testClient.Transport.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}

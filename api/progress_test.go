@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func TestTransferBytesGrowDuringDownload(t *testing.T) {
 		return 0
 	}
 
-	resp, err := http.Get(ts.URL + "/files/big")
+	resp, err := testClient.Get(ts.URL + "/files/big")
 	if err != nil {
 		t.Fatal(err)
 	}
