@@ -104,3 +104,46 @@ func TestRequestSmuggling(t *testing.T) {
 		t.Errorf("GET: %q", bodies[2])
 	}
 }
+
+// TestErrorsBeforeTheRouter pins which malformed requests get a problem
+// document (every one that reaches the router) and which net/http answers
+// itself, in text/plain, before any handler runs; none reaches the FTP
+// server.
+func TestErrorsBeforeTheRouter(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	ts := fakeGateway(t, srv, nil)
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	// The router's cases close after their answer, as net/http's own do,
+	// so that pipeline need not wait for a quiet connection.
+	tests := []struct {
+		name, raw string
+		status    int
+		problem   bool
+	}{
+		{"decoded NUL in the path", "GET /files/a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", http.StatusBadRequest, true},
+		{"dot-dot in the path", "GET /files/a/%2e%2e/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", http.StatusBadRequest, true},
+		{"unknown route", "GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", http.StatusNotFound, true},
+		{"unknown method", "PATCH /files/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", http.StatusMethodNotAllowed, true},
+		{"malformed escape", "GET /files/%zz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest, false},
+		{"no Host", "GET /files/ HTTP/1.1\r\n\r\n", http.StatusBadRequest, false},
+		{"malformed header", "GET /files/ HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n", http.StatusBadRequest, false},
+		{"unsupported transfer coding", "PUT /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", http.StatusNotImplemented, false},
+		{"unsupported expectation", "GET /files/ HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n", http.StatusExpectationFailed, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(srv.Commands())
+			resps, bodies, _ := pipeline(t, addr, tt.raw)
+			if len(resps) != 1 {
+				t.Fatalf("%d responses, want 1", len(resps))
+			}
+			ct := resps[0].Header.Get("Content-Type")
+			if resps[0].StatusCode != tt.status || (ct == "application/problem+json") != tt.problem {
+				t.Errorf("%d %q %s; want %d, problem document %v", resps[0].StatusCode, ct, bodies[0], tt.status, tt.problem)
+			}
+			if after := srv.Commands()[before:]; len(after) > 0 {
+				t.Errorf("the FTP server got %q", after)
+			}
+		})
+	}
+}
