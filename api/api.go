@@ -33,6 +33,8 @@ const (
 	DefaultMinClientRateWindow       = 30 * time.Second
 	// DefaultMaxTransferTime is long enough for 5 GiB at 128 KiB/s.
 	DefaultMaxTransferTime = 12 * time.Hour
+	// DefaultMaxClockSkew is far wider than any clock kept by NTP is off.
+	DefaultMaxClockSkew = 2 * time.Hour
 )
 
 // Config configures the handler returned by New.
@@ -82,6 +84,12 @@ type Config struct {
 	// with 413. Zero means DefaultMaxUploadSize; a negative value, no
 	// limit.
 	MaxUploadSize int64
+	// MaxClockSkew is how far the FTP server's clock is assumed to be from
+	// the gateway's at most, while the gateway has not measured it: a
+	// file modified less than this long ago has no ETag until it has (see
+	// settle.go). The gateway measures it on its first PUT; on a read-only
+	// account it never can. Default DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 }
 
 // Server holds the handlers' dependencies.
@@ -90,6 +98,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	router  chi.Router
+	clock   serverClock
 }
 
 // New returns the gateway's HTTP handler: /files/ for the FTP tree,
@@ -117,7 +126,11 @@ func New(cfg Config) *Server {
 	if cfg.MaxUploadSize == 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if cfg.MaxClockSkew <= 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
+	s.clock.maxSkew = cfg.MaxClockSkew
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
 	r.Get("/healthz", s.healthz)

@@ -48,13 +48,3 @@ func hasTempSegment(clean string) bool {
 	}
 	return false
 }
-
-// validatorsOf is what the conditional headers are judged against. A
-// directory has no ETag: its size says nothing about its content.
-func validatorsOf(e ftpcore.Entry) httpsem.Validators {
-	v := httpsem.Validators{Exists: true, ModTime: e.ModTime}
-	if e.Type != ftpcore.EntryDir {
-		v.ETag = httpsem.ETag(e.Size, e.ModTime)
-	}
-	return v
-}

@@ -52,7 +52,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 // serveFile answers a GET or HEAD of the regular file e, at full on the FTP
 // server: the preconditions, the range, the headers, then the body.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, e ftpcore.Entry) error {
-	v := validatorsOf(e)
+	v := s.validatorsOf(e)
 	h := w.Header()
 	if v.ETag != "" {
 		h.Set("ETag", v.ETag)

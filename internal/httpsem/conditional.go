@@ -87,6 +87,14 @@ func CheckPreconditions(method string, h http.Header, v Validators) Precondition
 	return PrecondProceed
 }
 
+// Guarded reports whether h holds a precondition that can fail a method
+// that changes state (If-Match, If-None-Match, If-Unmodified-Since; RFC
+// 9110 §13.2.1 has If-Modified-Since apply to GET and HEAD only): the
+// caller must then judge it at the moment of the change.
+func Guarded(h http.Header) bool {
+	return len(h["If-Match"]) > 0 || len(h["If-None-Match"]) > 0 || len(h["If-Unmodified-Since"]) > 0
+}
+
 // RangeApplies reports whether a request's Range is to be honoured, as
 // If-Range decides it (RFC 9110 §13.1.5): an entity-tag must match v's
 // strongly, a date must be v's modification time to the second, and a
