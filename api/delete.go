@@ -20,11 +20,20 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	err = s.cfg.Pool.Do(ctx, func(c *ftpcore.Conn) error {
 		full := s.ftpPath(c, clean)
+		guarded := httpsem.Guarded(r.Header)
+		if guarded {
+			// Judged and acted on as one step, as a PUT's rename is.
+			unlock, err := s.lockName(ctx, c, full)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+		}
 		e, err := c.Stat(ctx, full)
 		if err != nil {
 			return err
 		}
-		if httpsem.CheckPreconditions(r.Method, r.Header, validatorsOf(e)) != httpsem.PrecondProceed {
+		if guarded && httpsem.CheckPreconditions(r.Method, r.Header, s.validatorsOf(e)) != httpsem.PrecondProceed {
 			return preconditionFailed()
 		}
 		if e.Type == ftpcore.EntryDir {

@@ -59,14 +59,17 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 
 	n, err := s.receiveBody(w, r, u.stor)
 	if err == nil {
-		err = finishUpload(ctx, conn, u, n)
+		err = s.finishUpload(ctx, conn, r, &u, n)
 	}
 	if err != nil {
 		s.removeTemp(ctx, conn, u.tmp)
 		return err
 	}
+	// The new version has no ETag yet: it was written within the current
+	// second, like any other version written now (settle.go). Its date
+	// measures the FTP server's clock.
 	if mod, err := conn.ModTime(ctx, u.full); err == nil {
-		w.Header().Set("ETag", httpsem.ETag(n, mod))
+		s.clock.observe(mod, time.Now())
 		w.Header().Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
 	if u.existed {
@@ -113,23 +116,8 @@ type upload struct {
 // temporary file.
 func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean string) (upload, error) {
 	u := upload{full: s.ftpPath(c, clean)}
-	e, err := c.Stat(ctx, u.full)
-	switch {
-	case err == nil && e.Type == ftpcore.EntryDir:
-		return u, conflict("a directory exists at this path", nil)
-	case err == nil:
-		u.existed = true
-	case ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable:
-		u.existed = false
-	default:
+	if err := s.judgeTarget(ctx, c, r, &u); err != nil {
 		return u, err
-	}
-	v := httpsem.Validators{}
-	if u.existed {
-		v = validatorsOf(e)
-	}
-	if httpsem.CheckPreconditions(r.Method, r.Header, v) != httpsem.PrecondProceed {
-		return u, preconditionFailed()
 	}
 	if !u.existed {
 		if err := checkParent(ctx, c, u.full); err != nil {
@@ -137,8 +125,33 @@ func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Reque
 		}
 	}
 	u.tmp = path.Join(path.Dir(u.full), tempName())
+	var err error
 	u.stor, err = c.Stor(ctx, u.tmp, 0)
 	return u, err
+}
+
+// judgeTarget looks at what is at u.full now, notes in u whether it
+// exists, and judges the request's preconditions against it.
+func (s *Server) judgeTarget(ctx context.Context, c *ftpcore.Conn, r *http.Request, u *upload) error {
+	e, err := c.Stat(ctx, u.full)
+	switch {
+	case err == nil && e.Type == ftpcore.EntryDir:
+		return conflict("a directory exists at this path", nil)
+	case err == nil:
+		u.existed = true
+	case ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable:
+		u.existed = false
+	default:
+		return err
+	}
+	v := httpsem.Validators{}
+	if u.existed {
+		v = s.validatorsOf(e)
+	}
+	if httpsem.CheckPreconditions(r.Method, r.Header, v) != httpsem.PrecondProceed {
+		return preconditionFailed()
+	}
+	return nil
 }
 
 // checkParent refuses a new file whose parent directory is missing or not
@@ -193,7 +206,10 @@ func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore
 
 // finishUpload reads the STOR's final reply, checks that the server stored
 // the n bytes received, and renames the temporary file over the target.
-func finishUpload(ctx context.Context, c *ftpcore.Conn, u upload, n int64) error {
+// The rename holds the name's lock, and the request's preconditions are
+// judged again under it: they decide there, not before the body, which
+// another PUT may have overtaken (see lock.go).
+func (s *Server) finishUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, u *upload, n int64) error {
 	if err := u.stor.Close(); err != nil {
 		return err
 	}
@@ -203,6 +219,16 @@ func finishUpload(ctx context.Context, c *ftpcore.Conn, u upload, n int64) error
 	}
 	if stored != n {
 		return upstreamMismatch(fmt.Sprintf("the FTP server stored %d bytes of the %d sent", stored, n))
+	}
+	unlock, err := s.lockName(ctx, c, u.full)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if httpsem.Guarded(r.Header) {
+		if err := s.judgeTarget(ctx, c, r, u); err != nil {
+			return err
+		}
 	}
 	return c.Rename(ctx, u.tmp, u.full)
 }
