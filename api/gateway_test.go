@@ -228,6 +228,17 @@ func problemOf(t *testing.T, h http.Header, body []byte) map[string]any {
 }
 
 // tempFilesUnder lists upload temporaries left anywhere under dir.
+// settle dates the file rel on the server three hours back, past
+// api.DefaultMaxClockSkew: a file modified that long ago has settled
+// whatever the gateway knows of the server's clock, and has a strong ETag.
+func (g *gateway) settle(t *testing.T, rel string) {
+	t.Helper()
+	old := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(g.ftpd.Path(rel), old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func tempFilesUnder(t *testing.T, dir string) []string {
 	t.Helper()
 	var found []string
@@ -257,6 +268,7 @@ func TestGetWholeFilesByteIdentical(t *testing.T) {
 					t.Skip("1 GiB transfer skipped in -short mode")
 				}
 				want := writeRandomFile(t, g, "get/"+tc.name+".bin", tc.size, uint64(i))
+				g.settle(t, "get/"+tc.name+".bin")
 				resp := g.do(t, http.MethodGet, "/files/get/"+tc.name+".bin", nil)
 				defer resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
@@ -292,6 +304,7 @@ func TestRanges(t *testing.T) {
 		const size = 1 << 20
 		data := randomBytes(size, 7)
 		g.ftpd.WriteFile(t, "r.bin", data)
+		g.settle(t, "r.bin")
 		_, hdr, _ := g.fetch(t, http.MethodHead, "/files/r.bin", nil)
 		etag := hdr.Get("ETag")
 		if etag == "" {
@@ -445,6 +458,7 @@ func TestHeadOpensNoDataConnection(t *testing.T) {
 func TestConditionalRequests(t *testing.T) {
 	forEachServer(t, func(t *testing.T, g *gateway) {
 		g.ftpd.WriteFile(t, "c.txt", []byte("conditional"))
+		g.settle(t, "c.txt")
 		_, h, _ := g.fetch(t, http.MethodHead, "/files/c.txt", nil)
 		etag, lastMod := h.Get("ETag"), h.Get("Last-Modified")
 		mod, err := http.ParseTime(lastMod)
