@@ -79,8 +79,11 @@ type config struct {
 	MinClientRate       int64
 	MinClientRateWindow time.Duration
 	MaxTransferTime     time.Duration
-	ShutdownTimeout     time.Duration
-	LogLevel            slog.Level
+	// MaxClockSkew bounds the FTP server's clock's distance from ours
+	// until the api has measured it.
+	MaxClockSkew    time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
 
 	Demo    bool
 	DemoDir string
@@ -159,7 +162,7 @@ type flagValues struct {
 	dial, command, data, abort        time.Duration
 	clientIdle, shutdown              time.Duration
 	maxUpload, minRate                string
-	rateWindow, maxTransfer           time.Duration
+	rateWindow, maxTransfer, skew     time.Duration
 	logLevel                          string
 	usePASV, active                   bool
 	activeAddr, activePorts           string
@@ -200,6 +203,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.minRate, "min-client-rate", formatSize(api.DefaultMinClientRate), "fewest bytes a second an HTTP client must move, on average over --min-client-rate-window while the gateway waits on it, to keep its transfer (-1: no minimum)")
 	fs.DurationVar(&v.rateWindow, "min-client-rate-window", api.DefaultMinClientRateWindow, "the span --min-client-rate is averaged over")
 	fs.DurationVar(&v.maxTransfer, "max-transfer-time", api.DefaultMaxTransferTime, "the longest one upload or download may take (-1s: no limit)")
+	fs.DurationVar(&v.skew, "max-clock-skew", api.DefaultMaxClockSkew, "how far the FTP server's clock may be from the gateway's, until the gateway has measured it: a file modified within this span has no ETag until then")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
@@ -285,6 +289,9 @@ func (v *flagValues) validateLimits() error {
 	}
 	if v.maxTransfer == 0 {
 		return errors.New("--max-transfer-time must not be zero; give -1s for no limit")
+	}
+	if v.skew <= 0 {
+		return errors.New("--max-clock-skew must be positive")
 	}
 	return nil
 }
@@ -433,6 +440,7 @@ func (v *flagValues) config() *config {
 		MinClientRate:       v.minRateBytes,
 		MinClientRateWindow: v.rateWindow,
 		MaxTransferTime:     v.maxTransfer,
+		MaxClockSkew:        v.skew,
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
 		Demo:                v.demo,
@@ -571,6 +579,7 @@ func (c *config) LogValue() slog.Value {
 		slog.Int64("min_client_rate", c.MinClientRate),
 		slog.String("min_client_rate_window", c.MinClientRateWindow.String()),
 		slog.String("max_transfer_time", c.MaxTransferTime.String()),
+		slog.String("max_clock_skew", c.MaxClockSkew.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

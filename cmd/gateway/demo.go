@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -197,12 +198,22 @@ func seedDemoDir(dir string) error {
 		{filepath.Join("docs", "readme.md"), []byte(demoReadme)},
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			return err
+		}
+		// Dated in the past, so that the samples have settled and carry
+		// an ETag from the first request (api's settle.go), and the same
+		// one on every run.
+		if err := os.Chtimes(p, demoSeedTime, demoSeedTime); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// demoSeedTime is the modification time of the sample files.
+var demoSeedTime = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 func randomHex(n int) string {
 	b := make([]byte, n)

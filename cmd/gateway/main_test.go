@@ -306,7 +306,8 @@ func TestLoadConfig(t *testing.T) {
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
 					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
 					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
-					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour {
+					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
+					c.MaxClockSkew != 2*time.Hour {
 					t.Errorf("defaults wrong: %+v", c)
 				}
 				if c.Upstream != (upstream{Addr: "host:21", User: "u", Password: "p", Root: "pub"}) {
@@ -362,6 +363,16 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{name: "min client rate zero", args: []string{"--upstream", "ftp://h/", "--min-client-rate", "0"}, wantErr: "--min-client-rate must be bytes a second"},
 		{name: "min client rate window zero", args: []string{"--upstream", "ftp://h/", "--min-client-rate-window", "0s"}, wantErr: "--min-client-rate-window must be positive"},
+		{name: "max clock skew zero", args: []string{"--upstream", "ftp://h/", "--max-clock-skew", "0s"}, wantErr: "--max-clock-skew must be positive"},
+		{
+			name: "max clock skew",
+			args: []string{"--upstream", "ftp://h/", "--max-clock-skew", "10m"},
+			check: func(t *testing.T, c *config) {
+				if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxClockSkew != 10*time.Minute {
+					t.Errorf("api MaxClockSkew %v", ac.MaxClockSkew)
+				}
+			},
+		},
 		{name: "max transfer time zero", args: []string{"--upstream", "ftp://h/", "--max-transfer-time", "0s"}, wantErr: "--max-transfer-time must not be zero"},
 		{name: "upload size zero", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "0"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size not a number", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "5GB"}, wantErr: "--max-upload-size must be a size"},
