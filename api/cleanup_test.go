@@ -2,18 +2,14 @@ package api_test
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,17 +175,8 @@ func TestOldTempFilesSweptAndListed(t *testing.T) {
 			t.Fatal("l/'s old temporary file deleted before any listing of l/")
 		}
 
-		status, _, body := g.fetch(t, http.MethodGet, "/files/l/", nil, "Accept", "application/json")
-		var doc struct {
-			Entries []struct {
-				Name string `json:"name"`
-			} `json:"entries"`
-		}
-		if err := json.Unmarshal(body, &doc); status != http.StatusOK || err != nil {
-			t.Fatalf("listing: %d %v: %s", status, err, body)
-		}
-		if len(doc.Entries) != 0 {
-			t.Errorf("listing of l/ = %s, want no entries", body)
+		if names := g.listNames(t, "/files/l/"); len(names) != 0 {
+			t.Errorf("listing of l/ = %q, want no entries", names)
 		}
 		waitFor(t, "l/'s old temporary file deleted after the listing", func() bool { return !exists(lOld) })
 
@@ -210,7 +197,7 @@ func TestTempQueueFullDropsOldest(t *testing.T) {
 	for _, kind := range realftpd.Matrix {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			log := &logRecords{}
+			log := &requestLog{}
 			g := startGatewayOn(t, kind, gatewayOptions{apiLog: log})
 			api.SetTempQueueLimit(g.api, 2)
 			var host, ftp []string
@@ -316,37 +303,4 @@ func TestCloseEndsTempCleaner(t *testing.T) {
 	if n := running(); n != before {
 		t.Errorf("%d cleaner goroutines after Close, want %d", n, before)
 	}
-}
-
-// logRecords is a slog.Handler that keeps every record.
-type logRecords struct {
-	mu   sync.Mutex
-	recs []logRecord
-}
-
-type logRecord struct {
-	msg   string
-	attrs map[string]string
-}
-
-func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logRecords) WithGroup(string) slog.Handler            { return h }
-
-func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
-	rec := logRecord{msg: r.Message, attrs: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
-		rec.attrs[a.Key] = a.Value.String()
-		return true
-	})
-	h.mu.Lock()
-	h.recs = append(h.recs, rec)
-	h.mu.Unlock()
-	return nil
-}
-
-func (h *logRecords) all() []logRecord {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]logRecord(nil), h.recs...)
 }
