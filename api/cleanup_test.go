@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -275,32 +276,42 @@ func TestOldTempFileWrittenSinceListingKept(t *testing.T) {
 	}
 }
 
-// TestCloseEndsTempCleaner: New starts one goroutine, and Close ends it;
-// a failed deletion queued after Close neither blocks nor restarts it.
+// TestCloseEndsTempCleaner: New starts a goroutine, and Close ends it; a
+// failed deletion queued after Close neither blocks nor restarts it.
 func TestCloseEndsTempCleaner(t *testing.T) {
-	running := func() int {
-		buf := make([]byte, 8<<20)
-		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "api.(*tempCleaner).run(")
-	}
 	srv := ftptest.NewServer(t)
-	before := running()
+	before := cleanerGoroutines()
 	p, err := pool.New(pool.Config{Conn: ftpcore.Config{Addr: srv.Addr, User: "user", Password: "pass"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	h := api.New(api.Config{Pool: p})
-	if n := running(); n != before+1 {
-		t.Fatalf("%d cleaner goroutines after New, want %d", n, before+1)
+	var ours []string
+	waitFor(t, "the goroutine New starts", func() bool {
+		ours = slices.DeleteFunc(cleanerGoroutines(), func(id string) bool { return slices.Contains(before, id) })
+		return len(ours) > 0
+	})
+	if len(ours) != 1 {
+		t.Errorf("New started %d cleaner goroutines, want 1", len(ours))
 	}
 	h.Close()
 	h.Close()
 	api.RetryTempRemoval(h, "/"+uploadTemp(1))
-	deadline := time.Now().Add(5 * time.Second)
-	for running() != before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	waitFor(t, "the goroutine to end after Close", func() bool {
+		return !slices.Contains(cleanerGoroutines(), ours[0])
+	})
+}
+
+// cleanerGoroutines returns the ids of the goroutines running the
+// background deletions of some api.Server.
+func cleanerGoroutines() []string {
+	buf := make([]byte, 8<<20)
+	var ids []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "api.(*tempCleaner).run(") {
+			ids = append(ids, strings.Fields(g)[1])
+		}
 	}
-	if n := running(); n != before {
-		t.Errorf("%d cleaner goroutines after Close, want %d", n, before)
-	}
+	return ids
 }
