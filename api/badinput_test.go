@@ -23,7 +23,7 @@ import (
 // gets (status, Content-Type, the problem's detail, the bytes of a 200 or
 // 206) and what of it reached the FTP server: the fake server records
 // every command, vsftpd logs them. Replies no FTP server should give are
-// in hostile_replies_test.go; the header timeout, which only cmd/gateway
+// in badreplies_test.go; the header timeout, which only cmd/gateway
 // sets, in cmd/gateway's badinput_test.go.
 //
 // Cases other tests pin are not repeated here:
