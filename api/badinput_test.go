@@ -413,6 +413,11 @@ func TestBadPaths(t *testing.T) {
 		{name: "double slashes", raw: get("/files///dir//", "Accept: application/json"), status: 200, ctype: ctJSON, ftp: reachList},
 		{name: "a segment of 255 bytes", raw: get("/files/" + seg255), status: 404, ctype: ctProblem, detail: notFound, ftp: reachMeta},
 		{name: "a segment of 256 bytes", raw: get("/files/" + seg256), status: 400, ctype: ctProblem, detail: "invalid path: segment 1 longer than 255 bytes"},
+		// 4096 bytes and the root make a command line longer than vsftpd
+		// reads (it closed the session: 502, as from the fake server's
+		// 500) or proftpd (no answer: the pool's retry and two new
+		// sessions, 502 after 2 s).
+		{name: "a path of 4096 bytes", raw: get("/files" + long), status: 400, ctype: ctProblem, detail: "the path is too long for the FTP server"},
 		{name: "a path of 4097 bytes", raw: get("/files" + long + "s"), status: 400, ctype: ctProblem, detail: "invalid path: longer than 4096 bytes"},
 		{name: "an upload's name percent-encoded", raw: get("/files/%2eftpgw-upload-0123456789abcdef.tmp"), status: 404, ctype: ctProblem, detail: notFound},
 		{name: "an upload's name after a dot segment", raw: get("/files/./dir/./.Ftpgw-Upload-x"), status: 404, ctype: ctProblem, detail: notFound},
