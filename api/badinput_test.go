@@ -501,12 +501,18 @@ func TestBadPuts(t *testing.T) {
 		{name: "Expect, refused by If-Unmodified-Since", raw: expect("keep.bin", "If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT"), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
 		{name: "If-Match: * of a missing file", raw: put("new.txt", "abc", "Content-Length: 3", "If-Match: *"), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
 		{name: "If-Match malformed", raw: put("keep.bin", "abc", "Content-Length: 3", "If-Match: *, garbage"), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
+		// A malformed If-None-Match was no condition at all: these
+		// overwrote keep.bin, and the DELETE removed it.
+		{name: "If-None-Match: * with a tag", raw: put("keep.bin", "abc", "Content-Length: 3", `If-None-Match: *, "x"`), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
+		{name: "If-None-Match: * on one line, a tag on another", raw: put("keep.bin", "abc", "Content-Length: 3", "If-None-Match: *", `If-None-Match: "x"`), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
+		{name: "If-None-Match malformed, of a missing file", raw: put("new.txt", "abc", "Content-Length: 3", "If-None-Match: new"), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
 		{name: "chunk size past int64", raw: put("keep.bin", "fffffffffffffffffffff\r\nabc", chunked), status: 400, ctype: ctProblem,
 			detail: "the request body ended early or could not be read", ftp: reachAborted},
 		{name: "chunk lines ended by bare LF", raw: put("keep.bin", "3\nabc\n0\n\n", chunked), status: 400, ctype: ctProblem,
 			detail: "the request body ended early or could not be read", ftp: reachAborted},
 		{name: "chunk data longer than its size", raw: put("keep.bin", "3\r\nabcd\r\n0\r\n\r\n", chunked), status: 400, ctype: ctProblem,
 			detail: "the request body ended early or could not be read", ftp: reachAborted},
+		{name: "DELETE with If-None-Match malformed", raw: request("DELETE", "/files/keep.bin", "", "If-None-Match: garbage"), status: 412, ctype: ctProblem, detail: refused, ftp: reachMeta},
 	}
 	forEachBadBackend(t, func(t *testing.T, b *badBackend) { runBadRows(t, b, rows) })
 }
