@@ -348,6 +348,8 @@ func TestBadRanges(t *testing.T) {
 		// whatever it holds.
 		{name: "one range padded to 4096 bytes", raw: rng("bytes=50-54" + strings.Repeat(",", 4096-len("bytes=50-54"))), status: 206, ctype: ctFile, body: f[50:55], crange: "bytes 50-54/1000", ftp: reachRetr},
 		{name: "one range padded to 4097 bytes", raw: rng("bytes=50-54" + strings.Repeat(",", 4097-len("bytes=50-54"))), status: 200, ctype: ctFile, body: f, ftp: reachRetr},
+		// The first was served: 206 for bytes 0-1.
+		{name: "two Range fields", raw: get("/files/f.bin", "Range: bytes=0-1", "Range: bytes=5-6"), status: 200, ctype: ctFile, body: f, ftp: reachRetr},
 		{name: "If-Range malformed", raw: get("/files/f.bin", "Range: bytes=0-4", "If-Range: garbage"), status: 200, ctype: ctFile, body: f, ftp: reachRetr},
 		{name: "If-Range weak", raw: get("/files/f.bin", "Range: bytes=0-4", "If-Range: W/{etag}"), status: 200, ctype: ctFile, body: f, ftp: reachRetr},
 		{name: "If-Range twice", raw: get("/files/f.bin", "Range: bytes=0-4", "If-Range: {etag}", "If-Range: {etag}"), status: 200, ctype: ctFile, body: f, ftp: reachRetr},
