@@ -1,6 +1,7 @@
 package httpsem
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -18,6 +19,10 @@ func TestETag(t *testing.T) {
 		{"typical", 1234, mod, `"4d2-17ccd493bd5b0715"`},
 		{"zone does not matter", 1234, mod.In(time.FixedZone("X", 3600)), `"4d2-17ccd493bd5b0715"`},
 		{"epoch", 255, time.Unix(0, 0), `"ff-0"`},
+		{"year 0", 1000, time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), `"3e8--e79747c00.0"`},
+		{"year 9999", 1000, time.Date(9999, 12, 31, 23, 59, 59, 5, time.UTC), `"3e8-3afff4417f.5"`},
+		{"last second of int64 nanoseconds", 1, time.Unix(0, math.MaxInt64), `"1-225c17d04.32f2d7ff"`},
+		{"second before it", 1, time.Unix(0, math.MaxInt64).Add(-time.Second), `"1-7fffffffc46535ff"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,6 +44,8 @@ func TestETag(t *testing.T) {
 
 func TestETagDistinguishes(t *testing.T) {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	year0 := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	year9999 := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 	tests := []struct {
 		name    string
 		size    int64
@@ -51,6 +58,10 @@ func TestETagDistinguishes(t *testing.T) {
 		{"size", 10, base, 11, base, true},
 		{"second", 10, base, 10, base.Add(time.Second), true},
 		{"sub-second", 10, base, 10, base.Add(time.Millisecond), true},
+		// 2^64 ns apart, where Unix nanoseconds no longer fit an int64:
+		// the same wrapped number.
+		{"2^64 ns apart in year 9999", 10, year9999, 10, year9999.Add(-math.MaxInt64).Add(-math.MaxInt64).Add(-2), true},
+		{"2^64 ns apart in year 0", 10, year0, 10, year0.Add(math.MaxInt64).Add(math.MaxInt64).Add(2), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
