@@ -17,9 +17,10 @@ import (
 // and no tag is better than a wrong one.
 //
 // A time whose Unix nanoseconds do not fit in an int64 (before 1678 or
-// after 2261, which an FTP server's MDTM may well say: RFC 3659 has years
-// 0000 to 9999) is written "<seconds, hex>.<nanoseconds, hex>" instead:
-// UnixNano wraps there, and two times 2^64 ns apart would share a tag.
+// after April 2262, which an FTP server's MDTM may well say: RFC 3659 has
+// years 0000 to 9999) is written "<seconds, hex>.<nanoseconds, hex>"
+// instead: UnixNano wraps there, and two times 2^64 ns apart would share a
+// tag.
 func ETag(size int64, mod time.Time) string {
 	if mod.IsZero() {
 		return ""
