@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestSlowHeadersCut is the slowloris row of the bad-input suite (issue
+// TestBadSlowHeaders is the slowloris row of the bad-input suite (issue
 // 9; the rest is in api/badinput_test.go). A client that drips its request
 // head, a header line every 300 ms, and one that connects and sends
 // nothing, are both dropped when run's http.Server's ReadHeaderTimeout
@@ -16,7 +16,7 @@ import (
 // api has one) runs out, however steadily the first drips, without an
 // answer and without a handler: no session is held. Meanwhile other
 // clients are served. It takes the 10 s, as there is no shorter setting.
-func TestSlowHeadersCut(t *testing.T) {
+func TestBadSlowHeaders(t *testing.T) {
 	t.Parallel()
 	addr, stderr := startRun(t, "--demo", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s")
 	const headerTimeout = 10 * time.Second
