@@ -123,6 +123,8 @@ func classify(err error) classified {
 		c.status, c.detail = http.StatusBadRequest, err.Error()
 	case errors.Is(err, ftpcore.ErrBadArgument):
 		c.status, c.detail = http.StatusBadRequest, "the path contains a control character"
+	case errors.Is(err, ftpcore.ErrLineTooLong):
+		c.status, c.detail = http.StatusBadRequest, "the path is too long for the FTP server"
 	case errors.Is(err, pool.ErrExhausted):
 		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "all FTP sessions are busy", true
 	case errors.Is(err, pool.ErrClosed):

@@ -83,6 +83,7 @@ func TestClassify(t *testing.T) {
 		{"client gone", fmt.Errorf("ftpcore: MLST: %w", context.Canceled), statusClientClosed, "the client went away", false, 0, "", nil},
 		{"bad path", badPath, 400, badPath.Error(), false, 0, "", nil},
 		{"control character for the FTP server", fmt.Errorf("ftpcore: DELE: %w", ftpcore.ErrBadArgument), 400, "the path contains a control character", false, 0, "", nil},
+		{"path too long for the FTP server", fmt.Errorf("ftpcore: MLST: %w", ftpcore.ErrLineTooLong), 400, "the path is too long for the FTP server", false, 0, "", nil},
 
 		// Problems the handlers chose; an FTP reply behind one still
 		// gives its code.

@@ -20,13 +20,16 @@ import (
 // requires it to close the connection after answering. net/http (Go 1.26
 // and 1.27) drops the Content-Length and keeps the connection open, so the
 // handlers could neither see the conflict nor close; the framing watch
-// tells them, and they answer 400 and close.
+// tells them, and they answer 400 and close. The same goes for an HTTP/1.0
+// request with Transfer-Encoding, whose framing RFC 9112 §6.1 calls faulty
+// even with a Content-Length: net/http ignores the field, reads the chunks
+// as the next request, and would keep the connection alive.
 func (s *Server) Listener(ln net.Listener) net.Listener { return framingListener{ln} }
 
 type framingListener struct{ net.Listener }
 
-// checkFraming answers 400 to a request that has both Content-Length and
-// Transfer-Encoding, and closes the connection after it. After a request
+// checkFraming answers 400 to a request whose framing is faulty (a
+// framingFault), and closes the connection after it. After a request
 // whose framing the framer could not follow, the connection is closed too:
 // net/http has already refused that request, or is about to.
 func (s *Server) checkFraming(next http.Handler) http.Handler {
@@ -36,16 +39,37 @@ func (s *Server) checkFraming(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		conflict, lost := fc.takeConflict()
-		if conflict || lost {
+		fault, lost := fc.takeFault()
+		if fault != framingSound || lost {
 			w.Header().Set("Connection", "close")
 		}
-		if conflict {
-			s.writeError(w, r, badRequest("the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.1)", nil))
+		if fault != framingSound {
+			s.writeError(w, r, badRequest(fault.String(), nil))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// framingFault is what makes a request's framing faulty (RFC 9112 §6.1),
+// so that the gateway answers 400 and closes.
+type framingFault uint8
+
+const (
+	framingSound       framingFault = iota
+	framingBothLengths              // Content-Length and Transfer-Encoding
+	framingChunked10                // Transfer-Encoding in an HTTP/1.0 request
+)
+
+// String is the fault as the problem document's detail says it.
+func (f framingFault) String() string {
+	switch f {
+	case framingBothLengths:
+		return "the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.1)"
+	case framingChunked10:
+		return "an HTTP/1.0 request cannot have Transfer-Encoding (RFC 9112 §6.1)"
+	}
+	return "sound framing"
 }
 
 func (l framingListener) Accept() (net.Conn, error) {
@@ -93,19 +117,18 @@ func (c *framingConn) CloseWrite() error {
 	return nil
 }
 
-// takeConflict reports whether the request whose handler asks, the oldest
-// one not yet asked for, carried both Content-Length and
-// Transfer-Encoding (conflict), or whether the framer has lost track of the
-// connection's framing, after which the connection is closed rather than
-// trusted with another request (lost).
-func (c *framingConn) takeConflict() (conflict, lost bool) {
+// takeFault reports what is faulty in the framing of the request whose
+// handler asks, the oldest one not yet asked for, and whether the framer
+// has lost track of the connection's framing, after which the connection
+// is closed rather than trusted with another request (lost).
+func (c *framingConn) takeFault() (fault framingFault, lost bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.f.conflicts) > 0 {
-		conflict = c.f.conflicts[0]
-		c.f.conflicts = c.f.conflicts[1:]
+	if len(c.f.faults) > 0 {
+		fault = c.f.faults[0]
+		c.f.faults = c.f.faults[1:]
 	}
-	return conflict, c.f.lost
+	return fault, c.f.lost
 }
 
 // unwrapConn returns the TCP connection under c, if there is one.
@@ -119,24 +142,32 @@ func unwrapConn(c net.Conn) (*net.TCPConn, bool) {
 
 // framer follows RFC 9112 message framing over the bytes of a client
 // connection: request line and header fields, then a body of
-// Content-Length bytes or in chunks, then the next request. It keeps what
-// it needs of each line (maxFramingLine bytes), never a whole body, and
-// records for each request whether its header had both Content-Length and
-// Transfer-Encoding. Anything it cannot follow (a line too long, a bad
-// length, a transfer coding net/http refuses) makes it give up: lost.
+// Content-Length bytes or in chunks, then the next request, as net/http
+// frames them. It keeps what it needs of each line (maxFramingLine bytes,
+// and the last bytes, where a request line has its version), never a
+// whole body, and records for each request what is faulty in its framing.
+// Anything it cannot follow (a line too long, a bad length, a transfer
+// coding net/http refuses) makes it give up: lost.
 type framer struct {
-	state     framingState
-	line      []byte // the current line, up to maxFramingLine bytes
-	long      bool   // the current line was longer
-	remain    int64  // bytes left of a body or chunk
-	reqLine   bool   // the head's request line has been read
-	hasCL     bool
-	hasTE     bool
-	chunked   bool
-	length    int64
-	conflicts []bool // one per request head, oldest first
-	lost      bool
+	state   framingState
+	line    []byte                // the current line, up to maxFramingLine bytes
+	long    bool                  // the current line was longer
+	end     [len(http10) + 1]byte // the current line's last bytes, and its CR
+	endLen  int                   // how many of end hold them
+	remain  int64                 // bytes left of a body or chunk
+	reqLine bool                  // the head's request line has been read
+	http10  bool                  // the request line ends with http10
+	hasCL   bool
+	hasTE   bool
+	chunked bool
+	length  int64
+	faults  []framingFault // one per request head, oldest first
+	lost    bool
 }
+
+// http10 ends the request line of an HTTP/1.0 request (RFC 9112 §3;
+// net/http takes the version in capitals only).
+const http10 = " HTTP/1.0"
 
 type framingState int
 
@@ -178,12 +209,19 @@ func (f *framer) feed(b []byte) {
 			b = b[i+1:]
 			line := bytes.TrimSuffix(f.line, []byte("\r"))
 			f.endLine(line, f.long)
-			f.line, f.long = f.line[:0], false
+			f.line, f.long, f.endLen = f.line[:0], false, 0
 		}
 	}
 }
 
 func (f *framer) keep(b []byte) {
+	if len(b) >= len(f.end) {
+		f.endLen = copy(f.end[:], b[len(b)-len(f.end):])
+	} else {
+		kept := min(f.endLen, len(f.end)-len(b))
+		copy(f.end[:], f.end[f.endLen-kept:f.endLen])
+		f.endLen = kept + copy(f.end[kept:], b)
+	}
 	room := maxFramingLine - len(f.line)
 	if len(b) > room {
 		b, f.long = b[:room], true
@@ -191,9 +229,19 @@ func (f *framer) keep(b []byte) {
 	f.line = append(f.line, b...)
 }
 
+// endsHTTP10 reports whether the current line ends with http10, before
+// its CR if it has one.
+func (f *framer) endsHTTP10() bool {
+	end := f.end[:f.endLen]
+	if n := len(end); n > 0 && end[n-1] == '\r' {
+		end = end[:n-1]
+	}
+	return len(end) >= len(http10) && string(end[len(end)-len(http10):]) == http10
+}
+
 func (f *framer) startHead() {
 	f.state = framingHead
-	f.reqLine, f.hasCL, f.hasTE, f.chunked, f.length = false, false, false, false, 0
+	f.reqLine, f.http10, f.hasCL, f.hasTE, f.chunked, f.length = false, false, false, false, false, 0
 }
 
 func (f *framer) endLine(line []byte, long bool) {
@@ -219,6 +267,7 @@ func (f *framer) headLine(line []byte, long bool) {
 	if !f.reqLine {
 		// Blank lines before a request line are skipped (RFC 9112 §2.2).
 		f.reqLine = len(line) != 0
+		f.http10 = f.endsHTTP10()
 		return
 	}
 	if len(line) == 0 {
@@ -244,8 +293,23 @@ func (f *framer) headLine(line []byte, long bool) {
 }
 
 func (f *framer) endHead() {
-	f.conflicts = append(f.conflicts, f.hasCL && f.hasTE)
+	fault := framingSound
 	switch {
+	case f.hasTE && f.http10:
+		fault = framingChunked10
+	case f.hasTE && f.hasCL:
+		fault = framingBothLengths
+	}
+	f.faults = append(f.faults, fault)
+	switch {
+	case f.hasTE && f.http10:
+		// net/http ignores Transfer-Encoding in HTTP/1.0: the body is
+		// what Content-Length says, if anything.
+		if f.length > 0 {
+			f.state, f.remain = framingBody, f.length
+		} else {
+			f.startHead()
+		}
 	case f.hasTE && !f.chunked:
 		f.lost = true // net/http answers 501 and closes
 	case f.hasTE:

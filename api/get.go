@@ -109,11 +109,14 @@ type span struct {
 // If-Range ask, and sets the Content-Range of a 206 in h.
 func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64) (span, error) {
 	whole := span{status: http.StatusOK, length: size}
-	rh := r.Header.Get("Range")
-	if rh == "" || !httpsem.RangeApplies(r.Header, v) {
+	// Range is no list: two fields of it are no one range, and a proxy
+	// may have acted on the other (RFC 9110 §5.3). The whole file answers
+	// any Range.
+	rh := r.Header.Values("Range")
+	if len(rh) != 1 || rh[0] == "" || !httpsem.RangeApplies(r.Header, v) {
 		return whole, nil
 	}
-	br, outcome := httpsem.ParseRange(rh, size)
+	br, outcome := httpsem.ParseRange(rh[0], size)
 	switch outcome {
 	case httpsem.RangeUnsatisfiable:
 		return span{}, rangeNotSatisfiable(size)

@@ -246,7 +246,7 @@ func (c *Conn) Rmdir(ctx context.Context, path string) error {
 // Rename renames from to to (RNFR then RNTO). Whether an existing to is
 // replaced is up to the server; the Unix servers do, atomically.
 func (c *Conn) Rename(ctx context.Context, from, to string) error {
-	if err := checkArg(to); err != nil {
+	if err := checkArg("RNTO", to); err != nil {
 		return fmt.Errorf("ftpcore: RNTO: %w", err)
 	}
 	if _, err := c.expect(ctx, "RNFR", from, StatusRequestFilePending); err != nil {

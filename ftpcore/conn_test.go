@@ -486,8 +486,9 @@ func TestTraceRedactsPassword(t *testing.T) {
 }
 
 // TestBadArgument sends arguments that would smuggle a second command onto
-// the control connection. None may reach the wire, and the Conn stays
-// usable.
+// the control connection, and one that would make a line longer than
+// servers read (which vsftpd answers by closing the session, and proftpd
+// by never answering). None may reach the wire, and the Conn stays usable.
 func TestBadArgument(t *testing.T) {
 	ops := []struct {
 		name string
@@ -533,10 +534,11 @@ func TestBadArgument(t *testing.T) {
 		{"Rename to", func(ctx context.Context, c *Conn, a string) error { return c.Rename(ctx, "/a", a) }},
 	}
 	args := map[string]string{
-		"CRLF": "/a\r\nDELE /victim",
-		"LF":   "/a\nDELE /victim",
-		"CR":   "/a\rDELE /victim",
-		"NUL":  "/a\x00DELE /victim",
+		"CRLF":     "/a\r\nDELE /victim",
+		"LF":       "/a\nDELE /victim",
+		"CR":       "/a\rDELE /victim",
+		"NUL":      "/a\x00DELE /victim",
+		"too long": "/" + strings.Repeat("a", 4096) + "DELE /victim",
 	}
 	for _, withMLST := range []bool{true, false} {
 		var opts []ftptest.Option
@@ -556,8 +558,12 @@ func TestBadArgument(t *testing.T) {
 					t.Run(op.name+"/"+argName, func(t *testing.T) {
 						before, sent := len(s.Commands()), c.Commands()
 						err := op.call(ctx, c, arg)
-						if !errors.Is(err, ErrBadArgument) {
-							t.Fatalf("error %v, want ErrBadArgument", err)
+						want := ErrBadArgument
+						if argName == "too long" {
+							want = ErrLineTooLong
+						}
+						if !errors.Is(err, want) {
+							t.Fatalf("error %.100v, want %v", err, want)
 						}
 						if !c.Usable() || c.Commands() != sent {
 							t.Fatalf("Usable = %v, commands sent %d, want usable and none sent", c.Usable(), c.Commands()-sent)

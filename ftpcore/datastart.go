@@ -19,7 +19,7 @@ import (
 // verb with arg, and waits for the preliminary reply. On success the Conn is
 // busy until the caller's transfer is closed.
 func (c *Conn) startTransfer(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
-	if err := checkArg(arg); err != nil {
+	if err := checkArg(verb, arg); err != nil {
 		return nil, nil, fmt.Errorf("ftpcore: %s: %w", verb, err)
 	}
 	if !c.cfg.Active && c.pipelining() {

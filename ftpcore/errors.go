@@ -56,6 +56,12 @@ func (e *ProtocolError) Error() string {
 // contains CR, LF or NUL. Nothing is sent; the connection stays usable.
 var ErrBadArgument = errors.New("argument contains CR, LF or NUL")
 
+// ErrLineTooLong is wrapped by the error returned when a command line,
+// argument and CRLF included, would be longer than 4096 bytes, the most
+// vsftpd reads (proftpd and pure-ftpd take a few bytes more). Nothing is
+// sent; the connection stays usable.
+var ErrLineTooLong = errors.New("command line longer than 4096 bytes")
+
 // ErrUnusable is wrapped by every error returned by a Conn that was already
 // marked unusable by an earlier failure.
 var ErrUnusable = errors.New("connection unusable")

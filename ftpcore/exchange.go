@@ -52,7 +52,8 @@ type call struct {
 // begin starts a call named for the caller's command, bounded by timeout
 // and ctx. It fails fast, sending nothing and leaving the Conn as it is,
 // when the Conn is unusable or busy or an argument of cmds (the commands
-// the call will send) holds CR, LF or NUL. A call begun must be ended.
+// the call will send) holds CR, LF or NUL or makes its line too long. A
+// call begun must be ended.
 func (c *Conn) begin(ctx context.Context, name string, timeout time.Duration, cmds ...cmd) (call, error) {
 	name = orGreeting(name)
 	if err := c.Err(); err != nil {
@@ -62,7 +63,7 @@ func (c *Conn) begin(ctx context.Context, name string, timeout time.Duration, cm
 		return call{}, fmt.Errorf("ftpcore: %s: %w", name, ErrBusy)
 	}
 	for _, cm := range cmds {
-		if err := checkArg(cm.arg); err != nil {
+		if err := checkArg(cm.verb, cm.arg); err != nil {
 			return call{}, fmt.Errorf("ftpcore: %s: %w", cm.verb, err)
 		}
 	}

@@ -123,12 +123,24 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
+// maxCommandLine is the longest command line sent, CRLF included: the
+// most vsftpd takes (its VSFTP_MAX_COMMAND_LINE). A longer line fails on
+// every server, and not as a reply: vsftpd answers "500 Input line too
+// long." and closes the session, proftpd 1.3.8 drops a line of more than
+// 4102 bytes without a word (the command timeout passes), pure-ftpd
+// answers "421 Line too long" past some 4.1 KB and closes.
+const maxCommandLine = 4096
+
 // checkArg rejects arguments that would end the command line early or
 // smuggle a second command onto the control connection (net/smtp's
-// validateLine).
-func checkArg(s string) error {
-	if strings.ContainsAny(s, "\r\n\x00") {
+// validateLine), and those that would make verb's command line longer
+// than any server takes.
+func checkArg(verb, arg string) error {
+	if strings.ContainsAny(arg, "\r\n\x00") {
 		return ErrBadArgument
+	}
+	if len(verb)+len(" ")+len(arg)+len("\r\n") > maxCommandLine {
+		return ErrLineTooLong
 	}
 	return nil
 }

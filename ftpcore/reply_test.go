@@ -3,6 +3,7 @@ package ftpcore
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -251,29 +252,29 @@ func TestParseQuotedPath(t *testing.T) {
 func TestCheckArg(t *testing.T) {
 	tests := []struct {
 		in      string
-		wantErr bool
+		wantErr error
 	}{
-		{"", false},
-		{"/a/b.txt", false},
-		{"name with spaces", false},
-		{"tab\there", false},
-		{"ünïcödé/文件", false},
-		{"\xff\xfe", false}, // not UTF-8, but not a line break either
-		{"a\rb", true},
-		{"a\nb", true},
-		{"a\x00b", true},
-		{"a\r\nDELE victim", true},
-		{"\n", true},
-		{"trailing\r", true},
+		{"", nil},
+		{"/a/b.txt", nil},
+		{"name with spaces", nil},
+		{"tab\there", nil},
+		{"ünïcödé/文件", nil},
+		{"\xff\xfe", nil}, // not UTF-8, but not a line break either
+		{"a\rb", ErrBadArgument},
+		{"a\nb", ErrBadArgument},
+		{"a\x00b", ErrBadArgument},
+		{"a\r\nDELE victim", ErrBadArgument},
+		{"\n", ErrBadArgument},
+		{"trailing\r", ErrBadArgument},
+		// "STOR " and CRLF around it: 4096 bytes, the most vsftpd reads.
+		{strings.Repeat("a", 4089), nil},
+		{strings.Repeat("a", 4090), ErrLineTooLong},
+		{strings.Repeat("a", 4090) + "\n", ErrBadArgument},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			err := checkArg(tt.in)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("checkArg(%q) = %v, want error %v", tt.in, err, tt.wantErr)
-			}
-			if err != nil && !errors.Is(err, ErrBadArgument) {
-				t.Errorf("checkArg(%q) = %v, want ErrBadArgument", tt.in, err)
+		t.Run(fmt.Sprintf("%.20q", tt.in), func(t *testing.T) {
+			if err := checkArg("STOR", tt.in); err != tt.wantErr {
+				t.Fatalf("checkArg(STOR, %.20q (%d bytes)) = %v, want %v", tt.in, len(tt.in), err, tt.wantErr)
 			}
 		})
 	}

@@ -49,8 +49,11 @@ func (p Precondition) String() string {
 // Choices where RFC 9110 leaves room:
 //   - An If-Match that cannot be parsed, or an empty one, fails (412): a
 //     client that asked for a lost-update guard must not lose it to a typo.
-//   - An If-None-Match that cannot be parsed matches nothing, so the method
-//     proceeds; the worst outcome is a full response instead of a 304.
+//   - An If-None-Match that cannot be parsed matches nothing on GET and
+//     HEAD, so the method proceeds; the worst outcome is a full response
+//     instead of a 304. On other methods it fails (412), as If-Match does:
+//     "If-None-Match: *" is the guard against overwriting a file, and
+//     "*, \"x\"" or "*" beside another field line must not lose it.
 //   - Dates are compared at one-second precision, since HTTP dates carry no
 //     more. A date header that is invalid or repeated is ignored, as is one
 //     for a resource without a known modification time.
@@ -72,7 +75,7 @@ func CheckPreconditions(method string, h http.Header, v Validators) Precondition
 	}
 
 	if inm, ok := listHeader(h, "If-None-Match"); ok {
-		if !evalIfNoneMatch(inm, v) {
+		if !evalIfNoneMatch(inm, v, safe) {
 			if safe {
 				return PrecondNotModified
 			}
@@ -178,12 +181,14 @@ func evalIfMatch(value string, v Validators) bool {
 	return false
 }
 
-// evalIfNoneMatch evaluates If-None-Match (RFC 9110 §13.1.2) and reports
-// whether the condition is true, that is, whether no tag matches.
-func evalIfNoneMatch(value string, v Validators) bool {
+// evalIfNoneMatch evaluates If-None-Match (RFC 9110 §13.1.2) for a safe
+// method or not and reports whether the condition is true, that is,
+// whether no tag matches. A value that cannot be parsed is true for a safe
+// method only (see CheckPreconditions).
+func evalIfNoneMatch(value string, v Validators, safe bool) bool {
 	tags, star, ok := parseETagList(value)
 	if !ok {
-		return true
+		return safe
 	}
 	if star {
 		return !v.Exists

@@ -105,6 +105,13 @@ func TestCheckPreconditions(t *testing.T) {
 		{"inm absent resource", "GET", condHeader("If-None-Match", condTag), absent, PrecondProceed},
 		{"inm unknown current tag", "GET", condHeader("If-None-Match", condTag), noTag, PrecondProceed},
 		{"inm malformed", "GET", condHeader("If-None-Match", "4d2-abc"), present, PrecondProceed},
+		// Where If-None-Match guards a change, a malformed one fails as
+		// If-Match does, whether the file is there or not.
+		{"inm malformed PUT", "PUT", condHeader("If-None-Match", "4d2-abc"), absent, PrecondFailed},
+		{"inm star with a tag PUT", "PUT", condHeader("If-None-Match", `*, "x"`), present, PrecondFailed},
+		{"inm star across lines PUT", "PUT", condHeader("If-None-Match", "*", "If-None-Match", `"x"`), absent, PrecondFailed},
+		{"inm malformed DELETE", "DELETE", condHeader("If-None-Match", "junk"), present, PrecondFailed},
+		{"inm empty PUT proceeds", "PUT", condHeader("If-None-Match", ""), present, PrecondProceed},
 		{"inm case differs", "GET", condHeader("If-None-Match", `"4D2-ABC"`), present, PrecondProceed},
 		{"inm lowercase w is not weak", "GET", condHeader("If-None-Match", "w/"+condTag), present, PrecondProceed},
 

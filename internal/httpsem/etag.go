@@ -2,6 +2,7 @@ package httpsem
 
 import (
 	"hash/fnv"
+	"math"
 	"strconv"
 	"time"
 )
@@ -22,6 +23,12 @@ import (
 // Without a modification time a tag of the size alone would call two
 // different files of equal length the same, and no tag is better than a
 // wrong one.
+//
+// A time whose Unix nanoseconds do not fit in an int64 (before 1678 or
+// after April 2262, which an FTP server's MDTM may well say: RFC 3659 has
+// years 0000 to 9999) is written "<seconds, hex>.<nanoseconds, hex>"
+// instead: UnixNano wraps there, and two times 2^64 ns apart would share a
+// tag.
 func ETag(size int64, mod time.Time, unique string) string {
 	if mod.IsZero() {
 		return ""
@@ -30,7 +37,13 @@ func ETag(size int64, mod time.Time, unique string) string {
 	b = append(b, '"')
 	b = strconv.AppendInt(b, size, 16)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, mod.UnixNano(), 16)
+	if sec := mod.Unix(); sec > math.MinInt64/int64(time.Second) && sec < math.MaxInt64/int64(time.Second) {
+		b = strconv.AppendInt(b, mod.UnixNano(), 16)
+	} else {
+		b = strconv.AppendInt(b, sec, 16)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(mod.Nanosecond()), 16)
+	}
 	if unique != "" {
 		h := fnv.New64a()
 		h.Write([]byte(unique))

@@ -2,6 +2,7 @@ package httpsem
 
 import (
 	"hash/fnv"
+	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -31,6 +32,10 @@ func TestETag(t *testing.T) {
 		// FNV-1a 64 of "a" is af63dc4c8601ec8c.
 		{"unique", 1, time.Unix(0, 0), "a", `"1-0-af63dc4c8601ec8c"`},
 		{"unique with quotes and spaces", 1, time.Unix(0, 0), `q"x y`, `"1-0-` + fnv64a(`q"x y`) + `"`},
+		{"year 0", 1000, time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), "", `"3e8--e79747c00.0"`},
+		{"year 9999", 1000, time.Date(9999, 12, 31, 23, 59, 59, 5, time.UTC), "", `"3e8-3afff4417f.5"`},
+		{"last second of int64 nanoseconds", 1, time.Unix(0, math.MaxInt64), "", `"1-225c17d04.32f2d7ff"`},
+		{"second before it", 1, time.Unix(0, math.MaxInt64).Add(-time.Second), "", `"1-7fffffffc46535ff"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +57,8 @@ func TestETag(t *testing.T) {
 
 func TestETagDistinguishes(t *testing.T) {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	year0 := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	year9999 := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 	tests := []struct {
 		name    string
 		size    int64
@@ -68,6 +75,10 @@ func TestETagDistinguishes(t *testing.T) {
 		{"sub-second", 10, base, "", 10, base.Add(time.Millisecond), "", true},
 		{"same unique", 10, base, "u1", 10, base, "u1", false},
 		{"unique", 10, base, "u1", 10, base, "u2", true},
+		// 2^64 ns apart, where Unix nanoseconds no longer fit an int64:
+		// the same wrapped number.
+		{"2^64 ns apart in year 9999", 10, year9999, "", 10, year9999.Add(-math.MaxInt64).Add(-math.MaxInt64).Add(-2), "", true},
+		{"2^64 ns apart in year 0", 10, year0, "", 10, year0.Add(math.MaxInt64).Add(math.MaxInt64).Add(2), "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
