@@ -132,7 +132,7 @@ func TestBadReplies(t *testing.T) {
 		// Bytes no reply text should hold: quoted only in JSON's escapes,
 		// and only on a 5xx.
 		{name: "NUL and an escape sequence in a 451", cmd: "MLST", reply: reply(451, "Local\x00error \x1b[31mred"),
-			status: 502, detail: "the FTP server refused the request", ftpCode: 451, ftpMsg: "Local\x00error \x1b[31mred"},
+			status: 502, detail: "the FTP server refused the request", ftpCode: 451, ftpMsg: "Local\ufffderror \ufffd[31mred"},
 		{name: "NUL in a 550", cmd: "MLST", reply: reply(550, "No\x00such file"), status: 404, detail: "no such file or directory", ftpCode: 550},
 		{name: "NUL in the reply code", cmd: "MLST", reply: raw("2\x0050 x\r\n"), status: 502, detail: malformed},
 

@@ -192,6 +192,19 @@ func isPermissionText(msg string) bool {
 	return false
 }
 
+// printable returns the FTP server's words with every control character
+// (NUL, ESC, CR and the like) as U+FFFD: JSON would escape them, but a
+// client that prints the message would then run a hostile server's
+// terminal escapes.
+func printable(msg string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, msg)
+}
+
 // problemBody is the RFC 9457 document.
 type problemBody struct {
 	Type      string `json:"type"`
@@ -258,7 +271,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.RequestID = info.id
 	}
 	if c.status >= 500 && c.ftpCode != 0 {
-		body.FTPMessage = c.ftpMsg
+		body.FTPMessage = printable(c.ftpMsg)
 	}
 	b, _ := json.Marshal(body)
 	b = append(b, '\n')
