@@ -60,6 +60,11 @@ type Location struct {
 	// asked for it, or the server gave no line naming the path.
 	Self      Entry
 	SelfKnown bool
+	// SelfErr is why Self is not known when the server refused STAT (its
+	// *Error: 500 or 502 from a server without STAT of a path, 450 from
+	// proftpd for a link to nothing); nil when it was not asked, or
+	// answered without a line for the path.
+	SelfErr error
 	// Real is where the path is, when the server takes it for a directory
 	// (it entered it): the working directory PWD reported there. "" when
 	// the path is no directory, or one the server would not enter.
@@ -110,14 +115,16 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 	for _, d := range dirs {
 		cmds = append(cmds, cmd{"CWD", d}, cmd{"PWD", ""})
 	}
+	if lstat && parent != "/" {
+		// Out of the parent, whatever the CWDs before left: vsftpd's STAT
+		// leaves out a link in the working directory.
+		cmds = append(cmds, cmd{"CWD", pathpkg.Dir(parent)})
+	}
 	statAt := len(cmds)
+	var args []string
 	if lstat {
-		if parent != "/" {
-			// Out of the parent, whatever the CWDs before left: vsftpd's
-			// STAT leaves out a link in the working directory.
-			cmds = append(cmds, cmd{"CWD", pathpkg.Dir(parent)})
-		}
-		for _, arg := range statArgs(path) {
+		args = statArgs(path)
+		for _, arg := range args {
 			cmds = append(cmds, cmd{"STAT", arg})
 		}
 	}
@@ -144,13 +151,22 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 		at := cwdAt + 4 + 2*i
 		loc.Dirs = append(loc.Dirs, workingDir(reps[at], reps[at+1]))
 	}
-	for _, rep := range reps[statAt : len(reps)-1] {
-		// Servers with MLST print the path as asked; vsftpd, without,
-		// prints the base name, and lists only the parent directory
-		// (its last segment alone is a glob), so the name is unambiguous.
-		if e, ok := statLine(rep, path, base, !mlst); ok {
-			loc.Self, loc.SelfKnown = e, true
+	for i, arg := range args {
+		// pure-ftpd and proftpd print the path as asked, vsftpd (without
+		// MLST) the base name. A line with the base name alone is taken
+		// when it cannot come from another directory: vsftpd lists only
+		// the parent (the last segment alone is a glob), and an argument
+		// with no space or glob character names one path to any server.
+		// pure-ftpd splits "/a/x y" into "/a/x", which it lists if it is
+		// a directory, and "y".
+		rep := reps[statAt+i]
+		byBase := !mlst || !strings.ContainsAny(arg, statSpecial)
+		if e, ok := statLine(rep, path, base, byBase); ok {
+			loc.Self, loc.SelfKnown, loc.SelfErr = e, true, nil
 			break
+		}
+		if rep.Class() != 2 && loc.SelfErr == nil {
+			loc.SelfErr = unexpected("STAT", rep)
 		}
 	}
 	if mlst {
@@ -172,12 +188,15 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 	}
 	if lstat && err == nil && loc.Real == "" && loc.Parent != "" &&
 		(!loc.SelfKnown || loc.Self.Type == EntryLink && loc.Self.Target == "") {
-		self, ok, lerr := c.listedSelf(ctx, parent, base, keep)
+		self, ok, serr, lerr := c.listedSelf(ctx, parent, base, keep)
 		if lerr != nil {
 			return Location{}, lerr
 		}
-		if ok {
-			loc.Self, loc.SelfKnown = self, true
+		switch {
+		case ok:
+			loc.Self, loc.SelfKnown, loc.SelfErr = self, true, nil
+		case serr != nil:
+			loc.SelfErr = serr
 		}
 	}
 	return loc, err
@@ -186,20 +205,23 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 // listedSelf finds base in the listing STAT gives of the directory dir,
 // from inside it ("STAT ."), so that neither a separator nor a glob in a
 // name stands in the way: the answer for a name STAT of its path did not
-// describe.
-func (c *Conn) listedSelf(ctx context.Context, dir, base string, keep func([]byte) bool) (Entry, bool, error) {
+// describe. statErr is the server's refusal of that STAT, if it refused.
+func (c *Conn) listedSelf(ctx context.Context, dir, base string, keep func([]byte) bool) (e Entry, ok bool, statErr, err error) {
 	reps, err := c.exchangeAll(ctx, []cmd{{"CWD", dir}, {"STAT", "."}, {"CWD", c.dir}}, keep)
 	if err != nil {
-		return Entry{}, false, err
+		return Entry{}, false, nil, err
 	}
 	if err := c.checkBack(reps[2]); err != nil {
-		return Entry{}, false, err
+		return Entry{}, false, nil, err
 	}
-	if reps[0].Class() != 2 {
-		return Entry{}, false, nil
+	switch {
+	case reps[0].Class() != 2:
+		return Entry{}, false, nil, nil
+	case reps[1].Class() != 2:
+		return Entry{}, false, unexpected("STAT", reps[1]), nil
 	}
-	e, ok := statLine(reps[1], "", base, true)
-	return e, ok, nil
+	e, ok = statLine(reps[1], "", base, true)
+	return e, ok, nil, nil
 }
 
 // checkBack checks the reply to the CWD back to the login directory that
@@ -255,19 +277,22 @@ func locateMLST(path string, mlstRep, sizeRep, mdtmRep *Reply, isDir bool) (e, s
 	return e, self, nil
 }
 
+// statSpecial are the characters a server may take for a separator or a
+// glob in STAT's argument.
+const statSpecial = " *?[]{}\\"
+
 // statArgs are the arguments STAT is sent with to describe path: path
 // itself, and where it holds a space or a glob character, the spelling
 // pure-ftpd needs, which splits STAT's argument at spaces and expands
 // globs, with a backslash to escape either. The other servers find nothing
 // under that spelling.
 func statArgs(path string) []string {
-	const special = " *?[]{}\\"
-	if !strings.ContainsAny(path, special) {
+	if !strings.ContainsAny(path, statSpecial) {
 		return []string{path}
 	}
 	var b strings.Builder
 	for i := 0; i < len(path); i++ {
-		if strings.IndexByte(special, path[i]) >= 0 {
+		if strings.IndexByte(statSpecial, path[i]) >= 0 {
 			b.WriteByte('\\')
 		}
 		b.WriteByte(path[i])

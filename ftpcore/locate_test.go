@@ -167,12 +167,37 @@ func TestLocate(t *testing.T) {
 			},
 		},
 		{
-			// Servers with MLST print the path as asked: a line naming
-			// only the base name might come from another directory (a
-			// glob, an argument split at a space) and does not count.
+			// Servers with MLST print the path as asked. A line naming
+			// only the base name might come from another directory when
+			// the argument has a space or a glob (pure-ftpd lists "/d/b"
+			// for "/d/b c.txt" if that is a directory): it does not count,
+			// and the parent is listed from inside.
+			name: "MLST server, base name only, a space",
+			mlst: true,
+			stat: map[string][]string{
+				"/d/b c.txt": {"-rw-r--r--    1 1001     1001            6 Nov 24 04:12 b c.txt"},
+				"cwd:/d":     {"-rw-r--r--    1 1001     1001            6 Nov 24 04:12 b c.txt"},
+			},
+			path:  "/d/b c.txt",
+			lstat: true,
+			want: want{
+				entry:  Entry{Name: "b c.txt", Type: EntryFile, Size: 6, ModTime: mod},
+				parent: "/d", selfKnown: true, selfType: EntryFile,
+			},
+			wantCmds: []string{
+				"MLST /d/b c.txt", "SIZE /d/b c.txt", "MDTM /d/b c.txt",
+				"CWD /d", "PWD", "CWD /d/b c.txt", "PWD",
+				"CWD /", "STAT /d/b c.txt", `STAT /d/b\ c.txt`, "CWD /home/x",
+				"CWD /d", "STAT .", "CWD /home/x",
+			},
+		},
+		{
+			// Without a space or a glob the argument names one path to
+			// any server: the base name is enough (ftpserverlib prints
+			// it).
 			name:  "MLST server, base name only",
 			mlst:  true,
-			stat:  map[string][]string{"/d/a.txt": {fileLine}, "cwd:/d": {fileLine}},
+			stat:  map[string][]string{"/d/a.txt": {fileLine}},
 			path:  "/d/a.txt",
 			lstat: true,
 			want: want{
@@ -183,7 +208,6 @@ func TestLocate(t *testing.T) {
 				"MLST /d/a.txt", "SIZE /d/a.txt", "MDTM /d/a.txt",
 				"CWD /d", "PWD", "CWD /d/a.txt", "PWD",
 				"CWD /", "STAT /d/a.txt", "CWD /home/x",
-				"CWD /d", "STAT .", "CWD /home/x",
 			},
 		},
 		{
@@ -279,7 +303,7 @@ func TestLocate(t *testing.T) {
 				opts = append(opts, noMLST)
 			}
 			s := ftptest.NewServer(t, opts...)
-			for _, p := range []string{"/d/a.txt", "/d/l", "/d/x -> y", "/d/st*r"} {
+			for _, p := range []string{"/d/a.txt", "/d/b c.txt", "/d/l", "/d/x -> y", "/d/st*r"} {
 				s.PutFile(p, []byte("hello\n"), mod)
 			}
 			s.PutFile("/top.txt", []byte("top"), mod)
@@ -431,5 +455,33 @@ func TestLocateFaults(t *testing.T) {
 				t.Errorf("Self = %+v (known %v), want a link to %q", loc.Self, loc.SelfKnown, tt.wantTarget)
 			}
 		})
+	}
+}
+
+// TestLocateWithoutSTAT: a server that refuses STAT of a path cannot say
+// whether a path is a link. Locate says so, with the server's reply.
+func TestLocateWithoutSTAT(t *testing.T) {
+	s := ftptest.NewServer(t, ftptest.WithLoginDir("/home/x"), noMLST)
+	s.PutFile("/d/a.txt", []byte("hello\n"), time.Now())
+	s.Handle("STAT", func(sc *ftptest.Conn, _ string) { sc.Reply(502, "STAT not implemented.") })
+	c := dialTest(t, s)
+	before := len(s.Commands())
+	loc, err := c.Locate(testCtx(t), "/d/a.txt", true)
+	if err != nil {
+		t.Fatalf("Locate: %v", err)
+	}
+	if loc.SelfKnown || ReplyCode(loc.SelfErr) != 502 || loc.Entry.Size != 6 {
+		t.Errorf("Locate = %+v, want Self unknown for a 502", loc)
+	}
+	want := []string{
+		"SIZE /d/a.txt", "MDTM /d/a.txt", "CWD /d", "PWD", "CWD /d/a.txt", "PWD",
+		"CWD /", "STAT /d/a.txt", "CWD /home/x",
+		"CWD /d", "STAT .", "CWD /home/x",
+	}
+	if cmds := s.Commands()[before:]; !slices.Equal(cmds, want) {
+		t.Errorf("server saw\n%q, want\n%q", cmds, want)
+	}
+	if !c.Usable() {
+		t.Fatalf("Conn unusable: %v", c.Err())
 	}
 }
