@@ -82,6 +82,10 @@ type Config struct {
 	// with 413. Zero means DefaultMaxUploadSize; a negative value, no
 	// limit.
 	MaxUploadSize int64
+	// Links is the policy for symbolic links on the FTP server (links.go).
+	// The zero value, LinksInside, follows only links that lead to places
+	// inside Root.
+	Links LinkPolicy
 }
 
 // Server holds the handlers' dependencies.

@@ -7,7 +7,8 @@ import (
 	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
-// deleteFile removes a file, or an empty directory.
+// deleteFile removes a file, or an empty directory, or a symbolic link
+// that the link policy follows (the link itself).
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	clean, dirReq, err := requestPath(r)
 	if err != nil {
@@ -20,12 +21,18 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	err = s.cfg.Pool.Do(ctx, func(c *ftpcore.Conn) error {
 		full := s.ftpPath(c, clean)
-		e, err := c.Stat(ctx, full)
+		l, err := s.locate(ctx, c, full, dirReq)
 		if err != nil {
 			return err
 		}
+		e := l.entry
 		if httpsem.CheckPreconditions(r.Method, r.Header, validatorsOf(e)) != httpsem.PrecondProceed {
 			return preconditionFailed()
+		}
+		if l.link {
+			// The link goes, not what it leads to: DELE unlinks it on
+			// the Unix servers, a link to a directory too.
+			return c.Delete(ctx, full)
 		}
 		if e.Type == ftpcore.EntryDir {
 			err := c.Rmdir(ctx, full)

@@ -59,9 +59,11 @@ type gatewayOptions struct {
 	server    realftpd.Options
 	active    bool  // ftpcore's active mode (EPRT/PORT)
 	maxUpload int64 // api.Config.MaxUploadSize
+	root      string
+	links     api.LinkPolicy
 }
 
-func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
+func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
 	t.Helper()
 	var o gatewayOptions
 	if len(opts) > 0 {
@@ -88,7 +90,7 @@ func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *g
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pool.NewCollector(p))
-	h := api.New(api.Config{Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxUploadSize: o.maxUpload})
+	h := api.New(api.Config{Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxUploadSize: o.maxUpload, Root: o.root, Links: o.links})
 	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()

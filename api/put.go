@@ -113,7 +113,7 @@ type upload struct {
 // temporary file.
 func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean string) (upload, error) {
 	u := upload{full: s.ftpPath(c, clean)}
-	e, err := c.Stat(ctx, u.full)
+	e, err := s.stat(ctx, c, u.full, false)
 	switch {
 	case err == nil && e.Type == ftpcore.EntryDir:
 		return u, conflict("a directory exists at this path", nil)
