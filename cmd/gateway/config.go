@@ -79,8 +79,10 @@ type config struct {
 	MinClientRate       int64
 	MinClientRateWindow time.Duration
 	MaxTransferTime     time.Duration
-	ShutdownTimeout     time.Duration
-	LogLevel            slog.Level
+	// Links is the policy for symbolic links on the FTP server.
+	Links           api.LinkPolicy
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
 
 	Demo    bool
 	DemoDir string
@@ -143,6 +145,12 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	if v.demo && !v.set["listen"] {
 		v.listen = demoListen
 	}
+	if v.demo && !v.set["links"] {
+		// The demo's server (ftpserverlib) shows no links: it describes
+		// what a link leads to, and PWD reports the path asked. The
+		// inside policy could not tell a link from a file there.
+		v.links = api.LinksFollow.String()
+	}
 	if err := v.validate(); err != nil {
 		return nil, err
 	}
@@ -160,7 +168,7 @@ type flagValues struct {
 	clientIdle, shutdown              time.Duration
 	maxUpload, minRate                string
 	rateWindow, maxTransfer           time.Duration
-	logLevel                          string
+	logLevel, links                   string
 	usePASV, active                   bool
 	activeAddr, activePorts           string
 	caFile, serverName, tlsMinVersion string
@@ -172,6 +180,7 @@ type flagValues struct {
 	maxUploadSize    int64
 	minRateBytes     int64
 	level            slog.Level
+	linkPolicy       api.LinkPolicy
 	tlsVersion       uint16
 	portMin, portMax int
 	up               upstream // with the password file's password
@@ -201,6 +210,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.rateWindow, "min-client-rate-window", api.DefaultMinClientRateWindow, "the span --min-client-rate is averaged over")
 	fs.DurationVar(&v.maxTransfer, "max-transfer-time", api.DefaultMaxTransferTime, "the longest one upload or download may take (-1s: no limit)")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
+	fs.StringVar(&v.links, "links", api.LinksInside.String(), "symbolic links on the FTP server: inside (follow a link only where it leads to a place inside the root; others are 404), follow (every link, as the FTP server does: whatever the FTP account can read is served) or refuse (none: a path through a link is 404)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -334,6 +344,9 @@ func (v *flagValues) validateServing() error {
 	if v.level, err = parseLogLevel(v.logLevel); err != nil {
 		return err
 	}
+	if v.linkPolicy, err = api.ParseLinkPolicy(v.links); err != nil {
+		return fmt.Errorf("--links must be inside, follow or refuse, got %q", v.links)
+	}
 	if v.listen == "" {
 		return errors.New("--listen is empty")
 	}
@@ -433,6 +446,7 @@ func (v *flagValues) config() *config {
 		MinClientRate:       v.minRateBytes,
 		MinClientRateWindow: v.rateWindow,
 		MaxTransferTime:     v.maxTransfer,
+		Links:               v.linkPolicy,
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
 		Demo:                v.demo,
@@ -571,6 +585,7 @@ func (c *config) LogValue() slog.Value {
 		slog.Int64("min_client_rate", c.MinClientRate),
 		slog.String("min_client_rate_window", c.MinClientRateWindow.String()),
 		slog.String("max_transfer_time", c.MaxTransferTime.String()),
+		slog.String("links", c.Links.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

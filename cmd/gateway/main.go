@@ -188,6 +188,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MinClientRate:       c.MinClientRate,
 		MinClientRateWindow: c.MinClientRateWindow,
 		MaxTransferTime:     c.MaxTransferTime,
+		Links:               c.Links,
 	}
 }
 
