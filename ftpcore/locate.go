@@ -115,9 +115,10 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 	for _, d := range dirs {
 		cmds = append(cmds, cmd{"CWD", d}, cmd{"PWD", ""})
 	}
-	if lstat && parent != "/" {
-		// Out of the parent, whatever the CWDs before left: vsftpd's STAT
-		// leaves out a link in the working directory.
+	if lstat && parent != "/" && (len(dirs) == 0 || dirs[len(dirs)-1] == parent) {
+		// Out of the parent, where the CWDs before may have left the
+		// session: vsftpd's STAT leaves out a link in the working
+		// directory. After a CWD to another directory there is no need.
 		cmds = append(cmds, cmd{"CWD", pathpkg.Dir(parent)})
 	}
 	statAt := len(cmds)
