@@ -29,7 +29,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		if httpsem.CheckPreconditions(r.Method, r.Header, validatorsOf(e)) != httpsem.PrecondProceed {
 			return preconditionFailed()
 		}
-		if l.link {
+		if l.link && (!dirReq || e.Type == ftpcore.EntryDir) {
 			// The link goes, not what it leads to: DELE unlinks it on
 			// the Unix servers, a link to a directory too.
 			return c.Delete(ctx, full)

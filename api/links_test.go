@@ -236,6 +236,7 @@ func checkLinkWrites(t *testing.T, g *gateway, policy api.LinkPolicy) {
 		{http.MethodPut, "/files/dirlink/new.txt", statuses{created, created, missing}},
 		{http.MethodPut, "/files/up", statuses{replaced, missing, missing}},
 		{http.MethodPut, "/files/rel", statuses{replaced, replaced, missing}},
+		{http.MethodDelete, "/files/abs/", statuses{missing, missing, missing}}, // not a directory
 		{http.MethodDelete, "/files/outdir/o.txt", statuses{replaced, missing, missing}},
 		{http.MethodDelete, "/files/upabs", statuses{replaced, missing, missing}},
 		{http.MethodDelete, "/files/chain", statuses{replaced, replaced, missing}},
@@ -284,6 +285,7 @@ func checkLinkWrites(t *testing.T, g *gateway, policy api.LinkPolicy) {
 		"outdir/o.txt":    !follow,
 		"pub/upabs":       !follow,
 		"pub/chain":       policy == api.LinksRefuse,
+		"pub/abs":         true,
 		"pub/dirlink":     policy != api.LinksInside,
 	} {
 		if got := exists(rel); got != want {
