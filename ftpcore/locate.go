@@ -132,10 +132,11 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 	cmds = append(cmds, cmd{"CWD", c.dir})
 
 	base := baseName(path)
+	name := []byte(base)
 	keep := func(line []byte) bool {
 		// Only a line naming path can describe it: the rest of a
 		// directory's listing, or of a glob's matches, is dropped.
-		return bytes.Contains(line, []byte(base))
+		return bytes.Contains(line, name)
 	}
 	reps, err := c.exchangeAll(ctx, cmds, keep)
 	if err != nil {
