@@ -109,6 +109,10 @@ type Config struct {
 	// older than TempMaxAge. Zero means DefaultTempSweepInterval;
 	// negative, no periodic sweep.
 	TempSweepInterval time.Duration
+	// Links is the policy for symbolic links on the FTP server (links.go).
+	// The zero value, LinksInside, follows only links that lead to places
+	// inside Root.
+	Links LinkPolicy
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes

@@ -7,7 +7,8 @@ import (
 	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
-// deleteFile removes a file, or an empty directory.
+// deleteFile removes a file, or an empty directory, or a symbolic link
+// that the link policy follows (the link itself).
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	clean, dirReq, err := requestPath(r)
 	if err != nil {
@@ -29,12 +30,18 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 			}
 			defer unlock()
 		}
-		e, err := c.Stat(ctx, full)
+		l, err := s.locate(ctx, c, full, dirReq)
 		if err != nil {
 			return err
 		}
+		e := l.entry
 		if guarded && httpsem.CheckPreconditions(r.Method, r.Header, s.validatorsOf(e)) != httpsem.PrecondProceed {
 			return preconditionFailed()
+		}
+		if l.link && (!dirReq || e.Type == ftpcore.EntryDir) {
+			// The link goes, not what it leads to: DELE unlinks it on
+			// the Unix servers, a link to a directory too.
+			return c.Delete(ctx, full)
 		}
 		if e.Type == ftpcore.EntryDir {
 			err := c.Rmdir(ctx, full)

@@ -85,6 +85,13 @@ func rangeNotSatisfiable(size int64) error {
 	return &problem{status: http.StatusRequestedRangeNotSatisfiable, detail: "the range does not overlap the file", header: h}
 }
 
+// linksUnsupported is an FTP server that cannot tell the link policy
+// whether a path is a symbolic link: it refuses STAT of a path. Every file
+// would be refused as if missing; the gateway says why instead.
+func linksUnsupported(cause error) error {
+	return &problem{status: http.StatusBadGateway, detail: "the FTP server does not describe a path with STAT, which the link policy needs to tell symbolic links (the follow policy does not)", cause: cause}
+}
+
 func upstreamMismatch(detail string) error {
 	return &problem{status: http.StatusBadGateway, detail: detail}
 }

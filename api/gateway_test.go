@@ -68,9 +68,11 @@ type gatewayOptions struct {
 	// api.Config.TempMaxAge and TempSweepInterval
 	tempMaxAge, tempSweep time.Duration
 	apiLog                slog.Handler // api.Config.Logger's handler
+	root                  string
+	links                 api.LinkPolicy
 }
 
-func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
+func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
 	t.Helper()
 	var o gatewayOptions
 	if len(opts) > 0 {
@@ -100,6 +102,7 @@ func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *g
 	acfg := api.Config{
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
+		Root: o.root, Links: o.links,
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)

@@ -26,7 +26,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	var full string
 	sess, err := s.cfg.Pool.Begin(ctx, func(c *ftpcore.Conn) error {
 		full = s.ftpPath(c, clean)
-		entry, err = c.Stat(ctx, full)
+		entry, err = s.stat(ctx, c, full, dirReq)
 		return err
 	})
 	if err != nil {
@@ -43,7 +43,8 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	case dirReq:
 		redirect(w, r, strings.TrimSuffix(r.URL.Path, "/"))
 		return nil
-	case entry.Type == ftpcore.EntryOther:
+	case entry.Type == ftpcore.EntryOther, entry.Type == ftpcore.EntryLink:
+		// A link Stat could not follow leads nowhere (MLST servers).
 		return notFound("not a regular file")
 	}
 	return s.serveFile(w, r, sess.Conn(), full, clean, entry)

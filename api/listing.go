@@ -58,6 +58,9 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 		if isTempName(e.Name) || strings.Contains(e.Name, "/") {
 			continue
 		}
+		if e.Type == ftpcore.EntryLink && !s.listedLink(&e) {
+			continue
+		}
 		le := listingEntry{Name: e.Name, Type: e.Type.String(), Target: e.Target}
 		if e.Size >= 0 && e.Type != ftpcore.EntryDir {
 			size := e.Size

@@ -134,7 +134,7 @@ func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Reque
 // judgeTarget looks at what is at u.full now, notes in u whether it
 // exists, and judges the request's preconditions against it.
 func (s *Server) judgeTarget(ctx context.Context, c *ftpcore.Conn, r *http.Request, u *upload) error {
-	e, err := c.Stat(ctx, u.full)
+	e, err := s.stat(ctx, c, u.full, false)
 	switch {
 	case err == nil && e.Type == ftpcore.EntryDir:
 		return conflict("a directory exists at this path", nil)

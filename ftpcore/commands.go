@@ -135,17 +135,7 @@ func (c *Conn) statBySize(ctx context.Context, path string) (Entry, error) {
 		return Entry{}, err
 	}
 	if sizeRep.Code == StatusFileStatus {
-		size, err := sizeOf(sizeRep)
-		if err != nil {
-			return Entry{}, err
-		}
-		e := Entry{Name: baseName(path), Type: EntryFile, Size: size}
-		if mdtmRep.Code == StatusFileStatus {
-			if e.ModTime, err = modTimeOf(mdtmRep); err != nil {
-				return Entry{}, err
-			}
-		}
-		return e, nil
+		return fileEntry(path, sizeRep, mdtmRep)
 	}
 	err = unexpected("SIZE", sizeRep)
 	// SIZE refuses directories; so does it missing files. CWD tells them
@@ -164,16 +154,39 @@ func (c *Conn) statBySize(ctx context.Context, path string) (Entry, error) {
 		c.poison(err)
 		return Entry{}, err
 	}
-	e := Entry{Name: baseName(path), Type: EntryDir, Size: -1}
 	if mdtmRep == nil { // not pipelined: not asked yet
 		mdtmRep, _ = c.roundTrip(ctx, "MDTM", path)
 	}
+	return dirEntry(path, mdtmRep), nil
+}
+
+// fileEntry is the file at path as a 213 reply to SIZE and the reply to
+// MDTM describe it.
+func fileEntry(path string, sizeRep, mdtmRep *Reply) (Entry, error) {
+	size, err := sizeOf(sizeRep)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Name: baseName(path), Type: EntryFile, Size: size}
+	if mdtmRep.Code == StatusFileStatus {
+		if e.ModTime, err = modTimeOf(mdtmRep); err != nil {
+			return Entry{}, err
+		}
+	}
+	return e, nil
+}
+
+// dirEntry is the directory at path, with the time of the reply to MDTM
+// (nil if none) where the server gives one. A malformed time is left out:
+// RFC 3659 defines MDTM for files only.
+func dirEntry(path string, mdtmRep *Reply) Entry {
+	e := Entry{Name: baseName(path), Type: EntryDir, Size: -1}
 	if mdtmRep != nil && mdtmRep.Code == StatusFileStatus {
 		if mod, err := modTimeOf(mdtmRep); err == nil {
 			e.ModTime = mod
 		}
 	}
-	return e, nil
+	return e
 }
 
 // mlst sends MLST, and SIZE with it in one write when the server has SIZE
@@ -198,31 +211,40 @@ func (c *Conn) mlst(ctx context.Context, path string) (e Entry, size int64, err 
 	} else if rep, err = c.expect(ctx, "MLST", path, StatusRequestedFileOK); err != nil {
 		return Entry{}, -1, err
 	}
-	// 250-Listing path / " facts; path" / 250 End. The fact line starts
-	// with a single space (RFC 3659 §7.2).
+	e, err = mlstEntry(rep)
+	if err != nil {
+		return Entry{}, -1, err
+	}
+	if size < 0 && e.Type == EntryFile && c.HasFeature("SIZE") && !c.pipelining() {
+		// Not asked together with MLST: ask now.
+		sizeRep, err := c.roundTrip(ctx, "SIZE", path)
+		if err != nil {
+			return Entry{}, -1, err
+		}
+		if sizeRep.Code == StatusFileStatus {
+			if n, err := sizeOf(sizeRep); err == nil {
+				size = n
+			}
+		}
+	}
+	return e, size, nil
+}
+
+// mlstEntry reads the entry from a 250 reply to MLST: "250-Listing path",
+// " facts; path", "250 End". The fact line starts with a single space (RFC
+// 3659 §7.2).
+func mlstEntry(rep *Reply) (Entry, error) {
 	for _, l := range rep.Lines[1:] {
 		if strings.HasPrefix(l, " ") {
 			e, err := ParseMLSxLine(l[1:])
 			if err != nil {
-				return Entry{}, -1, &ProtocolError{Cmd: "MLST", Msg: err.Error()}
+				return Entry{}, &ProtocolError{Cmd: "MLST", Msg: err.Error()}
 			}
 			e.Name = baseName(e.Name)
-			if size < 0 && e.Type == EntryFile && c.HasFeature("SIZE") && !c.pipelining() {
-				// Not asked together with MLST: ask now.
-				sizeRep, err := c.roundTrip(ctx, "SIZE", path)
-				if err != nil {
-					return Entry{}, -1, err
-				}
-				if sizeRep.Code == StatusFileStatus {
-					if n, err := sizeOf(sizeRep); err == nil {
-						size = n
-					}
-				}
-			}
-			return e, size, nil
+			return e, nil
 		}
 	}
-	return Entry{}, -1, &ProtocolError{Cmd: "MLST", Msg: "250 reply without a fact line"}
+	return Entry{}, &ProtocolError{Cmd: "MLST", Msg: "250 reply without a fact line"}
 }
 
 // Delete removes the file path (DELE).

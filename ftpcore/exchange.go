@@ -150,8 +150,19 @@ func (c *Conn) appendCommand(b []byte, verb, arg string) []byte {
 
 // read reads one reply, to verb ("" for the greeting), within the call's
 // deadline, and counts it in Replies. A 421 is returned as verb's *Error.
-func (c *Conn) read(verb string) (*Reply, error) {
-	rep, err := readReply(c.br, c.cfg.MaxReplySize)
+func (c *Conn) read(verb string) (*Reply, error) { return c.readKeep(verb, nil) }
+
+// readKeep is read for a reply of which only the middle lines keep accepts
+// are wanted (all of them when keep is nil): the reply may then run to
+// Config.MaxListing bytes, as a STAT of a directory does.
+func (c *Conn) readKeep(verb string, keep func([]byte) bool) (*Reply, error) {
+	var rep *Reply
+	var err error
+	if keep == nil {
+		rep, err = readReply(c.br, c.cfg.MaxReplySize)
+	} else {
+		rep, err = readReplyKeep(c.br, c.cfg.MaxReplySize, c.cfg.MaxListing, keep)
+	}
 	if err != nil {
 		var pe *ProtocolError
 		if errors.As(err, &pe) {
@@ -271,4 +282,59 @@ func (c *Conn) exchangePair(ctx context.Context, v1, a1, v2, a2 string) (r1, r2 
 		return nil, nil, err
 	}
 	return r1, r2, nil
+}
+
+// exchangeAll sends cmds and reads one reply to each, in order, whatever
+// their codes: all in one write within one command timeout when pipelining
+// is on, otherwise one command at a time, each within its own. Every
+// argument is checked before anything is sent, so that a rejected one
+// cannot stop the sequence half-way (a CWD out without the CWD back). The
+// replies to STAT keep only the middle lines keep accepts (readKeep). A
+// failure poisons the Conn, as in exchange, and so does a 421 to any
+// command.
+func (c *Conn) exchangeAll(ctx context.Context, cmds []cmd, keep func([]byte) bool) ([]*Reply, error) {
+	readOne := func(verb string) (*Reply, error) {
+		if verb == "STAT" {
+			return c.readKeep(verb, keep)
+		}
+		return c.read(verb)
+	}
+	reps := make([]*Reply, 0, len(cmds))
+	if !c.pipelining() {
+		for _, cm := range cmds {
+			if err := checkArg(cm.verb, cm.arg); err != nil {
+				return nil, fmt.Errorf("ftpcore: %s: %w", cm.verb, err)
+			}
+		}
+		for _, cm := range cmds {
+			k, err := c.begin(ctx, cm.verb, c.cfg.CommandTimeout, cm)
+			if err != nil {
+				return nil, err
+			}
+			var rep *Reply
+			if err = c.send(cm); err == nil {
+				rep, err = readOne(cm.verb)
+			}
+			if err := k.end(err); err != nil {
+				return nil, err
+			}
+			reps = append(reps, rep)
+		}
+		return reps, nil
+	}
+	k, err := c.begin(ctx, cmds[0].verb, c.cfg.CommandTimeout, cmds...)
+	if err != nil {
+		return nil, err
+	}
+	err = c.send(cmds...)
+	for i := 0; err == nil && i < len(cmds); i++ {
+		var rep *Reply
+		if rep, err = readOne(cmds[i].verb); err == nil {
+			reps = append(reps, rep)
+		}
+	}
+	if err := k.end(err); err != nil {
+		return nil, err
+	}
+	return reps, nil
 }

@@ -262,3 +262,56 @@ func FuzzParseUnixLine(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStatReply reads a reply as Locate reads STAT's (readReplyKeep,
+// keeping the lines that mention the name) and looks for the name's line
+// in it (statLine): the kept lines stay within their cap, and a line
+// found names the path, as a link only if the line is one.
+func FuzzStatReply(f *testing.F) {
+	for _, s := range []string{
+		"213-Status follows:\r\nlrwxrwxrwx    1 1001     1001            6 Nov 30 18:54 rel -> in.txt\r\n213 End of status\r\n",
+		"213-STAT\r\nlrwxrwxrwx    1 1001       ftpgwtest           6 Nov 30 18:54 /pub/rel -> in.txt\r\n213 End.\r\n",
+		"213-Status of /r/pub/rel:\r\n lrwxrwxrwx   1 ftpgwtest ftpgwtest        6 Nov 30 18:54 /r/pub/rel -> in.txt\r\n213 End of status\r\n",
+		"213-Status follows:\r\n-rw-r--r--    1 1001     1001            7 Nov 30 18:54 rel\r\n213 End of status\r\n",
+		"212-Status of /r/pub:\r\n drwxr-xr-x   2 u u     4096 Nov 30 18:55 .\r\n -rw-r--r--   1 u u 5 Nov 30 18:55 rel\r\n212 End of status\r\n",
+		"213-Status follows:\r\nlrwxrwxrwx 1 0 0 5 Nov 24 04:12 rel -> y -> in.txt\r\n213 End\r\n",
+		"213-STAT\r\n213 End.\r\n",
+		"450 /r/pub/rel: No such file or directory\r\n",
+	} {
+		f.Add(s, "/pub/rel", true)
+		f.Add(s, "/pub/rel", false)
+	}
+	f.Fuzz(func(t *testing.T, in, path string, byBase bool) {
+		const buf, max, total = 256, 1024, 8192
+		base := baseName(path)
+		br := bufio.NewReaderSize(strings.NewReader(in), buf)
+		rep, err := readReplyKeep(br, max, total, func(l []byte) bool { return strings.Contains(string(l), base) })
+		if err != nil {
+			var pe *ProtocolError
+			if !errors.As(err, &pe) && !errors.Is(err, io.EOF) {
+				t.Fatalf("readReplyKeep error %v (%T), want *ProtocolError or EOF", err, err)
+			}
+			return
+		}
+		size := 0
+		for i, l := range rep.Lines {
+			size += len(l)
+			if i > 0 && i < len(rep.Lines)-1 && !strings.Contains(l, base) {
+				t.Fatalf("kept line %q does not mention %q", l, base)
+			}
+		}
+		if size > max+buf {
+			t.Fatalf("kept %d bytes, cap %d", size, max)
+		}
+		e, ok := statLine(rep, path, base, byBase)
+		if !ok {
+			return
+		}
+		if e.Name != base {
+			t.Fatalf("statLine named %q, want %q", e.Name, base)
+		}
+		if e.Target != "" && e.Type != EntryLink {
+			t.Fatalf("statLine gave a %v a target %q", e.Type, e.Target)
+		}
+	})
+}

@@ -32,6 +32,16 @@ const maxReplyLines = 4096
 // longer than maxSize are protocol errors. A line may end in CRLF or, as
 // many servers send, a bare LF.
 func readReply(r *bufio.Reader, maxSize int) (*Reply, error) {
+	return readReplyKeep(r, maxSize, int64(maxSize), nil)
+}
+
+// readReplyKeep reads one reply as readReply does, except that of a
+// multi-line reply only the middle lines keep accepts are kept (all of
+// them when keep is nil), at most maxSize bytes of them, while the reply as
+// a whole may run to maxTotal bytes. STAT of a directory lists it on the
+// control connection, as long as a listing, of which a caller wants one
+// line at most.
+func readReplyKeep(r *bufio.Reader, maxSize int, maxTotal int64, keep func([]byte) bool) (*Reply, error) {
 	line, err := readLine(r)
 	if err != nil {
 		return nil, err
@@ -44,25 +54,31 @@ func readReply(r *bufio.Reader, maxSize int) (*Reply, error) {
 	if sep != '-' {
 		return rep, nil
 	}
-	size := len(line)
+	total, kept := int64(len(line)), len(line)
 	for {
 		line, err := readLine(r)
 		if err != nil {
 			return nil, err
 		}
-		size += len(line)
-		if size > maxSize || len(rep.Lines) >= maxReplyLines {
-			return nil, &ProtocolError{Msg: fmt.Sprintf("multi-line %d reply longer than %d bytes", code, maxSize)}
+		end := isReplyEnd(line, code)
+		total += int64(len(line))
+		take := end || keep == nil || keep(line)
+		if take {
+			kept += len(line)
 		}
-		if isReplyEnd(line, code) {
-			if len(line) > 4 {
-				rep.Lines = append(rep.Lines, string(line[4:]))
-			} else {
-				rep.Lines = append(rep.Lines, "")
-			}
+		if total > maxTotal || kept > maxSize || len(rep.Lines) >= maxReplyLines {
+			return nil, &ProtocolError{Msg: fmt.Sprintf("multi-line %d reply longer than %d bytes", code, max(int64(maxSize), maxTotal))}
+		}
+		switch {
+		case end && len(line) > 4:
+			rep.Lines = append(rep.Lines, string(line[4:]))
 			return rep, nil
+		case end:
+			rep.Lines = append(rep.Lines, "")
+			return rep, nil
+		case take:
+			rep.Lines = append(rep.Lines, string(line))
 		}
-		rep.Lines = append(rep.Lines, string(line))
 	}
 }
 

@@ -199,6 +199,74 @@ func TestReadReplyErrors(t *testing.T) {
 	}
 }
 
+// TestReadReplyKeep: of a multi-line reply only the lines keep accepts
+// are kept, and the caps apply to those and to the whole apart.
+func TestReadReplyKeep(t *testing.T) {
+	keepX := func(l []byte) bool { return strings.Contains(string(l), "x") }
+	listing := "213-Status follows:\r\n" + strings.Repeat("-rw-r--r-- 1 0 0 6 Nov 24 04:12 other\r\n", 100) +
+		"lrwxrwxrwx 1 0 0 6 Nov 24 04:12 x -> y\r\n213 End of status\r\n"
+	tests := []struct {
+		name      string
+		in        string
+		maxSize   int
+		maxTotal  int64
+		keep      func([]byte) bool
+		wantLines []string
+		wantProto bool
+	}{
+		{
+			name:      "only the kept lines",
+			in:        listing,
+			maxSize:   200,
+			maxTotal:  1 << 20,
+			keep:      keepX,
+			wantLines: []string{"Status follows:", "lrwxrwxrwx 1 0 0 6 Nov 24 04:12 x -> y", "End of status"},
+		},
+		{
+			name:      "the whole over maxTotal",
+			in:        listing,
+			maxSize:   200,
+			maxTotal:  1000,
+			keep:      keepX,
+			wantProto: true,
+		},
+		{
+			name:      "the kept lines over maxSize",
+			in:        listing,
+			maxSize:   200,
+			maxTotal:  1 << 20,
+			keep:      func([]byte) bool { return true },
+			wantProto: true,
+		},
+		{
+			name:      "a single-line reply",
+			in:        "450 nothere: No such file or directory\r\n",
+			maxSize:   200,
+			maxTotal:  1000,
+			keep:      keepX,
+			wantLines: []string{"nothere: No such file or directory"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := readReplyKeep(newReader(tt.in, 0), tt.maxSize, tt.maxTotal, tt.keep)
+			var pe *ProtocolError
+			if tt.wantProto {
+				if !errors.As(err, &pe) {
+					t.Fatalf("readReplyKeep = %v, %v; want a ProtocolError", rep, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rep.Lines, tt.wantLines) {
+				t.Errorf("Lines = %q, want %q", rep.Lines, tt.wantLines)
+			}
+		})
+	}
+}
+
 func TestProtocolErrorText(t *testing.T) {
 	_, err := readReply(newReader(strings.Repeat("g", 200)+"\r\n", 0), DefaultMaxReplySize)
 	var pe *ProtocolError

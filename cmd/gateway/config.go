@@ -87,8 +87,10 @@ type config struct {
 	// often the sweep looks for them; negative turns one off.
 	TempMaxAge        time.Duration
 	TempSweepInterval time.Duration
-	ShutdownTimeout   time.Duration
-	LogLevel          slog.Level
+	// Links is the policy for symbolic links on the FTP server.
+	Links           api.LinkPolicy
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
 
 	Demo    bool
 	DemoDir string
@@ -151,6 +153,12 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	if v.demo && !v.set["listen"] {
 		v.listen = demoListen
 	}
+	if v.demo && !v.set["links"] {
+		// The demo's server (ftpserverlib) shows no links: it describes
+		// what a link leads to, and PWD reports the path asked. The
+		// inside policy could not tell a link from a file there.
+		v.links = api.LinksFollow.String()
+	}
 	if err := v.validate(); err != nil {
 		return nil, err
 	}
@@ -169,7 +177,7 @@ type flagValues struct {
 	maxUpload, minRate                string
 	rateWindow, maxTransfer, skew     time.Duration
 	tempMaxAge, tempSweep             time.Duration
-	logLevel                          string
+	logLevel, links                   string
 	usePASV, active                   bool
 	activeAddr, activePorts           string
 	caFile, serverName, tlsMinVersion string
@@ -181,6 +189,7 @@ type flagValues struct {
 	maxUploadSize    int64
 	minRateBytes     int64
 	level            slog.Level
+	linkPolicy       api.LinkPolicy
 	tlsVersion       uint16
 	portMin, portMax int
 	up               upstream // with the password file's password
@@ -213,6 +222,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.tempMaxAge, "temp-max-age", api.DefaultTempMaxAge, "a temporary upload file (.ftpgw-upload-*.tmp) unwritten for this long is taken for the leftover of an upload that died and deleted, when a listing shows it or the sweep finds it (-1s: never)")
 	fs.DurationVar(&v.tempSweep, "temp-sweep-interval", api.DefaultTempSweepInterval, "how often the root and the directories uploaded to are swept for temporary upload files older than --temp-max-age (-1s: no sweep)")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
+	fs.StringVar(&v.links, "links", api.LinksInside.String(), "symbolic links on the FTP server: inside (follow a link only where it leads to a place inside the root; others are 404), follow (every link, as the FTP server does: whatever the FTP account can read is served) or refuse (none: a path through a link is 404)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -369,6 +379,9 @@ func (v *flagValues) validateServing() error {
 	if v.level, err = parseLogLevel(v.logLevel); err != nil {
 		return err
 	}
+	if v.linkPolicy, err = api.ParseLinkPolicy(v.links); err != nil {
+		return fmt.Errorf("--links must be inside, follow or refuse, got %q", v.links)
+	}
 	if v.listen == "" {
 		return errors.New("--listen is empty")
 	}
@@ -471,6 +484,7 @@ func (v *flagValues) config() *config {
 		MaxClockSkew:        v.skew,
 		TempMaxAge:          v.tempMaxAge,
 		TempSweepInterval:   v.tempSweep,
+		Links:               v.linkPolicy,
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
 		Demo:                v.demo,
@@ -612,6 +626,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("max_clock_skew", c.MaxClockSkew.String()),
 		slog.String("temp_max_age", c.TempMaxAge.String()),
 		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
+		slog.String("links", c.Links.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -194,6 +194,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MaxClockSkew:        c.MaxClockSkew,
 		TempMaxAge:          c.TempMaxAge,
 		TempSweepInterval:   c.TempSweepInterval,
+		Links:               c.Links,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 	"github.com/ftpgw/ftpgw/internal/testpki"
@@ -307,7 +308,8 @@ func TestLoadConfig(t *testing.T) {
 					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
 					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
 					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
-					c.MaxClockSkew != 2*time.Hour || c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour {
+					c.MaxClockSkew != 2*time.Hour || c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour ||
+					c.Links != api.LinksInside {
 					t.Errorf("defaults wrong: %+v", c)
 				}
 				if c.Upstream != (upstream{Addr: "host:21", User: "u", Password: "p", Root: "pub"}) {
@@ -331,6 +333,25 @@ func TestLoadConfig(t *testing.T) {
 			check: func(t *testing.T, c *config) {
 				if c.MaxUploadSize != 1048577 || c.AbortTimeout != time.Second {
 					t.Errorf("MaxUploadSize %d, AbortTimeout %v", c.MaxUploadSize, c.AbortTimeout)
+				}
+			},
+		},
+		{
+			name: "links",
+			args: []string{"--upstream", "ftp://h/", "--links", "refuse"},
+			check: func(t *testing.T, c *config) {
+				if c.Links != api.LinksRefuse {
+					t.Errorf("Links %v", c.Links)
+				}
+			},
+		},
+		{
+			name: "links from the environment",
+			args: []string{"--upstream", "ftp://h/"},
+			env:  map[string]string{"FTPGW_LINKS": "follow"},
+			check: func(t *testing.T, c *config) {
+				if c.Links != api.LinksFollow {
+					t.Errorf("Links %v", c.Links)
 				}
 			},
 		},
@@ -410,6 +431,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "upload size zero", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "0"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size not a number", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "5GB"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size too large", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "9000000TiB"}, wantErr: "--max-upload-size must be a size"},
+		{name: "links unknown", args: []string{"--upstream", "ftp://h/", "--links", "none"}, wantErr: `--links must be inside, follow or refuse, got "none"`},
+		{name: "links in capitals", args: []string{"--upstream", "ftp://h/", "--links", "Inside"}, wantErr: "--links must be"},
 		{name: "abort timeout zero", args: []string{"--upstream", "ftp://h/", "--abort-timeout", "0s"}, wantErr: "--abort-timeout must be positive"},
 		{
 			name: "env over default",
@@ -456,8 +479,18 @@ func TestLoadConfig(t *testing.T) {
 			name: "demo needs no upstream",
 			env:  map[string]string{"FTPGW_DEMO": "1"},
 			check: func(t *testing.T, c *config) {
-				if !c.Demo || c.Listen != "127.0.0.1:8080" {
+				// Its server shows no links: inside could not tell them.
+				if !c.Demo || c.Listen != "127.0.0.1:8080" || c.Links != api.LinksFollow {
 					t.Errorf("demo config: %+v", c)
+				}
+			},
+		},
+		{
+			name: "demo with a link policy",
+			args: []string{"--demo", "--links", "inside"},
+			check: func(t *testing.T, c *config) {
+				if c.Links != api.LinksInside {
+					t.Errorf("demo with --links inside: %v", c.Links)
 				}
 			},
 		},
@@ -1024,7 +1057,7 @@ func (p *testPKI) serverConfig() *tls.Config {
 
 // The limits given as flags reach the packages that keep them.
 func TestLimitsPassedOn(t *testing.T) {
-	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s"}, envFrom(nil), io.Discard)
+	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1033,8 +1066,8 @@ func TestLimitsPassedOn(t *testing.T) {
 	}
 	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxUploadSize != 3<<10 || ac.MinClientRate != 512 ||
 		ac.MinClientRateWindow != 30*time.Second || ac.MaxTransferTime != 12*time.Hour ||
-		ac.TempMaxAge != 24*time.Hour || ac.TempSweepInterval != time.Hour {
-		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v, TempMaxAge %v, TempSweepInterval %v",
-			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime, ac.TempMaxAge, ac.TempSweepInterval)
+		ac.TempMaxAge != 24*time.Hour || ac.TempSweepInterval != time.Hour || ac.Links != api.LinksFollow {
+		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v, TempMaxAge %v, TempSweepInterval %v, Links %v",
+			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime, ac.TempMaxAge, ac.TempSweepInterval, ac.Links)
 	}
 }

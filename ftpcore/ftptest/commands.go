@@ -85,6 +85,8 @@ func (c *Conn) builtin(cmd string) func(arg string) {
 		return c.cmdMLST
 	case "MLSD":
 		return func(arg string) { c.listing(arg, listMLSD) }
+	case "STAT":
+		return c.cmdSTAT
 	case "LIST":
 		return func(arg string) { c.listing(arg, listLIST) }
 	case "NLST":
@@ -382,6 +384,33 @@ func (c *Conn) listing(arg string, kind listKind) {
 	c.finish(c.transfer(dc, func(abort <-chan struct{}) error {
 		return c.send(dc, data, defaultChunk, 0, abort)
 	}))
+}
+
+// cmdSTAT answers STAT (RFC 959 §4.1.3). With a path it is LIST on the
+// control connection, in a 213 framed as vsftpd frames it: a file's line,
+// under the name it was given (as proftpd and pure-ftpd print it), or a
+// directory's content; nothing, still a 213, for a missing path. Without
+// one it is the server's status, a 211.
+func (c *Conn) cmdSTAT(arg string) {
+	if arg == "" {
+		c.ReplyLines(211, "ftptest status:", " Logged in as "+c.user, "End of status")
+		return
+	}
+	p := c.abs(arg)
+	lines := []string{"Status follows:"}
+	now := time.Now()
+	c.s.mu.Lock()
+	switch n := c.s.files[p]; {
+	case n == nil:
+	case n.dir:
+		for _, name := range c.s.childrenLocked(p) {
+			lines = append(lines, lsLine(name, *c.s.files[path.Join(p, name)], now))
+		}
+	default:
+		lines = append(lines, lsLine(arg, *n, now))
+	}
+	c.s.mu.Unlock()
+	c.ReplyLines(213, append(lines, "End of status")...)
 }
 
 // lsLine renders one entry like GNU ls -l, the format most LIST parsers

@@ -3,7 +3,8 @@
 //
 // The server speaks enough of RFC 959 (FTP), RFC 2389 (FEAT, OPTS),
 // RFC 2428 (EPSV) and RFC 3659 (SIZE, MDTM, REST STREAM, MLST, MLSD) for a
-// client to log in, list, download and upload against an in-memory file tree,
+// client to log in, list (STAT of a path too), download and upload against
+// an in-memory file tree,
 // over real sockets on 127.0.0.1. Its purpose is faults rather than fidelity:
 // any command can be replaced with a Handler that writes exact replies,
 // malformed bytes or nothing at all, and options reproduce the directives of

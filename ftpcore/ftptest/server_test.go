@@ -523,6 +523,42 @@ func TestListings(t *testing.T) {
 	})
 }
 
+// TestSTAT: STAT lists on the control connection, a file under the name
+// it was given.
+func TestSTAT(t *testing.T) {
+	mod := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
+	ls := mod.Format("Jan _2 15:04")
+	s := NewServer(t)
+	s.PutFile("/d/a b.txt", []byte("hello\n"), mod)
+	s.PutFile("/d/e/f", nil, mod)
+	s.mu.Lock()
+	s.files["/d/e"].mod = mod
+	s.mu.Unlock()
+	c := dialLogin(t, s)
+	for _, tt := range []struct {
+		arg  string
+		want []string
+	}{
+		{"/d/a b.txt", []string{"-rw-r--r--    1 0        0               6 " + ls + " /d/a b.txt"}},
+		{"/d", []string{
+			"-rw-r--r--    1 0        0               6 " + ls + " a b.txt",
+			"drwxr-xr-x    1 0        0            4096 " + ls + " e",
+		}},
+		{"/d/nope", nil},
+	} {
+		got := c.cmd("STAT "+tt.arg, 213)
+		want := append(append([]string{"Status follows:"}, tt.want...), "End of status")
+		if !slices.Equal(got, want) {
+			t.Errorf("STAT %s =\n%q\nwant\n%q", tt.arg, got, want)
+		}
+	}
+	c.cmd("CWD /d", 250)
+	if got := c.cmd("STAT .", 213); len(got) != 4 || !strings.HasSuffix(got[1], " a b.txt") {
+		t.Errorf("STAT . = %q", got)
+	}
+	c.cmd("STAT", 211)
+}
+
 func TestHandle(t *testing.T) {
 	tests := []struct {
 		name    string
