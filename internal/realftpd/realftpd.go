@@ -567,17 +567,25 @@ func (s *Server) stopLocked() error {
 // back. Call it only before the server is stopped.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	if err := s.Relaunch(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Relaunch is Restart outside of any test, for a server from Launch: it
+// returns an error when the server does not come back.
+func (s *Server) Relaunch() error {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
 	if err := s.stopLocked(); err != nil {
-		t.Fatalf("realftpd: restarting %s: %v", s.Kind, err)
+		return fmt.Errorf("realftpd: restarting %s: %v", s.Kind, err)
 	}
 	var err error
 	for range startAttempts {
 		var stop func() error
 		if stop, err = s.start(s.bins, s.port); err == nil {
 			s.stopProc = stop
-			return
+			return nil
 		}
 		if !errors.Is(err, errBind) {
 			break
@@ -586,7 +594,7 @@ func (s *Server) Restart(t testing.TB) {
 		// some outgoing connection; it is soon free again.
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("realftpd: restarting %s on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
+	return fmt.Errorf("realftpd: restarting %s on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
 }
 
 // output returns what the server process wrote to its standard streams.
