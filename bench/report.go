@@ -122,6 +122,11 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "Gateway built from %s.\n", e.revision)
 	fmt.Fprintf(&b, "Linux %s, %s, %d cores; %s; vsftpd %s; curl %s. Load average at the start: %s; at the end: %s.\n",
 		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
+	if !r.compared {
+		b.WriteString("The soak alone (-soak-only): no comparison with direct FTP.\n")
+		renderSoak(&b, r.soak)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "Medians of %d runs of each side, alternating (ABBA); the loads ran %d clients for %v per run. Big file %s.\n\n",
 		o.runs, o.clients, o.duration, sizeName(o.bigSize))
 
@@ -164,6 +169,12 @@ func render(r *results) string {
 	row("f. gateway CPU, PUT", "CPU-seconds per GiB", f2(median(r.putCPU)), "", "", "report", "")
 	row("g. "+big+" GET under strace", "splice calls / bytes spliced", spliceCell(r.splice, o.bigSize), "", "",
 		"body spliced", spliceVerdict(r.splice, o.bigSize))
+	if q := r.soak; q.skipped != "" {
+		row("h. soak", "", q.skipped, "", "", "", "")
+	} else {
+		row(fmt.Sprintf("h. soak, %v, %d clients, one vsftpd restart", q.duration, q.clients), "resources at rest; bodies; errors; files",
+			soakCell(q), "", "", "flat; none wrong; errors only at the restart; files whole", soakVerdict(q))
+	}
 
 	b.WriteString("\nEach run, in the order run:\n\n")
 	fmt.Fprintf(&b, "- a. GET MiB/s: gateway %s; direct %s\n", list(scaled(r.getGW, mibs), "%.0f"), list(scaled(r.getFTP, mibs), "%.0f"))
@@ -186,7 +197,108 @@ func render(r *results) string {
 		float64(r.mem.idleKiB)/1024, peakMiB, float64(r.mem.moved)/gib, r.mem.elapsed.Seconds())
 	fmt.Fprintf(&b, "- f. gateway CPU-seconds per GiB: GET %s; PUT %s\n", list(r.getCPU, "%.2f"), list(r.putCPU, "%.2f"))
 	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
+	renderSoak(&b, r.soak)
 	return b.String()
+}
+
+// soakCell sums up the soak in the results table.
+func soakCell(q soakResult) string {
+	flat, _ := q.flat()
+	word := "flat"
+	if !flat {
+		word = "not flat"
+	}
+	return fmt.Sprintf("%s; %d wrong, %d stale; %d errors elsewhere", word, q.wrong, q.stale, q.elsewhere)
+}
+
+func soakVerdict(q soakResult) string {
+	if q.passed() {
+		return "met"
+	}
+	return "**missed**: " + strings.Join(soakMisses(q), "; ")
+}
+
+// soakMisses lists what the soak found wrong.
+func soakMisses(q soakResult) []string {
+	_, why := q.flat()
+	if q.wrong > 0 {
+		why = append(why, fmt.Sprintf("%d wrong bodies or answers", q.wrong))
+	}
+	if q.stale > 0 {
+		why = append(why, fmt.Sprintf("%d bodies of a version other than their headers'", q.stale))
+	}
+	if q.elsewhere > 0 {
+		why = append(why, fmt.Sprintf("%d errors away from the restart", q.elsewhere))
+	}
+	if q.okAfter == 0 {
+		why = append(why, "no request served after the restart")
+	}
+	if len(q.disk.bad) > 0 {
+		why = append(why, fmt.Sprintf("%d files on the server not a complete version", len(q.disk.bad)))
+	}
+	if len(q.disk.temps) > 0 {
+		why = append(why, fmt.Sprintf("%d temporary upload files left", len(q.disk.temps)))
+	}
+	return why
+}
+
+// renderSoak writes the soak's own section.
+func renderSoak(b *strings.Builder, q soakResult) {
+	if q.skipped != "" {
+		fmt.Fprintf(b, "\nh. Soak: %s.\n", q.skipped)
+		return
+	}
+	fmt.Fprintf(b, "\n### h. Soak: %v, %d clients, vsftpd restarted at %v\n\n", q.duration, q.clients, q.restartAt.Round(100*time.Millisecond))
+	flat, why := q.flat()
+	if flat {
+		b.WriteString("Resources: **flat**.")
+	} else {
+		b.WriteString("Resources: **not flat**: " + strings.Join(why, ", ") + ".")
+	}
+	if q.passed() {
+		b.WriteString(" Every body and every file right, errors only around the restart: **met**.\n\n")
+	} else {
+		b.WriteString(" Soak **missed**: " + strings.Join(soakMisses(q), "; ") + ".\n\n")
+	}
+	fmt.Fprintf(b, "| The gateway at rest | after the %v warm-up | after the soak | change | flat if |\n", q.warmup)
+	b.WriteString("|---|--:|--:|--:|---|\n")
+	fmt.Fprintf(b, "| descriptors (/proc/<pid>/fd) less one per pooled FTP session | %d (%d − %.0f) | %d (%d − %.0f) | %+d | ≤ +%d |\n",
+		q.start.ownFDs(), q.start.fds, q.start.sessions, q.end.ownFDs(), q.end.fds, q.end.sessions, q.end.ownFDs()-q.start.ownFDs(), flatFDs)
+	fmt.Fprintf(b, "| goroutines (go_goroutines) | %.0f | %.0f | %+.0f | ≤ +%d |\n",
+		q.start.goroutines, q.end.goroutines, q.end.goroutines-q.start.goroutines, flatGoroutines)
+	fmt.Fprintf(b, "| RSS (VmRSS), MiB | %.1f | %.1f | %+.1f | ≤ +%d |\n",
+		float64(q.start.rssKiB)/1024, float64(q.end.rssKiB)/1024, float64(q.end.rssKiB-q.start.rssKiB)/1024, flatRSSKiB>>10)
+	fmt.Fprintf(b, "| FTP logins since the gateway started (ftpgw_pool_dials_total) | %.0f | %.0f | %+.0f | report |\n",
+		q.start.dials, q.end.dials, q.end.dials-q.start.dials)
+
+	n := q.requests()
+	var ops []string
+	for op := range opAny {
+		ops = append(ops, fmt.Sprintf("%s %d (%d failed)", opNames[op], q.ok[op]+q.failed[op], q.failed[op]))
+	}
+	fmt.Fprintf(b, "\n- Requests: %d in %v of load (warm-up included), %.0f/s: %s.\n", n, q.loaded, float64(n)/q.loaded.Seconds(), strings.Join(ops, "; "))
+	fmt.Fprintf(b, "- Bodies and listings checked: %d, %.1f MiB moved; clients that left in the middle: %d. Peak RSS (VmHWM) %.1f MiB.\n",
+		q.bodies, float64(q.bytes)/(1<<20), q.left, float64(q.peakKiB)/1024)
+	fmt.Fprintf(b, "- vsftpd was down for %.2f s (realftpd's Relaunch returned after %.1f s); errors count as the restart's from the kill to %v after it greeted again. After that, %d requests went well.\n",
+		q.down.Seconds(), q.relaunch.Seconds(), restartGrace, q.okAfter)
+	fmt.Fprintf(b, "- Transfers cut short, rightly, because the file was replaced by a shorter version between the gateway's SIZE and its RETR: %d.\n", q.raced)
+	fmt.Fprintf(b, "- Files on the server: %d of %d present, %d complete versions", q.disk.present, soakFiles, q.disk.complete)
+	for _, bad := range q.disk.bad[:min(len(q.disk.bad), 10)] {
+		fmt.Fprintf(b, "; %s", bad)
+	}
+	fmt.Fprintf(b, ". Temporary upload files left after %.1f s: %d", q.disk.waited.Seconds(), len(q.disk.temps))
+	if len(q.disk.temps) > 0 {
+		fmt.Fprintf(b, " (waited up to %v for them to go)", tempGrace)
+	}
+	b.WriteString(".\n")
+	if len(q.kinds) == 0 {
+		b.WriteString("- Errors: none.\n")
+		return
+	}
+	b.WriteString("\n| Error | around the restart | elsewhere |\n|---|--:|--:|\n")
+	for _, k := range q.kinds {
+		fmt.Fprintf(b, "| %s | %d | %d |\n", strings.ReplaceAll(k.kind, "|", `\|`), k.around, k.elsewhere)
+	}
 }
 
 func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
