@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,4 +303,48 @@ func getOnOwnConn(t *testing.T, url string, rbuf int) (net.Conn, *http.Response)
 		t.Fatal(err)
 	}
 	return conn, resp
+}
+
+// TestGetFileReplacedByLongerOne: the file is replaced by a longer one
+// between the gateway's look at it and its RETR, as concurrent uploads do
+// all the time (the soak in bench/ saw it over and over). The response
+// ends where its Content-Length says, and nothing of the longer file
+// follows it on the connection, where a pipelining client, or a proxy
+// reusing the connection, would read it as the next response. On the fake
+// server the data comes over plain TCP, the spliced path.
+func TestGetFileReplacedByLongerOne(t *testing.T) {
+	old := randomBytes(1000, 31)
+	longer := append(slices.Clone(old), []byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsmuggled!")...)
+	for _, tc := range []struct{ name, rangeHdr string }{
+		{"whole", ""},
+		{"range to the end", "Range: bytes=100-\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t)
+			srv.PutFile("/f.bin", old, time.Now())
+			srv.Handle("RETR", func(c *ftptest.Conn, arg string) {
+				srv.PutFile("/f.bin", longer, time.Now())
+				c.Default("RETR", arg)
+			})
+			ts := fakeGateway(t, srv, nil)
+			resps, bodies, _ := pipeline(t, ts.Listener.Addr().String(),
+				"GET /files/f.bin HTTP/1.1\r\nHost: gw\r\n"+tc.rangeHdr+"\r\n"+
+					"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+			if len(resps) == 0 {
+				t.Fatal("no response")
+			}
+			if got := int64(len(bodies[0])); got != resps[0].ContentLength {
+				t.Errorf("first body %d bytes, Content-Length %d", got, resps[0].ContentLength)
+			}
+			for i, r := range resps[1:] {
+				if r.Header.Get("X-Request-Id") == "" || strings.TrimSpace(bodies[i+1]) != "ok" {
+					t.Errorf("response %d is not the gateway's to /healthz: %s %q %q", i+2, r.Status, r.Header, bodies[i+1])
+				}
+			}
+			if len(resps) > 2 {
+				t.Errorf("%d responses to 2 requests", len(resps))
+			}
+		})
+	}
 }
