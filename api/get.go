@@ -80,7 +80,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		w.WriteHeader(sp.status)
 		return nil
 	}
-	return s.sendSpan(w, r, c, full, sp)
+	return s.sendSpan(w, r, c, full, sp, e.Size)
 }
 
 // writeNotModified answers 304 as RFC 9110 §15.4.5 and net/http's
@@ -124,9 +124,9 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 	return whole, nil
 }
 
-// sendSpan streams sp from the file at full with RETR, and writes the
-// status line once the data has begun.
-func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full string, sp span) error {
+// sendSpan streams sp from the file at full, of size bytes, with RETR,
+// and writes the status line once the data has begun.
+func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full string, sp span, size int64) error {
 	// The transfer follows the request's context, which net/http cancels
 	// as soon as the client's connection closes: the transfer is aborted
 	// then, not when a write to the client next fails, which a server
@@ -137,10 +137,13 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 	// upload finishing in between, common under load) would overrun
 	// Content-Length, and net/http does not stop a ReaderFrom there, so on
 	// a kept-alive connection the file's bytes would be read as the next
-	// response. Where the data ends with the file, Close sees that end and
-	// the transfer completes as if read to it.
+	// response. To the end of the file, Close waits for the server's end of
+	// data (ExpectEnd), and the transfer completes as if read to it.
 	tr, err := c.Retr(r.Context(), full, sp.offset, sp.length)
 	if err == nil {
+		if sp.offset+sp.length >= size {
+			tr.ExpectEnd()
+		}
 		// The status is committed only once the data has begun (or
 		// ended, for an empty rest): until then a server that sends
 		// nothing can still be answered with a problem document.

@@ -348,3 +348,54 @@ func TestGetFileReplacedByLongerOne(t *testing.T) {
 		})
 	}
 }
+
+// TestGetEndOfDataLate: the server closes the data connection a while after
+// the file's last byte. A GET of the whole file, or of a range to its end,
+// which the gateway reads only as far as the size it promised, still
+// waits for that end and completes the transfer: no early end, so no NOOP
+// to prove the session in step, and no round trip more than a GET needs.
+func TestGetEndOfDataLate(t *testing.T) {
+	data := randomBytes(100000, 32)
+	for _, tc := range []struct{ name, rng string }{
+		{"whole", ""},
+		{"range to the end", "bytes=1000-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t)
+			srv.PutFile("/f.bin", data, time.Now())
+			srv.Handle("RETR", func(c *ftptest.Conn, arg string) {
+				c.Reply(150, "Opening BINARY mode data connection.")
+				dc, err := c.AcceptData()
+				if err != nil {
+					return
+				}
+				off := 0
+				if tc.rng != "" {
+					off = 1000
+				}
+				dc.Write(data[off:])
+				time.Sleep(50 * time.Millisecond)
+				dc.Close()
+				c.Reply(226, "Transfer complete.")
+			})
+			// One session, so that the second GET runs where the first
+			// would have left its NOOP, sent ahead of the next command.
+			ts := fakeGateway(t, srv, func(c *pool.Config) { c.MaxSessions = 1 })
+			var hdr []string
+			if tc.rng != "" {
+				hdr = []string{"Range", tc.rng}
+			}
+			for range 2 {
+				code, _, body := fetchURL(t, http.MethodGet, ts.URL+"/files/f.bin", hdr...)
+				if code/100 != 2 || len(body) == 0 || !bytes.HasSuffix(data, body) {
+					t.Fatalf("GET: %d, %d bytes", code, len(body))
+				}
+			}
+			cmds := srv.Commands()
+			if after := cmds[slices.Index(cmds, "RETR /f.bin"):]; slices.Contains(after, "NOOP") || slices.Contains(after, "ABOR") {
+				t.Errorf("a transfer was ended early: %q", after)
+			}
+		})
+	}
+}
