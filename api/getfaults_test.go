@@ -201,9 +201,11 @@ func TestGetClientLeavesAfterEveryByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &requestLog{}
-	ts := serveGateway(api.New(api.Config{Pool: p, Logger: slog.New(log)}))
+	h := api.New(api.Config{Pool: p, Logger: slog.New(log)})
+	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
 
@@ -220,13 +222,14 @@ func TestGetClientLeavesAfterEveryByte(t *testing.T) {
 	}
 }
 
-// requestLog is a slog.Handler that keeps the gateway's request lines.
+// requestLog is a slog.Handler that keeps the gateway's log lines.
 type requestLog struct {
 	mu   sync.Mutex
 	recs []logLine
 }
 
 type logLine struct {
+	msg   string
 	level slog.Level
 	attrs map[string]string
 }
@@ -236,10 +239,7 @@ func (h *requestLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *requestLog) WithGroup(string) slog.Handler            { return h }
 
 func (h *requestLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "request" {
-		return nil
-	}
-	l := logLine{level: r.Level, attrs: map[string]string{}}
+	l := logLine{msg: r.Message, level: r.Level, attrs: map[string]string{}}
 	r.Attrs(func(a slog.Attr) bool {
 		l.attrs[a.Key] = a.Value.String()
 		return true
@@ -250,7 +250,13 @@ func (h *requestLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// lines returns the request lines, one per request.
 func (h *requestLog) lines() []logLine {
+	return slices.DeleteFunc(h.all(), func(l logLine) bool { return l.msg != "request" })
+}
+
+// all returns every line.
+func (h *requestLog) all() []logLine {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.recs)
