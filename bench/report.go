@@ -230,7 +230,7 @@ func soakMisses(q soakResult) []string {
 	if q.elsewhere > 0 {
 		why = append(why, fmt.Sprintf("%d errors away from the restart", q.elsewhere))
 	}
-	if q.okAfter == 0 {
+	if q.okAfter == 0 && q.restarted {
 		why = append(why, "no request served after the restart")
 	}
 	if len(q.disk.bad) > 0 {
@@ -248,7 +248,11 @@ func renderSoak(b *strings.Builder, q soakResult) {
 		fmt.Fprintf(b, "\nh. Soak: %s.\n", q.skipped)
 		return
 	}
-	fmt.Fprintf(b, "\n### h. Soak: %v, %d clients, vsftpd restarted at %v\n\n", q.duration, q.clients, q.restartAt.Round(100*time.Millisecond))
+	restart := "vsftpd not restarted"
+	if q.restarted {
+		restart = fmt.Sprintf("vsftpd restarted at %v", q.restartAt.Round(100*time.Millisecond))
+	}
+	fmt.Fprintf(b, "\n### h. Soak: %v, %d clients, %s\n\n", q.duration, q.clients, restart)
 	flat, why := q.flat()
 	if flat {
 		b.WriteString("Resources: **flat**.")
@@ -279,8 +283,10 @@ func renderSoak(b *strings.Builder, q soakResult) {
 	fmt.Fprintf(b, "\n- Requests: %d in %v of load (warm-up included), %.0f/s: %s.\n", n, q.loaded, float64(n)/q.loaded.Seconds(), strings.Join(ops, "; "))
 	fmt.Fprintf(b, "- Bodies and listings checked: %d, %.1f MiB moved; clients that left in the middle: %d. Peak RSS (VmHWM) %.1f MiB.\n",
 		q.bodies, float64(q.bytes)/(1<<20), q.left, float64(q.peakKiB)/1024)
-	fmt.Fprintf(b, "- vsftpd was down for %.2f s (realftpd's Relaunch returned after %.1f s); errors count as the restart's from the kill to %v after it greeted again. After that, %d requests went well.\n",
-		q.down.Seconds(), q.relaunch.Seconds(), restartGrace, q.okAfter)
+	if q.restarted {
+		fmt.Fprintf(b, "- vsftpd was down for %.2f s (realftpd's Relaunch returned after %.1f s); errors count as the restart's from the kill to %v after it greeted again. After that, %d requests went well.\n",
+			q.down.Seconds(), q.relaunch.Seconds(), restartGrace, q.okAfter)
+	}
 	fmt.Fprintf(b, "- Transfers cut short, rightly, because the file was replaced by a shorter version between the gateway's SIZE and its RETR: %d.\n", q.raced)
 	fmt.Fprintf(b, "- Files on the server: %d of %d present, %d complete versions", q.disk.present, soakFiles, q.disk.complete)
 	for _, bad := range q.disk.bad[:min(len(q.disk.bad), 10)] {

@@ -122,7 +122,8 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		ftpCfg := ftpcore.Config{Addr: srv.Addr, User: srv.User, Password: srv.Password}
-		if r.soak, err = runSoak(ctx, gw, srv, ftpCfg, o.soakClients, o.soak); err != nil {
+		plan := soakPlan{clients: o.soakClients, duration: o.soak, restart: true}
+		if r.soak, err = runSoak(ctx, gw, srv, ftpCfg, plan); err != nil {
 			return err
 		}
 	}
