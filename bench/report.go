@@ -366,8 +366,9 @@ const header = `# Benchmarks
 ` + "`make bench`" + ` (as root, on an otherwise idle machine if you can) installs the
 test servers like ` + "`make test`" + ` and strace, then runs ` + "`go run ./bench -write BENCHMARKS.md`" + `,
 which prints a table and appends it here. ` + "`go run ./bench -h`" + ` lists the knobs
-(` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `). A run takes
-about five minutes with the defaults.
+(` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `, ` + "`-soak`" + `,
+` + "`-soak-clients`" + `, ` + "`-soak-only`" + `). A run takes about fifteen minutes with the
+defaults, ten of them the soak (h); ` + "`make bench SOAK=0`" + ` leaves it out.
 
 In one run the bench builds ` + "`./cmd/gateway`" + `, starts vsftpd on 127.0.0.1
 (` + "`internal/realftpd.Launch`" + `), creates a 1 GiB and a 1 KiB file of random
@@ -412,6 +413,34 @@ compare numbers within one results section.
   serves one GET of the big file; the calls come from strace's summary table (what ` + "`-c`" + ` prints), the
   bytes from the calls' return values. Met when at least 90% of the body
   went through splice (each spliced byte counts twice: socket→pipe→socket).
+- **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
+  restarted, then 8 clients send back to back, on 16 files under soak/,
+  GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),
+  listings (5%), and GETs and PUTs that the client leaves in the middle (8%,
+  7%). Each PUT writes a new version of its file, whose bytes follow from
+  the name and the version: records of 128 bytes that name the file, the
+  version, the record's offset and the version's size, so that every body,
+  range and file can be checked to be one version or part of one. Sizes run
+  from 256 B to 256 KiB, and one version in ten is 1 to 8 MiB. In the middle
+  vsftpd is killed with its sessions and started again; a probe dialling it
+  every 20 ms times the outage. An error that overlaps the kill or the 5 s
+  after vsftpd greets again is the restart's; any other error misses. Apart
+  from errors: wrong bodies or answers (bytes of no version, or bytes after
+  a response's end, which net/http's client logs as an unsolicited
+  response), stale ones (a version other than the one the headers describe:
+  the file was replaced between the gateway's SIZE and its RETR, a race FTP
+  gives the gateway no way to see), and transfers cut short because the
+  file was replaced by a shorter one (the right answer to that race, not
+  counted as a miss). The gateway's descriptors (/proc/<pid>/fd, less one
+  per pooled FTP session), goroutines (` + "`go_goroutines`" + `) and RSS (VmRSS) are
+  counted at rest (load stopped, its connections closed, counts steady)
+  after a warm-up of up to 10 s and after the soak. Flat: descriptors and
+  goroutines within +2 and +4 (a connection still closing), RSS within
+  +16 MiB (heap the runtime has not given back; a quarter of the memory
+  target, and less than a leak of a hundred bytes a request adds over a
+  10-minute soak at its rate). Last, after up to 30 s for the gateway to
+  delete the temporary files of failed uploads, every file under soak/ must
+  be a complete version, and no ` + "`.ftpgw-upload-`" + ` file may be left.
 `
 
 // appendResults appends section to the markdown file at path, refreshing
