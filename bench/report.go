@@ -266,8 +266,10 @@ func renderSoak(b *strings.Builder, q soakResult) {
 	}
 	fmt.Fprintf(b, "| The gateway at rest | after the %v warm-up | after the soak | change | flat if |\n", q.warmup)
 	b.WriteString("|---|--:|--:|--:|---|\n")
-	fmt.Fprintf(b, "| descriptors (/proc/<pid>/fd) less one per pooled FTP session | %d (%d − %.0f) | %d (%d − %.0f) | %+d | ≤ +%d |\n",
-		q.start.ownFDs(), q.start.fds, q.start.sessions, q.end.ownFDs(), q.end.fds, q.end.sessions, q.end.ownFDs()-q.start.ownFDs(), flatFDs)
+	fmt.Fprintf(b, "| descriptors (/proc/<pid>/fd) less pipes and one per pooled FTP session | %d (%d − %d − %.0f) | %d (%d − %d − %.0f) | %+d | ≤ +%d |\n",
+		q.start.ownFDs(), q.start.fds, q.start.pipes, q.start.sessions, q.end.ownFDs(), q.end.fds, q.end.pipes, q.end.sessions, q.end.ownFDs()-q.start.ownFDs(), flatFDs)
+	fmt.Fprintf(b, "| pipe ends (Go's splice keeps them until a GC) | %d | %d | %+d | ≤ %d |\n",
+		q.start.pipes, q.end.pipes, q.end.pipes-q.start.pipes, flatPipesPerClient*q.clients)
 	fmt.Fprintf(b, "| goroutines (go_goroutines) | %.0f | %.0f | %+.0f | ≤ +%d |\n",
 		q.start.goroutines, q.end.goroutines, q.end.goroutines-q.start.goroutines, flatGoroutines)
 	fmt.Fprintf(b, "| RSS (VmRSS), MiB | %.1f | %.1f | %+.1f | ≤ +%d |\n",
@@ -280,7 +282,7 @@ func renderSoak(b *strings.Builder, q soakResult) {
 	for op := range opAny {
 		ops = append(ops, fmt.Sprintf("%s %d (%d failed)", opNames[op], q.ok[op]+q.failed[op], q.failed[op]))
 	}
-	fmt.Fprintf(b, "\n- Requests: %d in %v of load (warm-up included), %.0f/s: %s.\n", n, q.loaded, float64(n)/q.loaded.Seconds(), strings.Join(ops, "; "))
+	fmt.Fprintf(b, "\n- Requests: %d in %v of load (warm-up included), %.0f/s: %s.\n", n, q.loaded.Round(100*time.Millisecond), float64(n)/q.loaded.Seconds(), strings.Join(ops, "; "))
 	fmt.Fprintf(b, "- Bodies and listings checked: %d, %.1f MiB moved; clients that left in the middle: %d. Peak RSS (VmHWM) %.1f MiB.\n",
 		q.bodies, float64(q.bytes)/(1<<20), q.left, float64(q.peakKiB)/1024)
 	if q.restarted {
@@ -301,9 +303,13 @@ func renderSoak(b *strings.Builder, q soakResult) {
 		b.WriteString("- Errors: none.\n")
 		return
 	}
-	b.WriteString("\n| Error | around the restart | elsewhere |\n|---|--:|--:|\n")
+	b.WriteString("\n| Error | around the restart | elsewhere | first, s into the soak |\n|---|--:|--:|--:|\n")
 	for _, k := range q.kinds {
-		fmt.Fprintf(b, "| %s | %d | %d |\n", strings.ReplaceAll(k.kind, "|", `\|`), k.around, k.elsewhere)
+		first := "warm-up"
+		if k.first >= 0 {
+			first = fmt.Sprintf("%.1f", k.first.Seconds())
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %s |\n", strings.ReplaceAll(k.kind, "|", `\|`), k.around, k.elsewhere, first)
 	}
 }
 
@@ -432,10 +438,13 @@ compare numbers within one results section.
   gives the gateway no way to see), and transfers cut short because the
   file was replaced by a shorter one (the right answer to that race, not
   counted as a miss). The gateway's descriptors (/proc/<pid>/fd, less one
-  per pooled FTP session), goroutines (` + "`go_goroutines`" + `) and RSS (VmRSS) are
-  counted at rest (load stopped, its connections closed, counts steady)
-  after a warm-up of up to 10 s and after the soak. Flat: descriptors and
-  goroutines within +2 and +4 (a connection still closing), RSS within
+  per pooled FTP session and less pipe ends), goroutines
+  (` + "`go_goroutines`" + `) and RSS (VmRSS) are counted at rest (load stopped, its
+  connections closed, counts steady) after a warm-up of up to 10 s and after
+  the soak. Flat: descriptors and goroutines within +2 and +4 (a connection
+  still closing); pipe ends at most 4 per client (Go's splice keeps the
+  pipes of finished splices until a garbage collection, which a gateway at
+  rest does not run); RSS within
   +16 MiB (heap the runtime has not given back; a quarter of the memory
   target, and less than a leak of a hundred bytes a request adds over a
   10-minute soak at its rate). Last, after up to 30 s for the gateway to

@@ -55,14 +55,18 @@ const (
 // The thresholds of "flat", at rest after the warm-up and after the soak.
 // Descriptors and goroutines at rest come back to the same count whatever
 // the load did (the FTP sessions the pool keeps are taken out of the
-// descriptors), so the slack is for a connection still closing. RSS keeps
-// heap the runtime has not yet given back, and the scavenger is slow:
-// 16 MiB is a quarter of the 64 MiB memory target, and a leak of even a
-// hundred bytes a request passes it within a 10-minute soak.
+// descriptors, and so are pipes: Go's splice keeps the pipes of finished
+// splices for reuse until a garbage collection, which a gateway at rest
+// does not run, so they count against their own bound, two pipes of two
+// ends per client), so the slack is for a connection still closing. RSS
+// keeps heap the runtime has not yet given back, and the scavenger is
+// slow: 16 MiB is a quarter of the 64 MiB memory target, and a leak of even
+// a hundred bytes a request passes it within a 10-minute soak.
 const (
-	flatFDs        = 2
-	flatGoroutines = 4
-	flatRSSKiB     = 16 << 10
+	flatFDs            = 2
+	flatPipesPerClient = 4
+	flatGoroutines     = 4
+	flatRSSKiB         = 16 << 10
 )
 
 // soakOp is one kind of request of the soak's mix.
@@ -152,8 +156,9 @@ type soakTally struct {
 	// and went well.
 	restartEnd atomic.Int64
 	okAfter    int
-	// restartStart is when vsftpd went down.
-	restartStart time.Time
+	// restartStart is when vsftpd went down; began, when the soak proper
+	// (after the warm-up) began.
+	restartStart, began time.Time
 }
 
 // maxSoakErrors bounds the errors kept one by one; more are only counted.
@@ -256,20 +261,23 @@ func (u unsolicitedLog) Write(p []byte) (int, error) {
 // soakSnapshot is the gateway's resources at one moment.
 type soakSnapshot struct {
 	fds        int     // entries in /proc/<pid>/fd
+	pipes      int     // of them, pipe ends
 	sessions   float64 // ftpgw_pool_sessions, every state: one descriptor each
 	goroutines float64 // go_goroutines
 	rssKiB     int64   // VmRSS
 	dials      float64 // ftpgw_pool_dials_total
 }
 
-// ownFDs are the descriptors not held by the pool's FTP sessions.
-func (s soakSnapshot) ownFDs() int { return s.fds - int(s.sessions) }
+// ownFDs are the descriptors neither held by the pool's FTP sessions nor
+// pipe ends.
+func (s soakSnapshot) ownFDs() int { return s.fds - s.pipes - int(s.sessions) }
 
 // soakKind is one kind of error, and how often it came around the restart
 // and elsewhere.
 type soakKind struct {
 	kind              string
 	around, elsewhere int
+	first             time.Duration // from the start of the soak proper; < 0 in the warm-up
 }
 
 // diskResult is what the soak's directory held at the end.
@@ -333,6 +341,9 @@ func (r soakResult) flat() (bool, []string) {
 	if d := r.end.ownFDs() - r.start.ownFDs(); d > flatFDs {
 		why = append(why, fmt.Sprintf("%d more descriptors", d))
 	}
+	if p := r.end.pipes; p > flatPipesPerClient*r.clients {
+		why = append(why, fmt.Sprintf("%d pipe ends", p))
+	}
 	if d := r.end.goroutines - r.start.goroutines; d > flatGoroutines {
 		why = append(why, fmt.Sprintf("%.0f more goroutines", d))
 	}
@@ -388,29 +399,41 @@ func runSoak(ctx context.Context, gw *gateway, srv *realftpd.Server, cfg ftpcore
 	logf("soak: at rest: %d descriptors (%.0f FTP sessions), %.0f goroutines, RSS %.1f MiB; now %v of load",
 		r.start.fds, r.start.sessions, r.start.goroutines, float64(r.start.rssKiB)/1024, d)
 
+	// The errors of the restart are those from the moment Relaunch is
+	// called (it kills at once) to restartGrace after the watch sees
+	// vsftpd greet again, which is long before Relaunch returns: it waits
+	// for the session processes it saw at the start to end, and under load
+	// there are always some.
 	restart := func(began time.Time) error {
 		logf("soak: restarting vsftpd")
 		w := watchServer(srv.Addr)
 		t0 := time.Now()
-		err := srv.Relaunch()
-		r.relaunch = time.Since(t0)
+		relaunched := make(chan error, 1)
+		go func() { relaunched <- srv.Relaunch() }()
 		down, back := w.wait()
+		if !back.IsZero() {
+			s.tally.mu.Lock()
+			s.tally.restartStart = t0
+			s.tally.mu.Unlock()
+			s.tally.restartEnd.Store(back.Add(restartGrace).UnixNano())
+		}
+		err := <-relaunched
+		r.relaunch = time.Since(t0)
 		if err == nil && back.IsZero() {
 			err = fmt.Errorf("soak: vsftpd at %s was not seen going down and coming back", srv.Addr)
 		}
 		if err != nil {
 			return err
 		}
-		r.restartAt, r.down = down.Sub(began), back.Sub(down)
-		s.tally.mu.Lock()
-		s.tally.restartStart = down
-		s.tally.mu.Unlock()
-		s.tally.restartEnd.Store(back.Add(restartGrace).UnixNano())
+		r.restartAt, r.down = t0.Sub(began), back.Sub(down)
 		return nil
 	}
 	if !plan.restart {
 		restart = nil
 	}
+	s.tally.mu.Lock()
+	s.tally.began = time.Now()
+	s.tally.mu.Unlock()
 	took, err = s.load(ctx, d, restart)
 	if err != nil {
 		return r, err
@@ -500,7 +523,7 @@ func (s *soak) rest(ctx context.Context) (soakSnapshot, error) {
 		if err != nil {
 			return snap, err
 		}
-		same := snap.fds == prev.fds && snap.sessions == prev.sessions && snap.goroutines == prev.goroutines
+		same := snap.fds == prev.fds && snap.pipes == prev.pipes && snap.sessions == prev.sessions && snap.goroutines == prev.goroutines
 		if (!first && same) || time.Now().After(deadline) {
 			return snap, nil
 		}
@@ -517,11 +540,17 @@ func (s *soak) rest(ctx context.Context) (soakSnapshot, error) {
 // before the scrape, whose own connection would be one of them.
 func (s *soak) snapshot(ctx context.Context) (soakSnapshot, error) {
 	var snap soakSnapshot
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(s.gw.pid) + "/fd")
+	dir := "/proc/" + strconv.Itoa(s.gw.pid) + "/fd/"
+	fds, err := os.ReadDir(dir)
 	if err != nil {
 		return snap, err
 	}
 	snap.fds = len(fds)
+	for _, fd := range fds {
+		if l, _ := os.Readlink(dir + fd.Name()); strings.HasPrefix(l, "pipe:") {
+			snap.pipes++
+		}
+	}
 	if snap.rssKiB, err = memKiB(s.gw.pid, "VmRSS"); err != nil {
 		return snap, err
 	}
@@ -867,7 +896,7 @@ func (s *soak) summarize(r *soakResult) {
 	for _, e := range t.errs {
 		k := byKind[e.kind]
 		if k == nil {
-			k = &soakKind{kind: e.kind}
+			k = &soakKind{kind: e.kind, first: e.start.Sub(t.began)}
 			byKind[e.kind] = k
 		}
 		around := !rs.IsZero() && !e.end.Before(rs) && !e.start.After(re)

@@ -218,8 +218,10 @@ func TestSoakFlat(t *testing.T) {
 		{"a descriptor over", soakSnapshot{fds: 33, sessions: 15, goroutines: 11, rssKiB: 20 << 10}, false},
 		{"goroutines over", soakSnapshot{fds: 30, sessions: 15, goroutines: 16, rssKiB: 20 << 10}, false},
 		{"RSS over", soakSnapshot{fds: 30, sessions: 15, goroutines: 11, rssKiB: 36<<10 + 1}, false},
+		{"pipes cached", soakSnapshot{fds: 62, pipes: 32, sessions: 15, goroutines: 11, rssKiB: 20 << 10}, true},
+		{"pipes over", soakSnapshot{fds: 64, pipes: 34, sessions: 15, goroutines: 11, rssKiB: 20 << 10}, false},
 	} {
-		r := soakResult{start: start, end: tt.end, okAfter: 1, restarted: true}
+		r := soakResult{clients: 8, start: start, end: tt.end, okAfter: 1, restarted: true}
 		flat, why := r.flat()
 		if flat != tt.flat || flat != (len(why) == 0) || r.passed() != tt.flat {
 			t.Errorf("%s: flat %v (%q), passed %v; want %v", tt.name, flat, why, r.passed(), tt.flat)
