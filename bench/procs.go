@@ -167,6 +167,18 @@ func (g *gateway) logTail() string {
 	return strings.TrimSpace(string(b))
 }
 
+// logLines returns the lines of the gateway's output that contain substr.
+func (g *gateway) logLines(substr string) []string {
+	b, _ := os.ReadFile(g.logPath)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // metric returns the sum of every series of the named metric on /metrics.
 func (g *gateway) metric(ctx context.Context, name string) (float64, error) {
 	body, err := g.scrape(ctx)

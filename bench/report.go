@@ -295,6 +295,9 @@ func renderSoak(b *strings.Builder, q soakResult) {
 		fmt.Fprintf(b, "; %s", bad)
 	}
 	fmt.Fprintf(b, ". Temporary upload files left after %.1f s: %d", q.disk.waited.Seconds(), len(q.disk.temps))
+	for _, tf := range q.disk.temps[:min(len(q.disk.temps), 10)] {
+		fmt.Fprintf(b, "; %s, %d bytes, last written %.1f s into the soak", tf.name, tf.size, tf.written.Seconds())
+	}
 	if len(q.disk.temps) > 0 {
 		fmt.Fprintf(b, " (waited up to %v for them to go)", tempGrace)
 	}

@@ -285,7 +285,7 @@ type diskResult struct {
 	present  int      // soak files there
 	complete int      // of them, complete versions
 	bad      []string // files that are not, and why
-	temps    []string // temporary upload files left after the grace period
+	temps    []tempFile // temporary upload files left after the grace period
 	waited   time.Duration
 }
 
@@ -294,6 +294,13 @@ type soakPlan struct {
 	clients  int
 	duration time.Duration // of load after the warm-up
 	restart  bool          // restart vsftpd in the middle
+}
+
+// tempFile is a temporary upload file left on the server.
+type tempFile struct {
+	name    string
+	size    int64
+	written time.Duration // last, from the start of the soak proper
 }
 
 // soakResult is the soak phase of the bench.
@@ -449,6 +456,13 @@ func runSoak(ctx context.Context, gw *gateway, srv *realftpd.Server, cfg ftpcore
 	logf("soak: at rest: %d descriptors (%.0f FTP sessions), %.0f goroutines, RSS %.1f MiB; %d requests, %d errors, %d wrong bodies",
 		r.end.fds, r.end.sessions, r.end.goroutines, float64(r.end.rssKiB)/1024, r.requests(), r.around+r.elsewhere, r.wrong)
 	r.disk, err = s.checkDisk(ctx)
+	for _, tf := range r.disk.temps {
+		// What the gateway said of it, for whoever looks into why; not in
+		// the report, since the lines name paths of this machine.
+		for _, line := range gw.logLines(tf.name) {
+			logf("soak: %s left; the gateway logged: %s", tf.name, line)
+		}
+	}
 	return r, err
 }
 
@@ -945,7 +959,11 @@ func (s *soak) checkDisk(ctx context.Context) (diskResult, error) {
 		names, d.temps = names[:0], d.temps[:0]
 		for _, e := range ents {
 			if strings.HasPrefix(e.Name(), ".ftpgw-upload-") {
-				d.temps = append(d.temps, e.Name())
+				tf := tempFile{name: e.Name()}
+				if fi, err := e.Info(); err == nil {
+					tf.size, tf.written = fi.Size(), fi.ModTime().Sub(s.tally.began)
+				}
+				d.temps = append(d.temps, tf)
 			} else {
 				names = append(names, e.Name())
 			}
