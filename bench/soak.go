@@ -282,9 +282,9 @@ type soakKind struct {
 
 // diskResult is what the soak's directory held at the end.
 type diskResult struct {
-	present  int      // soak files there
-	complete int      // of them, complete versions
-	bad      []string // files that are not, and why
+	present  int        // soak files there
+	complete int        // of them, complete versions
+	bad      []string   // files that are not, and why
 	temps    []tempFile // temporary upload files left after the grace period
 	waited   time.Duration
 }
