@@ -5,8 +5,9 @@
 # finding fails), then every test under -race with the real-server tests
 # required rather than skipped. Other targets: build, run, vet, fmt, fuzz
 # (every fuzz target in the tree for FUZZTIME each, default 10s), and bench
-# (the gateway against direct FTP on vsftpd, results appended to
-# BENCHMARKS.md; as root, several minutes).
+# (the gateway against direct FTP on vsftpd, then a soak of SOAK, default
+# 10m, 0 to skip it; results appended to BENCHMARKS.md; as root, about
+# fifteen minutes).
 
 GO ?= go
 
@@ -59,6 +60,9 @@ fuzz:
 		done; \
 	done
 
+# The soak's length (go run ./bench -h: -soak); 0 leaves it out.
+SOAK ?= 10m
+
 # strace (for the splice check) is a bench dependency only, not a test one.
 bench: deps
 	@command -v strace >/dev/null 2>&1 || { \
@@ -67,4 +71,4 @@ bench: deps
 		apt-get install -y --no-install-recommends strace || \
 		{ apt-get update && apt-get install -y --no-install-recommends strace; }; \
 	}
-	$(GO) run ./bench -write BENCHMARKS.md
+	$(GO) run ./bench -soak $(SOAK) -write BENCHMARKS.md

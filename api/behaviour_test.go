@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -42,6 +45,83 @@ func TestFTPFailureAfterHeadersAbortsResponse(t *testing.T) {
 		}
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Logf("client error: %v", err)
+		}
+	})
+}
+
+// TestFileGrowsUnderDownload: when the file grows while it is sent (here
+// appended to; under load, replaced by a longer version between the
+// gateway's SIZE and its RETR), the response still ends where its
+// Content-Length says, and not one byte of the file follows it on the
+// connection: a keep-alive client, or a proxy that reuses the connection,
+// would read those bytes as the next response (the soak in bench/ saw
+// net/http's "Unsolicited response received on idle HTTP channel").
+func TestFileGrowsUnderDownload(t *testing.T) {
+	const size, head = 64 << 20, 100 << 10
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		for _, tc := range []struct{ name, rangeHdr string }{
+			{"whole", ""},
+			{"range to the end", "Range: bytes=1000-\r\n"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				name := strings.ReplaceAll(tc.name, " ", "-") + ".bin"
+				writeRandomFile(t, g, name, size, 11)
+				c, err := net.Dial("tcp", g.http.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				if _, err := io.WriteString(c, "GET /files/"+name+" HTTP/1.1\r\nHost: gw\r\n"+tc.rangeHdr+"\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				br := bufio.NewReader(c)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode/100 != 2 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				if _, err := io.ReadFull(resp.Body, make([]byte, head)); err != nil {
+					t.Fatal(err)
+				}
+				f, err := os.OpenFile(g.ftpd.Path(name), os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = f.Write(bytes.Repeat([]byte("HTTP/1.1 200 OK\r\n\r\n"), 64<<10))
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				if err != nil {
+					t.Logf("the response was aborted after %d more bytes: %v", n, err)
+					return // cut, not overrun: the connection is gone with it
+				}
+				if got := head + n; got != resp.ContentLength {
+					t.Fatalf("body of %d bytes under Content-Length %d", got, resp.ContentLength)
+				}
+				// The connection is kept or closed; either way nothing but
+				// the gateway's next response may come on it.
+				if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+					return // closed
+				}
+				next, err := http.ReadResponse(br, nil)
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+					return // closed
+				}
+				if err != nil {
+					t.Fatalf("after the response: %v", err)
+				}
+				body, _ := io.ReadAll(io.LimitReader(next.Body, 64))
+				if next.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" || next.Header.Get("X-Request-Id") == "" {
+					t.Fatalf("after the response came another than the gateway's to /healthz: %s %q %q", next.Status, next.Header, body)
+				}
+			})
 		}
 	})
 }

@@ -135,12 +135,19 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 	// as soon as the client's connection closes: the transfer is aborted
 	// then, not when a write to the client next fails, which a server
 	// dripping its data may not bring about for a long time.
-	limit := sp.length
-	if sp.offset+sp.length >= size {
-		limit = -1 // to the end: the server's end of data ends it
-	}
-	tr, err := c.Retr(r.Context(), full, sp.offset, limit)
+	//
+	// It yields no more than the bytes promised, to the end of the file
+	// too: a file replaced by a longer one since it was looked at (an
+	// upload finishing in between, common under load) would overrun
+	// Content-Length, and net/http does not stop a ReaderFrom there, so on
+	// a kept-alive connection the file's bytes would be read as the next
+	// response. To the end of the file, Close waits for the server's end of
+	// data (ExpectEnd), and the transfer completes as if read to it.
+	tr, err := c.Retr(r.Context(), full, sp.offset, sp.length)
 	if err == nil {
+		if sp.offset+sp.length >= size {
+			tr.ExpectEnd()
+		}
 		// The status is committed only once the data has begun (or
 		// ended, for an empty rest): until then a server that sends
 		// nothing can still be answered with a problem document.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -308,4 +309,99 @@ func getOnOwnConn(t *testing.T, url string, rbuf int) (net.Conn, *http.Response)
 		t.Fatal(err)
 	}
 	return conn, resp
+}
+
+// TestGetFileReplacedByLongerOne: the file is replaced by a longer one
+// between the gateway's look at it and its RETR, as concurrent uploads do
+// all the time (the soak in bench/ saw it over and over). The response
+// ends where its Content-Length says, and nothing of the longer file
+// follows it on the connection, where a pipelining client, or a proxy
+// reusing the connection, would read it as the next response. On the fake
+// server the data comes over plain TCP, the spliced path.
+func TestGetFileReplacedByLongerOne(t *testing.T) {
+	old := randomBytes(1000, 31)
+	longer := append(slices.Clone(old), []byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsmuggled!")...)
+	for _, tc := range []struct{ name, rangeHdr string }{
+		{"whole", ""},
+		{"range to the end", "Range: bytes=100-\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t)
+			srv.PutFile("/f.bin", old, time.Now())
+			srv.Handle("RETR", func(c *ftptest.Conn, arg string) {
+				srv.PutFile("/f.bin", longer, time.Now())
+				c.Default("RETR", arg)
+			})
+			ts := fakeGateway(t, srv, nil)
+			resps, bodies, _ := pipeline(t, ts.Listener.Addr().String(),
+				"GET /files/f.bin HTTP/1.1\r\nHost: gw\r\n"+tc.rangeHdr+"\r\n"+
+					"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+			if len(resps) == 0 {
+				t.Fatal("no response")
+			}
+			if got := int64(len(bodies[0])); got != resps[0].ContentLength {
+				t.Errorf("first body %d bytes, Content-Length %d", got, resps[0].ContentLength)
+			}
+			for i, r := range resps[1:] {
+				if r.Header.Get("X-Request-Id") == "" || strings.TrimSpace(bodies[i+1]) != "ok" {
+					t.Errorf("response %d is not the gateway's to /healthz: %s %q %q", i+2, r.Status, r.Header, bodies[i+1])
+				}
+			}
+			if len(resps) > 2 {
+				t.Errorf("%d responses to 2 requests", len(resps))
+			}
+		})
+	}
+}
+
+// TestGetEndOfDataLate: the server closes the data connection a while after
+// the file's last byte. A GET of the whole file, or of a range to its end,
+// which the gateway reads only as far as the size it promised, still
+// waits for that end and completes the transfer: no early end, so no NOOP
+// to prove the session in step, and no round trip more than a GET needs.
+func TestGetEndOfDataLate(t *testing.T) {
+	data := randomBytes(100000, 32)
+	for _, tc := range []struct{ name, rng string }{
+		{"whole", ""},
+		{"range to the end", "bytes=1000-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t)
+			srv.PutFile("/f.bin", data, time.Now())
+			srv.Handle("RETR", func(c *ftptest.Conn, arg string) {
+				c.Reply(150, "Opening BINARY mode data connection.")
+				dc, err := c.AcceptData()
+				if err != nil {
+					return
+				}
+				off := 0
+				if tc.rng != "" {
+					off = 1000
+				}
+				dc.Write(data[off:])
+				time.Sleep(50 * time.Millisecond)
+				dc.Close()
+				c.Reply(226, "Transfer complete.")
+			})
+			// One session, so that the second GET runs where the first
+			// would have left its NOOP, sent ahead of the next command.
+			ts := fakeGateway(t, srv, func(c *pool.Config) { c.MaxSessions = 1 })
+			var hdr []string
+			if tc.rng != "" {
+				hdr = []string{"Range", tc.rng}
+			}
+			for range 2 {
+				code, _, body := fetchURL(t, http.MethodGet, ts.URL+"/files/f.bin", hdr...)
+				if code/100 != 2 || len(body) == 0 || !bytes.HasSuffix(data, body) {
+					t.Fatalf("GET: %d, %d bytes", code, len(body))
+				}
+			}
+			cmds := srv.Commands()
+			if after := cmds[slices.Index(cmds, "RETR /f.bin"):]; slices.Contains(after, "NOOP") || slices.Contains(after, "ABOR") {
+				t.Errorf("a transfer was ended early: %q", after)
+			}
+		})
+	}
 }

@@ -23,6 +23,11 @@ ftpgw_pool_dial_errors_total{backend="a"} 3
 	if _, err := sumMetric(exp, "ftpgw_missing_total"); err == nil {
 		t.Error("sumMetric of a missing metric: no error")
 	}
+	// A series without labels, as the Go collector's.
+	exp = []byte("# TYPE go_goroutines gauge\ngo_goroutines 24\ngo_goroutines_other 3\n")
+	if got, err := sumMetric(exp, "go_goroutines"); err != nil || got != 24 {
+		t.Errorf("sumMetric of a series without labels = %v, %v; want 24", got, err)
+	}
 }
 
 func TestParseProc(t *testing.T) {

@@ -3,15 +3,19 @@
 // medians and ratios: 1 GiB GET and PUT throughput (curl), random 64 KiB
 // ranges and 1 KiB files under 16 concurrent clients, peak RSS under mixed
 // load, CPU-seconds per GiB moved, and whether the kernel splices the
-// download (strace). With -write it appends the results to a file
-// (BENCHMARKS.md), whose header explains each row.
+// download (strace). Then a soak: mixed GET, range, PUT, DELETE and
+// listing requests with clients leaving mid-transfer and one vsftpd
+// restart, every body and every file left on the server checked, and the
+// gateway's descriptors, goroutines and RSS compared before and after.
+// With -write it appends the results to a file (BENCHMARKS.md), whose
+// header explains each row.
 //
 // It needs root and vsftpd (scripts/install-test-deps.sh, which make bench
 // runs first), curl, and strace for the splice check. Everything listens on
 // 127.0.0.1 only; every child process (vsftpd, the gateway, curl, strace)
 // is stopped when it ends, on Ctrl-C too.
 //
-//	go run ./bench [-runs 5] [-duration 10s] [-write BENCHMARKS.md]
+//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-write BENCHMARKS.md]
 package main
 
 import (
@@ -34,6 +38,10 @@ type options struct {
 	memUp    int64         // bytes in each upload of the memory load
 	strace   bool          // run the splice check
 	write    string        // file to append the results to
+
+	soak        time.Duration // length of the soak; 0 skips it
+	soakClients int           // concurrent clients of the soak
+	soakOnly    bool          // run the soak alone, not the comparisons
 }
 
 func main() {
@@ -45,8 +53,12 @@ func main() {
 	upMiB := flag.Int64("mem-upload-mib", 256, "size of each of the two uploads of the memory load, in MiB")
 	flag.BoolVar(&o.strace, "strace", true, "run one GET with the gateway under strace to count splice calls")
 	flag.StringVar(&o.write, "write", "", "append the results to this markdown file (created with its header if missing)")
+	flag.DurationVar(&o.soak, "soak", 10*time.Minute, "length of the soak (mixed requests, client aborts, one vsftpd restart); 0 skips it")
+	flag.IntVar(&o.soakClients, "soak-clients", 8, "concurrent clients of the soak")
+	flag.BoolVar(&o.soakOnly, "soak-only", false, "run only the soak, not the comparisons with direct FTP")
 	flag.Parse()
-	if flag.NArg() > 0 || o.runs < 1 || o.clients < 1 || o.duration <= 0 || *sizeMiB < 1 || *upMiB < 1 {
+	if flag.NArg() > 0 || o.runs < 1 || o.clients < 1 || o.duration <= 0 || *sizeMiB < 1 || *upMiB < 1 ||
+		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) {
 		flag.Usage()
 		os.Exit(2)
 	}

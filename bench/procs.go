@@ -167,19 +167,42 @@ func (g *gateway) logTail() string {
 	return strings.TrimSpace(string(b))
 }
 
+// logLines returns the lines of the gateway's output that contain substr.
+func (g *gateway) logLines(substr string) []string {
+	b, _ := os.ReadFile(g.logPath)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // metric returns the sum of every series of the named metric on /metrics.
 func (g *gateway) metric(ctx context.Context, name string) (float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", g.url("/metrics"), nil)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	body, err := g.scrape(ctx)
 	if err != nil {
 		return 0, err
 	}
 	return sumMetric(body, name)
+}
+
+// scrape returns the gateway's /metrics, on a connection of its own that
+// is closed after it, so that scrapes leave the gateway as they found it
+// (the soak counts its descriptors and goroutines).
+func (g *gateway) scrape(ctx context.Context) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", g.url("/metrics"), nil)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
 // sumMetric adds up the samples of metric name in a Prometheus text
@@ -196,7 +219,11 @@ func sumMetric(exposition []byte, name string) (float64, error) {
 		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
 			continue
 		}
-		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		// The value follows the labels, or the name when there are none.
+		if i := strings.LastIndexByte(rest, '}'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
 		if len(f) == 0 {
 			continue
 		}

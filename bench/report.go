@@ -122,6 +122,11 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "Gateway built from %s.\n", e.revision)
 	fmt.Fprintf(&b, "Linux %s, %s, %d cores; %s; vsftpd %s; curl %s. Load average at the start: %s; at the end: %s.\n",
 		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
+	if !r.compared {
+		b.WriteString("The soak alone (-soak-only): no comparison with direct FTP.\n")
+		renderSoak(&b, r.soak)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "Medians of %d runs of each side, alternating (ABBA); the loads ran %d clients for %v per run. Big file %s.\n\n",
 		o.runs, o.clients, o.duration, sizeName(o.bigSize))
 
@@ -164,6 +169,12 @@ func render(r *results) string {
 	row("f. gateway CPU, PUT", "CPU-seconds per GiB", f2(median(r.putCPU)), "", "", "report", "")
 	row("g. "+big+" GET under strace", "splice calls / bytes spliced", spliceCell(r.splice, o.bigSize), "", "",
 		"body spliced", spliceVerdict(r.splice, o.bigSize))
+	if q := r.soak; q.skipped != "" {
+		row("h. soak", "", q.skipped, "", "", "", "")
+	} else {
+		row(fmt.Sprintf("h. soak, %v, %d clients, one vsftpd restart", q.duration, q.clients), "resources at rest; bodies; errors; files",
+			soakCell(q), "", "", "flat; none wrong; errors only at the restart; files whole", soakVerdict(q))
+	}
 
 	b.WriteString("\nEach run, in the order run:\n\n")
 	fmt.Fprintf(&b, "- a. GET MiB/s: gateway %s; direct %s\n", list(scaled(r.getGW, mibs), "%.0f"), list(scaled(r.getFTP, mibs), "%.0f"))
@@ -186,7 +197,123 @@ func render(r *results) string {
 		float64(r.mem.idleKiB)/1024, peakMiB, float64(r.mem.moved)/gib, r.mem.elapsed.Seconds())
 	fmt.Fprintf(&b, "- f. gateway CPU-seconds per GiB: GET %s; PUT %s\n", list(r.getCPU, "%.2f"), list(r.putCPU, "%.2f"))
 	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
+	renderSoak(&b, r.soak)
 	return b.String()
+}
+
+// soakCell sums up the soak in the results table.
+func soakCell(q soakResult) string {
+	flat, _ := q.flat()
+	word := "flat"
+	if !flat {
+		word = "not flat"
+	}
+	return fmt.Sprintf("%s; %d wrong, %d stale; %d errors elsewhere", word, q.wrong, q.stale, q.elsewhere)
+}
+
+func soakVerdict(q soakResult) string {
+	if q.passed() {
+		return "met"
+	}
+	return "**missed**: " + strings.Join(soakMisses(q), "; ")
+}
+
+// soakMisses lists what the soak found wrong.
+func soakMisses(q soakResult) []string {
+	_, why := q.flat()
+	if q.wrong > 0 {
+		why = append(why, fmt.Sprintf("%d wrong bodies or answers", q.wrong))
+	}
+	if q.stale > 0 {
+		why = append(why, fmt.Sprintf("%d bodies of a version other than their headers'", q.stale))
+	}
+	if q.elsewhere > 0 {
+		why = append(why, fmt.Sprintf("%d errors away from the restart", q.elsewhere))
+	}
+	if q.okAfter == 0 && q.restarted {
+		why = append(why, "no request served after the restart")
+	}
+	if len(q.disk.bad) > 0 {
+		why = append(why, fmt.Sprintf("%d files on the server not a complete version", len(q.disk.bad)))
+	}
+	if len(q.disk.temps) > 0 {
+		why = append(why, fmt.Sprintf("%d temporary upload files left", len(q.disk.temps)))
+	}
+	return why
+}
+
+// renderSoak writes the soak's own section.
+func renderSoak(b *strings.Builder, q soakResult) {
+	if q.skipped != "" {
+		fmt.Fprintf(b, "\nh. Soak: %s.\n", q.skipped)
+		return
+	}
+	restart := "vsftpd not restarted"
+	if q.restarted {
+		restart = fmt.Sprintf("vsftpd restarted at %v", q.restartAt.Round(100*time.Millisecond))
+	}
+	fmt.Fprintf(b, "\n### h. Soak: %v, %d clients, %s\n\n", q.duration, q.clients, restart)
+	flat, why := q.flat()
+	if flat {
+		b.WriteString("Resources: **flat**.")
+	} else {
+		b.WriteString("Resources: **not flat**: " + strings.Join(why, ", ") + ".")
+	}
+	if q.passed() {
+		b.WriteString(" Every body and every file right, errors only around the restart: **met**.\n\n")
+	} else {
+		b.WriteString(" Soak **missed**: " + strings.Join(soakMisses(q), "; ") + ".\n\n")
+	}
+	fmt.Fprintf(b, "| The gateway at rest | after the %v warm-up | after the soak | change | flat if |\n", q.warmup)
+	b.WriteString("|---|--:|--:|--:|---|\n")
+	fmt.Fprintf(b, "| descriptors (/proc/<pid>/fd) less pipes and one per pooled FTP session | %d (%d − %d − %.0f) | %d (%d − %d − %.0f) | %+d | ≤ +%d |\n",
+		q.start.ownFDs(), q.start.fds, q.start.pipes, q.start.sessions, q.end.ownFDs(), q.end.fds, q.end.pipes, q.end.sessions, q.end.ownFDs()-q.start.ownFDs(), flatFDs)
+	fmt.Fprintf(b, "| pipe ends (Go's splice keeps them until a GC) | %d | %d | %+d | ≤ %d |\n",
+		q.start.pipes, q.end.pipes, q.end.pipes-q.start.pipes, flatPipesPerClient*q.clients)
+	fmt.Fprintf(b, "| goroutines (go_goroutines) | %.0f | %.0f | %+.0f | ≤ +%d |\n",
+		q.start.goroutines, q.end.goroutines, q.end.goroutines-q.start.goroutines, flatGoroutines)
+	fmt.Fprintf(b, "| RSS (VmRSS), MiB | %.1f | %.1f | %+.1f | ≤ +%d |\n",
+		float64(q.start.rssKiB)/1024, float64(q.end.rssKiB)/1024, float64(q.end.rssKiB-q.start.rssKiB)/1024, flatRSSKiB>>10)
+	fmt.Fprintf(b, "| FTP logins since the gateway started (ftpgw_pool_dials_total) | %.0f | %.0f | %+.0f | report |\n",
+		q.start.dials, q.end.dials, q.end.dials-q.start.dials)
+
+	n := q.requests()
+	var ops []string
+	for op := range opAny {
+		ops = append(ops, fmt.Sprintf("%s %d (%d failed)", opNames[op], q.ok[op]+q.failed[op], q.failed[op]))
+	}
+	fmt.Fprintf(b, "\n- Requests: %d in %v of load (warm-up included), %.0f/s: %s.\n", n, q.loaded.Round(100*time.Millisecond), float64(n)/q.loaded.Seconds(), strings.Join(ops, "; "))
+	fmt.Fprintf(b, "- Bodies and listings checked: %d, %.1f MiB moved; clients that left in the middle: %d. Peak RSS (VmHWM) %.1f MiB.\n",
+		q.bodies, float64(q.bytes)/(1<<20), q.left, float64(q.peakKiB)/1024)
+	if q.restarted {
+		fmt.Fprintf(b, "- vsftpd was down for %.2f s (realftpd's Relaunch returned after %.1f s); errors count as the restart's from the kill to %v after it greeted again. After that, %d requests went well.\n",
+			q.down.Seconds(), q.relaunch.Seconds(), restartGrace, q.okAfter)
+	}
+	fmt.Fprintf(b, "- Transfers cut short, rightly, because the file was replaced by a shorter version between the gateway's SIZE and its RETR: %d.\n", q.raced)
+	fmt.Fprintf(b, "- Files on the server: %d of %d present, %d complete versions", q.disk.present, soakFiles, q.disk.complete)
+	for _, bad := range q.disk.bad[:min(len(q.disk.bad), 10)] {
+		fmt.Fprintf(b, "; %s", bad)
+	}
+	fmt.Fprintf(b, ". Temporary upload files left after %.1f s: %d", q.disk.waited.Seconds(), len(q.disk.temps))
+	for _, tf := range q.disk.temps[:min(len(q.disk.temps), 10)] {
+		fmt.Fprintf(b, "; %s, %d bytes, last written %.1f s into the soak", tf.name, tf.size, tf.written.Seconds())
+	}
+	if len(q.disk.temps) > 0 {
+		fmt.Fprintf(b, " (waited up to %v for them to go)", tempGrace)
+	}
+	b.WriteString(".\n")
+	if len(q.kinds) == 0 {
+		b.WriteString("- Errors: none.\n")
+		return
+	}
+	b.WriteString("\n| Error | around the restart | elsewhere | first, s into the soak |\n|---|--:|--:|--:|\n")
+	for _, k := range q.kinds {
+		first := "warm-up"
+		if k.first >= 0 {
+			first = fmt.Sprintf("%.1f", k.first.Seconds())
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %s |\n", strings.ReplaceAll(k.kind, "|", `\|`), k.around, k.elsewhere, first)
+	}
 }
 
 func f0(x float64) string { return fmt.Sprintf("%.0f", x) }
@@ -248,8 +375,9 @@ const header = `# Benchmarks
 ` + "`make bench`" + ` (as root, on an otherwise idle machine if you can) installs the
 test servers like ` + "`make test`" + ` and strace, then runs ` + "`go run ./bench -write BENCHMARKS.md`" + `,
 which prints a table and appends it here. ` + "`go run ./bench -h`" + ` lists the knobs
-(` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `). A run takes
-about five minutes with the defaults.
+(` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `, ` + "`-soak`" + `,
+` + "`-soak-clients`" + `, ` + "`-soak-only`" + `). A run takes about fifteen minutes with the
+defaults, ten of them the soak (h); ` + "`make bench SOAK=0`" + ` leaves it out.
 
 In one run the bench builds ` + "`./cmd/gateway`" + `, starts vsftpd on 127.0.0.1
 (` + "`internal/realftpd.Launch`" + `), creates a 1 GiB and a 1 KiB file of random
@@ -294,6 +422,37 @@ compare numbers within one results section.
   serves one GET of the big file; the calls come from strace's summary table (what ` + "`-c`" + ` prints), the
   bytes from the calls' return values. Met when at least 90% of the body
   went through splice (each spliced byte counts twice: socket→pipe→socket).
+- **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
+  restarted, then 8 clients send back to back, on 16 files under soak/,
+  GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),
+  listings (5%), and GETs and PUTs that the client leaves in the middle (8%,
+  7%). Each PUT writes a new version of its file, whose bytes follow from
+  the name and the version: records of 128 bytes that name the file, the
+  version, the record's offset and the version's size, so that every body,
+  range and file can be checked to be one version or part of one. Sizes run
+  from 256 B to 256 KiB, and one version in ten is 1 to 8 MiB. In the middle
+  vsftpd is killed with its sessions and started again; a probe dialling it
+  every 20 ms times the outage. An error that overlaps the kill or the 5 s
+  after vsftpd greets again is the restart's; any other error misses. Apart
+  from errors: wrong bodies or answers (bytes of no version, or bytes after
+  a response's end, which net/http's client logs as an unsolicited
+  response), stale ones (a version other than the one the headers describe:
+  the file was replaced between the gateway's SIZE and its RETR, a race FTP
+  gives the gateway no way to see), and transfers cut short because the
+  file was replaced by a shorter one (the right answer to that race, not
+  counted as a miss). The gateway's descriptors (/proc/<pid>/fd, less one
+  per pooled FTP session and less pipe ends), goroutines
+  (` + "`go_goroutines`" + `) and RSS (VmRSS) are counted at rest (load stopped, its
+  connections closed, counts steady) after a warm-up of up to 10 s and after
+  the soak. Flat: descriptors and goroutines within +2 and +4 (a connection
+  still closing); pipe ends at most 4 per client (Go's splice keeps the
+  pipes of finished splices until a garbage collection, which a gateway at
+  rest does not run); RSS within
+  +16 MiB (heap the runtime has not given back; a quarter of the memory
+  target, and less than a leak of a hundred bytes a request adds over a
+  10-minute soak at its rate). Last, after up to 30 s for the gateway to
+  delete the temporary files of failed uploads, every file under soak/ must
+  be a complete version, and no ` + "`.ftpgw-upload-`" + ` file may be left.
 `
 
 // appendResults appends section to the markdown file at path, refreshing

@@ -58,6 +58,9 @@ type results struct {
 
 	mem    memResult
 	splice spliceResult
+
+	compared bool // a to g ran (not -soak-only)
+	soak     soakResult
 }
 
 // memResult is the memory load.
@@ -100,6 +103,47 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer func() { err = errors.Join(err, stopSrv()) }()
 
+	upstream := (&url.URL{Scheme: "ftp", User: url.UserPassword(srv.User, srv.Password), Host: srv.Addr, Path: "/"}).String()
+	gws := &gateways{bin: bin, upstream: upstream, log: filepath.Join(tmp, "gateway.log")}
+	defer func() { err = errors.Join(err, gws.stop()) }()
+
+	if !o.soakOnly {
+		if err := compare(ctx, r, tmp, srv, gws); err != nil {
+			return err
+		}
+	}
+
+	if o.soak <= 0 {
+		r.soak.skipped = "not run (-soak 0)"
+	} else {
+		logf("soak: restarting the gateway")
+		gw, err := gws.restart(ctx, nil)
+		if err != nil {
+			return err
+		}
+		ftpCfg := ftpcore.Config{Addr: srv.Addr, User: srv.User, Password: srv.Password}
+		plan := soakPlan{clients: o.soakClients, duration: o.soak, restart: true}
+		if r.soak, err = runSoak(ctx, gw, srv, ftpCfg, plan); err != nil {
+			return err
+		}
+	}
+
+	report := render(r)
+	fmt.Print(report)
+	if o.write != "" {
+		if err := appendResults(o.write, report); err != nil {
+			return err
+		}
+		logf("results appended to %s", o.write)
+	}
+	return nil
+}
+
+// compare runs the workloads that measure the gateway against direct FTP
+// (a to g), each gateway started by gws.
+func compare(ctx context.Context, r *results, tmp string, srv *realftpd.Server, gws *gateways) error {
+	o := r.opts
+	r.compared = true
 	logf("creating a %d MiB file, a %d MiB upload source and a 1 KiB file", o.bigSize>>20, o.memUp>>20)
 	bigPath, smallPath, memSrc := srv.Path("big.bin"), srv.Path("small.bin"), filepath.Join(tmp, "upload-src.bin")
 	for _, f := range []struct {
@@ -121,34 +165,14 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer small.f.Close()
 
-	upstream := (&url.URL{Scheme: "ftp", User: url.UserPassword(srv.User, srv.Password), Host: srv.Addr, Path: "/"}).String()
 	direct := func(name string) string {
 		return (&url.URL{Scheme: "ftp", User: url.UserPassword(srv.User, srv.Password), Host: srv.Addr, Path: "/" + name}).String()
 	}
 	ftpCfg := ftpcore.Config{Addr: srv.Addr, User: srv.User, Password: srv.Password}
 
-	var gw *gateway
-	defer func() {
-		if gw != nil {
-			err = errors.Join(err, gw.stop())
-		}
-	}()
-	restart := func(wrap []string) error {
-		if gw != nil {
-			if err := gw.stop(); err != nil {
-				return err
-			}
-			gw = nil
-		}
-		g, err := startGateway(ctx, bin, upstream, filepath.Join(tmp, "gateway.log"), wrap)
-		if err != nil {
-			return err
-		}
-		gw = g
-		return nil
-	}
 	logf("starting the gateway")
-	if err := restart(nil); err != nil {
+	gw, err := gws.restart(ctx, nil)
+	if err != nil {
 		return err
 	}
 
@@ -172,7 +196,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	logf("memory: restarting the gateway, then %d downloads of %d MiB and %d uploads of %d MiB at once",
 		memGets, o.bigSize>>20, memPuts, o.memUp>>20)
-	if err := restart(nil); err != nil {
+	if gw, err = gws.restart(ctx, nil); err != nil {
 		return err
 	}
 	if err := measureMemory(ctx, r, gw, srv, memSrc); err != nil {
@@ -186,7 +210,7 @@ func run(ctx context.Context, o options) (err error) {
 	} else {
 		logf("splice: one GET with the gateway under strace")
 		trace := filepath.Join(tmp, "strace.out")
-		if err := restart(straceWrap(trace)); err != nil {
+		if gw, err = gws.restart(ctx, straceWrap(trace)); err != nil {
 			return err
 		}
 		res, err := curl(ctx, gw.url("/files/big.bin"), "")
@@ -196,26 +220,46 @@ func run(ctx context.Context, o options) (err error) {
 		if res.code != http.StatusOK || res.bytes != o.bigSize {
 			return fmt.Errorf("GET under strace: %d, %d bytes", res.code, res.bytes)
 		}
-		stopErr := gw.stop()
-		gw = nil
-		if stopErr != nil {
-			return stopErr
+		if err := gws.stop(); err != nil {
+			return err
 		}
 		if r.splice, err = readStrace(trace); err != nil {
 			return err
 		}
 		r.splice.speed = res.speed
 	}
-
-	report := render(r)
-	fmt.Print(report)
-	if o.write != "" {
-		if err := appendResults(o.write, report); err != nil {
-			return err
-		}
-		logf("results appended to %s", o.write)
-	}
 	return nil
+}
+
+// gateways runs the gateway under test, one process at a time. Not safe
+// for concurrent use.
+type gateways struct {
+	bin, upstream, log string
+	gw                 *gateway // the one running, or nil
+}
+
+// restart stops the running gateway, if any, and starts a new one, under
+// wrap if that is not empty (startGateway).
+func (g *gateways) restart(ctx context.Context, wrap []string) (*gateway, error) {
+	if err := g.stop(); err != nil {
+		return nil, err
+	}
+	gw, err := startGateway(ctx, g.bin, g.upstream, g.log, wrap)
+	if err != nil {
+		return nil, err
+	}
+	g.gw = gw
+	return gw, nil
+}
+
+// stop stops the running gateway, if any.
+func (g *gateways) stop() error {
+	if g.gw == nil {
+		return nil
+	}
+	err := g.gw.stop()
+	g.gw = nil
+	return err
 }
 
 // moduleRoot returns the directory of the module the bench runs in.

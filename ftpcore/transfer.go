@@ -28,6 +28,8 @@ type Transfer struct {
 	closed bool
 	held   bool    // Wait read the first byte, in hold, and it is still to deliver
 	hold   [1]byte // see Wait
+	// endsAtLimit: the limit is the rest of the file (ExpectEnd).
+	endsAtLimit bool
 
 	progress func(n int64) // OnProgress
 }
@@ -55,6 +57,15 @@ func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Tr
 	t.stop = watchData(ctx, data)
 	return t, nil
 }
+
+// ExpectEnd tells the Transfer that the length given to Retr is the rest of
+// the file, so the data should end right after it. Close then waits for
+// that end for up to DataTimeout, rather than looking for a millisecond,
+// so that a server closing the data connection a little after its last
+// byte completes the transfer instead of having it ended early (a NOOP
+// more); data that goes on past the length (the file grew since its size
+// was read) still ends it early. Call it before Close.
+func (t *Transfer) ExpectEnd() { t.endsAtLimit = true }
 
 // DataConn returns the data connection itself (a *net.TCPConn for TCP, a
 // *tls.Conn under TLS), for callers that need socket-level control.
@@ -250,7 +261,11 @@ func (t *Transfer) Close() error {
 	t.closed = true
 	c := t.c
 	if !t.eof && t.err == nil && t.limit == 0 {
-		t.probeEOF()
+		wait := time.Millisecond
+		if t.endsAtLimit {
+			wait = t.c.cfg.DataTimeout
+		}
+		t.probeEOF(wait)
 	}
 	watchedEnd := t.stop()
 	if !t.eof {
@@ -279,13 +294,14 @@ func (t *Transfer) Close() error {
 }
 
 // probeEOF looks whether the data connection ends right after the bytes
-// the caller wanted: then the transfer is complete, not cut short. It only
-// looks at what has arrived (waiting at most a millisecond): a range in
-// the middle of a file must not wait for the server's next bytes, and a
-// missed end is handled as an early close, which keeps the session too.
-func (t *Transfer) probeEOF() {
+// the caller wanted: then the transfer is complete, not cut short. It waits
+// for the end at most wait: a millisecond, unless ExpectEnd said the end
+// is due (a range in the middle of a file must not wait for the server's
+// next bytes); a missed end is handled as an early close, which keeps the
+// session too, at the cost of a NOOP.
+func (t *Transfer) probeEOF(wait time.Duration) {
 	var b [1]byte
-	t.data.SetReadDeadline(time.Now().Add(time.Millisecond))
+	t.data.SetReadDeadline(time.Now().Add(wait))
 	n, err := t.data.Read(b[:])
 	if n == 0 && err == io.EOF {
 		t.eof = true

@@ -683,3 +683,91 @@ func TestTransferWait(t *testing.T) {
 }
 
 func isNil(err error) bool { return err == nil }
+
+// TestRetrExpectEnd: a Retr whose length is the rest of the file, told so
+// with ExpectEnd, completes when the server closes the data connection a
+// little after its last byte (no early end, so no NOOP); without it Close
+// looks for a millisecond only, misses the end and ends the transfer
+// early. Data that goes on past the length (the file grew since its size
+// was read) is still ended early, and the Conn stays usable.
+func TestRetrExpectEnd(t *testing.T) {
+	const size = 100000
+	data := testData(size + 1000)
+	// lateEnd sends n bytes and closes the data connection 50 ms later.
+	lateEnd := func(n int) ftptest.Handler {
+		return func(sc *ftptest.Conn, _ string) {
+			sc.Reply(150, "Here it comes.")
+			dc, err := sc.AcceptData()
+			if err != nil {
+				return
+			}
+			dc.Write(data[:n])
+			time.Sleep(50 * time.Millisecond)
+			dc.Close()
+			sc.Reply(226, "Transfer complete.")
+		}
+	}
+	tests := []struct {
+		name         string
+		sent         int  // bytes the server sends
+		expectEnd    bool // ExpectEnd called
+		wantComplete bool
+	}{
+		{name: "expected end, late", sent: size, expectEnd: true, wantComplete: true},
+		{name: "end not expected, late", sent: size, expectEnd: false, wantComplete: false},
+		{name: "expected end, but more data", sent: size + 1000, expectEnd: true, wantComplete: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := ftptest.NewServer(t)
+			s.Handle("RETR", lateEnd(tt.sent))
+			c := dialTest(t, s)
+			ctx := testCtx(t)
+			tr, err := c.Retr(ctx, "/f.bin", 0, size)
+			if err != nil {
+				t.Fatalf("Retr: %v", err)
+			}
+			if tt.expectEnd {
+				tr.ExpectEnd()
+			}
+			var got bytes.Buffer
+			if _, err := io.Copy(&got, tr); err != nil {
+				t.Fatalf("reading: %v", err)
+			}
+			if !bytes.Equal(got.Bytes(), data[:size]) {
+				t.Fatalf("read %d bytes, want the first %d", got.Len(), size)
+			}
+			if err := tr.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if tr.Complete() != tt.wantComplete {
+				t.Errorf("Complete() = %v, want %v", tr.Complete(), tt.wantComplete)
+			}
+			if err := c.Noop(ctx); err != nil {
+				t.Fatalf("Noop after the transfer: %v", err)
+			}
+			// An early end proves the session in step with a NOOP of its
+			// own, before the test's.
+			cmds := s.Commands()
+			after := cmds[slices.Index(cmds, "RETR /f.bin"):]
+			want := 1
+			if !tt.wantComplete {
+				want = 2
+			}
+			if n := countOf(after, "NOOP"); n != want {
+				t.Errorf("%d NOOPs after RETR, want %d: %q", n, want, after)
+			}
+		})
+	}
+}
+
+func countOf(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}

@@ -571,14 +571,30 @@ func (s *Server) Restart(t testing.TB) {
 	s.Revive(t)
 }
 
+// Relaunch is Restart outside of any test, for a server from Launch: it
+// returns an error when the server does not go down or come back.
+func (s *Server) Relaunch() error {
+	if err := s.kill(); err != nil {
+		return err
+	}
+	return s.revive()
+}
+
 // Kill kills the server with every session, as a crash does, and leaves it
 // down: connections to Addr are refused until Revive. It fails t if the
 // process does not exit.
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
-	if err := s.stopProcess(); err != nil {
-		t.Fatalf("realftpd: killing %s: %v", s.Kind, err)
+	if err := s.kill(); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func (s *Server) kill() error {
+	if err := s.stopProcess(); err != nil {
+		return fmt.Errorf("realftpd: killing %s: %v", s.Kind, err)
+	}
+	return nil
 }
 
 // Revive starts a server that Kill took down again, on the same port with
@@ -587,6 +603,12 @@ func (s *Server) Kill(t testing.TB) {
 // the server is stopped.
 func (s *Server) Revive(t testing.TB) {
 	t.Helper()
+	if err := s.revive(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Server) revive() error {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
 	var err error
@@ -594,7 +616,7 @@ func (s *Server) Revive(t testing.TB) {
 		var stop func() error
 		if stop, err = s.start(s.bins, s.port); err == nil {
 			s.stopProc = stop
-			return
+			return nil
 		}
 		if !errors.Is(err, errBind) {
 			break
@@ -603,7 +625,7 @@ func (s *Server) Revive(t testing.TB) {
 		// some outgoing connection; it is soon free again.
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("realftpd: starting %s again on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
+	return fmt.Errorf("realftpd: starting %s again on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
 }
 
 // output returns what the server process wrote to its standard streams.
