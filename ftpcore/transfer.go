@@ -30,6 +30,11 @@ type Transfer struct {
 	hold   [1]byte // see Wait
 	// endsAtLimit: the limit is the rest of the file (ExpectEnd).
 	endsAtLimit bool
+	offset      int64 // REST's
+	announced   struct {
+		n, slack int64
+		ok       bool
+	} // the size the preliminary reply named (SizeChanged)
 
 	progress func(n int64) // OnProgress
 }
@@ -49,10 +54,13 @@ func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Tr
 	if err != nil {
 		return nil, err
 	}
-	t := &Transfer{c: c, ctx: ctx, verb: "RETR", data: data, limit: length}
+	t := &Transfer{c: c, ctx: ctx, verb: "RETR", data: data, limit: length, offset: offset}
 	t.tcp, _ = data.(*net.TCPConn)
 	if rep.Class() == 2 {
 		t.done = rep
+	} else {
+		a := &t.announced
+		a.n, a.slack, a.ok = announcedSize(rep)
 	}
 	t.stop = watchData(ctx, data)
 	return t, nil
@@ -118,8 +126,15 @@ func (t *Transfer) Wait() error {
 		if err := t.cancelled(); err != nil {
 			return err
 		}
-		if err := waitReadable(t.tcp); err != nil {
+		end, err := waitReadable(t.tcp)
+		if err != nil {
 			t.err = t.dataErr(err)
+		}
+		if end {
+			if err := t.cancelled(); err != nil {
+				return err // the server may have ended the data because we left
+			}
+			t.eof = true
 		}
 		return t.err
 	}

@@ -11,4 +11,4 @@ import (
 // byte instead.
 const canPeek = false
 
-func waitReadable(*net.TCPConn) error { return errors.ErrUnsupported }
+func waitReadable(*net.TCPConn) (bool, error) { return false, errors.ErrUnsupported }
