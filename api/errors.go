@@ -39,6 +39,10 @@ func (p *problem) Unwrap() error { return p.cause }
 var (
 	errMethodNotAllowed = &problem{status: http.StatusMethodNotAllowed, detail: "method not allowed here"}
 	errNoRoute          = &problem{status: http.StatusNotFound, detail: "no such route; files are served under /files/"}
+	// errFileChanged is a file that changed between the gateway's look at
+	// it and its RETR, every time it was tried.
+	errFileChanged = &problem{status: http.StatusServiceUnavailable, detail: "the file kept changing on the FTP server while it was being read",
+		header: http.Header{"Retry-After": {"1"}}}
 )
 
 func badRequest(detail string, cause error) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -33,21 +34,48 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer sess.Release()
+	c := sess.Conn()
+	for attempt := 1; ; attempt++ {
+		err := s.serveEntry(w, r, c, full, clean, dirReq, entry)
+		if !errors.Is(err, errFileChanged) || attempt == changedTries {
+			return err
+		}
+		// The file changed between the look and the RETR (an upload
+		// finished in between): answer for what is there now, as if the
+		// request had come a moment later.
+		for _, k := range fileHeaders {
+			w.Header().Del(k)
+		}
+		if entry, err = s.stat(ctx, c, full, dirReq); err != nil {
+			return err
+		}
+	}
+}
 
+// changedTries is how often a GET looks again at a file that changed under
+// it before it gives up with errFileChanged (503): a file rewritten that
+// often is not one to serve a consistent copy of.
+const changedTries = 3
+
+// fileHeaders are the headers serveFile sets, dropped when it starts over.
+var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ranges", "Content-Type", "Content-Length", "X-Content-Type-Options"}
+
+// serveEntry answers a GET or HEAD of the entry e at full, whatever it is.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq bool, e ftpcore.Entry) error {
 	switch {
-	case entry.Type == ftpcore.EntryDir && !dirReq:
+	case e.Type == ftpcore.EntryDir && !dirReq:
 		redirect(w, r, r.URL.Path+"/")
 		return nil
-	case entry.Type == ftpcore.EntryDir:
-		return s.listDir(w, r, sess.Conn(), full, clean)
+	case e.Type == ftpcore.EntryDir:
+		return s.listDir(w, r, c, full, clean)
 	case dirReq:
 		redirect(w, r, strings.TrimSuffix(r.URL.Path, "/"))
 		return nil
-	case entry.Type == ftpcore.EntryOther, entry.Type == ftpcore.EntryLink:
+	case e.Type == ftpcore.EntryOther, e.Type == ftpcore.EntryLink:
 		// A link Stat could not follow leads nowhere (MLST servers).
 		return notFound("not a regular file")
 	}
-	return s.serveFile(w, r, sess.Conn(), full, clean, entry)
+	return s.serveFile(w, r, c, full, clean, e)
 }
 
 // serveFile answers a GET or HEAD of the regular file e, at full on the FTP
@@ -150,8 +178,20 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 		}
 		// The status is committed only once the data has begun (or
 		// ended, for an empty rest): until then a server that sends
-		// nothing can still be answered with a problem document.
-		if err = tr.Wait(); err != nil {
+		// nothing can still be answered with a problem document, and a
+		// file that changed since it was looked at (its size in the
+		// RETR's reply, or no data where some was due) can be looked at
+		// again. A change that keeps the size shows in neither.
+		switch {
+		case tr.SizeChanged(size):
+			err = errFileChanged
+		default:
+			err = tr.Wait()
+			if err == nil && tr.EndedEmpty() {
+				err = errFileChanged
+			}
+		}
+		if err != nil {
 			tr.Close()
 		}
 	}

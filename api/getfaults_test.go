@@ -405,3 +405,74 @@ func TestGetEndOfDataLate(t *testing.T) {
 		})
 	}
 }
+
+// TestGetFileChangedUnderIt: the file is replaced by another version
+// between the gateway's look at it and its RETR (an upload finishing in
+// between; the soak saw it hundreds of times a minute). The RETR's reply
+// names the new size, or the data ends at once where some was due: the
+// gateway looks again and answers for the new version, headers and body
+// of one version; a file that changes at every look gets 503.
+func TestGetFileChangedUnderIt(t *testing.T) {
+	old := randomBytes(1000, 41)
+	longer := randomBytes(3000, 42)
+	shorter := randomBytes(100, 43)
+	tests := []struct {
+		name     string
+		rangeHdr string
+		next     []byte // what the first RETR finds; nil: a new version at every RETR
+		status   int
+		body     []byte
+	}{
+		{"longer, whole", "", longer, 200, longer},
+		{"longer, range", "Range: bytes=10-19\r\n", longer, 206, longer[10:20]},
+		{"shorter, whole", "", shorter, 200, shorter},
+		{"shorter, range past its end", "Range: bytes=500-\r\n", shorter, 416, nil},
+		{"always changing", "", nil, 503, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t)
+			srv.PutFile("/f.bin", old, time.Now())
+			var mu sync.Mutex
+			retrs := 0
+			srv.Handle("RETR", func(c *ftptest.Conn, arg string) {
+				mu.Lock()
+				retrs++
+				switch {
+				case tc.next == nil:
+					srv.PutFile("/f.bin", randomBytes(1000+retrs, uint64(retrs)), time.Now())
+				case retrs == 1:
+					srv.PutFile("/f.bin", tc.next, time.Now())
+				}
+				mu.Unlock()
+				c.Default("RETR", arg)
+			})
+			ts := fakeGateway(t, srv, nil)
+			resps, bodies, _ := pipeline(t, ts.Listener.Addr().String(),
+				"GET /files/f.bin HTTP/1.1\r\nHost: gw\r\n"+tc.rangeHdr+"\r\n"+
+					"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+			if len(resps) != 2 {
+				t.Fatalf("%d responses to 2 requests", len(resps))
+			}
+			r, b := resps[0], []byte(bodies[0])
+			if r.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %.100q", r.StatusCode, tc.status, b)
+			}
+			switch {
+			case tc.body != nil && !bytes.Equal(b, tc.body):
+				t.Errorf("body of %d bytes is not the new version's", len(b))
+			case tc.body != nil && r.ContentLength != int64(len(tc.body)):
+				t.Errorf("Content-Length %d, want %d", r.ContentLength, len(tc.body))
+			case tc.status == 503:
+				problemOf(t, r.Header, b)
+				if r.Header.Get("Retry-After") == "" {
+					t.Error("503 without Retry-After")
+				}
+			}
+			if strings.TrimSpace(bodies[1]) != "ok" {
+				t.Errorf("second response %s %q, want /healthz's", resps[1].Status, bodies[1])
+			}
+		})
+	}
+}
