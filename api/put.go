@@ -52,6 +52,13 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
+		if u.tmp != "" {
+			// The STOR failed, perhaps after the server had made the
+			// file (a data connection that broke, a server going down):
+			// its deletion is left to the background, where a missing
+			// file costs one DELE.
+			s.temps.retry(u.tmp)
+		}
 		return err
 	}
 	defer sess.Release()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,5 +108,48 @@ func TestPutRefusedMidwayIs507(t *testing.T) {
 				t.Errorf("files left: %q, want keep.bin alone", names)
 			}
 		})
+	}
+}
+
+// TestPutStorFailedAfterCreate: the server makes the temporary file and
+// then fails the STOR (its data connection broke; the soak saw it when
+// vsftpd went down). The PUT fails, and the file it may have left is
+// deleted in the background.
+func TestPutStorFailedAfterCreate(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	srv.PutFile("/keep.txt", []byte("old"), time.Now())
+	var stored atomic.Value
+	srv.Handle("STOR", func(c *ftptest.Conn, arg string) {
+		stored.Store(arg)
+		srv.PutFile(arg, nil, time.Now())
+		c.Reply(425, "Can't open data connection.")
+	})
+	ts := fakeGateway(t, srv, nil)
+	req, err := http.NewRequest(http.MethodPut, ts.URL+"/files/keep.txt", strings.NewReader("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502: %s", resp.StatusCode, b)
+	}
+	made, _ := stored.Load().(string)
+	if made == "" {
+		t.Fatal("no STOR reached the server")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Exists(made) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there 10 s after the failed STOR", made)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, _ := srv.File("/keep.txt"); string(got) != "old" {
+		t.Errorf("target %q", got)
 	}
 }
