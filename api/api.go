@@ -33,6 +33,11 @@ const (
 	DefaultMinClientRateWindow       = 30 * time.Second
 	// DefaultMaxTransferTime is long enough for 5 GiB at 128 KiB/s.
 	DefaultMaxTransferTime = 12 * time.Hour
+	// DefaultTempMaxAge is far beyond the longest a live upload goes
+	// without a write (the client and data timeouts, minutes), and beyond
+	// any clock skew between the gateway and the FTP server.
+	DefaultTempMaxAge        = 24 * time.Hour
+	DefaultTempSweepInterval = time.Hour
 )
 
 // Config configures the handler returned by New.
@@ -82,19 +87,37 @@ type Config struct {
 	// with 413. Zero means DefaultMaxUploadSize; a negative value, no
 	// limit.
 	MaxUploadSize int64
+	// TempMaxAge is how long a temporary upload file (tempPrefix, as
+	// this gateway names them) may go unwritten before it is taken for
+	// the leftover of an upload that died, whichever gateway ran it, and
+	// deleted in the background: when a listing served shows it, and in
+	// the sweeps of TempSweepInterval. An upload in progress writes to
+	// its file all the time, so it is never that old. The age is the
+	// gateway's clock less the file's modification time (MDTM). Zero
+	// means DefaultTempMaxAge; negative, no file is deleted for its age.
+	TempMaxAge time.Duration
+	// TempSweepInterval is how often the root and the directories this
+	// gateway uploaded to (the 256 latest) are listed for temporary files
+	// older than TempMaxAge. Zero means DefaultTempSweepInterval;
+	// negative, no periodic sweep.
+	TempSweepInterval time.Duration
 }
 
-// Server holds the handlers' dependencies.
+// Server holds the handlers' dependencies, and a goroutine that deletes
+// the temporary files failed uploads leave behind: call Close when done
+// with it.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
 	router  chi.Router
+	temps   *tempCleaner
 }
 
 // New returns the gateway's HTTP handler: /files/ for the FTP tree,
 // /healthz (the process is alive), /readyz (an FTP session can be had) and
-// /metrics when Config.Metrics is set.
+// /metrics when Config.Metrics is set. It starts the goroutine that
+// deletes temporary upload files in the background; Close stops it.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -117,7 +140,14 @@ func New(cfg Config) *Server {
 	if cfg.MaxUploadSize == 0 {
 		cfg.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if cfg.TempMaxAge == 0 {
+		cfg.TempMaxAge = DefaultTempMaxAge
+	}
+	if cfg.TempSweepInterval == 0 {
+		cfg.TempSweepInterval = DefaultTempSweepInterval
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
+	s.temps = newTempCleaner(s)
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
 	r.Get("/healthz", s.healthz)
@@ -140,6 +170,12 @@ func New(cfg Config) *Server {
 	s.router = r
 	return s
 }
+
+// Close stops the background deletion of temporary upload files and waits
+// for it; files still queued stay on the FTP server, for a sweep to find
+// once they are TempMaxAge old. Call it after the HTTP server has shut
+// down and before the Pool is closed. Close may be called more than once.
+func (s *Server) Close() { s.temps.close() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

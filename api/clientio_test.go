@@ -101,6 +101,7 @@ func limitsGateway(t *testing.T, srv *ftptest.Server, b idleBackend, wired bool,
 	}
 	t.Cleanup(func() {
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
 	return ts, reg

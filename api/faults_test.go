@@ -41,9 +41,11 @@ func fakeGatewayMetrics(t *testing.T, srv *ftptest.Server, tune func(*pool.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := serveGateway(api.New(api.Config{Pool: p, Registerer: reg}))
+	h := api.New(api.Config{Pool: p, Registerer: reg})
+	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
 	return ts
@@ -202,7 +204,9 @@ func TestUnreachableBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ts := serveGateway(api.New(api.Config{Pool: p}))
+	gw := api.New(api.Config{Pool: p})
+	defer gw.Close()
+	ts := serveGateway(gw)
 	defer ts.Close()
 	status, h, b := fetchURL(t, "GET", ts.URL+"/files/x")
 	if status != http.StatusBadGateway {

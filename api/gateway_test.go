@@ -32,6 +32,7 @@ import (
 type gateway struct {
 	ftpd  *realftpd.Server
 	pool  *pool.Pool
+	api   *api.Server
 	http  *httptest.Server
 	reg   *prometheus.Registry
 	trace *commandTrace
@@ -59,6 +60,9 @@ type gatewayOptions struct {
 	server    realftpd.Options
 	active    bool  // ftpcore's active mode (EPRT/PORT)
 	maxUpload int64 // api.Config.MaxUploadSize
+	// api.Config.TempMaxAge and TempSweepInterval
+	tempMaxAge, tempSweep time.Duration
+	apiLog                slog.Handler // api.Config.Logger's handler
 }
 
 func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -88,13 +92,21 @@ func startGatewayOn(t *testing.T, kind realftpd.Kind, opts ...gatewayOptions) *g
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pool.NewCollector(p))
-	h := api.New(api.Config{Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxUploadSize: o.maxUpload})
+	acfg := api.Config{
+		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
+	}
+	if o.apiLog != nil {
+		acfg.Logger = slog.New(o.apiLog)
+	}
+	h := api.New(acfg)
 	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
-	return &gateway{ftpd: ftpd, pool: p, http: ts, reg: reg, trace: trace}
+	return &gateway{ftpd: ftpd, pool: p, api: h, http: ts, reg: reg, trace: trace}
 }
 
 // commands returns the FTP commands that reached the server: from the

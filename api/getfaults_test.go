@@ -200,9 +200,11 @@ func TestGetClientLeavesAfterEveryByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &requestLog{}
-	ts := serveGateway(api.New(api.Config{Pool: p, Logger: slog.New(log)}))
+	h := api.New(api.Config{Pool: p, Logger: slog.New(log)})
+	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
 

@@ -48,6 +48,7 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	if err != nil {
 		return err
 	}
+	s.temps.listed(full, entries, c.HasFeature("MLST"))
 	dirPath := clean
 	if dirPath != "/" {
 		dirPath += "/"

@@ -14,6 +14,10 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	transfer  *prometheus.CounterVec
 	ftpErrors *prometheus.CounterVec
+
+	tempPending *prometheus.GaugeVec
+	tempRemoved *prometheus.CounterVec
+	tempDropped *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,9 +39,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ftpgw_ftp_errors_total",
 			Help: "Requests that failed with an FTP error reply, by backend and reply code class.",
 		}, []string{"backend", "code_class"}),
+		tempPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ftpgw_upload_temp_pending",
+			Help: "Temporary upload files queued for deletion from the FTP server, by backend.",
+		}, []string{"backend"}),
+		tempRemoved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_upload_temp_removed_total",
+			Help: "Temporary upload files deleted in the background, by backend and how they were found: a failed upload's deletion retried, or a sweep for old ones.",
+		}, []string{"backend", "how"}),
+		tempDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_upload_temp_dropped_total",
+			Help: "Temporary upload files dropped from the full deletion queue and left on the FTP server, by backend.",
+		}, []string{"backend"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.transfer, m.ftpErrors)
+		reg.MustRegister(m.requests, m.duration, m.transfer, m.ftpErrors, m.tempPending, m.tempRemoved, m.tempDropped)
 	}
 	return m
 }

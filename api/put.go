@@ -56,6 +56,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer sess.Release()
 	conn := sess.Conn()
+	s.temps.sweepLater(path.Dir(u.tmp))
 
 	n, err := s.receiveBody(w, r, u.stor)
 	if err == nil {
@@ -214,7 +215,9 @@ func tempName() string {
 }
 
 // removeTemp deletes a failed upload's temporary file, on conn when it is
-// still usable and on a fresh session otherwise.
+// still usable and on a fresh session otherwise. If that fails (the FTP
+// server went down with the upload), the deletion is retried in the
+// background until the server answers again.
 func (s *Server) removeTemp(ctx context.Context, conn *ftpcore.Conn, tmp string) {
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
@@ -232,6 +235,7 @@ func (s *Server) removeTemp(ctx context.Context, conn *ftpcore.Conn, tmp string)
 		err = s.cfg.Pool.Do(ctx, del)
 	}
 	if err != nil {
-		s.log.Warn("temporary upload file left behind", "backend", s.cfg.Pool.Name(), "path", tmp, "err", err)
+		s.log.Warn("temporary upload file left behind; its deletion will be retried", "backend", s.cfg.Pool.Name(), "path", tmp, "err", err)
+		s.temps.retry(tmp)
 	}
 }

@@ -140,9 +140,11 @@ func TestMaxUploadSizeZeroAndNegative(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ts := serveGateway(api.New(api.Config{Pool: p, MaxUploadSize: tc.max}))
+			h := api.New(api.Config{Pool: p, MaxUploadSize: tc.max})
+			ts := serveGateway(h)
 			t.Cleanup(func() {
 				ts.Close()
+				h.Close()
 				p.Close()
 			})
 			resp := putRaw(t, ts.URL, fmt.Sprintf("PUT /files/f HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", tc.length), nil)

@@ -35,9 +35,11 @@ func TestRestartedServerFailsNoRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := serveGateway(api.New(api.Config{Pool: p}))
+	h := api.New(api.Config{Pool: p})
+	ts := serveGateway(h)
 	t.Cleanup(func() {
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
 	g := &gateway{ftpd: ftpd, pool: p, http: ts}

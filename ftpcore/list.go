@@ -54,9 +54,23 @@ type Entry struct {
 // DOS format of Windows/IIS servers. Entries for "." and ".." are left out.
 // At most Config.MaxListing bytes are read.
 func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
-	verb, parse := "LIST", ParseListLine
+	return c.list(ctx, path, "")
+}
+
+// ListAll is List with the entries a Unix server leaves out of LIST by
+// default, those whose names start with a dot (vsftpd does; MLSD lists
+// them anyway): LIST goes as "LIST -a path", ls's -a, which vsftpd,
+// proftpd and pure-ftpd take as an option. A server that does not may take
+// "-a" for part of the path and fail, or list something else.
+func (c *Conn) ListAll(ctx context.Context, path string) ([]Entry, error) {
+	return c.list(ctx, path, "-a ")
+}
+
+// list is List, with listOpts put before the path of a LIST.
+func (c *Conn) list(ctx context.Context, path, listOpts string) ([]Entry, error) {
+	verb, arg, parse := "LIST", listOpts+path, ParseListLine
 	if c.HasFeature("MLST") {
-		verb = "MLSD"
+		verb, arg = "MLSD", path
 		parse = func(line string, _ time.Time) (Entry, bool, error) {
 			e, err := ParseMLSxLine(line)
 			if err != nil {
@@ -65,7 +79,7 @@ func (c *Conn) List(ctx context.Context, path string) ([]Entry, error) {
 			return e, true, nil
 		}
 	}
-	t, err := c.startList(ctx, verb, path)
+	t, err := c.startList(ctx, verb, arg)
 	if err != nil {
 		return nil, err
 	}

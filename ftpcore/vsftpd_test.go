@@ -347,3 +347,32 @@ func TestVsftpdFileCommands(t *testing.T) {
 		t.Fatal(c.Err())
 	}
 }
+
+// TestVsftpdListAll: vsftpd leaves names starting with a dot out of LIST,
+// and shows them to "LIST -a", in a directory whose name has a space too.
+func TestVsftpdListAll(t *testing.T) {
+	s := realftpd.StartVsftpd(t)
+	s.WriteFile(t, "d x/.hidden", []byte("h"))
+	s.WriteFile(t, "d x/shown", []byte("s"))
+	c := dialVsftpd(t, s)
+	dir := path.Join(c.LoginDir(), "d x")
+	names := func(es []Entry) []string {
+		var n []string
+		for _, e := range es {
+			n = append(n, e.Name)
+		}
+		slices.Sort(n)
+		return n
+	}
+	got, err := c.List(testCtx(t), dir)
+	if err != nil || !slices.Equal(names(got), []string{"shown"}) {
+		t.Errorf("List = %q, %v; want shown alone", names(got), err)
+	}
+	got, err = c.ListAll(testCtx(t), dir)
+	if err != nil || !slices.Equal(names(got), []string{".hidden", "shown"}) {
+		t.Errorf("ListAll = %q, %v; want .hidden and shown", names(got), err)
+	}
+	if !slices.Contains(s.Commands(), "LIST -a "+dir) {
+		t.Errorf("server saw %q, want LIST -a", s.Commands())
+	}
+}

@@ -100,6 +100,9 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		cfg.onListening(ln.Addr())
 	}
 	handler := api.New(cfg.apiConfig(p, reg, logger))
+	// Deferred after p.Close, so it runs before it: the background
+	// deletions end while the sessions are there.
+	defer handler.Close()
 	srv := &http.Server{
 		Handler: handler,
 		// The api watches each client connection for progress: bodies

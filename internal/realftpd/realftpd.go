@@ -562,16 +562,33 @@ func (s *Server) stopLocked() error {
 
 // Restart kills the server with every session, as a crash does, and starts
 // it again on the same port with the same configuration and files, waiting
-// until it greets. Clients holding a session find it closed; new
-// connections reach the new process. It fails t if the server does not come
-// back. Call it only before the server is stopped.
+// until it greets: Kill, then Revive. Clients holding a session find it
+// closed; new connections reach the new process. It fails t if the server
+// does not come back. Call it only before the server is stopped.
 func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Kill(t)
+	s.Revive(t)
+}
+
+// Kill kills the server with every session, as a crash does, and leaves it
+// down: connections to Addr are refused until Revive. It fails t if the
+// process does not exit.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	if err := s.stopProcess(); err != nil {
+		t.Fatalf("realftpd: killing %s: %v", s.Kind, err)
+	}
+}
+
+// Revive starts a server that Kill took down again, on the same port with
+// the same configuration and files, and waits until it greets. It fails t
+// if the server does not come back. Call it only after Kill, and before
+// the server is stopped.
+func (s *Server) Revive(t testing.TB) {
 	t.Helper()
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
-	if err := s.stopLocked(); err != nil {
-		t.Fatalf("realftpd: restarting %s: %v", s.Kind, err)
-	}
 	var err error
 	for range startAttempts {
 		var stop func() error
@@ -586,7 +603,7 @@ func (s *Server) Restart(t testing.TB) {
 		// some outgoing connection; it is soon free again.
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("realftpd: restarting %s on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
+	t.Fatalf("realftpd: starting %s again on port %d: %v\n%s log:\n%s", s.Kind, s.port, err, s.Kind, strings.Join(s.Log(), "\n"))
 }
 
 // output returns what the server process wrote to its standard streams.

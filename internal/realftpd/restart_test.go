@@ -2,6 +2,7 @@ package realftpd
 
 import (
 	"errors"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,31 @@ func TestRestart(t *testing.T) {
 			c.cmd(200, "TYPE I") // proftpd refuses SIZE in ASCII mode
 			if size := c.cmd(213, "SIZE kept.txt"); size != "5" {
 				t.Errorf("SIZE kept.txt after the restart = %q, want 5", size)
+			}
+		})
+	}
+}
+
+// TestKillRevive: between Kill and Revive the server is down, its address
+// refusing connections; after Revive it answers there with the same files.
+func TestKillRevive(t *testing.T) {
+	for _, kind := range Matrix {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := Start(t, kind)
+			s.WriteFile(t, "kept.txt", []byte("kept\n"))
+
+			s.Kill(t)
+			if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+				c.Close()
+				t.Fatalf("dialled %s after Kill, want it refused", s.Addr)
+			}
+			s.Revive(t)
+			c := dial(t, s)
+			c.login()
+			c.cmd(200, "TYPE I")
+			if size := c.cmd(213, "SIZE kept.txt"); size != "5" {
+				t.Errorf("SIZE kept.txt after Revive = %q, want 5", size)
 			}
 		})
 	}
