@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,10 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -170,6 +167,7 @@ func (r *rig) startGateway(t *testing.T, cfg rigConfig) {
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		ts.Close()
+		h.Close()
 		p.Close()
 	})
 }
@@ -367,12 +365,6 @@ func eventually(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// isReset reports whether err is the peer's reset or an unexpected end,
-// which is how a client sees an aborted response.
-func isReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
-}
-
 // sameBytes says whether got equals want, briefly when it does not.
 func sameBytes(got, want []byte) string {
 	if bytes.Equal(got, want) {
@@ -389,17 +381,4 @@ func commonPrefix(a, b []byte) int {
 		}
 	}
 	return n
-}
-
-// tempsUnder lists upload temporaries anywhere under dir (for the
-// process case, whose server has no rig).
-func tempsUnder(dir string) []string {
-	var found []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), ".ftpgw-upload-") {
-			found = append(found, p)
-		}
-		return nil
-	})
-	return found
 }
