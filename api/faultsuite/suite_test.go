@@ -271,6 +271,38 @@ var cases = []faultCase{
 		want: want{status: 504, detail: "did not answer in time", target: v0},
 	},
 	{
+		// The size check, not the 226, says whether the file is stored.
+		name: "226 after a STOR the server cut short",
+		script: func(s *ftptest.Server) {
+			s.Handle("STOR", func(c *ftptest.Conn, arg string) {
+				c.Reply(150, "Ok to send data.")
+				dc, err := c.AcceptData()
+				if err != nil {
+					c.Reply(425, "Failed to establish connection.")
+					return
+				}
+				got, _ := io.ReadAll(dc)
+				c.Server().PutFile(arg, got[:len(got)/2], time.Now()) // half of it lost
+				dc.Close()
+				c.Reply(226, "Transfer complete.")
+			})
+		},
+		run:  func(t *testing.T, r *rig) outcome { return putV1(r) },
+		want: want{status: 502, detail: "stored", target: v0},
+	},
+	{
+		name: "421 in the middle of STOR",
+		script: func(s *ftptest.Server) {
+			s.Handle("STOR", firstCalls(1, "STOR", storThen(after, func(c *ftptest.Conn, dc net.Conn) {
+				c.Reply(421, "Service not available, closing control connection.")
+				resetData(dc)
+				c.Close()
+			})))
+		},
+		run:  func(t *testing.T, r *rig) outcome { return putV1(r) },
+		want: want{status: 503, detail: "not available", ftpCode: 421, target: v0},
+	},
+	{
 		name: "552 in the middle of STOR",
 		script: func(s *ftptest.Server) {
 			s.Handle("STOR", storThen(after, func(c *ftptest.Conn, dc net.Conn) {
