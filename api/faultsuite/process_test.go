@@ -25,8 +25,8 @@ var gatewayBinary struct {
 	err  error
 }
 
-// buildGateway builds cmd/gateway once per test binary, into a directory
-// removed at the end of TestMain's run (os.TempDir's, named for it).
+// buildGateway builds cmd/gateway once per test binary, into a temporary
+// directory that TestMain removes.
 func buildGateway(t *testing.T) string {
 	t.Helper()
 	b := &gatewayBinary
@@ -119,6 +119,19 @@ func (g *gatewayProcess) wait(d time.Duration) int {
 }
 
 func (g *gatewayProcess) signal(s syscall.Signal) error { return g.cmd.Process.Signal(s) }
+
+// checkLogs checks that the process logged the SIGTERM's drain and never
+// the password.
+func (g *gatewayProcess) checkLogs(t *testing.T, password string) {
+	t.Helper()
+	logs := g.stderr.String()
+	if strings.Contains(logs, password) {
+		t.Error("the gateway logged the FTP password")
+	}
+	if !strings.Contains(logs, "shutting down") {
+		t.Errorf("no shutdown logged after SIGTERM:\n%s", logs)
+	}
+}
 
 // lockedBuffer collects a process's standard error.
 type lockedBuffer struct {

@@ -42,7 +42,6 @@ type rig struct {
 	fake      *ftptest.Server  // the fake server, or nil
 	ctl, data *faultproxy.Proxy
 	pool      *pool.Pool
-	api       *api.Server
 	http      *httptest.Server
 	client    *http.Client
 }
@@ -56,7 +55,7 @@ const (
 	checkBody = "the pool is back"
 )
 
-// Timeouts short enough for a fast suite, each clear of the others.
+// Timeouts short enough for a fast suite.
 const (
 	dialTimeout    = 2 * time.Second
 	commandTimeout = 2 * time.Second
@@ -162,7 +161,7 @@ func (r *rig) startGateway(t *testing.T, cfg rigConfig) {
 	ts.Config.ConnContext = h.ConnContext
 	ts.Start()
 	tr := &http.Transport{}
-	r.pool, r.api, r.http = p, h, ts
+	r.pool, r.http = p, ts
 	r.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
@@ -296,12 +295,9 @@ func (r *rig) dialGateway(t *testing.T, rbuf int, addr ...string) rawConn {
 }
 
 // get sends a GET and reads the response's head.
-func (c rawConn) get(t *testing.T, p string, hdr ...string) *http.Response {
+func (c rawConn) get(t *testing.T, p string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://gateway"+p, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
 	if err := req.Write(c); err != nil {
 		t.Fatal(err)
 	}

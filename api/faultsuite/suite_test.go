@@ -666,6 +666,7 @@ var cases = []faultCase{
 			if code := g.wait(10 * time.Second); code != 0 {
 				t.Errorf("exit status %d, want 0 after a drain that finished:\n%s", code, g.stderr.String())
 			}
+			g.checkLogs(t, r.ftpd.Password)
 			return o
 		},
 		want: want{status: 204, target: v1},
@@ -686,6 +687,7 @@ var cases = []faultCase{
 			if code := g.wait(10 * time.Second); code != 1 {
 				t.Errorf("exit status %d, want 1 after requests were cut off:\n%s", code, g.stderr.String())
 			}
+			g.checkLogs(t, r.ftpd.Password)
 			return o
 		},
 		want: want{target: v0},
