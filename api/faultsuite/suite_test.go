@@ -339,10 +339,16 @@ var cases = []faultCase{
 			c.pool.MaxSessions = 1
 			c.pool.AcquireTimeout = 300 * time.Millisecond
 		},
-		script: func(s *ftptest.Server) {
-			s.SetSlowData(64<<10, 20*time.Millisecond) // about 1.3 s for file.bin
-		},
 		run: func(t *testing.T, r *rig) outcome {
+			// The first GET holds the only session until released.
+			release := make(chan struct{})
+			r.fake.Handle("MLST", firstCalls(1, "MLST", func(c *ftptest.Conn, arg string) {
+				select {
+				case <-release:
+				case <-c.Done():
+				}
+				c.Default("MLST", arg)
+			}))
 			first := make(chan outcome, 1)
 			go func() { first <- get(r) }()
 			if !eventually(5*time.Second, func() bool { return r.pool.Stat().AcquiredSessions() == 1 }) {
@@ -356,7 +362,7 @@ var cases = []faultCase{
 			if o.header.Get("Retry-After") != "1" {
 				t.Errorf("Retry-After %q, want 1", o.header.Get("Retry-After"))
 			}
-			r.fake.SetSlowData(0, 0)
+			close(release)
 			if f := <-first; f.status != 200 || !bytes.Equal(f.body, v0) {
 				t.Errorf("the GET holding the session: %v, want 200 and the file", f)
 			}
@@ -444,6 +450,9 @@ var cases = []faultCase{
 	{
 		name:  "server stalls in the middle of STOR",
 		kinds: withFTPS,
+		// The stalled proxy passes no reset on, so the abort waits for a
+		// reply that cannot come.
+		tune: func(c *rigConfig) { c.pool.Conn.AbortTimeout = 300 * time.Millisecond },
 		run: func(t *testing.T, r *rig) outcome {
 			r.data.Arm(faultproxy.Fault{Dir: faultproxy.ToTarget, After: after, Action: faultproxy.Stall})
 			return putV1(r)
@@ -566,9 +575,12 @@ var cases = []faultCase{
 		// sends what it holds and then its end of data, early.
 		name:  "server restarted in the middle of a download, the file replaced",
 		kinds: plainFTP,
+		// The client reads nothing while the server restarts: that must
+		// not be what cuts it.
+		tune: func(c *rigConfig) { c.api.ClientIdleTimeout = 30 * time.Second },
 		run: func(t *testing.T, r *rig) outcome {
 			const bigSize = 64 << 20
-			old, replaced := bigVersion(bigSize, 3), bigVersion(bigSize, 4)
+			old, replaced := bigVersion(bigSize, 3), version(2)
 			r.put(t, "big.bin", old)
 			o := midGet(t, r, "/files/big.bin", func() {
 				r.put(t, "big.bin", replaced)
@@ -577,9 +589,9 @@ var cases = []faultCase{
 			if !o.cut || len(o.body) >= bigSize || !bytes.Equal(o.body, old[:len(o.body)]) {
 				t.Errorf("the download across the restart: %d bytes, cut %v; want a strict prefix of the old version (common prefix %d)", len(o.body), o.cut, commonPrefix(o.body, old))
 			}
-			n := r.do(http.MethodGet, "/files/big.bin", nil, "Range", "bytes=0-1048575")
-			if n.status != 206 || !bytes.Equal(n.body, replaced[:1<<20]) {
-				t.Errorf("GET after the restart: %v (%s), want 206 and the new version's first MiB", n, sameBytes(n.body, replaced[:1<<20]))
+			n := r.do(http.MethodGet, "/files/big.bin", nil)
+			if n.status != 200 || !bytes.Equal(n.body, replaced) {
+				t.Errorf("GET after the restart: %v (%s), want 200 and the new version", n, sameBytes(n.body, replaced))
 			}
 			t.Logf("%d of the %d bytes came before the end of data", len(o.body), bigSize)
 			o.body = nil // checked here

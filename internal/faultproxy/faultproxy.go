@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -207,10 +209,7 @@ func (p *Proxy) Apply(faults ...Fault) error {
 		return err
 	}
 	p.mu.Lock()
-	open := make([]*conn, 0, len(p.conns))
-	for c := range p.conns {
-		open = append(open, c)
-	}
+	open := slices.Collect(maps.Keys(p.conns))
 	p.mu.Unlock()
 	for _, c := range open {
 		c.apply(faults)
@@ -277,10 +276,7 @@ func (p *Proxy) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.closeListenersLocked()
-	open := make([]*conn, 0, len(p.conns))
-	for c := range p.conns {
-		open = append(open, c)
-	}
+	open := slices.Collect(maps.Keys(p.conns))
 	p.mu.Unlock()
 	for _, c := range open {
 		c.end(Close)
