@@ -26,17 +26,14 @@ import (
 
 // A rig is one gateway under test: the api on a loopback HTTP server
 // wired as cmd/gateway wires it, its pool, and one FTP server behind it.
-// A real server is reached through two fault proxies that share a
-// loopback address of their own, 127.x.y.z: ctl in front of the control
-// port, data on every port of the server's passive range, forwarding to
-// the same port on 127.0.0.1. ftpcore dials a passive data connection at
-// the control connection's peer and the port the EPSV or PASV reply
-// names, so with the control connection going to ctl's address the data
-// connections reach data, and nothing in the FTP stream is rewritten (it
-// could not be under FTPS anyway). The server sees every connection come
-// from 127.0.0.1, so vsftpd's check that a data connection comes from the
-// control connection's address holds. The fake server needs no proxy: it
-// makes its faults itself.
+// A real server is reached through the two proxies of
+// faultproxy.ListenFTP: ctl in front of the control port, data on every
+// port of the server's passive range. ftpcore dials a passive data
+// connection at the control connection's peer and the port the EPSV or
+// PASV reply names, so with the control connection going to ctl's address
+// the data connections reach data, and nothing in the FTP stream is
+// rewritten (it could not be under FTPS anyway). The fake server needs no
+// proxy: it makes its faults itself.
 type rig struct {
 	ftpd      *realftpd.Server // the real server, or nil
 	fake      *ftptest.Server  // the fake server, or nil
@@ -91,7 +88,15 @@ func startRealRig(t *testing.T, kind realftpd.Kind, cfg rigConfig) *rig {
 	t.Helper()
 	ftpd := realftpd.Start(t, kind)
 	r := &rig{ftpd: ftpd}
-	r.ctl, r.data = proxiesFor(t, ftpd)
+	ctl, data, err := faultproxy.ListenFTP(ftpd.Addr, ftpd.PasvMinPort, ftpd.PasvMaxPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctl.Close()
+		data.Close()
+	})
+	r.ctl, r.data = ctl, data
 	conn := &cfg.pool.Conn
 	conn.Addr, conn.User, conn.Password = r.ctl.Addr(), ftpd.User, ftpd.Password
 	if ftpd.TLS != nil {
@@ -120,32 +125,6 @@ func startFakeRig(t *testing.T, cfg rigConfig, script func(*ftptest.Server)) *ri
 	}
 	r.startGateway(t, cfg)
 	return r
-}
-
-// proxiesFor listens on a loopback address no other rig uses, trying
-// another when a port is taken there.
-func proxiesFor(t *testing.T, ftpd *realftpd.Server) (ctl, data *faultproxy.Proxy) {
-	t.Helper()
-	var err error
-	for range 5 {
-		host := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(254))
-		data, err = faultproxy.ListenPorts(host, ftpd.PasvMinPort, ftpd.PasvMaxPort, "127.0.0.1")
-		if err != nil {
-			continue
-		}
-		ctl, err = faultproxy.Listen(net.JoinHostPort(host, "0"), ftpd.Addr)
-		if err != nil {
-			data.Close()
-			continue
-		}
-		t.Cleanup(func() {
-			ctl.Close()
-			data.Close()
-		})
-		return ctl, data
-	}
-	t.Fatalf("no loopback address for the proxies: %v", err)
-	return nil, nil
 }
 
 func (r *rig) startGateway(t *testing.T, cfg rigConfig) {

@@ -486,6 +486,10 @@ var cases = []faultCase{
 		want: want{status: 206, body: v0[1000:501000]},
 	},
 	{
+		// The buffers between take most of the body at once; the final
+		// reply comes once the server has dripped its way through them.
+		// ftpcore's TestRealUploadSlowServer has the writes wait on such
+		// a server.
 		name:  "dripping server, PUT",
 		kinds: withFTPS,
 		run: func(t *testing.T, r *rig) outcome {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -144,6 +145,37 @@ func ListenPorts(host string, first, last int, targetHost string) (*Proxy, error
 		rs = append(rs, &route{addr: net.JoinHostPort(host, p), target: net.JoinHostPort(targetHost, p)})
 	}
 	return start(rs)
+}
+
+// ListenFTP puts the FTP server at controlAddr, whose passive data ports
+// are pasvFirst to pasvLast, behind two proxies that rewrite none of its
+// replies: ctl in front of the control port, data on every passive port,
+// each forwarding to the same port of the server's host. They listen on a
+// loopback address of their own, 127.x.y.z chosen at random (another if a
+// port is taken there), so that a client that dials data connections at
+// the control connection's host and the port a reply names, as ftpcore
+// does, reaches data for every port the server names; FTPS goes through as
+// it is. The server sees every connection come from its own host, so a
+// check that a data connection comes from the control connection's peer
+// holds. It needs all of 127.0.0.0/8 on the loopback interface, as Linux
+// has it.
+func ListenFTP(controlAddr string, pasvFirst, pasvLast int) (ctl, data *Proxy, err error) {
+	host, _, err := net.SplitHostPort(controlAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("faultproxy: %w", err)
+	}
+	for range 5 {
+		ip := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(254))
+		if data, err = ListenPorts(ip, pasvFirst, pasvLast, host); err != nil {
+			continue
+		}
+		if ctl, err = Listen(net.JoinHostPort(ip, "0"), controlAddr); err != nil {
+			data.Close()
+			continue
+		}
+		return ctl, data, nil
+	}
+	return nil, nil, err
 }
 
 func start(rs []*route) (*Proxy, error) {

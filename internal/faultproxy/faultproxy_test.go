@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -259,6 +260,35 @@ func TestListenPorts(t *testing.T) {
 		io.ReadAll(c)
 		if b := <-tg.got; !bytes.Equal(b, msg) {
 			t.Errorf("target %d got %q, want %q", i, b, msg)
+		}
+	}
+}
+
+// TestListenFTP: the control proxy forwards to the control port, and a
+// connection to the control proxy's host at a passive port reaches the
+// same port of the server.
+func TestListenFTP(t *testing.T) {
+	ctlTarget := startTarget(t, "127.0.0.1:0", []byte("220 ready\r\n"))
+	pasvTarget := startTarget(t, "127.0.0.1:0", []byte("data"))
+	port := pasvTarget.ln.Addr().(*net.TCPAddr).Port
+	ctl, data, err := faultproxy.ListenFTP(ctlTarget.ln.Addr().String(), port, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	defer data.Close()
+	host, _, _ := net.SplitHostPort(ctl.Addr())
+	if host == "127.0.0.1" || !strings.HasPrefix(host, "127.") {
+		t.Fatalf("control proxy on %s, want a loopback address of its own", ctl.Addr())
+	}
+	for addr, want := range map[string]string{
+		ctl.Addr(): "220 ready\r\n",
+		net.JoinHostPort(host, strconv.Itoa(port)): "data",
+	} {
+		c := dial(t, addr)
+		c.CloseWrite()
+		if b, err := io.ReadAll(c); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", addr, b, err, want)
 		}
 	}
 }
