@@ -47,10 +47,15 @@ func startGateway(t *testing.T) *gateway {
 // forEachServer runs fn against a gateway in front of every server of the
 // matrix, in parallel subtests named after the server.
 func forEachServer(t *testing.T, fn func(t *testing.T, g *gateway)) {
+	forEachServerWith(t, gatewayOptions{}, fn)
+}
+
+// forEachServerWith is forEachServer with the gateway options o.
+func forEachServerWith(t *testing.T, o gatewayOptions, fn func(t *testing.T, g *gateway)) {
 	for _, kind := range realftpd.Matrix {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			fn(t, startGatewayOn(t, kind))
+			fn(t, startGatewayOn(t, kind, o))
 		})
 	}
 }

@@ -221,13 +221,14 @@ func TestGetClientLeavesAfterEveryByte(t *testing.T) {
 	}
 }
 
-// requestLog is a slog.Handler that keeps the gateway's request lines.
+// requestLog is a slog.Handler that keeps the gateway's log lines.
 type requestLog struct {
 	mu   sync.Mutex
 	recs []logLine
 }
 
 type logLine struct {
+	msg   string
 	level slog.Level
 	attrs map[string]string
 }
@@ -237,10 +238,7 @@ func (h *requestLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *requestLog) WithGroup(string) slog.Handler            { return h }
 
 func (h *requestLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "request" {
-		return nil
-	}
-	l := logLine{level: r.Level, attrs: map[string]string{}}
+	l := logLine{msg: r.Message, level: r.Level, attrs: map[string]string{}}
 	r.Attrs(func(a slog.Attr) bool {
 		l.attrs[a.Key] = a.Value.String()
 		return true
@@ -251,7 +249,13 @@ func (h *requestLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// lines returns the request lines, one per request.
 func (h *requestLog) lines() []logLine {
+	return slices.DeleteFunc(h.all(), func(l logLine) bool { return l.msg != "request" })
+}
+
+// all returns every line.
+func (h *requestLog) all() []logLine {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.recs)

@@ -76,17 +76,27 @@ func TestTempNamesAreTheGateways(t *testing.T) {
 			t.Errorf("PUT of a reserved name created it: %v", err)
 		}
 
-		status, _, body := g.fetch(t, http.MethodGet, "/files/sub/", nil, "Accept", "application/json")
-		var doc struct {
-			Entries []struct {
-				Name string `json:"name"`
-			} `json:"entries"`
-		}
-		if err := json.Unmarshal(body, &doc); status != http.StatusOK || err != nil {
-			t.Fatalf("listing: %d %v: %s", status, err, body)
-		}
-		if len(doc.Entries) != 1 || doc.Entries[0].Name != "keep.txt" {
-			t.Errorf("listing of sub/ = %s, want keep.txt alone", body)
+		if names := g.listNames(t, "/files/sub/"); len(names) != 1 || names[0] != "keep.txt" {
+			t.Errorf("listing of sub/ = %q, want keep.txt alone", names)
 		}
 	})
+}
+
+// listNames returns the names in the JSON listing of the directory p.
+func (g *gateway) listNames(t *testing.T, p string) []string {
+	t.Helper()
+	status, _, body := g.fetch(t, http.MethodGet, p, nil, "Accept", "application/json")
+	var doc struct {
+		Entries []struct {
+			Name string `json:"name"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(body, &doc); status != http.StatusOK || err != nil {
+		t.Fatalf("listing of %s: %d %v: %s", p, status, err, body)
+	}
+	names := make([]string, len(doc.Entries))
+	for i, e := range doc.Entries {
+		names[i] = e.Name
+	}
+	return names
 }

@@ -79,8 +79,13 @@ type config struct {
 	MinClientRate       int64
 	MinClientRateWindow time.Duration
 	MaxTransferTime     time.Duration
-	ShutdownTimeout     time.Duration
-	LogLevel            slog.Level
+	// TempMaxAge and TempSweepInterval are the api's: how old a
+	// temporary upload file must be to be deleted as abandoned, and how
+	// often the sweep looks for them; negative turns one off.
+	TempMaxAge        time.Duration
+	TempSweepInterval time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          slog.Level
 
 	Demo    bool
 	DemoDir string
@@ -160,6 +165,7 @@ type flagValues struct {
 	clientIdle, shutdown              time.Duration
 	maxUpload, minRate                string
 	rateWindow, maxTransfer           time.Duration
+	tempMaxAge, tempSweep             time.Duration
 	logLevel                          string
 	usePASV, active                   bool
 	activeAddr, activePorts           string
@@ -200,6 +206,8 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.minRate, "min-client-rate", formatSize(api.DefaultMinClientRate), "fewest bytes a second an HTTP client must move, on average over --min-client-rate-window while the gateway waits on it, to keep its transfer (-1: no minimum)")
 	fs.DurationVar(&v.rateWindow, "min-client-rate-window", api.DefaultMinClientRateWindow, "the span --min-client-rate is averaged over")
 	fs.DurationVar(&v.maxTransfer, "max-transfer-time", api.DefaultMaxTransferTime, "the longest one upload or download may take (-1s: no limit)")
+	fs.DurationVar(&v.tempMaxAge, "temp-max-age", api.DefaultTempMaxAge, "a temporary upload file (.ftpgw-upload-*.tmp) unwritten for this long is taken for the leftover of an upload that died and deleted, when a listing shows it or the sweep finds it (-1s: never)")
+	fs.DurationVar(&v.tempSweep, "temp-sweep-interval", api.DefaultTempSweepInterval, "how often the root and the directories uploaded to are swept for temporary upload files older than --temp-max-age (-1s: no sweep)")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
@@ -285,6 +293,26 @@ func (v *flagValues) validateLimits() error {
 	}
 	if v.maxTransfer == 0 {
 		return errors.New("--max-transfer-time must not be zero; give -1s for no limit")
+	}
+	return v.validateTemp()
+}
+
+// validateTemp checks the flags of the temporary upload files. An upload
+// in progress may go --client-idle-timeout or --data-timeout without a
+// write, so an age within those could delete one that lives.
+func (v *flagValues) validateTemp() error {
+	switch {
+	case v.tempMaxAge == 0:
+		return errors.New("--temp-max-age must not be zero; give -1s to delete no temporary upload file for its age")
+	case v.tempMaxAge > 0 && v.tempMaxAge < time.Hour:
+		return fmt.Errorf("--temp-max-age must be at least 1h, or -1s for never; got %v", v.tempMaxAge)
+	case v.tempMaxAge > 0 && (v.tempMaxAge <= v.clientIdle || v.tempMaxAge <= v.data):
+		return fmt.Errorf("--temp-max-age %v must be longer than --client-idle-timeout (%v) and --data-timeout (%v): "+
+			"an upload in progress may go that long without a write", v.tempMaxAge, v.clientIdle, v.data)
+	case v.tempSweep == 0:
+		return errors.New("--temp-sweep-interval must not be zero; give -1s for no sweep")
+	case v.tempSweep > 0 && v.tempSweep < time.Minute:
+		return fmt.Errorf("--temp-sweep-interval must be at least 1m, or -1s for no sweep; got %v", v.tempSweep)
 	}
 	return nil
 }
@@ -433,6 +461,8 @@ func (v *flagValues) config() *config {
 		MinClientRate:       v.minRateBytes,
 		MinClientRateWindow: v.rateWindow,
 		MaxTransferTime:     v.maxTransfer,
+		TempMaxAge:          v.tempMaxAge,
+		TempSweepInterval:   v.tempSweep,
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
 		Demo:                v.demo,
@@ -571,6 +601,8 @@ func (c *config) LogValue() slog.Value {
 		slog.Int64("min_client_rate", c.MinClientRate),
 		slog.String("min_client_rate_window", c.MinClientRateWindow.String()),
 		slog.String("max_transfer_time", c.MaxTransferTime.String()),
+		slog.String("temp_max_age", c.TempMaxAge.String()),
+		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -191,6 +191,8 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MinClientRate:       c.MinClientRate,
 		MinClientRateWindow: c.MinClientRateWindow,
 		MaxTransferTime:     c.MaxTransferTime,
+		TempMaxAge:          c.TempMaxAge,
+		TempSweepInterval:   c.TempSweepInterval,
 	}
 }
 

@@ -306,7 +306,8 @@ func TestLoadConfig(t *testing.T) {
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
 					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
 					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
-					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour {
+					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
+					c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour {
 					t.Errorf("defaults wrong: %+v", c)
 				}
 				if c.Upstream != (upstream{Addr: "host:21", User: "u", Password: "p", Root: "pub"}) {
@@ -363,6 +364,39 @@ func TestLoadConfig(t *testing.T) {
 		{name: "min client rate zero", args: []string{"--upstream", "ftp://h/", "--min-client-rate", "0"}, wantErr: "--min-client-rate must be bytes a second"},
 		{name: "min client rate window zero", args: []string{"--upstream", "ftp://h/", "--min-client-rate-window", "0s"}, wantErr: "--min-client-rate-window must be positive"},
 		{name: "max transfer time zero", args: []string{"--upstream", "ftp://h/", "--max-transfer-time", "0s"}, wantErr: "--max-transfer-time must not be zero"},
+		{
+			name: "temporary files",
+			args: []string{"--upstream", "ftp://h/", "--temp-max-age", "2h", "--temp-sweep-interval", "10m"},
+			check: func(t *testing.T, c *config) {
+				if c.TempMaxAge != 2*time.Hour || c.TempSweepInterval != 10*time.Minute {
+					t.Errorf("TempMaxAge %v, TempSweepInterval %v", c.TempMaxAge, c.TempSweepInterval)
+				}
+			},
+		},
+		{
+			name: "temporary files never deleted for their age, no sweep",
+			args: []string{"--upstream", "ftp://h/", "--temp-max-age", "-1s"},
+			env:  map[string]string{"FTPGW_TEMP_SWEEP_INTERVAL": "-1s"},
+			check: func(t *testing.T, c *config) {
+				if c.TempMaxAge != -time.Second || c.TempSweepInterval != -time.Second {
+					t.Errorf("TempMaxAge %v, TempSweepInterval %v", c.TempMaxAge, c.TempSweepInterval)
+				}
+			},
+		},
+		{name: "temp max age zero", args: []string{"--upstream", "ftp://h/", "--temp-max-age", "0s"}, wantErr: "--temp-max-age must not be zero"},
+		{name: "temp max age short", args: []string{"--upstream", "ftp://h/", "--temp-max-age", "59m"}, wantErr: "--temp-max-age must be at least 1h"},
+		{
+			name:    "temp max age within the client idle timeout",
+			args:    []string{"--upstream", "ftp://h/", "--temp-max-age", "2h", "--client-idle-timeout", "2h"},
+			wantErr: "--temp-max-age 2h0m0s must be longer than --client-idle-timeout (2h0m0s)",
+		},
+		{
+			name:    "temp max age within the data timeout",
+			args:    []string{"--upstream", "ftp://h/", "--temp-max-age", "1h", "--data-timeout", "3h"},
+			wantErr: "and --data-timeout (3h0m0s)",
+		},
+		{name: "temp sweep interval zero", args: []string{"--upstream", "ftp://h/", "--temp-sweep-interval", "0s"}, wantErr: "--temp-sweep-interval must not be zero"},
+		{name: "temp sweep interval short", args: []string{"--upstream", "ftp://h/", "--temp-sweep-interval", "30s"}, wantErr: "--temp-sweep-interval must be at least 1m"},
 		{name: "upload size zero", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "0"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size not a number", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "5GB"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size too large", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "9000000TiB"}, wantErr: "--max-upload-size must be a size"},
@@ -988,8 +1022,9 @@ func TestLimitsPassedOn(t *testing.T) {
 		t.Errorf("ftpcore AbortTimeout = %v", fc.AbortTimeout)
 	}
 	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxUploadSize != 3<<10 || ac.MinClientRate != 512 ||
-		ac.MinClientRateWindow != 30*time.Second || ac.MaxTransferTime != 12*time.Hour {
-		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v",
-			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime)
+		ac.MinClientRateWindow != 30*time.Second || ac.MaxTransferTime != 12*time.Hour ||
+		ac.TempMaxAge != 24*time.Hour || ac.TempSweepInterval != time.Hour {
+		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v, TempMaxAge %v, TempSweepInterval %v",
+			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime, ac.TempMaxAge, ac.TempSweepInterval)
 	}
 }

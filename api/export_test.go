@@ -1,0 +1,13 @@
+package api
+
+// SetTempQueueLimit sets how many temporary files s's deletion queue
+// holds, for tests of a full queue. Call it before s serves requests.
+func SetTempQueueLimit(s *Server, n int) {
+	s.temps.mu.Lock()
+	s.temps.limit = n
+	s.temps.mu.Unlock()
+}
+
+// RetryTempRemoval queues the temporary file p (an FTP path) as a failed
+// upload does when the file cannot be deleted.
+func RetryTempRemoval(s *Server, p string) { s.temps.retry(p) }
