@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -116,6 +117,49 @@ func reply421(c *ftptest.Conn, _ string) {
 	c.Close()
 }
 
+// goAway421 is a server whose idle timeout ended the pooled sessions:
+// from arm on, each session that logged in before it answers its next
+// command with 421 and closes. Sessions opened since are served. (Counting
+// the first calls instead would have the 421 hit whichever session the
+// pool's refill opened in between, which no server does.)
+type goAway421 struct {
+	mu    sync.Mutex
+	old   map[*ftptest.Conn]bool
+	armed bool
+}
+
+var goAwayGET, goAwayPUT = &goAway421{}, &goAway421{}
+
+func (g *goAway421) script(s *ftptest.Server) {
+	g.mu.Lock()
+	g.old, g.armed = map[*ftptest.Conn]bool{}, false
+	g.mu.Unlock()
+	s.Handle("PASS", func(c *ftptest.Conn, arg string) {
+		c.Default("PASS", arg)
+		g.mu.Lock()
+		if !g.armed {
+			g.old[c] = true
+		}
+		g.mu.Unlock()
+	})
+	s.Handle("MLST", func(c *ftptest.Conn, arg string) {
+		g.mu.Lock()
+		hit := g.armed && g.old[c]
+		g.mu.Unlock()
+		if hit {
+			reply421(c, arg)
+			return
+		}
+		c.Default("MLST", arg)
+	})
+}
+
+func (g *goAway421) arm() {
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+}
+
 // warm waits for the pool to hold n idle sessions.
 func warm(t *testing.T, r *rig, n int32) {
 	t.Helper()
@@ -164,21 +208,23 @@ func resetData(dc net.Conn) {
 var cases = []faultCase{
 	// The FTP server's replies, from the fake server.
 	{
-		name: "421 on every pooled session, GET",
-		tune: minSessions(2),
+		name:   "421 on every pooled session, GET",
+		tune:   minSessions(2),
+		script: goAwayGET.script,
 		run: func(t *testing.T, r *rig) outcome {
 			warm(t, r, 2)
-			r.fake.Handle("MLST", firstCalls(2, "MLST", reply421))
+			goAwayGET.arm()
 			return get(r)
 		},
 		want: want{status: 200, body: v0},
 	},
 	{
-		name: "421 on every pooled session, PUT",
-		tune: minSessions(2),
+		name:   "421 on every pooled session, PUT",
+		tune:   minSessions(2),
+		script: goAwayPUT.script,
 		run: func(t *testing.T, r *rig) outcome {
 			warm(t, r, 2)
-			r.fake.Handle("MLST", firstCalls(2, "MLST", reply421))
+			goAwayPUT.arm()
 			return putV1(r)
 		},
 		want: want{status: 204, target: v1},
@@ -874,7 +920,9 @@ func checkAfter(t *testing.T, r *rig, w want) {
 			t.Errorf("target: %s (exists %v), want %s", sameBytes(got, w.target), ok, which(w.target))
 		}
 	}
-	if !eventually(3*time.Second, func() bool { return len(r.temps()) == 0 }) {
+	// Long enough for the retries of a deletion that met the server
+	// down (after 1, 3 and 7 s).
+	if !eventually(10*time.Second, func() bool { return len(r.temps()) == 0 }) {
 		t.Errorf("temporary files left on the server once it was back: %q", r.temps())
 	}
 	o := r.do(http.MethodGet, "/files/"+checkName, nil)
