@@ -288,18 +288,12 @@ func (p *Proxy) Refuse(on bool) error {
 	return nil
 }
 
-// Accepted returns how many connections the proxy has accepted.
-func (p *Proxy) Accepted() int {
+// Counts returns how many connections the proxy has accepted, and how many
+// of them are open.
+func (p *Proxy) Counts() (accepted, open int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.accepted
-}
-
-// Open returns how many proxied connections are open.
-func (p *Proxy) Open() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns)
+	return p.accepted, len(p.conns)
 }
 
 // Close closes the listeners and every connection (as Close does, not

@@ -104,8 +104,8 @@ func TestForwardsBothWays(t *testing.T) {
 	if b := <-tg.got; !bytes.Equal(b, up) {
 		t.Fatalf("to target: %d bytes, want the %d sent", len(b), len(up))
 	}
-	if p.Accepted() != 1 {
-		t.Errorf("Accepted %d, want 1", p.Accepted())
+	if accepted, _ := p.Counts(); accepted != 1 {
+		t.Errorf("%d connections accepted, want 1", accepted)
 	}
 }
 
@@ -168,16 +168,16 @@ func TestStallThenApplyReset(t *testing.T) {
 	if n, err := c.Read(make([]byte, 10)); !errors.Is(err, syscall.EAGAIN) && !isTimeout(err) {
 		t.Fatalf("read %d bytes past the stall, err %v; want a timeout", n, err)
 	}
-	if p.Open() != 1 {
-		t.Fatalf("Open %d during the stall, want 1", p.Open())
+	if _, open := p.Counts(); open != 1 {
+		t.Fatalf("%d connections open during the stall, want 1", open)
 	}
 	p.Apply(faultproxy.Fault{Dir: faultproxy.ToClient, Action: faultproxy.Reset})
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("after Apply(Reset): %v, want a reset", err)
 	}
-	if p.Open() != 0 {
-		t.Errorf("Open %d after the reset, want 0", p.Open())
+	if _, open := p.Counts(); open != 0 {
+		t.Errorf("%d connections open after the reset, want 0", open)
 	}
 }
 
