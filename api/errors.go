@@ -174,6 +174,12 @@ func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter boo
 		if isPermissionText(e.Msg) {
 			return http.StatusForbidden, "the FTP server denied access", false
 		}
+		if e.Cmd == "RNFR" || e.Cmd == "RNTO" {
+			// Only a PUT renames: its complete temporary file over the
+			// target ("550 Rename failed." from vsftpd). The client asked
+			// for no file that could be missing, so not 404.
+			return http.StatusBadGateway, "the FTP server refused to move the upload into place", false
+		}
 		return http.StatusNotFound, "no such file or directory", false
 	case ftpcore.StatusBadFileName, ftpcore.StatusBadArguments:
 		return http.StatusBadRequest, "the FTP server rejected the name", false

@@ -51,8 +51,8 @@ type Config struct {
 	// A download fails when nothing arrives for this long: Read waits at
 	// most this long, and WriteTo (which copies in 1 MiB chunks so that
 	// the kernel can splice them) counts what the kernel receives inside a
-	// chunk on Linux, elsewhere only whole chunks. An upload's Write must
-	// complete within it (ReadFrom writes 256 KiB at a time). Default 60 s.
+	// chunk on Linux, elsewhere only whole chunks. An upload fails when
+	// the server takes nothing for this long (Upload.Write). Default 60 s.
 	DataTimeout time.Duration
 	// FinalReplyTimeout bounds the wait for the final reply of a transfer
 	// that ran to its end, in Transfer.Close and Upload.Close: the server

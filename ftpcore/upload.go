@@ -19,6 +19,7 @@ type Upload struct {
 	ctx    context.Context
 	verb   string
 	data   net.Conn
+	plain  bool // data is a *net.TCPConn: see Write
 	stop   func() bool
 	n      int64
 	done   *Reply
@@ -56,7 +57,8 @@ func (c *Conn) store(ctx context.Context, verb, path string, offset int64) (*Upl
 	if err != nil {
 		return nil, err
 	}
-	u := &Upload{c: c, ctx: ctx, verb: verb, data: data, prelim: rep}
+	_, plain := data.(*net.TCPConn)
+	u := &Upload{c: c, ctx: ctx, verb: verb, data: data, plain: plain, prelim: rep}
 	if rep.Class() == 2 {
 		u.done = rep
 	}
@@ -85,11 +87,17 @@ func (u *Upload) Name() string {
 // BytesWritten returns the number of bytes sent so far.
 func (u *Upload) BytesWritten() int64 { return u.n }
 
-// Write sends p on the data connection. A failed Write ends the upload as
-// Abort does (a reset, then the final reply within AbortTimeout), and when
-// the server ended the transfer first (the data connection was reset or
-// closed under the write, not cut by DataTimeout or ctx) its 4yz or 5yz
-// final reply is in the error as an *Error: that reply says why.
+// Write sends p on the data connection. It fails when the server takes
+// nothing of it for DataTimeout, however long a server that keeps taking
+// it needs for all of p: on plain TCP a write that moved bytes before its
+// deadline goes on with a new one (so a stall is found within one to two
+// DataTimeouts), and under TLS, where a write that timed out leaves the
+// connection unusable, p goes one record (16 KiB) at a time, each with
+// its own deadline. A failed Write ends the upload as Abort does (a reset,
+// then the final reply within AbortTimeout), and when the server ended the
+// transfer first (the data connection was reset or closed under the
+// write, not cut by DataTimeout or ctx) its 4yz or 5yz final reply is in
+// the error as an *Error: that reply says why.
 func (u *Upload) Write(p []byte) (int, error) {
 	if u.err != nil {
 		return 0, u.err
@@ -97,26 +105,42 @@ func (u *Upload) Write(p []byte) (int, error) {
 	if u.closed {
 		return 0, fmt.Errorf("ftpcore: %s data: %w", u.verb, net.ErrClosed)
 	}
-	u.data.SetWriteDeadline(time.Now().Add(u.c.cfg.DataTimeout))
-	if err := u.ctx.Err(); err != nil {
-		// As in Transfer.cancelled: the deadline just set may have
-		// replaced the one cancelling ctx set, and the write would go
-		// into the socket buffer as if nothing had happened.
-		return 0, u.fail(err)
-	}
-	n, err := u.data.Write(p)
-	u.n += int64(n)
-	if u.progress != nil && n > 0 {
-		u.progress(int64(n))
-	}
-	if err != nil {
-		if u.ctx.Err() != nil {
-			err = u.ctx.Err()
+	var n int
+	for len(p) > 0 {
+		chunk := p
+		if !u.plain {
+			chunk = p[:min(len(p), tlsRecord)]
 		}
-		return n, u.fail(err)
+		u.data.SetWriteDeadline(time.Now().Add(u.c.cfg.DataTimeout))
+		if err := u.ctx.Err(); err != nil {
+			// As in Transfer.cancelled: the deadline just set may have
+			// replaced the one cancelling ctx set, and the write would go
+			// into the socket buffer as if nothing had happened.
+			return n, u.fail(err)
+		}
+		m, err := u.data.Write(chunk)
+		n += m
+		p = p[m:]
+		u.n += int64(m)
+		if u.progress != nil && m > 0 {
+			u.progress(int64(m))
+		}
+		switch {
+		case err == nil:
+		case u.ctx.Err() != nil:
+			return n, u.fail(u.ctx.Err())
+		case u.plain && m > 0 && IsTimeout(err):
+			// Slow, not stalled: the server took some within the
+			// deadline.
+		default:
+			return n, u.fail(err)
+		}
 	}
 	return n, nil
 }
+
+// tlsRecord is the most plaintext one TLS record carries (RFC 8446 §5.1).
+const tlsRecord = 16 << 10
 
 // fail ends the upload after Write failed with err. A server that refuses
 // an upload under way (552, 452, 451) replies and closes or resets the
