@@ -71,6 +71,15 @@ func conflict(detail string, cause error) error {
 	return &problem{status: http.StatusConflict, detail: detail, cause: cause}
 }
 
+// errLinkRefused is the cause of every refusal of the link policy.
+var errLinkRefused = errors.New("api: refused by the link policy")
+
+// linkRefusal is a path the link policy refuses: to the client, a path
+// that is not there.
+func linkRefusal(detail string) error {
+	return &problem{status: http.StatusNotFound, detail: detail, cause: errLinkRefused}
+}
+
 func notFound(detail string) error {
 	return &problem{status: http.StatusNotFound, detail: detail}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -84,7 +85,26 @@ func (s *Server) stat(ctx context.Context, c *ftpcore.Conn, full string, dirHint
 // transfer that follows it on the same session is not seen: FTP has no
 // command that opens a file without following links, so the check narrows
 // that window to a round trip but cannot close it.
+//
+// The commands of that one write see the path one after another, and a
+// PUT or DELETE of it by another client may come in between: the stat
+// finds a file that STAT no longer lists, or CWD a directory that is gone.
+// Such a view refuses the path as if a link led out; a refusal is
+// therefore looked at again, up to locateTries times, before it stands.
 func (s *Server) locate(ctx context.Context, c *ftpcore.Conn, full string, dirHint bool) (located, error) {
+	for try := 1; ; try++ {
+		l, err := s.locateOnce(ctx, c, full, dirHint)
+		if !errors.Is(err, errLinkRefused) || try == locateTries || !c.Usable() {
+			return l, err
+		}
+	}
+}
+
+// locateTries bounds the looks locate takes at a path it refuses.
+const locateTries = 3
+
+// locateOnce is one look of locate's.
+func (s *Server) locateOnce(ctx context.Context, c *ftpcore.Conn, full string, dirHint bool) (located, error) {
 	if s.cfg.Links == LinksFollow {
 		e, err := c.Stat(ctx, full)
 		return located{entry: e}, err
@@ -231,10 +251,11 @@ func within(p, dir string) bool {
 
 // linkRefused is the 404 of a path the link policy does not follow.
 func (s *Server) linkRefused() error {
+	detail := "no such file or directory: the path leads out of the root through a symbolic link"
 	if s.cfg.Links == LinksRefuse {
-		return notFound("no such file or directory: the path goes through a symbolic link, and this gateway follows none")
+		detail = "no such file or directory: the path goes through a symbolic link, and this gateway follows none"
 	}
-	return notFound("no such file or directory: the path leads out of the root through a symbolic link")
+	return linkRefusal(detail)
 }
 
 // listedLink adjusts a listing's entry e, a symbolic link, to the policy
