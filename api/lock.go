@@ -30,6 +30,9 @@ const (
 	lockStale = 10 * time.Second
 	// lockPollMax caps the wait between two tries of a held lock.
 	lockPollMax = 200 * time.Millisecond
+	// lockTries is how often MKD must be refused with no lock there
+	// before the account is taken to be one that may not make it.
+	lockTries = 3
 )
 
 // lockPath returns the lock directory of the name full. The name is hashed
@@ -50,6 +53,7 @@ func (s *Server) lockName(ctx context.Context, c *ftpcore.Conn, full string) (un
 	heldSince := time.Time{}
 	wait := 5 * time.Millisecond
 	broken := false
+	absent := 0 // MKD refused with no lock there, in a row
 	for {
 		err := c.Mkdir(ctx, lock)
 		if err == nil {
@@ -58,13 +62,19 @@ func (s *Server) lockName(ctx context.Context, c *ftpcore.Conn, full string) (un
 		if !lockRefused(err) {
 			return nil, err
 		}
-		// Refused: held by another, or not allowed at all.
+		// Refused: held by another, or not allowed at all. A lock that is
+		// gone when looked at may only just have been released: only MKD
+		// refused lockTries times with no lock there means "not allowed".
 		if _, serr := c.Stat(ctx, lock); ftpcore.ReplyCode(serr) == ftpcore.StatusFileUnavailable {
+			if absent++; absent < lockTries {
+				continue
+			}
 			s.log.Warn("no lock for a rename: the FTP server refused MKD", "backend", s.cfg.Pool.Name(), "path", lock, "err", err)
 			return func() {}, nil
 		} else if serr != nil {
 			return nil, serr
 		}
+		absent = 0
 		now := time.Now()
 		if heldSince.IsZero() {
 			heldSince = now
