@@ -135,33 +135,17 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ClientIdleTimeout <= 0 {
-		cfg.ClientIdleTimeout = DefaultClientIdleTimeout
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.MinClientRate == 0 {
-		cfg.MinClientRate = DefaultMinClientRate
-	}
-	if cfg.MinClientRateWindow <= 0 {
-		cfg.MinClientRateWindow = DefaultMinClientRateWindow
-	}
-	if cfg.MaxTransferTime == 0 {
-		cfg.MaxTransferTime = DefaultMaxTransferTime
-	}
-	if cfg.MaxUploadSize == 0 {
-		cfg.MaxUploadSize = DefaultMaxUploadSize
-	}
-	if cfg.MaxClockSkew <= 0 {
-		cfg.MaxClockSkew = DefaultMaxClockSkew
-	}
-	if cfg.TempMaxAge == 0 {
-		cfg.TempMaxAge = DefaultTempMaxAge
-	}
-	if cfg.TempSweepInterval == 0 {
-		cfg.TempSweepInterval = DefaultTempSweepInterval
-	}
+	// Zero means the default everywhere; where a negative value means "no
+	// such limit" (orZero), it is kept.
+	orPositive(&cfg.ClientIdleTimeout, DefaultClientIdleTimeout)
+	orPositive(&cfg.ReadyTimeout, DefaultReadyTimeout)
+	orPositive(&cfg.MinClientRateWindow, DefaultMinClientRateWindow)
+	orPositive(&cfg.MaxClockSkew, DefaultMaxClockSkew)
+	orZero(&cfg.MinClientRate, DefaultMinClientRate)
+	orZero(&cfg.MaxTransferTime, DefaultMaxTransferTime)
+	orZero(&cfg.MaxUploadSize, DefaultMaxUploadSize)
+	orZero(&cfg.TempMaxAge, DefaultTempMaxAge)
+	orZero(&cfg.TempSweepInterval, DefaultTempSweepInterval)
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
@@ -193,6 +177,20 @@ func New(cfg Config) *Server {
 // once they are TempMaxAge old. Call it after the HTTP server has shut
 // down and before the Pool is closed. Close may be called more than once.
 func (s *Server) Close() { s.temps.close() }
+
+// orPositive sets *v to def unless it is positive.
+func orPositive[T int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// orZero sets *v to def if it is zero.
+func orZero[T int64 | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
