@@ -1,6 +1,7 @@
 // Package httpsem holds the parts of HTTP semantics a file server needs that
 // have nothing to do with FTP: validators (RFC 9110 §8.8), conditional
-// requests (§13), range requests (§14), content negotiation (§12), and the
+// requests (§13), range requests (§14), content negotiation (§12), the
+// Content-Disposition of a download (RFC 6266, RFC 8187), and the
 // cleaning of request paths (RFC 3986 §3.3) that keeps every name under its
 // root.
 //
