@@ -113,6 +113,13 @@ type Config struct {
 	// The zero value, LinksInside, follows only links that lead to places
 	// inside Root.
 	Links LinkPolicy
+	// TrustedContent says the backend's files may be displayed by a
+	// browser whatever their type: HTML, SVG, XML, JavaScript and PDF are
+	// then served inline like any other file, not as attachments (see
+	// activeTypes in safe.go). The sandbox of the Content-Security-Policy
+	// stays: a trusted page is shown, but runs no script. Default false,
+	// for files that anyone who may upload can have written.
+	TrustedContent bool
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes

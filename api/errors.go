@@ -277,14 +277,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if c.retryAfter {
 		h.Set("Retry-After", "1")
 	}
-	// Validators and lengths set for the success path must not describe
-	// the problem document.
-	for _, k := range []string{"ETag", "Last-Modified", "Content-Length", "Accept-Ranges"} {
+	// Validators, lengths and the disposition set for the success path
+	// must not describe the problem document.
+	for _, k := range []string{"ETag", "Last-Modified", "Content-Length", "Accept-Ranges", "Content-Disposition"} {
 		h.Del(k)
 	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", fileCSP)
 	body := problemBody{
 		Type:     "about:blank",
 		Title:    http.StatusText(c.status),

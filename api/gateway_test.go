@@ -70,6 +70,7 @@ type gatewayOptions struct {
 	apiLog                slog.Handler // api.Config.Logger's handler
 	root                  string
 	links                 api.LinkPolicy
+	trusted               bool // api.Config.TrustedContent
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -102,7 +103,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	acfg := api.Config{
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
-		Root: o.root, Links: o.links,
+		Root: o.root, Links: o.links, TrustedContent: o.trusted,
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)

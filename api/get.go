@@ -22,6 +22,10 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	download, err := wantsDownload(r)
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	var entry ftpcore.Entry
 	var full string
@@ -36,7 +40,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	defer sess.Release()
 	c := sess.Conn()
 	for attempt := 1; ; attempt++ {
-		err := s.serveEntry(w, r, c, full, clean, dirReq, entry)
+		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry)
 		if !errors.Is(err, errFileChanged) || attempt == changedTries {
 			return err
 		}
@@ -58,10 +62,12 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 const changedTries = 3
 
 // fileHeaders are the headers serveFile sets, dropped when it starts over.
-var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ranges", "Content-Type", "Content-Length", "X-Content-Type-Options"}
+var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ranges", "Content-Type", "Content-Length",
+	"X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition"}
 
-// serveEntry answers a GET or HEAD of the entry e at full, whatever it is.
-func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq bool, e ftpcore.Entry) error {
+// serveEntry answers a GET or HEAD of the entry e at full, whatever it is;
+// download is the client's ?download=1, for a file.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq, download bool, e ftpcore.Entry) error {
 	switch {
 	case e.Type == ftpcore.EntryDir && !dirReq:
 		redirect(w, r, r.URL.Path+"/")
@@ -75,14 +81,19 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.C
 		// A link Stat could not follow leads nowhere (MLST servers).
 		return notFound("not a regular file")
 	}
-	return s.serveFile(w, r, c, full, clean, e)
+	return s.serveFile(w, r, c, full, clean, download, e)
 }
 
 // serveFile answers a GET or HEAD of the regular file e, at full on the FTP
-// server: the preconditions, the range, the headers, then the body.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, e ftpcore.Entry) error {
+// server: the preconditions, the range, the headers, then the body. The
+// headers that say what a browser may do with the file (setFileSafety) are
+// on every answer but a problem document, a 304 included: a cache that
+// freshens its stored response with the 304's headers keeps them.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, download bool, e ftpcore.Entry) error {
 	v := s.validatorsOf(e)
 	h := w.Header()
+	ctype := contentType(clean)
+	s.setFileSafety(h, clean, ctype, download)
 	if v.ETag != "" {
 		h.Set("ETag", v.ETag)
 	}
@@ -102,8 +113,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		return err
 	}
 	h.Set("Accept-Ranges", "bytes")
-	h.Set("Content-Type", contentType(clean))
-	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Type", ctype)
 	h.Set("Content-Length", strconv.FormatInt(sp.length, 10))
 	if r.Method == http.MethodHead || sp.length == 0 {
 		w.WriteHeader(sp.status)

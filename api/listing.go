@@ -35,6 +35,8 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Security-Policy", listingCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
 	if html {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 	} else {

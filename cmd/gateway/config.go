@@ -88,7 +88,10 @@ type config struct {
 	TempMaxAge        time.Duration
 	TempSweepInterval time.Duration
 	// Links is the policy for symbolic links on the FTP server.
-	Links           api.LinkPolicy
+	Links api.LinkPolicy
+	// TrustedContent serves HTML, SVG, XML, JavaScript and PDF inline
+	// rather than as attachments (api.Config.TrustedContent).
+	TrustedContent  bool
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 
@@ -181,7 +184,7 @@ type flagValues struct {
 	usePASV, active                   bool
 	activeAddr, activePorts           string
 	caFile, serverName, tlsMinVersion string
-	insecure, demo                    bool
+	insecure, demo, trusted           bool
 	demoDir                           string
 	set                               map[string]bool // the flags given, the environment's included
 
@@ -223,6 +226,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.tempSweep, "temp-sweep-interval", api.DefaultTempSweepInterval, "how often the root and the directories uploaded to are swept for temporary upload files older than --temp-max-age (-1s: no sweep)")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.StringVar(&v.links, "links", api.LinksInside.String(), "symbolic links on the FTP server: inside (follow a link only where it leads to a place inside the root; others are 404), follow (every link, as the FTP server does: whatever the FTP account can read is served) or refuse (none: a path through a link is 404)")
+	fs.BoolVar(&v.trusted, "trusted-content", false, "the FTP server's files are trusted: serve HTML, SVG, XML, JavaScript and PDF inline like other files, not as attachments (browsers still run no script from them: the sandbox stays)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -485,6 +489,7 @@ func (v *flagValues) config() *config {
 		TempMaxAge:          v.tempMaxAge,
 		TempSweepInterval:   v.tempSweep,
 		Links:               v.linkPolicy,
+		TrustedContent:      v.trusted,
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
 		Demo:                v.demo,
@@ -627,6 +632,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("temp_max_age", c.TempMaxAge.String()),
 		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
 		slog.String("links", c.Links.String()),
+		slog.Bool("trusted_content", c.TrustedContent),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -195,6 +195,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		TempMaxAge:          c.TempMaxAge,
 		TempSweepInterval:   c.TempSweepInterval,
 		Links:               c.Links,
+		TrustedContent:      c.TrustedContent,
 	}
 }
 

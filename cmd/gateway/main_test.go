@@ -356,6 +356,25 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "trusted content",
+			args: []string{"--upstream", "ftp://h/", "--trusted-content"},
+			check: func(t *testing.T, c *config) {
+				if !c.TrustedContent {
+					t.Error("TrustedContent false")
+				}
+			},
+		},
+		{
+			name: "trusted content from the environment",
+			args: []string{"--upstream", "ftp://h/"},
+			env:  map[string]string{"FTPGW_TRUSTED_CONTENT": "true"},
+			check: func(t *testing.T, c *config) {
+				if !c.TrustedContent {
+					t.Error("TrustedContent false")
+				}
+			},
+		},
+		{
 			name: "no upload limit",
 			args: []string{"--upstream", "ftp://h/", "--max-upload-size", "-1"},
 			check: func(t *testing.T, c *config) {
@@ -1057,7 +1076,7 @@ func (p *testPKI) serverConfig() *tls.Config {
 
 // The limits given as flags reach the packages that keep them.
 func TestLimitsPassedOn(t *testing.T) {
-	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow"}, envFrom(nil), io.Discard)
+	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow", "--trusted-content"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1066,8 +1085,8 @@ func TestLimitsPassedOn(t *testing.T) {
 	}
 	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxUploadSize != 3<<10 || ac.MinClientRate != 512 ||
 		ac.MinClientRateWindow != 30*time.Second || ac.MaxTransferTime != 12*time.Hour ||
-		ac.TempMaxAge != 24*time.Hour || ac.TempSweepInterval != time.Hour || ac.Links != api.LinksFollow {
-		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v, TempMaxAge %v, TempSweepInterval %v, Links %v",
-			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime, ac.TempMaxAge, ac.TempSweepInterval, ac.Links)
+		ac.TempMaxAge != 24*time.Hour || ac.TempSweepInterval != time.Hour || ac.Links != api.LinksFollow || !ac.TrustedContent {
+		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v, TempMaxAge %v, TempSweepInterval %v, Links %v, TrustedContent %v",
+			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime, ac.TempMaxAge, ac.TempSweepInterval, ac.Links, ac.TrustedContent)
 	}
 }
