@@ -277,6 +277,10 @@ func TestBadListingNames(t *testing.T) {
 	if status != http.StatusOK || h.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("%d %q: %s", status, h.Get("Content-Type"), body)
 	}
+	// Were a name to slip through as markup, it could still run nothing.
+	if csp := h.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none';") || strings.Contains(csp, "script") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
 	for _, bad := range []string{"<b ", "<img", "etc", "a/b", "\x00", `href="./.."`, `href="javascript`} {
 		if strings.Contains(string(body), bad) {
 			t.Errorf("the listing holds %q:\n%s", bad, body)
