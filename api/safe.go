@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
@@ -94,24 +95,24 @@ var errBadDownload = badRequest("the download parameter must be 1 (save the file
 
 // wantsDownload reads the query parameter download of a GET or HEAD: 1
 // asks for an attachment, whatever the type; 0, or no parameter, leaves
-// it to the type. Any other value, or the parameter twice, is an error:
-// the client meant something the gateway would not do.
+// it to the type. Any other value (one that does not decode too), or the
+// parameter twice, is an error: the client meant something the gateway
+// would not do. Other parameters are ignored, as before there was this
+// one.
 func wantsDownload(r *http.Request) (bool, error) {
-	if r.URL.RawQuery == "" {
-		return false, nil // the hot path parses nothing
+	download, seen := false, false
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != "download" {
+			continue
+		}
+		v, err := url.QueryUnescape(v)
+		if seen || err != nil || (v != "0" && v != "1") {
+			return false, errBadDownload
+		}
+		download, seen = v == "1", true
 	}
-	vs, ok := r.URL.Query()["download"]
-	switch {
-	case !ok:
-		return false, nil
-	case len(vs) != 1:
-		return false, errBadDownload
-	case vs[0] == "1":
-		return true, nil
-	case vs[0] == "0":
-		return false, nil
-	}
-	return false, errBadDownload
+	return download, nil
 }
 
 // setFileSafety sets the headers of a file response (200, 206, HEAD, 304)

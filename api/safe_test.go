@@ -119,7 +119,7 @@ func TestUploadedContentServedSafely(t *testing.T) {
 				if wantDown == "" {
 					wantDown = `attachment; filename="` + row.name + `"`
 				}
-				for _, q := range []string{"?download=1", "?x=y&download=1"} {
+				for _, q := range []string{"?download=1", "?x=y&download=1", "?%64ownload=%31", "?bad=%zz&download=1"} {
 					status, h, _ = g.fetch(t, http.MethodGet, u+q, nil)
 					if status != http.StatusOK {
 						t.Fatalf("GET %s: %d", q, status)
@@ -147,7 +147,7 @@ func TestUploadedContentServedSafely(t *testing.T) {
 			})
 		}
 		t.Run("bad download parameter", func(t *testing.T) {
-			for _, q := range []string{"?download=2", "?download=", "?download=true", "?download=1&download=1", "?download=0&download=1"} {
+			for _, q := range []string{"?download=2", "?download=", "?download", "?download=true", "?download=%zz", "?x&download=1&download=1", "?download=0&download=1", "?%64ownload=%32"} {
 				status, h, got := g.fetch(t, http.MethodGet, "/files/page.html"+q, nil)
 				if status != http.StatusBadRequest {
 					t.Fatalf("%s: %d %s", q, status, got)
