@@ -77,9 +77,10 @@ func (t *Tokens) Lookup(secret string) (Token, bool) { return t.cur.Load().Looku
 func (t *Tokens) Len() int { return t.cur.Load().Len() }
 
 // Close stops the reloading and waits for it. Lookup still works after it,
-// with the last tokens loaded. Close may be called more than once.
+// with the last tokens loaded. Close may be called more than once, and on
+// a nil *Tokens.
 func (t *Tokens) Close() {
-	if t.stop == nil {
+	if t == nil || t.stop == nil {
 		return
 	}
 	t.once.Do(func() { close(t.stop) })
