@@ -3,8 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,18 +107,11 @@ func TestTokens(t *testing.T) {
 			if row.auth != "" {
 				hdr = []string{"Authorization", row.auth}
 			}
-			var body *strings.Reader
+			var body io.Reader
 			if row.body != "" {
 				body = strings.NewReader(row.body)
 			}
-			var status int
-			var h http.Header
-			var b []byte
-			if body != nil {
-				status, h, b = g.fetch(t, row.method, row.path, body, hdr...)
-			} else {
-				status, h, b = g.fetch(t, row.method, row.path, nil, hdr...)
-			}
+			status, h, b := g.fetch(t, row.method, row.path, body, hdr...)
 			if status != row.status {
 				t.Errorf("%s: %d, want %d; body %.200q", row.name, status, row.status, b)
 				continue

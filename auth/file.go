@@ -103,17 +103,18 @@ func (t *Tokens) read() (fileStamp, []byte, *Set, error) {
 	return fileStamp{fi.ModTime(), fi.Size()}, data, set.with(t.extra), nil
 }
 
+// watch reloads the file every interval until Close.
 func (t *Tokens) watch(interval time.Duration) {
 	defer close(t.done)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C:
+			t.reload()
 		case <-t.stop:
 			return
-		case <-tick.C:
 		}
-		t.reload()
 	}
 }
 
