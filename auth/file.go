@@ -29,13 +29,7 @@ type Tokens struct {
 
 	// Read and written by the reloading goroutine only, after Load.
 	lastData []byte
-	lastStat fileStamp
-}
-
-// fileStamp is what says a file may have changed without reading it.
-type fileStamp struct {
-	mod  time.Time
-	size int64
+	lastInfo os.FileInfo // nil while the file cannot be stat'ed
 }
 
 // Static is a Tokens of the tokens ts only, never reloaded.
@@ -56,11 +50,15 @@ func Load(name string, extra []Token, interval time.Duration, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Tokens{name: name, extra: extra, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	stamp, data, set, err := t.read()
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	data, set, err := t.read()
 	if err != nil {
 		return nil, err
 	}
-	t.lastStat, t.lastData = stamp, data
+	t.lastInfo, t.lastData = fi, data
 	t.cur.Store(set)
 	if interval <= 0 {
 		close(t.done)
@@ -87,20 +85,24 @@ func (t *Tokens) Close() {
 	<-t.done
 }
 
-func (t *Tokens) read() (fileStamp, []byte, *Set, error) {
-	fi, err := os.Stat(t.name)
-	if err != nil {
-		return fileStamp{}, nil, nil, fmt.Errorf("tokens file: %w", err)
-	}
+// read reads and parses the file; the set returned has the extra tokens.
+func (t *Tokens) read() ([]byte, *Set, error) {
 	data, err := os.ReadFile(t.name)
 	if err != nil {
-		return fileStamp{}, nil, nil, fmt.Errorf("tokens file: %w", err)
+		return nil, nil, fmt.Errorf("tokens file: %w", err)
 	}
 	set, err := ParseFile(bytes.NewReader(data))
 	if err != nil {
-		return fileStamp{}, nil, nil, fmt.Errorf("tokens file %s: %w", t.name, err)
+		return nil, nil, fmt.Errorf("tokens file %s: %w", t.name, err)
 	}
-	return fileStamp{fi.ModTime(), fi.Size()}, data, set.with(t.extra), nil
+	return data, set.with(t.extra), nil
+}
+
+// unchanged reports whether a and b describe the file in one state: the
+// same file (a file renamed over it, as a mounted secret is updated, is
+// another even with the same size and time), modification time and size.
+func unchanged(a, b os.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
 // watch reloads the file every interval until Close.
@@ -118,27 +120,26 @@ func (t *Tokens) watch(interval time.Duration) {
 	}
 }
 
-// reload reads the file again if its stamp changed, and swaps the tokens
-// if it holds other ones that parse.
+// reload reads the file again if it changed since the last look, and
+// swaps the tokens if it holds other ones that parse. A failure is logged
+// once for each state of the file (a file gone, once while it is gone).
 func (t *Tokens) reload() {
-	fi, err := os.Stat(t.name)
-	if err == nil && (fileStamp{fi.ModTime(), fi.Size()}) == t.lastStat {
+	fi, statErr := os.Stat(t.name)
+	if unchanged(fi, t.lastInfo) {
 		return
 	}
-	stamp, data, set, err := t.read()
+	wasGone := t.lastInfo == nil
+	t.lastInfo = nil
+	if statErr == nil {
+		t.lastInfo = fi
+	}
+	data, set, err := t.read()
 	if err != nil {
-		if stamp != t.lastStat {
+		if statErr == nil || !wasGone {
 			t.log.Error("tokens file not reloaded; the tokens loaded before stay in use", "err", err.Error())
 		}
-		// Not again for the same state of the file; a stat that fails
-		// keeps the zero stamp, and is logged once.
-		t.lastStat = stamp
-		if fi != nil {
-			t.lastStat = fileStamp{fi.ModTime(), fi.Size()}
-		}
 		return
 	}
-	t.lastStat = stamp
 	if bytes.Equal(data, t.lastData) {
 		return
 	}

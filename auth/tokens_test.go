@@ -3,8 +3,11 @@ package auth_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftpgw/ftpgw/auth"
 )
@@ -133,4 +136,73 @@ func FuzzParseFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name+".new", []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(name+".new", name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadSameSizeAndTime: a file renamed over the tokens file is
+// reloaded even when its size and modification time are the old one's
+// (the kernel's clock ticks in milliseconds; two updates in one tick, or
+// a copy that keeps times, look alike otherwise).
+func TestReloadSameSizeAndTime(t *testing.T) {
+	const other = "0ther-0123456789abcdefghijkl" // as long as secret
+	name := filepath.Join(t.TempDir(), "tokens")
+	line := func(s string) string {
+		tok, err := auth.NewToken(s, "", auth.Read, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Line() + "\n"
+	}
+	writeFile(t, name, line(secret))
+	fi, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.Load(name, nil, 5*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokens.Close()
+	writeFile(t, name, line(other))
+	if err := os.Chtimes(name, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := tokens.Lookup(other); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a file of the same size and time renamed over the tokens file was not reloaded")
+		}
+	}
+	if _, ok := tokens.Lookup(secret); ok {
+		t.Error("the old token still works")
+	}
+}
+
+// TestCloseIsPrompt: Close does not wait for the next look at the file.
+func TestCloseIsPrompt(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "tokens")
+	writeFile(t, name, "")
+	tokens, err := auth.Load(name, nil, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tokens.Close()
+	tokens.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	var none *auth.Tokens
+	none.Close()
 }
