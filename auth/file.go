@@ -41,10 +41,11 @@ func Static(ts ...Token) *Tokens {
 
 // Load reads the tokens file name and returns its tokens with extra; an
 // unreadable or malformed file is an error. With interval positive it then
-// looks at the file every interval and, when it was replaced or its modification time or size
-// changed, reads it again: a file that reads and parses replaces the
-// tokens (extra kept), one that does not leaves them as they were and is
-// logged at Error on log (the reason and the line number, never the line).
+// looks at the file every interval and, when it was replaced or its
+// modification time or size changed, reads it again: a file that reads and
+// parses replaces the tokens (extra kept), one that does not leaves them as
+// they were and is logged at Error on log (the reason and the line number,
+// never the line).
 func Load(name string, extra []Token, interval time.Duration, log *slog.Logger) (*Tokens, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
