@@ -146,6 +146,9 @@ func TestTokensEndToEnd(t *testing.T) {
 		}
 	}
 	log := stop()
+	if !strings.Contains(log, "Every /files/ request needs a token: add -H 'Authorization: Bearer <token>'.") {
+		t.Errorf("the demo's instructions do not say a token is needed:\n%s", log)
+	}
 	for _, secret := range []string{testToken, otherToken} {
 		if strings.Contains(log, secret) {
 			t.Errorf("the log holds a token:\n%s", log)

@@ -135,7 +135,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	go func() { served <- srv.Serve(handler.Listener(ln)) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if demo != nil {
-		printDemo(stderr, demo, ln.Addr())
+		printDemo(stderr, demo, ln.Addr(), tokens != nil)
 	}
 
 	select {
