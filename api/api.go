@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,6 +121,13 @@ type Config struct {
 	// stays: a trusted page is shown, but runs no script. Default false,
 	// for files that anyone who may upload can have written.
 	TrustedContent bool
+	// Tokens, when set, are the bearer tokens (RFC 6750) /files/ asks
+	// of every request: a request without one of them gets 401, one whose
+	// token's scopes or prefix do not allow its method and path 403,
+	// before anything reaches the FTP server (auth.go). Nil means no
+	// authentication: anyone who can reach the gateway may read, write
+	// and delete. The caller owns it (and Closes it after the Server).
+	Tokens *auth.Tokens
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -164,10 +172,14 @@ func New(cfg Config) *Server {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
 	r.Handle("/files", http.RedirectHandler("/files/", http.StatusMovedPermanently))
-	r.Method(http.MethodGet, "/files/*", s.handle(s.getFile))
-	r.Method(http.MethodHead, "/files/*", s.handle(s.getFile))
-	r.Method(http.MethodPut, "/files/*", s.handle(s.putFile))
-	r.Method(http.MethodDelete, "/files/*", s.handle(s.deleteFile))
+	files := chi.Router(r)
+	if cfg.Tokens != nil {
+		files = r.With(s.requireToken)
+	}
+	files.Method(http.MethodGet, "/files/*", s.handle(s.getFile))
+	files.Method(http.MethodHead, "/files/*", s.handle(s.getFile))
+	files.Method(http.MethodPut, "/files/*", s.handle(s.putFile))
+	files.Method(http.MethodDelete, "/files/*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		s.writeError(w, r, errMethodNotAllowed)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
@@ -44,6 +45,27 @@ var (
 	errFileChanged = &problem{status: http.StatusServiceUnavailable, detail: "the file kept changing on the FTP server while it was being read",
 		header: http.Header{"Retry-After": {"1"}}}
 )
+
+// The challenges of RFC 6750 §3: a request with no bearer token is told
+// only the realm; one whose token is unknown, invalid_token too.
+var (
+	errNoToken = &problem{status: http.StatusUnauthorized, detail: "a bearer token is required",
+		header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw"`}}}
+	errBadToken = &problem{status: http.StatusUnauthorized, detail: "the bearer token is not valid",
+		header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw", error="invalid_token"`}}}
+)
+
+// tokenForbidden is a valid token that may not do this: its scopes lack
+// need (scopeOK false), or the path is outside its prefix. The challenge
+// names the scope wanted, as RFC 6750 §3.1's insufficient_scope does.
+func tokenForbidden(need auth.Scope, scopeOK bool) error {
+	detail := "the token's scopes do not include " + need.String()
+	if scopeOK {
+		detail = "the token does not reach this path"
+	}
+	return &problem{status: http.StatusForbidden, detail: detail,
+		header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw", error="insufficient_scope", scope="` + need.String() + `"`}}}
+}
 
 func badRequest(detail string, cause error) error {
 	return &problem{status: http.StatusBadRequest, detail: detail, cause: cause}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
@@ -70,7 +71,8 @@ type gatewayOptions struct {
 	apiLog                slog.Handler // api.Config.Logger's handler
 	root                  string
 	links                 api.LinkPolicy
-	trusted               bool // api.Config.TrustedContent
+	trusted               bool         // api.Config.TrustedContent
+	tokens                *auth.Tokens // api.Config.Tokens
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -103,7 +105,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	acfg := api.Config{
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
-		Root: o.root, Links: o.links, TrustedContent: o.trusted,
+		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens,
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)

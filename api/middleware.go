@@ -22,6 +22,7 @@ type requestInfo struct {
 	headerSent bool
 	ftpCode    int
 	err        error
+	token      string // the name of the request's bearer token
 }
 
 type requestInfoKey struct{}
@@ -107,6 +108,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					slog.Int("status", status),
 					slog.Int64("bytes", info.bytes),
 					slog.Duration("duration", d),
+				}
+				if info.token != "" {
+					attrs = append(attrs, slog.String("token_name", info.token))
 				}
 				if info.ftpCode != 0 {
 					attrs = append(attrs, slog.Int("ftp_code", info.ftpCode))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/pool"
 )
@@ -24,11 +25,12 @@ import (
 // The defaults the gateway itself owns. Every other flag's default is the
 // Default… constant of the package the value is for (pool, ftpcore, api).
 const (
+	// defaultListen is --listen when requests are authenticated.
 	defaultListen = ":8080"
-	// demoListen is --listen under --demo when --listen is not given: the
-	// demo is a writable file server with no authentication, so unless
-	// told otherwise it stays on this machine.
-	demoListen = "127.0.0.1:8080"
+	// loopbackListen is --listen when they are not (--auth none), and
+	// under --demo, when --listen is not given: a file server anyone may
+	// write to stays on this machine unless told otherwise.
+	loopbackListen = "127.0.0.1:8080"
 	// defaultMinSessions keeps one session logged in, so that a request
 	// after a quiet spell does not wait for a login. The pool's own
 	// default is none.
@@ -91,7 +93,9 @@ type config struct {
 	Links api.LinkPolicy
 	// TrustedContent serves HTML, SVG, XML, JavaScript and PDF inline
 	// rather than as attachments (api.Config.TrustedContent).
-	TrustedContent  bool
+	TrustedContent bool
+	// Auth is how /files/ requests are authenticated.
+	Auth            authSettings
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 
@@ -153,8 +157,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	}
 	v.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { v.set[f.Name] = true }) // the environment included
-	if v.demo && !v.set["listen"] {
-		v.listen = demoListen
+	if err := v.validateAuth(getenv); err != nil {
+		return nil, err
+	}
+	if (v.demo || v.authMode == authNone) && !v.set["listen"] {
+		v.listen = loopbackListen
 	}
 	if v.demo && !v.set["links"] {
 		// The demo's server (ftpserverlib) shows no links: it describes
@@ -186,6 +193,8 @@ type flagValues struct {
 	caFile, serverName, tlsMinVersion string
 	insecure, demo, trusted           bool
 	demoDir                           string
+	auth, tokensFile                  string
+	tokensReload                      time.Duration
 	set                               map[string]bool // the flags given, the environment's included
 
 	// Parsed by validate.
@@ -197,6 +206,8 @@ type flagValues struct {
 	portMin, portMax int
 	up               upstream // with the password file's password
 	rootCAs          *x509.CertPool
+	authMode         authMode
+	envToken         *auth.Token // FTPGW_TOKEN's, hashed
 }
 
 // newFlagSet defines the gateway's flags on a FlagSet that prints its
@@ -207,7 +218,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	v := &flagValues{}
 	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
-	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --demo and no --listen: "+demoListen+")")
+	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
 	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
 	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
 	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
@@ -227,6 +238,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.StringVar(&v.links, "links", api.LinksInside.String(), "symbolic links on the FTP server: inside (follow a link only where it leads to a place inside the root; others are 404), follow (every link, as the FTP server does: whatever the FTP account can read is served) or refuse (none: a path through a link is 404)")
 	fs.BoolVar(&v.trusted, "trusted-content", false, "the FTP server's files are trusted: serve HTML, SVG, XML, JavaScript and PDF inline like other files, not as attachments (browsers still run no script from them: the sandbox stays)")
+	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+") or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
+	fs.StringVar(&v.tokensFile, "tokens-file", "", "file of bearer tokens, one a line as 'sha256:<hex> scopes=read,write,delete [prefix=/path] [name=who]' (make lines with 'gateway hash-token'); reloaded when it changes")
+	fs.DurationVar(&v.tokensReload, "tokens-reload-interval", auth.DefaultReloadInterval, "how often --tokens-file is looked at for a change")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -296,6 +310,7 @@ func (v *flagValues) validateLimits() error {
 		{"max-session-lifetime", v.lifetime}, {"max-session-idle", v.idle}, {"acquire-timeout", v.acquire},
 		{"dial-timeout", v.dial}, {"command-timeout", v.command}, {"data-timeout", v.data}, {"abort-timeout", v.abort},
 		{"client-idle-timeout", v.clientIdle}, {"shutdown-timeout", v.shutdown}, {"min-client-rate-window", v.rateWindow},
+		{"tokens-reload-interval", v.tokensReload},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
@@ -389,8 +404,13 @@ func (v *flagValues) validateServing() error {
 	if v.listen == "" {
 		return errors.New("--listen is empty")
 	}
-	if _, _, err := net.SplitHostPort(v.listen); err != nil {
+	host, _, err := net.SplitHostPort(v.listen)
+	if err != nil {
 		return fmt.Errorf("--listen %q: %v", v.listen, err)
+	}
+	if v.authMode == authNone && !v.set["auth"] && !isLoopback(host) {
+		return fmt.Errorf("--listen %q serves beyond this machine with no authentication: give --tokens-file or %s, "+
+			"or --auth none to let anyone who can reach it read, write and delete", v.listen, envTokenVar)
 	}
 	return nil
 }
@@ -490,6 +510,7 @@ func (v *flagValues) config() *config {
 		TempSweepInterval:   v.tempSweep,
 		Links:               v.linkPolicy,
 		TrustedContent:      v.trusted,
+		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
 		Demo:                v.demo,
@@ -633,6 +654,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
 		slog.String("links", c.Links.String()),
 		slog.Bool("trusted_content", c.TrustedContent),
+		slog.Any("auth", c.Auth),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -223,7 +223,7 @@ func randomHex(n int) string {
 
 // printDemo tells a person who just typed "go run ./cmd/gateway --demo"
 // what they have and what to try, in plain text rather than JSON.
-func printDemo(w io.Writer, d *demoServer, addr net.Addr) {
+func printDemo(w io.Writer, d *demoServer, addr net.Addr, tokens bool) {
 	base := "http://" + browseHost(addr) + "/files/"
 	fmt.Fprintf(w, "\nftpgw demo: serving %s through an embedded FTP server at %s\n\n", d.dir, d.addr)
 	fmt.Fprintf(w, "Try:\n")
@@ -236,6 +236,9 @@ func printDemo(w io.Writer, d *demoServer, addr net.Addr) {
 		{"curl -X DELETE " + base + "uploaded.txt", "delete"},
 	} {
 		fmt.Fprintf(w, "  %-72s # %s\n", ex[0], ex[1])
+	}
+	if tokens {
+		fmt.Fprintf(w, "\nEvery /files/ request needs a token: add -H 'Authorization: Bearer <token>'.\n")
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }

@@ -7,6 +7,11 @@
 // FTPGW_MAX_SESSIONS, and so on. A flag on the command line wins over the
 // environment, which wins over the default.
 //
+// Requests to /files/ carry a bearer token of --tokens-file (or the one of
+// FTPGW_TOKEN); with neither, the gateway listens on loopback only unless
+// --auth none says that anyone may use it. "gateway hash-token" makes a
+// token's line for the tokens file.
+//
 // With --demo it needs no FTP server: it starts one of its own on
 // 127.0.0.1, serving a directory seeded with sample files.
 //
@@ -42,6 +47,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hash-token" {
+		os.Exit(hashToken(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	cfg, err := loadConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -92,6 +100,12 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		return err
 	}
 
+	tokens, err := cfg.Auth.tokens(logger)
+	if err != nil {
+		return err
+	}
+	defer tokens.Close()
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -99,7 +113,9 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	if cfg.onListening != nil {
 		cfg.onListening(ln.Addr())
 	}
-	handler := api.New(cfg.apiConfig(p, reg, logger))
+	acfg := cfg.apiConfig(p, reg, logger)
+	acfg.Tokens = tokens
+	handler := api.New(acfg)
 	// Deferred after p.Close, so it runs before it: the background
 	// deletions end while the sessions are there.
 	defer handler.Close()
@@ -119,7 +135,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	go func() { served <- srv.Serve(handler.Listener(ln)) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if demo != nil {
-		printDemo(stderr, demo, ln.Addr())
+		printDemo(stderr, demo, ln.Addr(), tokens != nil)
 	}
 
 	select {
@@ -141,6 +157,9 @@ func logStart(logger *slog.Logger, cfg *config) {
 		// keeps saying so.
 		logger.Warn("--tls-insecure-skip-verify is set: the FTP server's certificate is not verified, " +
 			"and anyone on the path can read and change the traffic; for tests only, never in production")
+	}
+	if host, _, _ := net.SplitHostPort(cfg.Listen); cfg.Auth.Mode == authNone && !isLoopback(host) {
+		logger.Warn("--auth none on an address beyond this machine: anyone who can reach the gateway may read, write and delete every file", "listen", cfg.Listen)
 	}
 }
 

@@ -301,7 +301,8 @@ func TestLoadConfig(t *testing.T) {
 			name: "defaults",
 			args: []string{"--upstream", "ftp://u:p@host/pub"},
 			check: func(t *testing.T, c *config) {
-				if c.Listen != ":8080" || c.MaxSessions != 8 || c.MaxSessionLifetime != 30*time.Minute ||
+				// No authentication: loopback only.
+				if c.Listen != "127.0.0.1:8080" || c.MaxSessions != 8 || c.MaxSessionLifetime != 30*time.Minute ||
 					c.MaxSessionIdle != 5*time.Minute || c.AcquireTimeout != 10*time.Second ||
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
@@ -309,7 +310,7 @@ func TestLoadConfig(t *testing.T) {
 					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
 					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
 					c.MaxClockSkew != 2*time.Hour || c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour ||
-					c.Links != api.LinksInside {
+					c.Links != api.LinksInside || c.Auth.Mode != authNone || c.Auth.ReloadInterval != 5*time.Second {
 					t.Errorf("defaults wrong: %+v", c)
 				}
 				if c.Upstream != (upstream{Addr: "host:21", User: "u", Password: "p", Root: "pub"}) {
@@ -458,6 +459,7 @@ func TestLoadConfig(t *testing.T) {
 			env: map[string]string{
 				"FTPGW_UPSTREAM": "ftp://u:p@envhost/", "FTPGW_LISTEN": ":9000", "FTPGW_MAX_SESSIONS": "3",
 				"FTPGW_LOG_LEVEL": "debug", "FTPGW_USE_PASV_ADDRESS": "true", "FTPGW_DATA_TIMEOUT": "2m",
+				"FTPGW_AUTH": "none",
 			},
 			check: func(t *testing.T, c *config) {
 				if c.Listen != ":9000" || c.MaxSessions != 3 || c.LogLevel != slog.LevelDebug ||
@@ -468,7 +470,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "flag over env",
-			args: []string{"--listen", ":7000", "--max-sessions", "2", "--upstream", "ftp://flaghost/"},
+			args: []string{"--listen", ":7000", "--max-sessions", "2", "--upstream", "ftp://flaghost/", "--auth", "none"},
 			env:  map[string]string{"FTPGW_UPSTREAM": "ftp://envhost/", "FTPGW_LISTEN": ":9000", "FTPGW_MAX_SESSIONS": "3"},
 			check: func(t *testing.T, c *config) {
 				if c.Listen != ":7000" || c.MaxSessions != 2 || c.Upstream.Addr != "flaghost:21" {
@@ -515,7 +517,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "demo on all interfaces when asked",
-			args: []string{"--demo", "--listen", ":8080"},
+			args: []string{"--demo", "--listen", ":8080", "--auth", "none"},
 			check: func(t *testing.T, c *config) {
 				if c.Listen != ":8080" {
 					t.Errorf("demo with --listen: %q", c.Listen)
@@ -906,7 +908,13 @@ func (p *testPKI) writeCA(t *testing.T) string {
 // returned nil, and returns what it wrote to stderr.
 func startGateway(t *testing.T, args []string) (base string, stop func() string) {
 	t.Helper()
-	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, args...), envFrom(nil), io.Discard)
+	return startGatewayEnv(t, args, nil)
+}
+
+// startGatewayEnv is startGateway with the environment env.
+func startGatewayEnv(t *testing.T, args []string, env map[string]string) (base string, stop func() string) {
+	t.Helper()
+	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, args...), envFrom(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ftpgw/ftpgw/auth"
+)
+
+// envTokenVar is the environment variable that holds one token with every
+// scope, for a deployment that needs no more than one. Only its hash is
+// kept; its value is never logged.
+const envTokenVar = "FTPGW_TOKEN"
+
+// authMode is how /files/ requests are authenticated.
+type authMode int
+
+const (
+	authNone  authMode = iota // anyone who reaches the gateway
+	authToken                 // a bearer token of the tokens file or FTPGW_TOKEN
+)
+
+func (m authMode) String() string {
+	if m == authToken {
+		return "token"
+	}
+	return "none"
+}
+
+// authSettings are the gateway's one backend's authentication.
+type authSettings struct {
+	Mode           authMode
+	TokensFile     string
+	ReloadInterval time.Duration
+	// EnvToken is FTPGW_TOKEN's token (its hash), nil if none was given.
+	EnvToken *auth.Token
+}
+
+// LogValue implements slog.LogValuer: whether there is an env token,
+// never the token.
+func (a authSettings) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("mode", a.Mode.String()),
+		slog.String("tokens_file", a.TokensFile),
+		slog.String("tokens_reload_interval", a.ReloadInterval.String()),
+		slog.Bool("env_token", a.EnvToken != nil),
+	)
+}
+
+// validateAuth reads --auth, FTPGW_TOKEN and --tokens-file (which it
+// loads once, to fail at start rather than at the first request).
+func (v *flagValues) validateAuth(getenv func(string) string) error {
+	if secret := getenv(envTokenVar); secret != "" {
+		tok, err := auth.NewToken(secret, "env", auth.All, "/")
+		if err != nil {
+			return fmt.Errorf("%s: %w", envTokenVar, err)
+		}
+		v.envToken = &tok
+	}
+	given := v.tokensFile != "" || v.envToken != nil
+	switch v.auth {
+	case "":
+		if given {
+			v.authMode = authToken
+		}
+	case "none":
+		if given {
+			return fmt.Errorf("--auth none, and yet tokens are given (--tokens-file or %s): leave --auth out, or the tokens", envTokenVar)
+		}
+	case "token":
+		if !given {
+			return fmt.Errorf("--auth token needs --tokens-file or %s", envTokenVar)
+		}
+		v.authMode = authToken
+	default:
+		return fmt.Errorf("--auth must be token or none, got %q", v.auth)
+	}
+	if v.tokensFile != "" {
+		t, err := auth.Load(v.tokensFile, nil, 0, nil)
+		if err != nil {
+			return fmt.Errorf("--tokens-file: %w", err)
+		}
+		t.Close()
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen host is this machine's alone: a
+// loopback IP address or "localhost". "" and "0.0.0.0" are every
+// interface; any other name may resolve to one.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// tokens loads the tokens the settings name, reloading the file every
+// ReloadInterval; nil for no authentication. Close the result when done.
+func (a authSettings) tokens(logger *slog.Logger) (*auth.Tokens, error) {
+	var extra []auth.Token
+	if a.EnvToken != nil {
+		extra = append(extra, *a.EnvToken)
+	}
+	switch {
+	case a.Mode == authNone:
+		return nil, nil
+	case a.TokensFile == "":
+		return auth.Static(extra...), nil
+	}
+	return auth.Load(a.TokensFile, extra, a.ReloadInterval, logger)
+}
