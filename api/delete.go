@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -41,7 +42,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		if l.link && (!dirReq || e.Type == ftpcore.EntryDir) {
 			// The link goes, not what it leads to: DELE unlinks it on
 			// the Unix servers, a link to a directory too.
-			return c.Delete(ctx, full)
+			return deleteName(ctx, c, full)
 		}
 		if e.Type == ftpcore.EntryDir {
 			err := c.Rmdir(ctx, full)
@@ -53,11 +54,25 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		if dirReq {
 			return notFound("not a directory")
 		}
-		return c.Delete(ctx, full)
+		return deleteName(ctx, c, full)
 	})
 	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// deleteName runs DELE of full, and looks into a refusal (whyRefused). A
+// file found there after a refusal may be another client's, put in the
+// place of one deleted in between (TestPutDeleteRace saw it on vsftpd and
+// pure-ftpd): only a refusal with the file there at each of changedTries
+// tries is a denial.
+func deleteName(ctx context.Context, c *ftpcore.Conn, full string) error {
+	for attempt := 1; ; attempt++ {
+		err := whyRefused(ctx, c, refusedDelete, full, c.Delete(ctx, full))
+		if attempt == changedTries || !isDenied(err) {
+			return err
+		}
+	}
 }
