@@ -3,10 +3,15 @@ package api_test
 import (
 	"io/fs"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 )
 
 // TestStatusTellsTheTruth: the same situation on disk gets the same status
@@ -116,4 +121,78 @@ func snapshot(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestPutRenameRefused: the rename of a complete upload over its target is
+// refused ("550 Rename failed." is all vsftpd says). Where the STOR of the
+// temporary file beside it succeeded, the directory is writable: the
+// target there is a file the account may not replace (403), and no target
+// there is a name the server will not have (400), not the 502 of a server
+// that misbehaved. The target keeps its content and no temporary file is
+// left.
+func TestPutRenameRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   int
+		text   string
+		exists bool
+		status int
+		detail string
+	}{
+		{"550 over a file", 550, "Rename failed.", true, 403, "the FTP server denied the change to this file"},
+		{"550 to a new name", 550, "Rename failed.", false, 400, "the FTP server rejected the name"},
+		{"553 to a new name", 553, "Rename failed.", false, 400, "the FTP server rejected the name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := ftptest.NewServer(t)
+			srv.Mkdir("/d")
+			if tc.exists {
+				srv.PutFile("/d/f.txt", []byte("old"), time.Now())
+			}
+			srv.Handle("RNTO", func(c *ftptest.Conn, arg string) { c.Reply(tc.code, tc.text) })
+			ts := fakeGateway(t, srv, nil)
+			status, h, b := fetchURL(t, http.MethodPut, ts.URL+"/files/d/f.txt")
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, b)
+			}
+			if p := problemOf(t, h, b); p["detail"] != tc.detail || p["ftp_code"] != float64(tc.code) {
+				t.Errorf("problem %v, want detail %q and ftp_code %d", p, tc.detail, tc.code)
+			}
+			got, ok := srv.File("/d/f.txt")
+			if ok != tc.exists || tc.exists && string(got) != "old" {
+				t.Errorf("target %q (there: %v)", got, ok)
+			}
+			if names := srv.List("/d"); tc.exists && len(names) != 1 || !tc.exists && len(names) != 0 {
+				t.Errorf("left in /d: %q", names)
+			}
+		})
+	}
+}
+
+// TestDeleteRefusedThenReplaced: DELE refused because another client
+// deleted the file just before, and a third put a new one there before the
+// gateway looked. The file found is not the one refused: the gateway
+// deletes again, and the new file goes (204), not a 403 for a file the
+// account may delete.
+func TestDeleteRefusedThenReplaced(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	srv.PutFile("/f.txt", []byte("one"), time.Now())
+	var dele atomic.Int32
+	srv.Handle("DELE", func(c *ftptest.Conn, arg string) {
+		if dele.Add(1) == 1 {
+			c.Server().PutFile("/f.txt", []byte("two"), time.Now())
+			c.Reply(550, "Delete operation failed.")
+			return
+		}
+		c.Default("DELE", arg)
+	})
+	ts := fakeGateway(t, srv, nil)
+	status, _, b := fetchURL(t, http.MethodDelete, ts.URL+"/files/f.txt")
+	if status != http.StatusNoContent {
+		t.Fatalf("status %d, want 204: %s", status, b)
+	}
+	if srv.Exists("/f.txt") {
+		t.Error("f.txt still there")
+	}
 }
