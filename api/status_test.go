@@ -196,3 +196,4 @@ func TestDeleteRefusedThenReplaced(t *testing.T) {
 		t.Error("f.txt still there")
 	}
 }
+
