@@ -196,4 +196,3 @@ func TestDeleteRefusedThenReplaced(t *testing.T) {
 		t.Error("f.txt still there")
 	}
 }
-
