@@ -216,7 +216,9 @@ func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter boo
 		if e.Cmd == "RNFR" || e.Cmd == "RNTO" {
 			// Only a PUT renames: its complete temporary file over the
 			// target ("550 Rename failed." from vsftpd). The client asked
-			// for no file that could be missing, so not 404.
+			// for no file that could be missing, so not 404. A refused
+			// RNTO comes here only when the look into it (whyRefused)
+			// found nothing to say.
 			return http.StatusBadGateway, "the FTP server refused to move the upload into place", false
 		}
 		return http.StatusNotFound, detailNoSuchFile, false
