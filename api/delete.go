@@ -45,11 +45,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 			return deleteName(ctx, c, full)
 		}
 		if e.Type == ftpcore.EntryDir {
-			err := c.Rmdir(ctx, full)
-			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
-				return conflict("the directory is not empty or cannot be removed", err)
-			}
-			return err
+			return removeDir(ctx, c, full)
 		}
 		if dirReq {
 			return notFound("not a directory")
@@ -75,4 +71,23 @@ func deleteName(ctx context.Context, c *ftpcore.Conn, full string) error {
 			return err
 		}
 	}
+}
+
+// removeDir runs RMD of full. A refusal ("550 Remove directory operation
+// failed." is all vsftpd says) is of a directory that is not empty (409),
+// or, when a listing finds it empty, of one the account may not remove
+// (403).
+func removeDir(ctx context.Context, c *ftpcore.Conn, full string) error {
+	err := c.Rmdir(ctx, full)
+	if ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable {
+		return err
+	}
+	entries, lerr := c.ListAll(ctx, full)
+	switch {
+	case lerr == nil && len(entries) == 0:
+		return denied(detailDeniedRemove, err)
+	case lerr == nil:
+		return conflict("the directory is not empty", err)
+	}
+	return conflict("the directory is not empty or cannot be removed", err)
 }

@@ -91,6 +91,7 @@ const (
 	detailDeniedChange = "the FTP server denied the change to this file"
 	detailDeniedWrite  = "the FTP server denied writing in this directory"
 	detailDeniedRead   = "the FTP server denied reading this file"
+	detailDeniedRemove = "the FTP server denied removing this directory"
 	detailNoParent     = "the parent directory does not exist"
 	detailNoSuchFile   = "no such file or directory"
 	detailBadName      = "the FTP server rejected the name"

@@ -26,6 +26,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		deniedFile = "the FTP server denied the change to this file"
 		deniedDir  = "the FTP server denied writing in this directory"
 		deniedRead = "the FTP server denied reading this file"
+		deniedRmd  = "the FTP server denied removing this directory"
 		noParent   = "the parent directory does not exist"
 		noSuchFile = "no such file or directory"
 	)
@@ -40,6 +41,8 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		// ro/ and its file belong to root: the FTP account may read, not write.
 		{name: "DELETE in a read-only directory", method: "DELETE", path: "ro/file.txt", status: 403, detail: deniedFile},
 		{name: "conditional DELETE in a read-only directory", method: "DELETE", path: "ro/file.txt", hdr: []string{"If-Match", "*"}, status: 403, detail: deniedFile},
+		{name: "DELETE of an empty directory in a read-only directory", method: "DELETE", path: "ro/empty/", status: 403, detail: deniedRmd},
+		{name: "DELETE of a directory not empty", method: "DELETE", path: "rw/", status: 409, detail: "the directory is not empty"},
 		{name: "PUT replacing in a read-only directory", method: "PUT", path: "ro/file.txt", status: 403, detail: deniedDir},
 		{name: "conditional PUT replacing in a read-only directory", method: "PUT", path: "ro/file.txt", hdr: []string{"If-Match", "*"}, status: 403, detail: deniedDir},
 		{name: "PUT new in a read-only directory", method: "PUT", path: "ro/new.txt", status: 403, detail: deniedDir},
@@ -57,7 +60,10 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		root := g.ftpd.Root
 		g.ftpd.WriteFile(t, "rw/locked.txt", []byte("locked"))
 		g.ftpd.WriteFile(t, "ro/file.txt", []byte("keep"))
-		for _, p := range []string{"rw/locked.txt", "ro/file.txt", "ro"} {
+		if err := os.Mkdir(filepath.Join(root, "ro/empty"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"rw/locked.txt", "ro/file.txt", "ro/empty", "ro"} {
 			if err := os.Chown(filepath.Join(root, p), 0, 0); err != nil {
 				t.Fatal(err)
 			}
