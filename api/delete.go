@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -41,23 +42,52 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		if l.link && (!dirReq || e.Type == ftpcore.EntryDir) {
 			// The link goes, not what it leads to: DELE unlinks it on
 			// the Unix servers, a link to a directory too.
-			return c.Delete(ctx, full)
+			return deleteName(ctx, c, full)
 		}
 		if e.Type == ftpcore.EntryDir {
-			err := c.Rmdir(ctx, full)
-			if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
-				return conflict("the directory is not empty or cannot be removed", err)
-			}
-			return err
+			return removeDir(ctx, c, full)
 		}
 		if dirReq {
 			return notFound("not a directory")
 		}
-		return c.Delete(ctx, full)
+		return deleteName(ctx, c, full)
 	})
 	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// deleteName runs DELE of full, and looks into a refusal (whyRefused). A
+// file found there after a refusal may be another client's, put in the
+// place of one deleted in between (TestPutDeleteRace saw it on vsftpd and
+// pure-ftpd): only a refusal with the file there at each of changedTries
+// tries is a denial.
+func deleteName(ctx context.Context, c *ftpcore.Conn, full string) error {
+	for attempt := 1; ; attempt++ {
+		err := whyRefused(ctx, c, refusedDelete, full, c.Delete(ctx, full))
+		if attempt == changedTries || !isDenied(err) {
+			return err
+		}
+	}
+}
+
+// removeDir runs RMD of full. A refusal ("550 Remove directory operation
+// failed." is all vsftpd says) is of a directory that is not empty (409),
+// or, when a listing finds it empty, of one the account may not remove
+// (403).
+func removeDir(ctx context.Context, c *ftpcore.Conn, full string) error {
+	err := c.Rmdir(ctx, full)
+	if ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable {
+		return err
+	}
+	entries, lerr := c.ListAll(ctx, full)
+	switch {
+	case lerr == nil && len(entries) == 0:
+		return denied(detailDeniedRemove, err)
+	case lerr == nil:
+		return conflict("the directory is not empty", err)
+	}
+	return conflict("the directory is not empty or cannot be removed", err)
 }

@@ -106,6 +106,37 @@ func notFound(detail string) error {
 	return &problem{status: http.StatusNotFound, detail: detail}
 }
 
+// The FTP server's refusals of a read or a write, as a look at the path
+// and its parent explained them (files.go, whyRefused): the same situation
+// gets the same answer from every server, whatever its reply's words.
+const (
+	detailDeniedChange = "the FTP server denied the change to this file"
+	detailDeniedWrite  = "the FTP server denied writing in this directory"
+	detailDeniedRead   = "the FTP server denied reading this file"
+	detailDeniedRemove = "the FTP server denied removing this directory"
+	detailNoParent     = "the parent directory does not exist"
+	detailNoSuchFile   = "no such file or directory"
+	detailBadName      = "the FTP server rejected the name"
+)
+
+// denied is a path the FTP server would not let the account read or
+// change, though a look found it there.
+func denied(detail string, cause error) error {
+	return &problem{status: http.StatusForbidden, detail: detail, cause: cause}
+}
+
+// isDenied reports whether err is one of denied's.
+func isDenied(err error) bool {
+	var p *problem
+	return errors.As(err, &p) && p.status == http.StatusForbidden
+}
+
+// vanished is a path the FTP server refused to act on, which a look then did
+// not find.
+func vanished(cause error) error {
+	return &problem{status: http.StatusNotFound, detail: detailNoSuchFile, cause: cause}
+}
+
 func methodNotAllowed(detail string) error {
 	return &problem{status: http.StatusMethodNotAllowed, detail: detail}
 }
@@ -208,12 +239,14 @@ func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter boo
 		if e.Cmd == "RNFR" || e.Cmd == "RNTO" {
 			// Only a PUT renames: its complete temporary file over the
 			// target ("550 Rename failed." from vsftpd). The client asked
-			// for no file that could be missing, so not 404.
+			// for no file that could be missing, so not 404. A refused
+			// RNTO comes here only when the look into it (whyRefused)
+			// found nothing to say.
 			return http.StatusBadGateway, "the FTP server refused to move the upload into place", false
 		}
-		return http.StatusNotFound, "no such file or directory", false
+		return http.StatusNotFound, detailNoSuchFile, false
 	case ftpcore.StatusBadFileName, ftpcore.StatusBadArguments:
-		return http.StatusBadRequest, "the FTP server rejected the name", false
+		return http.StatusBadRequest, detailBadName, false
 	case ftpcore.StatusExceededStorage, ftpcore.StatusInsufficientSpace:
 		return http.StatusInsufficientStorage, "the FTP server is out of space", false
 	case ftpcore.StatusNotAvailable:

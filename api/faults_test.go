@@ -99,7 +99,9 @@ func TestReplyCodesBecomeStatuses(t *testing.T) {
 		{"530 not logged in", "MLST", 530, "Not logged in", "GET", 502, false},
 		{"425 no data connection", "RETR", 425, "Can't open data connection", "GET", 502, false},
 		{"426 transfer aborted", "RETR", 426, "Connection closed; transfer aborted", "GET", 502, false},
-		{"553 bad name on STOR", "STOR", 553, "Could not create file", "PUT", 400, false},
+		// The STOR is of the gateway's temporary name, in a directory that
+		// is there: refused, it is a directory the account may not write.
+		{"553 on STOR in a directory that is there", "STOR", 553, "Could not create file", "PUT", 403, false},
 		{"501 bad argument on STOR", "STOR", 501, "Syntax error in parameters", "PUT", 400, false},
 		{"552 quota on STOR", "STOR", 552, "Exceeded storage allocation", "PUT", 507, false},
 		{"452 disk full on STOR", "STOR", 452, "Insufficient storage space", "PUT", 507, false},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"path"
 	"strings"
@@ -47,4 +48,65 @@ func hasTempSegment(clean string) bool {
 		}
 	}
 	return false
+}
+
+// A refusedOp is the command whose refusal whyRefused explains.
+type refusedOp int
+
+const (
+	refusedRead   refusedOp = iota // RETR of the path
+	refusedDelete                  // DELE of the path
+	refusedCreate                  // STOR of a new name beside the path (a PUT's temporary file)
+	refusedRename                  // RNTO to the path (a PUT's rename over it)
+)
+
+// ambiguous reports whether err is a reply that can mean "missing", "not
+// allowed" or "no such name allowed" alike. vsftpd answers DELE with "550
+// Delete operation failed.", RETR with "550 Failed to open file." and STOR
+// with "553 Could not create file." whatever the cause; proftpd and
+// pure-ftpd name the cause, in words of their own. 450 is left out: it
+// says the file is busy (RFC 959 §4.2), which is worth a retry.
+func ambiguous(err error) bool {
+	switch ftpcore.ReplyCode(err) {
+	case ftpcore.StatusFileUnavailable, ftpcore.StatusBadFileName:
+		return true
+	}
+	return false
+}
+
+// whyRefused explains err, the FTP server's refusal of op at full, by
+// looking on c at full and then at its parent: there but refused is 403,
+// gone is 404, a missing parent 409, and a name refused in a directory the
+// account could write (its upload's temporary file is there) 400. It
+// returns err unchanged when err is no ambiguous refusal or a look fails.
+// It costs round trips on the way to an error only: call it on no other.
+func whyRefused(ctx context.Context, c *ftpcore.Conn, op refusedOp, full string, err error) error {
+	if !ambiguous(err) || !c.Usable() {
+		return err
+	}
+	if op != refusedCreate {
+		_, serr := c.Stat(ctx, full)
+		switch {
+		case serr == nil && op == refusedRead:
+			return denied(detailDeniedRead, err)
+		case serr == nil:
+			return denied(detailDeniedChange, err)
+		case ftpcore.ReplyCode(serr) != ftpcore.StatusFileUnavailable:
+			return err
+		case op != refusedRename:
+			return vanished(err)
+		}
+	}
+	pe, serr := c.Stat(ctx, path.Dir(full))
+	switch {
+	case ftpcore.ReplyCode(serr) == ftpcore.StatusFileUnavailable:
+		return conflict(detailNoParent, err)
+	case serr != nil:
+		return err
+	case pe.Type != ftpcore.EntryDir:
+		return conflict("the parent is not a directory", err)
+	case op == refusedCreate:
+		return denied(detailDeniedWrite, err)
+	}
+	return badRequest(detailBadName, err)
 }

@@ -41,12 +41,14 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	c := sess.Conn()
 	for attempt := 1; ; attempt++ {
 		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry)
-		if !errors.Is(err, errFileChanged) || attempt == changedTries {
+		if !errors.Is(err, errFileChanged) && !isDenied(err) || attempt == changedTries {
 			return err
 		}
 		// The file changed between the look and the RETR (an upload
 		// finished in between): answer for what is there now, as if the
-		// request had come a moment later.
+		// request had come a moment later. A RETR refused of a file
+		// that is there may likewise have been refused a file deleted
+		// in between: only a refusal at each try is a denial.
 		for _, k := range fileHeaders {
 			w.Header().Del(k)
 		}
@@ -207,7 +209,7 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 	}
 	if err != nil {
 		w.Header().Del("Content-Range") // not of the problem document
-		return err
+		return whyRefused(r.Context(), c, refusedRead, full, err)
 	}
 	w.WriteHeader(sp.status)
 	tr.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "download"))

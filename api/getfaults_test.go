@@ -111,7 +111,8 @@ func TestGetStalledBeforeFirstByte(t *testing.T) {
 
 // TestGetRetrRefusedHasNoContentRange: a range whose RETR is refused is
 // answered with a problem document, and a problem document describes no
-// range of the file.
+// range of the file. The file is there at every look, so the refusal is a
+// denial (403).
 func TestGetRetrRefusedHasNoContentRange(t *testing.T) {
 	srv := ftptest.NewServer(t)
 	srv.PutFile("/f.bin", randomBytes(1000, 23), time.Now())
@@ -120,8 +121,8 @@ func TestGetRetrRefusedHasNoContentRange(t *testing.T) {
 	})
 	ts := fakeGateway(t, srv, nil)
 	status, h, body := fetchURL(t, http.MethodGet, ts.URL+"/files/f.bin", "Range", "bytes=0-9")
-	if status != http.StatusNotFound {
-		t.Fatalf("status %d, want 404: %q", status, body)
+	if status != http.StatusForbidden {
+		t.Fatalf("status %d, want 403: %q", status, body)
 	}
 	problemOf(t, h, body)
 	if cr := h.Get("Content-Range"); cr != "" {

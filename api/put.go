@@ -135,6 +135,9 @@ func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Reque
 	u.tmp = path.Join(path.Dir(u.full), tempName())
 	var err error
 	u.stor, err = c.Stor(ctx, u.tmp, 0)
+	if err != nil {
+		err = whyRefused(ctx, c, refusedCreate, u.full, err)
+	}
 	return u, err
 }
 
@@ -167,7 +170,7 @@ func (s *Server) judgeTarget(ctx context.Context, c *ftpcore.Conn, r *http.Reque
 func checkParent(ctx context.Context, c *ftpcore.Conn, full string) error {
 	pe, err := c.Stat(ctx, path.Dir(full))
 	if ftpcore.ReplyCode(err) == ftpcore.StatusFileUnavailable {
-		return conflict("the parent directory does not exist", err)
+		return conflict(detailNoParent, err)
 	}
 	if err != nil {
 		return err
@@ -238,7 +241,11 @@ func (s *Server) finishUpload(ctx context.Context, c *ftpcore.Conn, r *http.Requ
 			return err
 		}
 	}
-	return c.Rename(ctx, u.tmp, u.full)
+	err = c.Rename(ctx, u.tmp, u.full)
+	if fe := (*ftpcore.Error)(nil); errors.As(err, &fe) && fe.Cmd == "RNTO" {
+		err = whyRefused(ctx, c, refusedRename, u.full, err)
+	}
+	return err
 }
 
 func tempName() string {

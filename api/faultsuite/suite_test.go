@@ -372,12 +372,14 @@ var cases = []faultCase{
 		want: want{status: 507, detail: "out of space", ftpCode: 452, target: v0},
 	},
 	{
+		// The target is there, and its directory took the temporary
+		// file: the rename over it is what the account may not do.
 		name: "RNTO refused after a good STOR",
 		script: func(s *ftptest.Server) {
 			s.Handle("RNTO", func(c *ftptest.Conn, arg string) { c.Reply(550, "Rename failed.") })
 		},
 		run:  func(t *testing.T, r *rig) outcome { return putV1(r) },
-		want: want{status: 502, detail: "move the upload into place", ftpCode: 550, target: v0},
+		want: want{status: 403, detail: "denied the change to this file", ftpCode: 550, target: v0},
 	},
 	{
 		name: "the pool exhausted",
