@@ -107,6 +107,12 @@ type Options struct {
 	// Without it vsftpd and proftpd refuse them; pure-ftpd has no switch
 	// for that and always allows them.
 	ActiveMode bool
+	// MaxConns, when positive, is the most control connections the server
+	// takes from the test's address at once (all of a test's come from
+	// one): vsftpd's max_per_ip and pure-ftpd's -C, which refuse the next
+	// with a 421 greeting, and proftpd's MaxConnectionsPerHost. The
+	// connection Start keeps open to proftpd counts against it.
+	MaxConns int
 }
 
 // TLSInfo is what a client needs to talk to an FTPS server.
