@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -70,6 +71,8 @@ type gatewayOptions struct {
 	apiLog                slog.Handler // api.Config.Logger's handler
 	root                  string
 	links                 api.LinkPolicy
+	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
+	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -93,7 +96,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		}
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
-	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: 4})
+	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
