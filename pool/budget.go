@@ -160,13 +160,13 @@ func refusedBackoff(n int) time.Duration {
 	return d/2 + rand.N(d+1)
 }
 
-// isRefusal tells whether a failed dial or login is the server refusing a
+// IsRefusal tells whether a failed dial or login is the server refusing a
 // connection for having too many: 421 at any step (vsftpd's and
 // pure-ftpd's greeting when a per-address or overall limit is reached), or
 // a 530 greeting, which asks for no credential and is proftpd's refusal for
 // its MaxClients and MaxConnectionsPerHost limits ("530 Sorry, the maximum
 // number of connections (2) for your host are already connected.").
-func isRefusal(err error) bool {
+func IsRefusal(err error) bool {
 	var fe *ftpcore.Error
 	if !errors.As(err, &fe) {
 		return false

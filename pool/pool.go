@@ -225,7 +225,7 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 	c, err := ftpcore.Dial(ctx, p.cfg.Conn)
 	if err != nil {
 		p.dialErrors.Add(1)
-		if isRefusal(err) {
+		if IsRefusal(err) {
 			open := p.openSessions()
 			p.budget.refused(open)
 			p.log.Warn("ftp server refused a session: too many", "open", open, "err", err)
@@ -320,7 +320,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 		res, err := p.p.Acquire(actx)
 		if err != nil {
 			p.budget.leave()
-			if !isRefusal(err) || actx.Err() != nil {
+			if !IsRefusal(err) || actx.Err() != nil {
 				return nil, p.acquireErr(ctx, err, refusal)
 			}
 			refusal = err
