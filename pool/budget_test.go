@@ -136,32 +136,42 @@ func TestBudget(t *testing.T) {
 	}
 }
 
-// TestBudgetLoginSucceedsAbove: sessions dialled together when the first
-// refusal comes were let in by the server; their logins raise the maximum
-// to them, so it settles at the server's limit, not below.
+// TestBudgetLoginSucceedsAbove: two logins are under way when the server
+// refuses a third connection, so the refusal finds no session open and
+// lowers the maximum to one; the two logins then succeed, and raise it to
+// the two the server took: it settles at the server's limit, not below.
 func TestBudgetLoginSucceedsAbove(t *testing.T) {
 	srv := newServer(t, ftptest.WithMaxConns(2))
+	refused := make(chan struct{})
+	srv.Handle("PASS", func(c *ftptest.Conn, arg string) {
+		select {
+		case <-refused:
+		case <-c.Done():
+		}
+		c.Default("PASS", arg)
+	})
 	p := newPool(t, srv.Addr, func(c *Config) {
 		c.MaxSessions = 8
 		c.BudgetQuietPeriod = time.Hour
 	})
-	p.budget.refused(0) // as a refusal that came before any login
+	var ws []<-chan *Session
+	for range 2 {
+		ws = append(ws, acquireLater(t, p))
+	}
+	waitFor(t, "two logins under way", func() bool { return count(srv, "PASS pass") == 2 })
+	w3 := acquireLater(t, p)
+	waitFor(t, "the refusal", func() bool { return p.Stat().ConnectRefusals == 1 })
 	if got := p.Stat().MaxSessionsEffective; got != 1 {
-		t.Fatalf("MaxSessionsEffective = %d after a refusal with none open, want 1", got)
+		t.Fatalf("MaxSessionsEffective = %d after a refusal with no session open, want 1", got)
 	}
-	// One slot: the second session needs the first's login to raise it.
-	s1, err := p.Acquire(t.Context())
-	if err != nil {
-		t.Fatalf("Acquire: %v", err)
-	}
-	if got := p.Stat().MaxSessionsEffective; got != 1 {
-		t.Fatalf("MaxSessionsEffective = %d, want 1", got)
-	}
-	p.budget.accepted(2)
-	if got := p.Stat().MaxSessionsEffective; got != 2 {
-		t.Fatalf("MaxSessionsEffective = %d after two accepted, want 2", got)
+	close(refused)
+	s1, s2 := got(t, ws[0]), got(t, ws[1])
+	if st := p.Stat(); st.MaxSessionsEffective != 2 || srv.Logins() != 2 {
+		t.Errorf("MaxSessionsEffective=%d Logins=%d after two logins, want 2 2", st.MaxSessionsEffective, srv.Logins())
 	}
 	s1.Release()
+	s2.Release()
+	got(t, w3).Release()
 }
 
 // TestBudgetConcurrent: eight callers at once on a server that takes two
