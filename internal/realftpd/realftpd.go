@@ -109,9 +109,14 @@ type Options struct {
 	ActiveMode bool
 	// MaxConns, when positive, is the most control connections the server
 	// takes from the test's address at once (all of a test's come from
-	// one): vsftpd's max_per_ip and pure-ftpd's -C, which refuse the next
-	// with a 421 greeting, and proftpd's MaxConnectionsPerHost. The
-	// connection Start keeps open to proftpd counts against it.
+	// one): vsftpd's max_per_ip and pure-ftpd's -C, which greet the next
+	// with 421 and close it ("421 There are too many connections from
+	// your internet address.", "421 Too many connections (2) from this
+	// IP"; vsftpd with implicit FTPS before the handshake, in plain
+	// text), and proftpd's MaxConnectionsPerHost, which greets it with
+	// 530 ("530 Sorry, the maximum number of connections (2) for your
+	// host are already connected."). The connection Start keeps open to
+	// proftpd counts against it.
 	MaxConns int
 }
 
