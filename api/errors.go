@@ -204,7 +204,7 @@ func classify(err error) classified {
 		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the gateway is shutting down", true
 	case errors.As(err, &ce):
 		switch {
-		case c.ftpCode == ftpcore.StatusNotAvailable:
+		case pool.IsRefusal(err):
 			c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the FTP server is not taking connections", true
 		case c.ftpCode != 0:
 			c.status, c.detail = http.StatusBadGateway, "the FTP server refused the login"

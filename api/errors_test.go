@@ -66,6 +66,8 @@ func TestClassify(t *testing.T) {
 		{"all sessions busy", pool.ErrExhausted, 503, "all FTP sessions are busy", true, 0, "", nil},
 		{"pool closed", pool.ErrClosed, 503, "the gateway is shutting down", true, 0, "", nil},
 		{"connect: 421 at the greeting", connect(reply("", 421, "Too many connections")), 503, "the FTP server is not taking connections", true, 421, "Too many connections", nil},
+		{"connect: proftpd's 530 greeting", connect(reply("greeting", 530, "Sorry, the maximum number of connections (2) for your host are already connected.")), 503, "the FTP server is not taking connections", true, 530, "Sorry, the maximum number of connections (2) for your host are already connected.", nil},
+		{"connect: 421 at login", connect(reply("PASS", 421, "Too many users")), 503, "the FTP server is not taking connections", true, 421, "Too many users", nil},
 		{"connect: login refused", connect(reply("PASS", 530, "Login incorrect.")), 502, "the FTP server refused the login", false, 530, "Login incorrect.", nil},
 		{"connect: TLS refused", connect(reply("AUTH", 534, "Policy requires SSL")), 502, "the FTP server refused the login", false, 534, "Policy requires SSL", nil},
 		{"connect: timeout", connect(&net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}), 504, "timed out connecting to the FTP server", false, 0, "", nil},

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -71,8 +72,10 @@ type gatewayOptions struct {
 	apiLog                slog.Handler // api.Config.Logger's handler
 	root                  string
 	links                 api.LinkPolicy
-	trusted               bool         // api.Config.TrustedContent
-	tokens                *auth.Tokens // api.Config.Tokens
+	trusted               bool          // api.Config.TrustedContent
+	tokens                *auth.Tokens  // api.Config.Tokens
+	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
+	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -96,7 +99,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		}
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
-	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: 4})
+	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,11 @@ func (c *Conn) secureControl(ctx context.Context) error {
 func (c *Conn) upgradeControl(ctx context.Context, what string) error {
 	tc := tls.Client(c.nc, c.tls.cfg)
 	if err := c.tlsHandshake(ctx, tc, c.cfg.DialTimeout); err != nil {
-		err = fmt.Errorf("ftpcore: %s handshake: %w", what, err)
+		if rep := plainReply(err); rep != nil {
+			err = fmt.Errorf("ftpcore: %s handshake: the server answered in plain text: %w", what, unexpected("greeting", rep))
+		} else {
+			err = fmt.Errorf("ftpcore: %s handshake: %w", what, err)
+		}
 		c.poison(err)
 		return err
 	}
@@ -191,6 +195,31 @@ func (c *Conn) upgradeControl(ctx context.Context, what string) error {
 			"cipher", tls.CipherSuiteName(st.CipherSuite), "resumed", st.DidResume)
 	}
 	return nil
+}
+
+// plainReply returns the FTP reply a server sent in plain text where the
+// TLS handshake was due, or nil. vsftpd with implicit_ssl refuses a
+// connection beyond max_per_ip or max_clients so, before any TLS: "421
+// There are too many connections from your internet address." Only the
+// reply's first five bytes are known: crypto/tls reads the rest into its
+// own buffer and keeps it, so the code is what the reply says.
+func plainReply(err error) *Reply {
+	var rhe tls.RecordHeaderError
+	if !errors.As(err, &rhe) {
+		return nil
+	}
+	h := rhe.RecordHeader
+	code := 0
+	for _, b := range h[:3] {
+		if b < '0' || b > '9' {
+			return nil
+		}
+		code = code*10 + int(b-'0')
+	}
+	if h[3] != ' ' && h[3] != '-' {
+		return nil
+	}
+	return &Reply{Code: code, Lines: []string{"(sent in plain text where the TLS handshake was due)"}}
 }
 
 func (c *Conn) tlsHandshake(ctx context.Context, tc *tls.Conn, timeout time.Duration) error {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,6 +310,43 @@ func TestTLSRefused(t *testing.T) {
 				if v := cmdVerbs([]string{l})[0]; v == "USER" || v == "PASS" {
 					t.Errorf("sent %q to a server that refused TLS", l)
 				}
+			}
+		})
+	}
+}
+
+// TestImplicitTLSPlainReply: a server that answers the ClientHello with a
+// reply in plain text, as vsftpd with implicit_ssl refuses a connection
+// beyond max_per_ip, fails Dial with that reply as the greeting's *Error,
+// so that the pool sees its 421; bytes that are neither TLS nor a reply
+// stay a TLS error.
+func TestImplicitTLSPlainReply(t *testing.T) {
+	pki := newTestPKI(t)
+	tests := []struct {
+		name     string
+		sent     string
+		wantCode int // 0: no *Error
+	}{
+		{"421", "421 There are too many connections from your internet address.\r\n", 421},
+		{"multi-line 421", "421-Too many.\r\n421 Try later.\r\n", 421},
+		{"not a reply", "HELLO there\r\n", 0},
+		{"too short for a reply", "421", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := rawServer(t, func(nc net.Conn) {
+				io.WriteString(nc, tt.sent)
+			})
+			cfg := Config{Addr: addr, User: "user", Password: "pass", DialTimeout: 5 * time.Second}
+			pki.tlsClient(TLSImplicit)(&cfg)
+			c, err := Dial(testCtx(t), cfg)
+			if err == nil {
+				c.Close()
+				t.Fatal("Dial succeeded")
+			}
+			var fe *Error
+			if got := errors.As(err, &fe); got != (tt.wantCode != 0) || (got && (fe.Code != tt.wantCode || fe.Cmd != "greeting")) {
+				t.Fatalf("Dial: %v; want a greeting *Error %d: %v", err, tt.wantCode, tt.wantCode != 0)
 			}
 		})
 	}

@@ -35,6 +35,7 @@ func NewCollector(p *Pool) prometheus.Collector {
 	destroyed := desc("destroyed_sessions_total", "Sessions destroyed, by reason.", "reason")
 	c.series = []series{
 		{desc("max_sessions", "Maximum number of FTP sessions the pool may hold."), gauge, "", func(s *Stat) float64 { return float64(s.MaxSessions()) }},
+		{desc("max_sessions_effective", "Most FTP sessions the pool opens at once now: max_sessions, lowered when the FTP server refuses a connection for having too many, raised one at a time after quiet periods."), gauge, "", func(s *Stat) float64 { return float64(s.MaxSessionsEffective) }},
 		{sessions, gauge, "idle", func(s *Stat) float64 { return float64(s.IdleSessions()) }},
 		{sessions, gauge, "acquired", func(s *Stat) float64 { return float64(s.AcquiredSessions()) }},
 		{sessions, gauge, "constructing", func(s *Stat) float64 { return float64(s.ConstructingSessions()) }},
@@ -44,6 +45,7 @@ func NewCollector(p *Pool) prometheus.Collector {
 		{desc("canceled_acquires_total", "Acquires abandoned by their context."), counter, "", func(s *Stat) float64 { return float64(s.CanceledAcquireCount()) }},
 		{desc("dials_total", "FTP sessions dialled, successful or not."), counter, "", func(s *Stat) float64 { return float64(s.Dials) }},
 		{desc("dial_errors_total", "FTP session dials or logins that failed."), counter, "", func(s *Stat) float64 { return float64(s.DialErrors) }},
+		{desc("connect_refusals_total", "FTP session dials or logins the FTP server refused for having too many connections (421, or proftpd's 530 greeting)."), counter, "", func(s *Stat) float64 { return float64(s.ConnectRefusals) }},
 		{desc("stale_retries_total", "Retries of operations on another session because the one they ran on was stale."), counter, "", func(s *Stat) float64 { return float64(s.StaleRetries) }},
 		{desc("health_check_failures_total", "Sessions that failed the NOOP health check on acquire."), counter, "", func(s *Stat) float64 { return float64(s.HealthCheckFailures) }},
 		{destroyed, counter, "broken", func(s *Stat) float64 { return float64(s.DestroyedBroken) }},

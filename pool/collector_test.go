@@ -39,6 +39,12 @@ func TestCollector(t *testing.T) {
 # HELP ftpgw_pool_max_sessions Maximum number of FTP sessions the pool may hold.
 # TYPE ftpgw_pool_max_sessions gauge
 ftpgw_pool_max_sessions{backend="b1"} 3
+# HELP ftpgw_pool_max_sessions_effective Most FTP sessions the pool opens at once now: max_sessions, lowered when the FTP server refuses a connection for having too many, raised one at a time after quiet periods.
+# TYPE ftpgw_pool_max_sessions_effective gauge
+ftpgw_pool_max_sessions_effective{backend="b1"} 3
+# HELP ftpgw_pool_connect_refusals_total FTP session dials or logins the FTP server refused for having too many connections (421, or proftpd's 530 greeting).
+# TYPE ftpgw_pool_connect_refusals_total counter
+ftpgw_pool_connect_refusals_total{backend="b1"} 0
 # HELP ftpgw_pool_sessions FTP sessions in the pool by state.
 # TYPE ftpgw_pool_sessions gauge
 ftpgw_pool_sessions{backend="b1",state="acquired"} 0
@@ -59,6 +65,8 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 `
 	names := []string{
 		"ftpgw_pool_max_sessions",
+		"ftpgw_pool_max_sessions_effective",
+		"ftpgw_pool_connect_refusals_total",
 		"ftpgw_pool_sessions",
 		"ftpgw_pool_dials_total",
 		"ftpgw_pool_dial_errors_total",
@@ -73,7 +81,7 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 
 	// Every metric is exported, each once per label set, all labelled
 	// with the backend.
-	if n, want := testutil.CollectAndCount(c), 16; n != want {
+	if n, want := testutil.CollectAndCount(c), 18; n != want {
 		t.Errorf("CollectAndCount = %d, want %d", n, want)
 	}
 	mfs, err := reg.Gather()

@@ -39,6 +39,7 @@ const (
 	DefaultHealthCheckTimeout   = 2 * time.Second
 	DefaultHealthCheckPeriod    = time.Minute
 	DefaultAcquireTimeout       = 10 * time.Second
+	DefaultBudgetQuietPeriod    = time.Minute
 )
 
 // Config configures a Pool. Zero values mean the documented defaults (the
@@ -83,6 +84,13 @@ type Config struct {
 	// AcquireTimeout bounds the wait for a session, dialling included.
 	// Default DefaultAcquireTimeout (10 seconds).
 	AcquireTimeout time.Duration
+	// BudgetQuietPeriod is how long the server must go without refusing a
+	// connection for having too many (a 421, or proftpd's 530 greeting)
+	// before the pool raises its effective maximum, lowered by such a
+	// refusal to the sessions open at the time, by one towards
+	// MaxSessions; each further quiet period raises it by one more.
+	// Default DefaultBudgetQuietPeriod (1 minute).
+	BudgetQuietPeriod time.Duration
 	// Logger receives session lifecycle events at Debug and failures at
 	// Warn. Default: discard.
 	Logger *slog.Logger
@@ -101,6 +109,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.HealthCheckTimeout, DefaultHealthCheckTimeout)
 	setDefault(&c.HealthCheckPeriod, DefaultHealthCheckPeriod)
 	setDefault(&c.AcquireTimeout, DefaultAcquireTimeout)
+	setDefault(&c.BudgetQuietPeriod, DefaultBudgetQuietPeriod)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,13 +159,14 @@ type session struct {
 // Pool is a bounded pool of logged-in sessions to one backend. It is safe
 // for concurrent use.
 type Pool struct {
-	cfg  Config
-	p    *puddle.Pool[*session]
-	log  *slog.Logger
-	stop chan struct{}
-	wake chan struct{} // a session was destroyed: top up MinSessions
-	wg   sync.WaitGroup
-	once sync.Once
+	cfg    Config
+	p      *puddle.Pool[*session]
+	budget *budget
+	log    *slog.Logger
+	stop   chan struct{}
+	wake   chan struct{} // a session was destroyed: top up MinSessions
+	wg     sync.WaitGroup
+	once   sync.Once
 	// closing counts the sessions destroy is still saying goodbye to, so
 	// that Close waits for them.
 	closing sync.WaitGroup
@@ -191,7 +201,8 @@ func New(cfg Config) (*Pool, error) {
 		}
 		cfg.Conn.TLSConfig = tc
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
+	p := &Pool{cfg: cfg, budget: newBudget(cfg.MaxSessions, cfg.BudgetQuietPeriod),
+		log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
 	var err error
 	p.p, err = puddle.NewPool(&puddle.Config[*session]{
 		Constructor: p.construct,
@@ -214,13 +225,27 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 	c, err := ftpcore.Dial(ctx, p.cfg.Conn)
 	if err != nil {
 		p.dialErrors.Add(1)
-		p.log.Warn("ftp session dial failed", "err", err)
+		if IsRefusal(err) {
+			open := p.openSessions()
+			p.budget.refused(open)
+			p.log.Warn("ftp server refused a session: too many", "open", open, "err", err)
+		} else {
+			p.log.Warn("ftp session dial failed", "err", err)
+		}
 		return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
 	}
+	p.budget.accepted(p.openSessions() + 1)
 	life := p.cfg.MaxLifetime + rand.N(p.cfg.MaxLifetimeJitter+1)
 	seq := p.opened.Add(1)
 	p.log.Debug("ftp session opened", "session", seq)
 	return &session{conn: c, expires: time.Now().Add(life), seq: seq, cleared: seq - 1}, nil
+}
+
+// openSessions is the number of sessions logged in: acquired (those being
+// closed included, as the server still counts them) or idle.
+func (p *Pool) openSessions() int32 {
+	st := p.p.Stat()
+	return st.AcquiredResources() + st.IdleResources()
 }
 
 func (p *Pool) destruct(s *session) {
@@ -256,11 +281,12 @@ func (s *Session) Release() {
 	sess := s.res.Value()
 	switch {
 	case !sess.conn.Usable(), sess.conn.Busy():
-		s.p.destroy(s.res, &s.p.destroyedBroken)
+		s.p.destroy(s.res, &s.p.destroyedBroken, true)
 	case time.Now().After(sess.expires):
-		s.p.destroy(s.res, &s.p.destroyedLifetime)
+		s.p.destroy(s.res, &s.p.destroyedLifetime, true)
 	default:
 		s.res.Release()
+		s.p.budget.leave()
 	}
 }
 
@@ -270,7 +296,7 @@ func (s *Session) Destroy() {
 		return
 	}
 	s.done = true
-	s.p.destroy(s.res, &s.p.destroyedBroken)
+	s.p.destroy(s.res, &s.p.destroyedBroken, true)
 }
 
 // Acquire returns a session, waiting up to AcquireTimeout. A session idle
@@ -278,17 +304,35 @@ func (s *Session) Destroy() {
 // earlier than it was found dead (markSuspect), is proved alive with NOOP
 // first; one that fails, or has outlived its lifetime, is destroyed and
 // another taken.
+//
+// No more sessions are in use or dialled at once than the pool's effective
+// maximum (budget). A dial the server refuses for having too many lowers
+// it, and the caller waits on: for a session to come free, or for a retry
+// of the dial after a jittered back-off.
 func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 	actx, cancel := context.WithTimeout(ctx, p.cfg.AcquireTimeout)
 	defer cancel()
-	for {
+	var refusal error // the last refusal this call met
+	for retries := 0; ; {
+		if err := p.budget.enter(actx); err != nil {
+			return nil, p.acquireErr(ctx, err, refusal)
+		}
 		res, err := p.p.Acquire(actx)
 		if err != nil {
-			return nil, p.acquireErr(ctx, err)
+			p.budget.leave()
+			if !IsRefusal(err) || actx.Err() != nil {
+				return nil, p.acquireErr(ctx, err, refusal)
+			}
+			refusal = err
+			if err := pause(actx, nil, refusedBackoff(retries)); err != nil {
+				return nil, p.acquireErr(ctx, err, refusal)
+			}
+			retries++
+			continue
 		}
 		sess := res.Value()
 		if time.Now().After(sess.expires) {
-			p.destroy(res, &p.destroyedLifetime)
+			p.destroy(res, &p.destroyedLifetime, true)
 			continue
 		}
 		// Without a suspect mark (suspect 0) the second test is never
@@ -301,11 +345,11 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 				if ctx.Err() != nil {
 					// The caller gave up mid-NOOP: the session is not
 					// known to have failed, only to be out of step.
-					p.destroy(res, &p.destroyedBroken)
+					p.destroy(res, &p.destroyedBroken, true)
 					return nil, ctx.Err()
 				}
 				p.log.Debug("ftp session failed health check", "err", err)
-				p.destroy(res, &p.destroyedHealthCheck)
+				p.destroy(res, &p.destroyedHealthCheck, true)
 				continue
 			}
 			// Alive after whatever killed the session behind mark, which
@@ -316,14 +360,21 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 	}
 }
 
-func (p *Pool) acquireErr(ctx context.Context, err error) error {
+// acquireErr is the error of an Acquire that failed with err, after
+// refusal, the last refusal of a dial it met (nil: none). One that ran out
+// of time waiting is ErrExhausted when the sessions it waited for were all
+// in use, and the refusal when the server would take none.
+func (p *Pool) acquireErr(ctx context.Context, err, refusal error) error {
 	switch {
 	case errors.Is(err, puddle.ErrClosedPool):
 		return ErrClosed
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, context.DeadlineExceeded):
-		if p.p.Stat().TotalResources() >= p.cfg.MaxSessions {
+		if refusal != nil && p.openSessions() == 0 {
+			return refusal
+		}
+		if limit, _ := p.budget.stat(); refusal != nil || p.p.Stat().TotalResources() >= limit {
 			return ErrExhausted
 		}
 		return &ConnectError{Backend: p.cfg.Name, Err: err}
@@ -406,8 +457,10 @@ func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
 // (Hijack) and the refill woken after it finds the room. puddle's own
 // Destroy would leave it counted for a moment after the destructor, with
 // no signal when it goes: a refill woken then would dial nothing and leave
-// the pool short until the next HealthCheckPeriod.
-func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
+// the pool short until the next HealthCheckPeriod. With slot, the
+// session's budget slot is given back then too, not before: a waiter let
+// in sooner would dial while the server still counts the session.
+func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64, slot bool) {
 	why.Add(1)
 	// The server ended the session: it failed its health check (a NOOP
 	// unanswered counts, as a server gone silent leaves every session so),
@@ -421,6 +474,9 @@ func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64) {
 		defer p.closing.Done()
 		p.destruct(res.Value())
 		res.Hijack()
+		if slot {
+			p.budget.leave()
+		}
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -468,7 +524,10 @@ func (p *Pool) maintain() {
 // fill dials sessions until MinSessions are open. A failure waits for the
 // next round: the backend may be down, and requests will say so.
 func (p *Pool) fill() {
-	for p.p.Stat().TotalResources() < p.cfg.MinSessions {
+	for {
+		if limit, _ := p.budget.stat(); p.p.Stat().TotalResources() >= min(p.cfg.MinSessions, limit) {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AcquireTimeout)
 		go func() { // Close must not wait for a dial that hangs
 			select {
@@ -498,9 +557,9 @@ func (p *Pool) closeExpired() {
 	for _, res := range p.p.AcquireAllIdle() {
 		switch {
 		case now.After(res.Value().expires):
-			p.destroy(res, &p.destroyedLifetime)
+			p.destroy(res, &p.destroyedLifetime, false)
 		case res.IdleDuration() > p.cfg.MaxIdleTime && p.p.Stat().TotalResources() > p.cfg.MinSessions:
-			p.destroy(res, &p.destroyedIdle)
+			p.destroy(res, &p.destroyedIdle, false)
 		default:
 			res.ReleaseUnused()
 		}

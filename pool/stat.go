@@ -26,11 +26,22 @@ type Stat struct {
 	// they failed the NOOP on acquire. Every health check failure destroys
 	// its session, so DestroyedHealthCheck equals HealthCheckFailures.
 	DestroyedBroken, DestroyedLifetime, DestroyedIdle, DestroyedHealthCheck int64
+	// MaxSessionsEffective is the most sessions the pool lets be in use
+	// or dialled at once now: MaxSessions, lowered when the server
+	// refuses a connection for having too many and raised again one at a
+	// time after each BudgetQuietPeriod without a refusal.
+	MaxSessionsEffective int32
+	// ConnectRefusals counts the dials or logins the server refused for
+	// having too many connections (421; proftpd's 530 greeting).
+	ConnectRefusals int64
 }
 
 // Stat returns a snapshot of the pool's statistics.
 func (p *Pool) Stat() *Stat {
+	limit, refusals := p.budget.stat()
 	return &Stat{
+		MaxSessionsEffective: limit,
+		ConnectRefusals:      refusals,
 		s:                    p.p.Stat(),
 		Dials:                p.dials.Load(),
 		DialErrors:           p.dialErrors.Load(),

@@ -50,6 +50,7 @@ type config struct {
 	MaxSessionLifetime time.Duration
 	MaxSessionIdle     time.Duration
 	AcquireTimeout     time.Duration
+	BudgetQuietPeriod  time.Duration
 
 	DialTimeout    time.Duration
 	CommandTimeout time.Duration
@@ -181,7 +182,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 type flagValues struct {
 	upstream, passwordFile, listen    string
 	maxSessions, minSessions          int
-	lifetime, idle, acquire           time.Duration
+	lifetime, idle, acquire, quiet    time.Duration
 	dial, command, data, abort        time.Duration
 	clientIdle, shutdown              time.Duration
 	maxUpload, minRate                string
@@ -224,6 +225,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
 	fs.DurationVar(&v.idle, "max-session-idle", pool.DefaultMaxIdleTime, "idle FTP sessions are closed after this long")
 	fs.DurationVar(&v.acquire, "acquire-timeout", pool.DefaultAcquireTimeout, "how long a request waits for an FTP session, dialling included")
+	fs.DurationVar(&v.quiet, "budget-quiet-period", pool.DefaultBudgetQuietPeriod, "after the FTP server refuses a session for too many connections, the pool opens no more than it had then, and one more after each period this long without a refusal")
 	fs.DurationVar(&v.dial, "dial-timeout", ftpcore.DefaultDialTimeout, "FTP connect timeout, control and data connections")
 	fs.DurationVar(&v.command, "command-timeout", ftpcore.DefaultCommandTimeout, "FTP timeout for each reply")
 	fs.DurationVar(&v.data, "data-timeout", ftpcore.DefaultDataTimeout, "FTP data connection idle timeout")
@@ -308,6 +310,7 @@ func (v *flagValues) validateLimits() error {
 		v    time.Duration
 	}{
 		{"max-session-lifetime", v.lifetime}, {"max-session-idle", v.idle}, {"acquire-timeout", v.acquire},
+		{"budget-quiet-period", v.quiet},
 		{"dial-timeout", v.dial}, {"command-timeout", v.command}, {"data-timeout", v.data}, {"abort-timeout", v.abort},
 		{"client-idle-timeout", v.clientIdle}, {"shutdown-timeout", v.shutdown}, {"min-client-rate-window", v.rateWindow},
 		{"tokens-reload-interval", v.tokensReload},
@@ -495,6 +498,7 @@ func (v *flagValues) config() *config {
 		MaxSessionLifetime:  v.lifetime,
 		MaxSessionIdle:      v.idle,
 		AcquireTimeout:      v.acquire,
+		BudgetQuietPeriod:   v.quiet,
 		DialTimeout:         v.dial,
 		CommandTimeout:      v.command,
 		DataTimeout:         v.data,
@@ -638,6 +642,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("max_session_lifetime", c.MaxSessionLifetime.String()),
 		slog.String("max_session_idle", c.MaxSessionIdle.String()),
 		slog.String("acquire_timeout", c.AcquireTimeout.String()),
+		slog.String("budget_quiet_period", c.BudgetQuietPeriod.String()),
 		slog.String("dial_timeout", c.DialTimeout.String()),
 		slog.String("command_timeout", c.CommandTimeout.String()),
 		slog.String("data_timeout", c.DataTimeout.String()),

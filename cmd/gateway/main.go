@@ -221,13 +221,14 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 // poolConfig is the pool.Config for c's upstream.
 func (c *config) poolConfig(logger *slog.Logger) pool.Config {
 	return pool.Config{
-		Conn:           c.ftpConfig(logger),
-		MaxSessions:    c.MaxSessions,
-		MinSessions:    c.MinSessions,
-		MaxLifetime:    c.MaxSessionLifetime,
-		MaxIdleTime:    c.MaxSessionIdle,
-		AcquireTimeout: c.AcquireTimeout,
-		Logger:         logger,
+		Conn:              c.ftpConfig(logger),
+		MaxSessions:       c.MaxSessions,
+		MinSessions:       c.MinSessions,
+		MaxLifetime:       c.MaxSessionLifetime,
+		MaxIdleTime:       c.MaxSessionIdle,
+		AcquireTimeout:    c.AcquireTimeout,
+		BudgetQuietPeriod: c.BudgetQuietPeriod,
+		Logger:            logger,
 	}
 }
 

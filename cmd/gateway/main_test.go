@@ -303,7 +303,7 @@ func TestLoadConfig(t *testing.T) {
 			check: func(t *testing.T, c *config) {
 				// No authentication: loopback only.
 				if c.Listen != "127.0.0.1:8080" || c.MaxSessions != 8 || c.MaxSessionLifetime != 30*time.Minute ||
-					c.MaxSessionIdle != 5*time.Minute || c.AcquireTimeout != 10*time.Second ||
+					c.MaxSessionIdle != 5*time.Minute || c.AcquireTimeout != 10*time.Second || c.BudgetQuietPeriod != time.Minute ||
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
 					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
@@ -334,6 +334,16 @@ func TestLoadConfig(t *testing.T) {
 			check: func(t *testing.T, c *config) {
 				if c.MaxUploadSize != 1048577 || c.AbortTimeout != time.Second {
 					t.Errorf("MaxUploadSize %d, AbortTimeout %v", c.MaxUploadSize, c.AbortTimeout)
+				}
+			},
+		},
+		{
+			name: "budget quiet period from env, to the pool",
+			args: []string{"--upstream", "ftp://h/"},
+			env:  map[string]string{"FTPGW_BUDGET_QUIET_PERIOD": "5s"},
+			check: func(t *testing.T, c *config) {
+				if got := c.poolConfig(slog.New(slog.DiscardHandler)).BudgetQuietPeriod; c.BudgetQuietPeriod != 5*time.Second || got != 5*time.Second {
+					t.Errorf("BudgetQuietPeriod %v, pool's %v, want 5s", c.BudgetQuietPeriod, got)
 				}
 			},
 		},
@@ -654,6 +664,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "min above max", args: []string{"--demo", "--max-sessions", "2", "--min-sessions", "3"}, wantErr: "--min-sessions"},
 		{name: "negative min", args: []string{"--demo", "--min-sessions", "-1"}, wantErr: "--min-sessions"},
 		{name: "negative timeout", args: []string{"--demo", "--acquire-timeout", "-1s"}, wantErr: "--acquire-timeout must be positive"},
+		{name: "zero quiet period", args: []string{"--demo", "--budget-quiet-period", "0s"}, wantErr: "--budget-quiet-period must be positive"},
 		{name: "bad log level", args: []string{"--demo", "--log-level", "verbose"}, wantErr: "--log-level"},
 		{name: "bad listen", args: []string{"--demo", "--listen", "8080"}, wantErr: "--listen"},
 		{name: "stray argument", args: []string{"--demo", "extra"}, wantErr: "unexpected argument"},

@@ -248,12 +248,20 @@ func (c *Conn) next() (line, bool) {
 
 func (c *Conn) serve() {
 	defer c.s.wg.Done()
+	admitted := c.s.admit()
 	defer func() {
 		c.Close()
 		c.s.mu.Lock()
 		delete(c.s.live, c)
+		if admitted {
+			c.s.admitted--
+		}
 		c.s.mu.Unlock()
 	}()
+	if !admitted {
+		c.Reply(421, "Too many connections.")
+		return
+	}
 	c.Reply(c.s.greetCode, c.s.greetText)
 	if c.s.greetCode >= 400 {
 		return

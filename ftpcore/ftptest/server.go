@@ -86,6 +86,8 @@ type Server struct {
 	noData425  bool
 	slowChunk  int
 	slowEvery  time.Duration
+	maxConns   int
+	admitted   int // control connections greeted and not yet ended
 	handlers   map[string]Handler
 	files      map[string]*node
 	commands   []string
@@ -166,6 +168,14 @@ func WithNoDataConn425() Option {
 // the file is sent (curl's SLOWDOWNDATA). See also SetSlowData.
 func WithSlowData(chunk int, every time.Duration) Option {
 	return func(s *Server) { s.slowChunk, s.slowEvery = chunk, every }
+}
+
+// WithMaxConns makes the server take at most n control connections at
+// once, as vsftpd's max_clients does: one more is greeted with 421 and
+// closed, and does not count against the limit. 0, the default, is no
+// limit. See also SetMaxConns.
+func WithMaxConns(n int) Option {
+	return func(s *Server) { s.maxConns = n }
 }
 
 // NewServer starts a server on 127.0.0.1:0 and registers Close with
@@ -307,6 +317,26 @@ func (s *Server) SetSlowData(chunk int, every time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.slowChunk, s.slowEvery = chunk, every
+}
+
+// SetMaxConns changes the limit set by WithMaxConns for connections that
+// arrive from now on.
+func (s *Server) SetMaxConns(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxConns = n
+}
+
+// admit counts a new control connection in, unless the limit set by
+// WithMaxConns is reached.
+func (s *Server) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxConns > 0 && s.admitted >= s.maxConns {
+		return false
+	}
+	s.admitted++
+	return true
 }
 
 // SetPASVAddress changes the address set by WithPASVAddress for later PASV

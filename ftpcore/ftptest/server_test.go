@@ -222,6 +222,43 @@ func TestGreeting(t *testing.T) {
 	}
 }
 
+// TestMaxConns: the connection beyond the limit is greeted with 421 and
+// closed, and counts for nothing; one that ends makes room; SetMaxConns
+// moves the limit for the next.
+func TestMaxConns(t *testing.T) {
+	s := NewServer(t, WithMaxConns(2))
+	refused := func() {
+		t.Helper()
+		c := dial(t, s)
+		c.expect(421)
+		if _, err := c.r.ReadByte(); err == nil {
+			t.Fatal("connection still open after 421 greeting")
+		}
+	}
+	c1 := dialLogin(t, s)
+	dialLogin(t, s)
+	refused()
+	refused()
+	c1.cmd("QUIT", 221)
+	c1.nc.Close()
+	// The server counts c1 out when its session ends, just after the 221.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c := dial(t, s)
+		if code, _ := c.reply(); code == 220 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no room after a session ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	refused()
+	s.SetMaxConns(3)
+	dialLogin(t, s)
+	refused()
+}
+
 func TestFEAT(t *testing.T) {
 	tests := []struct {
 		name     string

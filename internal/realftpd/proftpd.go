@@ -93,6 +93,9 @@ func (s *Server) proftpdConfig(port int) string {
 		"  DigestAlgorithms all",
 		"</IfModule>",
 	}
+	if s.opts.MaxConns > 0 {
+		lines = append(lines, "MaxConnectionsPerHost "+strconv.Itoa(s.opts.MaxConns))
+	}
 	if !s.opts.ActiveMode {
 		lines = append(lines, "<Limit EPRT PORT>", "  DenyAll", "</Limit>")
 	}

@@ -1,6 +1,7 @@
 package realftpd
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -68,7 +69,7 @@ func (s *Server) pureFTPdArgs(port int) ([]string, error) {
 		// Parallel tests all come from 127.0.0.1; the defaults (50 clients
 		// in all, and as many per address) are too low for pool tests.
 		"-c", "500",
-		"-C", "500",
+		"-C", strconv.Itoa(cmp.Or(s.opts.MaxConns, 500)),
 	}
 	if ip := net.ParseIP(s.Host); ip.To4() != nil {
 		// PASV replies carry this address.

@@ -107,6 +107,17 @@ type Options struct {
 	// Without it vsftpd and proftpd refuse them; pure-ftpd has no switch
 	// for that and always allows them.
 	ActiveMode bool
+	// MaxConns, when positive, is the most control connections the server
+	// takes from the test's address at once (all of a test's come from
+	// one): vsftpd's max_per_ip and pure-ftpd's -C, which greet the next
+	// with 421 and close it ("421 There are too many connections from
+	// your internet address.", "421 Too many connections (2) from this
+	// IP"; vsftpd with implicit FTPS before the handshake, in plain
+	// text), and proftpd's MaxConnectionsPerHost, which greets it with
+	// 530 ("530 Sorry, the maximum number of connections (2) for your
+	// host are already connected."). The connection Start keeps open to
+	// proftpd counts against it.
+	MaxConns int
 }
 
 // TLSInfo is what a client needs to talk to an FTPS server.

@@ -58,7 +58,7 @@ func (s *Server) vsftpdConfig(port int) string {
 		{"use_localtime", "NO"},
 		{"idle_session_timeout", "600"},
 		{"data_connection_timeout", "120"},
-		{"max_per_ip", "0"},
+		{"max_per_ip", strconv.Itoa(s.opts.MaxConns)},
 		{"max_clients", "0"},
 	}
 	if s.opts.IPv6 {
