@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/ftpgw/ftpgw/auth"
-	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
 // requireToken lets a request through to /files/ only with a bearer token
@@ -41,7 +40,7 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			// 400, before anything reaches the FTP server; here it is
 			// outside every prefix.
 			var err error
-			if clean, _, err = httpsem.CleanPath(strings.TrimPrefix(r.URL.Path, "/files")); err != nil {
+			if clean, _, err = filesPath(r); err != nil {
 				clean = ""
 			}
 		}

@@ -29,7 +29,7 @@ func (s *Server) ftpPath(c *ftpcore.Conn, clean string) string {
 // gateway. To GET, HEAD and DELETE the name does not exist (404); a PUT is
 // told that the name cannot be had (400).
 func requestPath(r *http.Request) (clean string, dir bool, err error) {
-	clean, dir, err = httpsem.CleanPath(strings.TrimPrefix(r.URL.Path, "/files"))
+	clean, dir, err = filesPath(r)
 	if err != nil || !hasTempSegment(clean) {
 		return clean, dir, err
 	}
@@ -37,6 +37,12 @@ func requestPath(r *http.Request) (clean string, dir bool, err error) {
 		return "", false, badRequest("names starting with "+tempPrefix+" are reserved for uploads in progress", nil)
 	}
 	return "", false, notFound("no such file or directory")
+}
+
+// filesPath returns the cleaned path of r under /files/, as
+// httpsem.CleanPath has it.
+func filesPath(r *http.Request) (clean string, dir bool, err error) {
+	return httpsem.CleanPath(strings.TrimPrefix(r.URL.Path, "/files"))
 }
 
 // hasTempSegment reports whether a segment of the cleaned path isTempName.

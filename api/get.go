@@ -194,14 +194,10 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 		// file that changed since it was looked at (its size in the
 		// RETR's reply, or no data where some was due) can be looked at
 		// again. A change that keeps the size shows in neither.
-		switch {
-		case tr.SizeChanged(size):
+		if tr.SizeChanged(size) {
 			err = errFileChanged
-		default:
-			err = tr.Wait()
-			if err == nil && tr.EndedEmpty() {
-				err = errFileChanged
-			}
+		} else if err = tr.Wait(); err == nil && tr.EndedEmpty() {
+			err = errFileChanged
 		}
 		if err != nil {
 			tr.Close()
