@@ -217,6 +217,10 @@ func classify(err error) classified {
 		c.status, c.detail, c.retryAfter = statusForReply(fe)
 	case errors.Is(err, context.Canceled):
 		c.status, c.detail = statusClientClosed, "the client went away"
+	case errors.Is(err, ftpcore.ErrDataConn) && ftpcore.IsTimeout(err):
+		c.status, c.detail = http.StatusGatewayTimeout, "timed out opening a data connection to the FTP server"
+	case errors.Is(err, ftpcore.ErrDataConn):
+		c.status, c.detail = http.StatusBadGateway, "cannot open a data connection to the FTP server"
 	case ftpcore.IsTimeout(err):
 		c.status, c.detail = http.StatusGatewayTimeout, "the FTP server did not answer in time"
 	case errors.As(err, &pe):

@@ -79,6 +79,8 @@ func TestClassify(t *testing.T) {
 		{"I/O deadline", fmt.Errorf("ftpcore: RETR: %w", ioTimeout), 504, "the FTP server did not answer in time", false, 0, "", nil},
 		{"context deadline", fmt.Errorf("ftpcore: SIZE: %w", context.DeadlineExceeded), 504, "the FTP server did not answer in time", false, 0, "", nil},
 		{"malformed reply", &ftpcore.ProtocolError{Cmd: "MLST", Msg: "no facts"}, 502, "the FTP server sent a malformed reply", false, 0, "", nil},
+		{"data connection reset at its dial, after a 150", fmt.Errorf("%w (%w)", &ftpcore.ProtocolError{Cmd: "RETR", Msg: "reply 150 without a data connection"}, fmt.Errorf("ftpcore: %w: %w", ftpcore.ErrDataConn, &net.OpError{Op: "dial", Err: syscall.ECONNRESET})), 502, "cannot open a data connection to the FTP server", false, 0, "", nil},
+		{"data connection dial timed out", fmt.Errorf("ftpcore: %w: %w", ftpcore.ErrDataConn, context.DeadlineExceeded), 504, "timed out opening a data connection to the FTP server", false, 0, "", nil},
 		{"control connection EOF", fmt.Errorf("ftpcore: RETR: %w", io.EOF), 502, "the FTP server closed the connection", false, 0, "", nil},
 		{"control connection cut short", fmt.Errorf("ftpcore: RETR: %w", io.ErrUnexpectedEOF), 502, "the FTP server closed the connection", false, 0, "", nil},
 		{"control connection reset", fmt.Errorf("ftpcore: STOR: %w", &net.OpError{Op: "read", Err: syscall.ECONNRESET}), 502, "the FTP server closed the connection", false, 0, "", nil},

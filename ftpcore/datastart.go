@@ -166,7 +166,11 @@ func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool) 
 		// The server started (or finished) a transfer on a data
 		// connection we do not have: its replies can no longer be told
 		// apart from the next command's.
-		return p, &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("reply %d without a data connection (%v)", p.rep.Code, errors.Join(p.pasvErr, p.dialErr))}
+		perr := &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("reply %d without a data connection", p.rep.Code)}
+		if p.dialErr != nil {
+			return p, fmt.Errorf("%w (%w)", perr, p.dialErr)
+		}
+		return p, fmt.Errorf("%w (%w)", perr, p.pasvErr)
 	}
 	return p, nil
 }
@@ -267,20 +271,20 @@ func (c *Conn) completeData(ctx context.Context, p *pendingData, verb string) (n
 	}
 	rep, rerr := c.readFinal(ctx, verb, c.cfg.CommandTimeout)
 	if rerr != nil {
-		return nil, fmt.Errorf("ftpcore: %s: data connection: %w (then: %w)", verb, err, rerr)
+		return nil, fmt.Errorf("ftpcore: %s: %w: %w (then: %w)", verb, ErrDataConn, err, rerr)
 	}
 	switch rep.Class() {
 	case 2:
 		// The server thinks it is done; what it sent is lost, but the
 		// session is in step.
-		return nil, fmt.Errorf("ftpcore: %s: data connection: %w", verb, err)
+		return nil, fmt.Errorf("ftpcore: %s: %w: %w", verb, ErrDataConn, err)
 	case 4, 5:
-		return nil, fmt.Errorf("ftpcore: %s: data connection: %w: %w", verb, err,
+		return nil, fmt.Errorf("ftpcore: %s: %w: %w: %w", verb, ErrDataConn, err,
 			unexpected(verb, rep))
 	}
 	perr := &ProtocolError{Cmd: verb, Msg: fmt.Sprintf("unexpected final reply %d", rep.Code)}
 	c.poison(perr)
-	return nil, fmt.Errorf("ftpcore: %s: data connection: %w (then: %w)", verb, err, perr)
+	return nil, fmt.Errorf("ftpcore: %s: %w: %w (then: %w)", verb, ErrDataConn, err, perr)
 }
 
 // emptyData stands for the data connection of a transfer the server

@@ -62,6 +62,12 @@ var ErrBadArgument = errors.New("argument contains CR, LF or NUL")
 // sent; the connection stays usable.
 var ErrLineTooLong = errors.New("command line longer than 4096 bytes")
 
+// ErrDataConn is wrapped by the error returned when a transfer's data
+// connection could not be opened: the dial in passive mode, the server's
+// connection in active mode, or the data connection's TLS handshake failed.
+// The server's reply, when it gave one, is wrapped too (an *Error).
+var ErrDataConn = errors.New("data connection")
+
 // ErrUnusable is wrapped by every error returned by a Conn that was already
 // marked unusable by an earlier failure.
 var ErrUnusable = errors.New("connection unusable")

@@ -175,7 +175,7 @@ func (c *Conn) dialData(ctx context.Context, host string, port int) (net.Conn, e
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("ftpcore: data connection: %w", err)
+		return nil, fmt.Errorf("ftpcore: %w: %w", ErrDataConn, err)
 	}
 	return nc, nil
 }

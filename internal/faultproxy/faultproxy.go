@@ -69,7 +69,9 @@ type Fault struct {
 	Dir Direction
 	// After is how many bytes go through in Dir, as usual, before
 	// Action; counted from the connection's start (Arm) or from the next
-	// read (Apply).
+	// read (Apply). Armed ToClient, all but about 150 KiB of After wait
+	// for the client to read them (see smallSendBuffer), so a larger
+	// After strikes a client that has seen its connection open.
 	After  int64
 	Action Action
 	// Chunk and Every pace a Drip: at most Chunk bytes, each after a
@@ -339,6 +341,10 @@ func (p *Proxy) accept(r *route, ln net.Listener) {
 	}
 }
 
+// smallSendBuffer is the send buffer towards a client whose connection has
+// a fault armed After some bytes (the kernel doubles it).
+const smallSendBuffer = 4096
+
 // connect dials the target for the client and forwards between them.
 func (p *Proxy) connect(client *net.TCPConn, target string, faults []Fault) {
 	defer p.wg.Done()
@@ -349,6 +355,18 @@ func (p *Proxy) connect(client *net.TCPConn, target string, faults []Fault) {
 		return
 	}
 	c := &conn{p: p, client: client, target: tc.(*net.TCPConn), changed: make(chan struct{}), done: make(chan struct{})}
+	for _, f := range faults {
+		if f.Dir == ToClient && f.After > 0 {
+			// With the kernel's buffers (megabytes on loopback) the
+			// bytes before the fault could all be "forwarded" before the
+			// client even saw its connect complete, and a reset would then
+			// fail the connect instead of cutting a transfer. A small send
+			// buffer (and the receiver's initial window, about 64 KiB)
+			// keeps all but some 150 KiB of After waiting for the client
+			// to read them.
+			client.SetWriteBuffer(smallSendBuffer)
+		}
+	}
 	c.set(faults)
 	p.mu.Lock()
 	if p.closed {
