@@ -8,8 +8,13 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ftpgw/ftpgw/auth"
@@ -41,13 +46,20 @@ const (
 	// any clock skew between the gateway and the FTP server.
 	DefaultTempMaxAge        = 24 * time.Hour
 	DefaultTempSweepInterval = time.Hour
+	// DefaultMount is where a backend's files are served.
+	DefaultMount = "/files/"
 )
 
 // Config configures the handler returned by New.
 type Config struct {
 	// Pool is the FTP backend's session pool. Required.
 	Pool *pool.Pool
-	// Root is the directory on the FTP server that /files/ maps to. An
+	// Mount is the URL path the backend's files are served under, with a
+	// slash at each end: "/files/" when empty. It is one or more segments
+	// of letters, digits and "-._~", and not one of the gateway's own
+	// paths (ValidMount); New panics on any other.
+	Mount string
+	// Root is the directory on the FTP server that Mount maps to. An
 	// absolute path ("/srv/data") is used as it is; a relative one
 	// ("pub", or "" for the login directory itself) is taken relative to
 	// the directory the session logs in to, as curl and RFC 1738 do.
@@ -134,15 +146,21 @@ type Config struct {
 // the temporary files failed uploads leave behind: call Close when done
 // with it.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
-	router  chi.Router
-	clock   serverClock
-	temps   *tempCleaner
+	cfg Config
+	// mount is cfg.Mount, "/files/" by default; mountDir is it without
+	// its final slash, where the directory redirects to mount.
+	mount, mountDir string
+	// backends are the Servers /readyz asks: this one, and the others
+	// Join serves beside it.
+	backends []*Server
+	log      *slog.Logger
+	metrics  *metrics
+	router   chi.Router
+	clock    serverClock
+	temps    *tempCleaner
 }
 
-// New returns the gateway's HTTP handler: /files/ for the FTP tree,
+// New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
 // /healthz (the process is alive), /readyz (an FTP session can be had) and
 // /metrics when Config.Metrics is set. It starts the goroutine that
 // deletes temporary upload files in the background; Close stops it.
@@ -161,7 +179,15 @@ func New(cfg Config) *Server {
 	orZero(&cfg.MaxUploadSize, DefaultMaxUploadSize)
 	orZero(&cfg.TempMaxAge, DefaultTempMaxAge)
 	orZero(&cfg.TempSweepInterval, DefaultTempSweepInterval)
+	if cfg.Mount == "" {
+		cfg.Mount = DefaultMount
+	}
+	if err := ValidMount(cfg.Mount); err != nil {
+		panic("api: " + err.Error())
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
+	s.mount, s.mountDir = cfg.Mount, strings.TrimSuffix(cfg.Mount, "/")
+	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
 	r := chi.NewRouter()
@@ -171,15 +197,15 @@ func New(cfg Config) *Server {
 	if cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
-	r.Handle("/files", http.RedirectHandler("/files/", http.StatusMovedPermanently))
+	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
 	files := chi.Router(r)
 	if cfg.Tokens != nil {
 		files = r.With(s.requireToken)
 	}
-	files.Method(http.MethodGet, "/files/*", s.handle(s.getFile))
-	files.Method(http.MethodHead, "/files/*", s.handle(s.getFile))
-	files.Method(http.MethodPut, "/files/*", s.handle(s.putFile))
-	files.Method(http.MethodDelete, "/files/*", s.handle(s.deleteFile))
+	files.Method(http.MethodGet, s.mount+"*", s.handle(s.getFile))
+	files.Method(http.MethodHead, s.mount+"*", s.handle(s.getFile))
+	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
+	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		s.writeError(w, r, errMethodNotAllowed)
@@ -219,17 +245,105 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
+// readyz answers whether every backend can serve: a session of each can
+// be had within ReadyTimeout. With several backends the body has a line
+// for each, and a 503's detail names those that cannot.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
 	defer cancel()
-	sess, err := s.cfg.Pool.Acquire(ctx)
-	if err != nil {
-		s.writeError(w, r, notReady(err))
+	errs := make([]error, len(s.backends))
+	var wg sync.WaitGroup
+	for i, b := range s.backends {
+		wg.Go(func() {
+			sess, err := b.cfg.Pool.Acquire(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			sess.Release()
+		})
+	}
+	wg.Wait()
+	if len(s.backends) == 1 {
+		if errs[0] != nil {
+			s.writeError(w, r, notReady(errs[0]))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ready\n"))
 		return
 	}
-	sess.Release()
+	var body strings.Builder
+	var failed []string
+	for i, b := range s.backends {
+		name := b.cfg.Pool.Name()
+		if errs[i] != nil {
+			failed = append(failed, name)
+			fmt.Fprintf(&body, "%s: not ready\n", name)
+			continue
+		}
+		fmt.Fprintf(&body, "%s: ready\n", name)
+	}
+	if len(failed) > 0 {
+		s.writeError(w, r, notReadyBackends(failed, errors.Join(errs...)))
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ready\n"))
+	w.Write([]byte(body.String()))
+}
+
+// Join returns one handler for the Servers of several backends, each
+// serving its Config.Mount: a request goes to the Server whose mount its
+// path is in (the longest, if mounts nest), and anything else (/healthz,
+// /readyz, /metrics, a path in no mount) to the first Server, whose
+// /readyz then asks every backend. The mounts must differ. Join with one
+// Server is that Server.
+func Join(servers ...*Server) http.Handler {
+	if len(servers) == 1 {
+		return servers[0]
+	}
+	first := servers[0]
+	first.backends = servers
+	byMount := slices.Clone(servers)
+	slices.SortFunc(byMount, func(a, b *Server) int { return len(b.mount) - len(a.mount) })
+	for i := 1; i < len(byMount); i++ {
+		if byMount[i].mount == byMount[i-1].mount {
+			panic("api: two backends mounted at " + byMount[i].mount)
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, s := range byMount {
+			if r.URL.Path == s.mountDir || strings.HasPrefix(r.URL.Path, s.mount) {
+				s.ServeHTTP(w, r)
+				return
+			}
+		}
+		first.ServeHTTP(w, r)
+	})
+}
+
+// ValidMount reports whether m can be a Config.Mount: "/", one or more
+// segments of letters, digits and "-._~" (none "." or ".."), and "/"; not
+// a path of the gateway's own (/healthz, /readyz, /metrics).
+func ValidMount(m string) error {
+	inner, ok := strings.CutPrefix(m, "/")
+	if ok {
+		inner, ok = strings.CutSuffix(inner, "/")
+	}
+	if !ok || inner == "" {
+		return fmt.Errorf("mount %q must be a path with a slash at each end, such as /files/", m)
+	}
+	for seg := range strings.SplitSeq(inner, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsFunc(seg, func(c rune) bool {
+			return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~", c))
+		}) {
+			return fmt.Errorf("mount %q: segment %q must be letters, digits and -._~ only", m, seg)
+		}
+	}
+	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics"}, first) {
+		return fmt.Errorf("mount %q is within the gateway's own /%s", m, first)
+	}
+	return nil
 }
 
 // handle adapts a handler that returns an error: the error, if any, is

@@ -40,7 +40,7 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			// 400, before anything reaches the FTP server; here it is
 			// outside every prefix.
 			var err error
-			if clean, _, err = filesPath(r); err != nil {
+			if clean, _, err = s.filesPath(r); err != nil {
 				clean = ""
 			}
 		}

@@ -11,7 +11,7 @@ import (
 // deleteFile removes a file, or an empty directory, or a symbolic link
 // that the link policy follows (the link itself).
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
-	clean, dirReq, err := requestPath(r)
+	clean, dirReq, err := s.requestPath(r)
 	if err != nil {
 		return err
 	}

@@ -166,6 +166,12 @@ func notReady(err error) error {
 	return &problem{status: http.StatusServiceUnavailable, detail: "no FTP session can be had", cause: err}
 }
 
+// notReadyBackends is /readyz's error when the named backends cannot
+// serve.
+func notReadyBackends(names []string, err error) error {
+	return &problem{status: http.StatusServiceUnavailable, detail: "no FTP session can be had of backend " + strings.Join(names, ", "), cause: err}
+}
+
 // errClientGone marks a request whose client went away or sent a broken
 // body; 499 is what the logs say, the client rarely sees anything.
 const statusClientClosed = 499

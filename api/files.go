@@ -28,8 +28,8 @@ func (s *Server) ftpPath(c *ftpcore.Conn, clean string) string {
 // method, before anything reaches the FTP server: such names belong to the
 // gateway. To GET, HEAD and DELETE the name does not exist (404); a PUT is
 // told that the name cannot be had (400).
-func requestPath(r *http.Request) (clean string, dir bool, err error) {
-	clean, dir, err = filesPath(r)
+func (s *Server) requestPath(r *http.Request) (clean string, dir bool, err error) {
+	clean, dir, err = s.filesPath(r)
 	if err != nil || !hasTempSegment(clean) {
 		return clean, dir, err
 	}
@@ -39,10 +39,10 @@ func requestPath(r *http.Request) (clean string, dir bool, err error) {
 	return "", false, notFound("no such file or directory")
 }
 
-// filesPath returns the cleaned path of r under /files/, as
+// filesPath returns the cleaned path of r under the Server's mount, as
 // httpsem.CleanPath has it.
-func filesPath(r *http.Request) (clean string, dir bool, err error) {
-	return httpsem.CleanPath(strings.TrimPrefix(r.URL.Path, "/files"))
+func (s *Server) filesPath(r *http.Request) (clean string, dir bool, err error) {
+	return httpsem.CleanPath(strings.TrimPrefix(r.URL.Path, s.mountDir))
 }
 
 // hasTempSegment reports whether a segment of the cleaned path isTempName.

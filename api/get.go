@@ -18,7 +18,7 @@ import (
 // getFile serves GET and HEAD: a file (whole or one range), or a directory
 // listing.
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
-	clean, dirReq, err := requestPath(r)
+	clean, dirReq, err := s.requestPath(r)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -53,9 +54,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"backend"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.transfer, m.ftpErrors, m.tempPending, m.tempRemoved, m.tempDropped)
+		// The Servers of several backends share one registry, and so
+		// their vectors (each series carries the backend's label).
+		register(reg, &m.requests)
+		register(reg, &m.duration)
+		register(reg, &m.transfer)
+		register(reg, &m.ftpErrors)
+		register(reg, &m.tempPending)
+		register(reg, &m.tempRemoved)
+		register(reg, &m.tempDropped)
 	}
 	return m
+}
+
+// register registers *c with reg, or, when an equal collector is
+// registered already (another backend's Server made it), has *c be that
+// one.
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C) {
+	err := reg.Register(*c)
+	var are prometheus.AlreadyRegisteredError
+	switch {
+	case err == nil:
+	case errors.As(err, &are):
+		*c = are.ExistingCollector.(C)
+	default:
+		panic(err)
+	}
 }
 
 func (m *metrics) request(method, route string, status int, d time.Duration) {

@@ -37,7 +37,7 @@ const cleanupTimeout = 30 * time.Second
 // temporary name in the same directory, a size check, then RNFR/RNTO. The
 // target is never touched unless the whole body arrived and was stored.
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
-	clean, err := checkPut(w, r, s.cfg.MaxUploadSize)
+	clean, err := s.checkPut(w, r, s.cfg.MaxUploadSize)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	w.Header().Set("Location", (&url.URL{Path: "/files" + clean}).EscapedPath())
+	w.Header().Set("Location", (&url.URL{Path: s.mountDir + clean}).EscapedPath())
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -92,8 +92,8 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 // checkPut refuses the PUTs no FTP server needs to see: of a directory
 // path, of part of a file, and of a body announced larger than limit (if
 // limit > 0).
-func checkPut(w http.ResponseWriter, r *http.Request, limit int64) (clean string, err error) {
-	clean, dirReq, err := requestPath(r)
+func (s *Server) checkPut(w http.ResponseWriter, r *http.Request, limit int64) (clean string, err error) {
+	clean, dirReq, err := s.requestPath(r)
 	if err != nil {
 		return "", err
 	}
