@@ -10,32 +10,22 @@ import (
 	"time"
 )
 
-// DefaultReloadInterval is how often a tokens file is looked at for a
-// change: a token taken out of it stops working within this long.
+// DefaultReloadInterval is how often a tokens file (or a signing keys
+// file) is looked at for a change: a token taken out of it stops working
+// within this long.
 const DefaultReloadInterval = 5 * time.Second
 
 // Tokens is the set of tokens a gateway accepts: those of a tokens file,
 // reloaded when the file changes, and fixed ones (the one of FTPGW_TOKEN).
 // Safe for concurrent use; Close stops the reloading.
 type Tokens struct {
-	cur   atomic.Pointer[Set]
-	name  string
-	extra []Token
-	log   *slog.Logger
-
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
-
-	// Read and written by the reloading goroutine only, after Load.
-	lastData []byte
-	lastInfo os.FileInfo // nil while the file cannot be stat'ed
+	f watched[Set]
 }
 
 // Static is a Tokens of the tokens ts only, never reloaded.
 func Static(ts ...Token) *Tokens {
 	t := &Tokens{}
-	t.cur.Store(NewSet(ts...))
+	t.f.cur.Store(NewSet(ts...))
 	return t
 }
 
@@ -47,56 +37,110 @@ func Static(ts ...Token) *Tokens {
 // they were and is logged at Error on log (the reason and the line number,
 // never the line).
 func Load(name string, extra []Token, interval time.Duration, log *slog.Logger) (*Tokens, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	t := &Tokens{name: name, extra: extra, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, fmt.Errorf("tokens file: %w", err)
-	}
-	data, set, err := t.read()
-	if err != nil {
+	t := &Tokens{f: watched[Set]{
+		what: "tokens file", items: "tokens",
+		parse: func(data []byte) (*Set, error) {
+			set, err := ParseFile(bytes.NewReader(data))
+			if err != nil {
+				return nil, err
+			}
+			return set.with(extra), nil
+		},
+		describe: func(s *Set) slog.Attr { return slog.Int("tokens", s.Len()) },
+	}}
+	if err := t.f.load(name, interval, log); err != nil {
 		return nil, err
 	}
-	t.lastInfo, t.lastData = fi, data
-	t.cur.Store(set)
-	if interval <= 0 {
-		close(t.done)
-		return t, nil
-	}
-	go t.watch(interval)
 	return t, nil
 }
 
 // Lookup returns the token whose hash is secret's, as Set.Lookup.
-func (t *Tokens) Lookup(secret string) (Token, bool) { return t.cur.Load().Lookup(secret) }
+func (t *Tokens) Lookup(secret string) (Token, bool) { return t.f.cur.Load().Lookup(secret) }
 
 // Len is the number of tokens accepted now.
-func (t *Tokens) Len() int { return t.cur.Load().Len() }
+func (t *Tokens) Len() int { return t.f.cur.Load().Len() }
 
 // Close stops the reloading and waits for it. Lookup still works after it,
 // with the last tokens loaded. Close may be called more than once, and on
 // a nil *Tokens.
 func (t *Tokens) Close() {
-	if t == nil || t.stop == nil {
-		return
+	if t != nil {
+		t.f.close()
 	}
-	t.once.Do(func() { close(t.stop) })
-	<-t.done
 }
 
-// read reads and parses the file; the set returned has the extra tokens.
-func (t *Tokens) read() ([]byte, *Set, error) {
-	data, err := os.ReadFile(t.name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tokens file: %w", err)
+// watched is the content of a file, parsed, and read again when the file
+// changes: the one way the tokens file and the signing keys file are
+// reloaded. Its fields but cur are set before load and not changed after.
+type watched[T any] struct {
+	cur atomic.Pointer[T]
+	// what names the file in errors and logs ("tokens file"), items its
+	// content ("tokens").
+	what, items string
+	// parse reads the file's bytes; its error names a line, never a line's
+	// content.
+	parse func([]byte) (*T, error)
+	// describe is what the log line of a reload says of the new content:
+	// never a secret.
+	describe func(*T) slog.Attr
+
+	name string
+	log  *slog.Logger
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	// Read and written by the reloading goroutine only, after load.
+	lastData []byte
+	lastInfo os.FileInfo // nil while the file cannot be stat'ed
+}
+
+// load reads the file name, and with interval positive starts looking at
+// it every interval, as Load says.
+func (w *watched[T]) load(name string, interval time.Duration, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	set, err := ParseFile(bytes.NewReader(data))
+	w.name, w.log, w.stop, w.done = name, log, make(chan struct{}), make(chan struct{})
+	fi, err := os.Stat(name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tokens file %s: %w", t.name, err)
+		return fmt.Errorf("%s: %w", w.what, err)
 	}
-	return data, set.with(t.extra), nil
+	data, v, err := w.read()
+	if err != nil {
+		return err
+	}
+	w.lastInfo, w.lastData = fi, data
+	w.cur.Store(v)
+	if interval <= 0 {
+		close(w.done)
+		return nil
+	}
+	go w.watch(interval)
+	return nil
+}
+
+// close stops the reloading and waits for it; a watched never loaded has
+// nothing to stop.
+func (w *watched[T]) close() {
+	if w.stop == nil {
+		return
+	}
+	w.once.Do(func() { close(w.stop) })
+	<-w.done
+}
+
+// read reads and parses the file.
+func (w *watched[T]) read() ([]byte, *T, error) {
+	data, err := os.ReadFile(w.name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", w.what, err)
+	}
+	v, err := w.parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", w.what, w.name, err)
+	}
+	return data, v, nil
 }
 
 // unchanged reports whether a and b describe the file in one state: the
@@ -106,45 +150,46 @@ func unchanged(a, b os.FileInfo) bool {
 	return a != nil && b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
-// watch reloads the file every interval until Close.
-func (t *Tokens) watch(interval time.Duration) {
-	defer close(t.done)
+// watch reloads the file every interval until close.
+func (w *watched[T]) watch(interval time.Duration) {
+	defer close(w.done)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
-			t.reload()
-		case <-t.stop:
+			w.reload()
+		case <-w.stop:
 			return
 		}
 	}
 }
 
 // reload reads the file again if it changed since the last look, and
-// swaps the tokens if it holds other ones that parse. A failure is logged
-// once for each state of the file (a file gone, once while it is gone).
-func (t *Tokens) reload() {
-	fi, statErr := os.Stat(t.name)
-	if unchanged(fi, t.lastInfo) {
+// swaps the content if the file holds another that parses. A failure is
+// logged once for each state of the file (a file gone, once while it is
+// gone).
+func (w *watched[T]) reload() {
+	fi, statErr := os.Stat(w.name)
+	if unchanged(fi, w.lastInfo) {
 		return
 	}
-	wasGone := t.lastInfo == nil
-	t.lastInfo = nil
+	wasGone := w.lastInfo == nil
+	w.lastInfo = nil
 	if statErr == nil {
-		t.lastInfo = fi
+		w.lastInfo = fi
 	}
-	data, set, err := t.read()
+	data, v, err := w.read()
 	if err != nil {
 		if statErr == nil || !wasGone {
-			t.log.Error("tokens file not reloaded; the tokens loaded before stay in use", "err", err.Error())
+			w.log.Error(w.what+" not reloaded; the "+w.items+" loaded before stay in use", "err", err.Error())
 		}
 		return
 	}
-	if bytes.Equal(data, t.lastData) {
+	if bytes.Equal(data, w.lastData) {
 		return
 	}
-	t.lastData = data
-	t.cur.Store(set)
-	t.log.Info("tokens file reloaded", "file", t.name, "tokens", set.Len())
+	w.lastData = data
+	w.cur.Store(v)
+	w.log.Info(w.what+" reloaded", slog.String("file", w.name), w.describe(v))
 }
