@@ -140,6 +140,23 @@ type Config struct {
 	// authentication: anyone who can reach the gateway may read, write
 	// and delete. The caller owns it (and Closes it after the Server).
 	Tokens *auth.Tokens
+	// Signer, when set with Tokens, lets a request with no Authorization
+	// header be authorised by a signed URL instead (signed.go): its
+	// ftpgw- query parameters, signed by one of Signer's keys for the
+	// request's method and path, until an expiry. A signed URL that does
+	// not verify is refused with 403, before anything reaches the FTP
+	// server. POST /signed-urls signs URLs of this backend for holders of
+	// its tokens. Nil means no signed URL is accepted (a request without
+	// a token gets 401). Without Tokens, Signer only signs: every request
+	// is let through anyway. The caller owns it (and Closes it after the
+	// Server); the Servers of several backends may share one.
+	Signer *auth.Signer
+	// SignedURLMaxExpiry is the longest a URL signed for this backend may
+	// be valid: POST /signed-urls signs for no longer, and a URL whose
+	// expiry is further ahead than this (plus auth.ExpirySlack) is
+	// refused, whoever signed it. Zero, or more than auth.MaxExpiry
+	// (seven days), means auth.MaxExpiry.
+	SignedURLMaxExpiry time.Duration
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -150,8 +167,8 @@ type Server struct {
 	// mount is cfg.Mount, "/files/" by default; mountDir is it without
 	// its final slash, where the directory redirects to mount.
 	mount, mountDir string
-	// backends are the Servers /readyz asks: this one, and the others
-	// Join serves beside it.
+	// backends are the Servers /readyz asks and /signed-urls signs for:
+	// this one, and the others Join serves beside it.
 	backends []*Server
 	log      *slog.Logger
 	metrics  *metrics
@@ -161,8 +178,8 @@ type Server struct {
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
-// /healthz (the process is alive), /readyz (an FTP session can be had) and
-// /metrics when Config.Metrics is set. It starts the goroutine that
+// /healthz (the process is alive), /readyz (an FTP session can be had),
+// POST /signed-urls (signed.go) and /metrics when Config.Metrics is set. It starts the goroutine that
 // deletes temporary upload files in the background; Close stops it.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
@@ -179,6 +196,9 @@ func New(cfg Config) *Server {
 	orZero(&cfg.MaxUploadSize, DefaultMaxUploadSize)
 	orZero(&cfg.TempMaxAge, DefaultTempMaxAge)
 	orZero(&cfg.TempSweepInterval, DefaultTempSweepInterval)
+	if cfg.SignedURLMaxExpiry <= 0 || cfg.SignedURLMaxExpiry > auth.MaxExpiry {
+		cfg.SignedURLMaxExpiry = auth.MaxExpiry
+	}
 	if cfg.Mount == "" {
 		cfg.Mount = DefaultMount
 	}
@@ -197,6 +217,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
+	r.Post(signPath, s.handle(s.signURL))
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
 	files := chi.Router(r)
 	if cfg.Tokens != nil {
@@ -207,7 +228,11 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		allow := "GET, HEAD, PUT, DELETE"
+		if r.URL.Path == signPath {
+			allow = http.MethodPost
+		}
+		w.Header().Set("Allow", allow)
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -295,8 +320,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // Join returns one handler for the Servers of several backends, each
 // serving its Config.Mount: a request goes to the Server whose mount its
 // path is in (the longest, if mounts nest), and anything else (/healthz,
-// /readyz, /metrics, a path in no mount) to the first Server, whose
-// /readyz then asks every backend. The mounts must differ. Join with one
+// /readyz, /metrics, /signed-urls, a path in no mount) to the first
+// Server, whose /readyz then asks every backend and whose /signed-urls
+// signs for each. The mounts must differ. Join with one
 // Server is that Server.
 func Join(servers ...*Server) http.Handler {
 	if len(servers) == 1 {
@@ -324,7 +350,8 @@ func Join(servers ...*Server) http.Handler {
 
 // ValidMount reports whether m can be a Config.Mount: "/", one or more
 // segments of letters, digits and "-._~" (none "." or ".."), and "/"; not
-// a path of the gateway's own (/healthz, /readyz, /metrics).
+// a path of the gateway's own (/healthz, /readyz, /metrics,
+// /signed-urls).
 func ValidMount(m string) error {
 	inner, ok := strings.CutPrefix(m, "/")
 	if ok {
@@ -340,7 +367,7 @@ func ValidMount(m string) error {
 			return fmt.Errorf("mount %q: segment %q must be letters, digits and -._~ only", m, seg)
 		}
 	}
-	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics"}, first) {
+	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics", signPath[1:]}, first) {
 		return fmt.Errorf("mount %q is within the gateway's own /%s", m, first)
 	}
 	return nil

@@ -9,9 +9,10 @@ import (
 
 // requireToken lets a request through to /files/ only with a bearer token
 // (RFC 6750 §2.1) of Config.Tokens whose scopes allow its method and whose
-// prefix holds its path. Nothing of a refused request reaches the FTP
-// server. It wraps no ResponseWriter, so the handlers' zero-copy path is
-// untouched.
+// prefix holds its path, or, with Config.Signer set, with no Authorization
+// header and a signed URL for its method and path (signed.go). Nothing of
+// a refused request reaches the FTP server. It wraps no ResponseWriter,
+// so the handlers' zero-copy path is untouched.
 //
 // Only /files/ is guarded: /healthz and /readyz say nothing but "ok" and
 // "ready", and /metrics carries no path, user or token (its labels are
@@ -20,18 +21,21 @@ import (
 // network where even those counts are private keeps /metrics off it.
 func (s *Server) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, given := bearerToken(r.Header.Get("Authorization"))
-		if !given {
-			s.writeError(w, r, errNoToken)
-			return
+		authz := r.Header.Get("Authorization")
+		if s.cfg.Signer != nil {
+			if ok, err := s.checkSigned(r, authz); err != nil || ok {
+				if err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
 		}
-		tok, ok := s.cfg.Tokens.Lookup(secret)
-		if !ok {
-			s.writeError(w, r, errBadToken)
+		tok, err := s.lookupToken(r, authz)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
-		}
-		if info := requestInfoFrom(r.Context()); info != nil {
-			info.token = tok.Name
 		}
 		need := methodScope(r.Method)
 		clean := "/"
@@ -50,6 +54,24 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// lookupToken finds the bearer token of authz, r's Authorization header,
+// among Config.Tokens, and names it in r's log line: errNoToken for none,
+// errBadToken for one unknown.
+func (s *Server) lookupToken(r *http.Request, authz string) (auth.Token, error) {
+	secret, given := bearerToken(authz)
+	if !given {
+		return auth.Token{}, errNoToken
+	}
+	tok, ok := s.cfg.Tokens.Lookup(secret)
+	if !ok {
+		return auth.Token{}, errBadToken
+	}
+	if info := requestInfoFrom(r.Context()); info != nil {
+		info.token = tok.Name
+	}
+	return tok, nil
 }
 
 // bearerToken returns the token of an Authorization header of the Bearer

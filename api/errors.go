@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -65,6 +66,30 @@ func tokenForbidden(need auth.Scope, scopeOK bool) error {
 	}
 	return &problem{status: http.StatusForbidden, detail: detail,
 		header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw", error="insufficient_scope", scope="` + need.String() + `"`}}}
+}
+
+// The refusals of a signed URL (signed.go) that are not about its
+// signature: parameters it may not have, and a token beside it.
+var (
+	errSignedQuery       = badRequest("a signed URL has no query parameters but its ftpgw- ones and download", nil)
+	errTokenAndSignature = badRequest("the request has both an Authorization header and a signed URL; send one", nil)
+)
+
+// signedRefused is a signed URL that does not authorise the request:
+// cause is one of auth's Err variables for signed URLs, and the detail
+// says which class of failure it is (malformed, unknown key, a signature
+// that does not match, expired, expiring too far ahead, another method),
+// never quoting the signature. urlMethod is the method the URL is signed
+// for, method the request's; max the backend's SignedURLMaxExpiry.
+func signedRefused(cause error, urlMethod, method string, max time.Duration) error {
+	detail := cause.Error()
+	switch {
+	case errors.Is(cause, auth.ErrWrongMethod):
+		detail = "the signed URL is for " + urlMethod + ", not " + method
+	case errors.Is(cause, auth.ErrExpiryTooFar):
+		detail += " (" + max.String() + ")"
+	}
+	return &problem{status: http.StatusForbidden, detail: detail, cause: cause}
 }
 
 func badRequest(detail string, cause error) error {

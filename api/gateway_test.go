@@ -74,6 +74,8 @@ type gatewayOptions struct {
 	links                 api.LinkPolicy
 	trusted               bool          // api.Config.TrustedContent
 	tokens                *auth.Tokens  // api.Config.Tokens
+	signer                *auth.Signer  // api.Config.Signer
+	signedMax             time.Duration // api.Config.SignedURLMaxExpiry
 	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
 	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
 }
@@ -109,6 +111,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens,
+		Signer: o.signer, SignedURLMaxExpiry: o.signedMax,
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)

@@ -23,6 +23,7 @@ type requestInfo struct {
 	ftpCode    int
 	err        error
 	token      string // the name of the request's bearer token
+	signedKey  string // the key id of the request's signed URL
 }
 
 type requestInfoKey struct{}
@@ -111,6 +112,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				}
 				if info.token != "" {
 					attrs = append(attrs, slog.String("token_name", info.token))
+				}
+				if info.signedKey != "" {
+					attrs = append(attrs, slog.String("signed_key", info.signedKey))
 				}
 				if info.ftpCode != 0 {
 					attrs = append(attrs, slog.Int("ftp_code", info.ftpCode))
