@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/ftpgw/ftpgw/auth"
@@ -36,6 +38,11 @@ type authSettings struct {
 	ReloadInterval time.Duration
 	// EnvToken is FTPGW_TOKEN's token (its hash), nil if none was given.
 	EnvToken *auth.Token
+	// SigningKeysFile is the keys of signed URLs, "" for none; reloaded
+	// every ReloadInterval. Gateway-wide: every backend verifies with it.
+	SigningKeysFile string
+	// SignedURLMaxExpiry is api.Config.SignedURLMaxExpiry.
+	SignedURLMaxExpiry time.Duration
 }
 
 // LogValue implements slog.LogValuer: whether there is an env token,
@@ -46,6 +53,8 @@ func (a authSettings) LogValue() slog.Value {
 		slog.String("tokens_file", a.TokensFile),
 		slog.String("tokens_reload_interval", a.ReloadInterval.String()),
 		slog.Bool("env_token", a.EnvToken != nil),
+		slog.String("signing_keys_file", a.SigningKeysFile),
+		slog.String("signed_url_max_expiry", a.SignedURLMaxExpiry.String()),
 	)
 }
 
@@ -84,6 +93,26 @@ func (v *flagValues) validateAuth(getenv func(string) string) error {
 		}
 		t.Close()
 	}
+	return v.validateSigning()
+}
+
+// validateSigning reads --signing-keys-file (once, to fail at start) and
+// --signed-url-max-expiry.
+func (v *flagValues) validateSigning() error {
+	if v.signedMax < time.Second || v.signedMax > auth.MaxExpiry {
+		return fmt.Errorf("--signed-url-max-expiry must be between 1s and %v, got %v", auth.MaxExpiry, v.signedMax)
+	}
+	if v.signingKeysFile == "" {
+		return nil
+	}
+	if v.authMode != authToken {
+		return errors.New("--signing-keys-file needs --auth token: a signed URL stands in for a token, and with no authentication every request is let through anyway")
+	}
+	s, err := auth.LoadSigner(v.signingKeysFile, 0, nil)
+	if err != nil {
+		return fmt.Errorf("--signing-keys-file: %w", err)
+	}
+	s.Close()
 	return nil
 }
 
@@ -112,4 +141,20 @@ func (a authSettings) tokens(logger *slog.Logger) (*auth.Tokens, error) {
 		return auth.Static(extra...), nil
 	}
 	return auth.Load(a.TokensFile, extra, a.ReloadInterval, logger)
+}
+
+// signer loads the signing keys file the settings name, reloading it
+// every ReloadInterval, and logs the key ids (never a key); nil for none.
+// Close the result when done.
+func (a authSettings) signer(logger *slog.Logger) (*auth.Signer, error) {
+	if a.SigningKeysFile == "" {
+		return nil, nil
+	}
+	s, err := auth.LoadSigner(a.SigningKeysFile, a.ReloadInterval, logger)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("signed URLs accepted", "signing_keys_file", a.SigningKeysFile, "key_ids", strings.Join(s.KeyIDs(), ","),
+		"max_expiry", a.SignedURLMaxExpiry.String())
+	return s, nil
 }

@@ -196,6 +196,8 @@ type flagValues struct {
 	demoDir                           string
 	auth, tokensFile                  string
 	tokensReload                      time.Duration
+	signingKeysFile                   string
+	signedMax                         time.Duration
 	set                               map[string]bool // the flags given, the environment's included
 
 	// Parsed by validate.
@@ -242,7 +244,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.BoolVar(&v.trusted, "trusted-content", false, "the FTP server's files are trusted: serve HTML, SVG, XML, JavaScript and PDF inline like other files, not as attachments (browsers still run no script from them: the sandbox stays)")
 	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+") or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
 	fs.StringVar(&v.tokensFile, "tokens-file", "", "file of bearer tokens, one a line as 'sha256:<hex> scopes=read,write,delete [prefix=/path] [name=who]' (make lines with 'gateway hash-token'); reloaded when it changes")
-	fs.DurationVar(&v.tokensReload, "tokens-reload-interval", auth.DefaultReloadInterval, "how often --tokens-file is looked at for a change")
+	fs.DurationVar(&v.tokensReload, "tokens-reload-interval", auth.DefaultReloadInterval, "how often --tokens-file and --signing-keys-file are looked at for a change")
+	fs.StringVar(&v.signingKeysFile, "signing-keys-file", "", "file of keys for signed URLs, one a line as '<id> <base64url key>' (make lines with 'gateway sign-key'); the first signs, all verify; with it a request may carry a signed URL instead of a token (needs --auth token); reloaded when it changes")
+	fs.DurationVar(&v.signedMax, "signed-url-max-expiry", auth.MaxExpiry, "the longest a signed URL may be valid, at most "+auth.MaxExpiry.String()+"; a URL expiring further ahead is refused")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -520,6 +524,7 @@ func (v *flagValues) config() *config {
 		Demo:                v.demo,
 		DemoDir:             v.demoDir,
 	}
+	cfg.Auth.SigningKeysFile, cfg.Auth.SignedURLMaxExpiry = v.signingKeysFile, v.signedMax
 	if v.demo {
 		for _, name := range slices.Concat([]string{"upstream", "upstream-password-file"}, activeFlags(), tlsFlags()) {
 			if v.set[name] {

@@ -10,7 +10,9 @@
 // Requests to /files/ carry a bearer token of --tokens-file (or the one of
 // FTPGW_TOKEN); with neither, the gateway listens on loopback only unless
 // --auth none says that anyone may use it. "gateway hash-token" makes a
-// token's line for the tokens file.
+// token's line for the tokens file. With --signing-keys-file a request
+// may carry a signed URL instead: "gateway sign" signs one, "gateway
+// sign-key" makes a key, and token holders POST to /signed-urls.
 //
 // With --demo it needs no FTP server: it starts one of its own on
 // 127.0.0.1, serving a directory seeded with sample files.
@@ -47,8 +49,15 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "hash-token" {
-		os.Exit(hashToken(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "hash-token":
+			os.Exit(hashToken(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+		case "sign":
+			os.Exit(signURL(os.Args[2:], os.Getenv, time.Now(), os.Stdout, os.Stderr))
+		case "sign-key":
+			os.Exit(signKey(os.Args[2:], time.Now(), os.Stdout, os.Stderr))
+		}
 	}
 	cfg, err := loadConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -105,6 +114,11 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		return err
 	}
 	defer tokens.Close()
+	signer, err := cfg.Auth.signer(logger)
+	if err != nil {
+		return err
+	}
+	defer signer.Close()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -115,6 +129,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	}
 	acfg := cfg.apiConfig(p, reg, logger)
 	acfg.Tokens = tokens
+	acfg.Signer = signer
 	handler := api.New(acfg)
 	// Deferred after p.Close, so it runs before it: the background
 	// deletions end while the sessions are there.
@@ -215,6 +230,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		TempSweepInterval:   c.TempSweepInterval,
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
+		SignedURLMaxExpiry:  c.Auth.SignedURLMaxExpiry,
 	}
 }
 
