@@ -7,14 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"github.com/ftpgw/ftpgw/pool"
 )
 
 // The signing keys of the tests, as an operator's file has them.
@@ -346,5 +350,70 @@ func TestSignEndpoint(t *testing.T) {
 	status, h, _ = g.fetch(t, "GET", "/signed-urls", nil, "Authorization", "Bearer "+tokAll)
 	if status != 405 || h.Get("Allow") != "POST" {
 		t.Errorf("GET /signed-urls: %d, Allow %q", status, h.Get("Allow"))
+	}
+}
+
+// TestSignedURLsPerBackend: two backends on one handler (Join), sharing a
+// signer, in front of the same FTP tree. A URL signed for one mount does
+// not work under the other, though it names the same file; POST
+// /signed-urls finds the backend by the path's mount and keeps to that
+// backend's SignedURLMaxExpiry.
+func TestSignedURLsPerBackend(t *testing.T) {
+	s := testSigner(t, "k1 "+signKey1+"\n")
+	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
+	ftpd.WriteFile(t, "f.txt", []byte("shared"))
+	var servers []*api.Server
+	for _, b := range []struct {
+		mount string
+		max   time.Duration
+	}{{"/a/", 0}, {"/b/", time.Hour}} {
+		p, err := pool.New(pool.Config{Name: strings.Trim(b.mount, "/"), Conn: ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password}, MaxSessions: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := api.New(api.Config{Pool: p, Mount: b.mount, Tokens: authTokens(t), Signer: s, SignedURLMaxExpiry: b.max})
+		t.Cleanup(func() {
+			h.Close()
+			p.Close()
+		})
+		servers = append(servers, h)
+	}
+	ts := httptest.NewServer(api.Join(servers...))
+	t.Cleanup(ts.Close)
+	g := &gateway{ftpd: ftpd, http: ts}
+	forA := s.Sign("GET", "/a/f.txt", time.Now().Add(time.Hour))
+	if status, _, b := g.fetch(t, "GET", signed("/a/f.txt", forA), nil); status != 200 || string(b) != "shared" {
+		t.Errorf("under its mount: %d %.200q", status, b)
+	}
+	if status, _, b := g.fetch(t, "GET", signed("/b/f.txt", forA), nil); status != 403 {
+		t.Errorf("under the other mount: %d %.200q", status, b)
+	}
+	for _, row := range []struct {
+		name, body string
+		status     int
+		detail     string
+	}{
+		{"a: 2h", `{"method":"GET","path":"/a/f.txt","expires_in":"2h"}`, 201, ""},
+		{"b: 2h", `{"method":"GET","path":"/b/f.txt","expires_in":"2h"}`, 400, `"expires_in" is longer than the 1h0m0s a signed URL of this backend may be valid`},
+		{"b: 30m", `{"method":"GET","path":"/b/f.txt","expires_in":"30m"}`, 201, ""},
+		{"no mount", `{"method":"GET","path":"/c/f.txt"}`, 400, `"path" is in no mount of this gateway (/a/, /b/)`},
+		{"the mount's own path", `{"method":"GET","path":"/files/f.txt"}`, 400, `"path" is in no mount of this gateway (/a/, /b/)`},
+	} {
+		status, _, b := postSign(t, g, tokAll, row.body)
+		if status != row.status {
+			t.Errorf("%s: %d, want %d: %s", row.name, status, row.status, b)
+			continue
+		}
+		if status != 201 {
+			checkProblem(t, string(b), status, row.detail)
+			continue
+		}
+		var resp struct{ URL string }
+		if err := json.Unmarshal(b, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if status, _, got := g.fetch(t, "GET", resp.URL, nil); status != 200 || string(got) != "shared" {
+			t.Errorf("%s: the URL %s: %d %.200q", row.name, resp.URL, status, got)
+		}
 	}
 }
