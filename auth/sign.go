@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
@@ -180,42 +179,29 @@ func (ks *KeySet) IDs() []string {
 // An error names the line (and, for an id given twice, the line that had
 // it first), never quotes a key.
 func ParseKeyFile(r io.Reader) (*KeySet, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, maxFileSize+1))
-	sc.Buffer(make([]byte, 0, 4096), maxFileSize+1)
 	var keys []Key
 	seen := map[string]int{}
-	read := 0
-	for n := 1; sc.Scan(); n++ {
-		read += len(sc.Bytes()) + 1
-		if read > maxFileSize+1 {
-			return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
-		}
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
+	err := eachLine(r, func(n int, line string) error {
 		fields := strings.Fields(line)
 		if len(fields) != 2 {
-			return nil, fmt.Errorf("line %d: not a key id and a key, separated by a space", n)
+			return fmt.Errorf("line %d: not a key id and a key, separated by a space", n)
 		}
 		secret, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(fields[1], "="))
 		if err != nil {
-			return nil, fmt.Errorf("line %d: the key is not base64url", n)
+			return fmt.Errorf("line %d: the key is not base64url", n)
 		}
 		k, err := NewKey(fields[0], secret)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return fmt.Errorf("line %d: %w", n, err)
 		}
 		if first, dup := seen[k.ID]; dup {
-			return nil, fmt.Errorf("line %d: key id %s given on line %d already", n, k.ID, first)
+			return fmt.Errorf("line %d: key id %s given on line %d already", n, k.ID, first)
 		}
 		seen[k.ID] = n
 		keys = append(keys, k)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
-		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return NewKeySet(keys...)

@@ -182,8 +182,8 @@ func (s *Set) with(extra []Token) *Set {
 	return &Set{tokens: append(append([]Token(nil), s.tokens...), extra...)}
 }
 
-// maxFileSize bounds a tokens file: at about 100 bytes a line, ten
-// thousand tokens.
+// maxFileSize bounds a tokens file (and a signing keys file): at about
+// 100 bytes a line, ten thousand tokens.
 const maxFileSize = 1 << 20
 
 // ParseFile reads a tokens file: one token a line,
@@ -195,37 +195,54 @@ const maxFileSize = 1 << 20
 // are errors, which name the line and the key but never quote a hash or
 // anything that could be a token pasted by mistake.
 func ParseFile(r io.Reader) (*Set, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, maxFileSize+1))
-	sc.Buffer(make([]byte, 0, 4096), maxFileSize+1)
 	var s Set
 	seen := map[[sha256.Size]byte]int{}
+	err := eachLine(r, func(n int, line string) error {
+		t, err := parseLine(line)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		if first, dup := seen[t.hash]; dup {
+			return fmt.Errorf("line %d: the same hash as line %d", n, first)
+		}
+		seen[t.hash] = n
+		s.tokens = append(s.tokens, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// eachLine calls fn with each line of r (trimmed of spaces) but blank ones
+// and # comments, and its number, counting from 1, until fn returns an
+// error. A file larger than maxFileSize is an error: the tokens file and
+// the signing keys file are read this one way.
+func eachLine(r io.Reader, fn func(n int, line string) error) error {
+	sc := bufio.NewScanner(io.LimitReader(r, maxFileSize+1))
+	sc.Buffer(make([]byte, 0, 4096), maxFileSize+1)
 	read := 0
 	for n := 1; sc.Scan(); n++ {
 		read += len(sc.Bytes()) + 1
 		if read > maxFileSize+1 {
-			return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+			return fmt.Errorf("larger than %d bytes", maxFileSize)
 		}
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		t, err := parseLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+		if err := fn(n, line); err != nil {
+			return err
 		}
-		if first, dup := seen[t.hash]; dup {
-			return nil, fmt.Errorf("line %d: the same hash as line %d", n, first)
-		}
-		seen[t.hash] = n
-		s.tokens = append(s.tokens, t)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+			return fmt.Errorf("larger than %d bytes", maxFileSize)
 		}
-		return nil, err
+		return err
 	}
-	return &s, nil
+	return nil
 }
 
 func parseLine(line string) (Token, error) {

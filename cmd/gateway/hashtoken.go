@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -18,27 +17,19 @@ import (
 // and writes its line for the tokens file. With --new it makes a token
 // itself and writes it on a line of its own first.
 func hashToken(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway hash-token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := subcommand("hash-token", fmt.Sprintf("Usage: gateway hash-token [flags] < token\n\n"+
+		"Writes the tokens-file line of the token read from stdin (at least %d characters, made at\n"+
+		"random: openssl rand -base64 32). With --new, makes the token and writes it first.\n\n", auth.MinTokenLen), stderr)
 	scopes := fs.String("scopes", "read", "what the token may do: read, write, delete, comma-separated")
 	prefix := fs.String("prefix", "/", "the path under /files/ the token is limited to, such as /pub/reports")
 	name := fs.String("name", "", "a name for the request log, such as ci-bot")
 	makeNew := fs.Bool("new", false, "make a new random token (256 bits) and print it first, instead of reading one from stdin")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gateway hash-token [flags] < token\n\n"+
-			"Writes the tokens-file line of the token read from stdin (at least %d characters, made at\n"+
-			"random: openssl rand -base64 32). With --new, makes the token and writes it first.\n\n", auth.MinTokenLen)
-		fs.PrintDefaults()
-	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "ftpgw hash-token: %v\n", err)
 		return 2
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseSubcommand(fs, args); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(errors.New("the token is read from stdin, never from the command line (the process list shows it)"))

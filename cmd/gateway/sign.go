@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -19,8 +18,10 @@ import (
 // the file only, never from the command line, where the process list
 // would show it; nothing but the URL is written.
 func signURL(args []string, getenv func(string) string, now time.Time, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway sign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := subcommand("sign", "Usage: gateway sign [flags] /files/path\n\n"+
+		"Writes a signed URL for one method on one path (the mount included, percent-escaped as in a\n"+
+		"URL; a final slash for a directory's listing), valid for --expires, that anyone may use\n"+
+		"without a token. Make a key with 'gateway sign-key'.\n\n", stderr)
 	// The gateway's own variable, so that in its container sign needs no
 	// flag.
 	signingKeysEnv := envName("signing-keys-file")
@@ -28,22 +29,12 @@ func signURL(args []string, getenv func(string) string, now time.Time, stdout, s
 	method := fs.String("method", "GET", "the method the URL is for: GET (which allows HEAD), HEAD, PUT or DELETE")
 	expires := fs.Duration("expires", 15*time.Minute, "how long the URL is valid, at most "+auth.MaxExpiry.String()+" (and the gateway's --signed-url-max-expiry)")
 	base := fs.String("base-url", "", "the gateway's URL as its clients reach it, such as https://files.example.com; without it the URL is a path and a query")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gateway sign [flags] /files/path\n\n"+
-			"Writes a signed URL for one method on one path (the mount included, percent-escaped as in a\n"+
-			"URL; a final slash for a directory's listing), valid for --expires, that anyone may use\n"+
-			"without a token. Make a key with 'gateway sign-key'.\n\n")
-		fs.PrintDefaults()
-	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "ftpgw sign: %v\n", err)
 		return 2
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseSubcommand(fs, args); done {
+		return code
 	}
 	if fs.NArg() != 1 {
 		return fail(errors.New("give one path, such as /files/reports/q3.pdf"))
@@ -99,21 +90,13 @@ func baseURL(s string) (string, error) {
 // signing keys file, made from crypto/rand. The id names the key in the
 // URLs it signs; by default the time it was made.
 func signKey(args []string, now time.Time, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gateway sign-key", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := subcommand("sign-key", "Usage: gateway sign-key [--id ID] >> signing-keys\n\n"+
+		"Writes a new random key's line for the signing keys file. The first key of the file signs,\n"+
+		"every one verifies: to rotate, put the new line first and remove the old one once the URLs\n"+
+		"it signed have expired.\n\n", stderr)
 	id := fs.String("id", "k"+now.UTC().Format("20060102-150405"), "the key's id: 1 to 32 letters, digits, - and _")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gateway sign-key [--id ID] >> signing-keys\n\n"+
-			"Writes a new random key's line for the signing keys file. The first key of the file signs,\n"+
-			"every one verifies: to rotate, put the new line first and remove the old one once the URLs\n"+
-			"it signed have expired.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseSubcommand(fs, args); done {
+		return code
 	}
 	line, err := auth.NewKeyLine(*id)
 	if err == nil && fs.NArg() > 0 {
