@@ -41,13 +41,15 @@ const signedParamPrefix = "ftpgw-"
 // header (authz) and its query has ftpgw- parameters: ok when they verify
 // for r's method and path now, the refusal (403, or 400 for parameters a
 // signed URL may not have) when they do not. It returns neither for a
-// request with no ftpgw- parameter, which its token then decides; a
-// request with both a header and a signature is refused, as S3 refuses
-// two ways of authenticating one request: the client cannot have meant
-// both. The request's log line names the key, never the signature.
+// request with no ftpgw- parameter, which its token then decides. A
+// request with both a header and an ftpgw-signature is refused, as S3
+// refuses two ways of authenticating one request: the client cannot have
+// meant both (a look for the name in the raw query, nothing more on a
+// token's way). The request's log line names the key, never the
+// signature.
 func (s *Server) checkSigned(r *http.Request, authz string) (ok bool, err error) {
 	if authz != "" {
-		if strings.Contains(r.URL.RawQuery, signedParamPrefix) {
+		if strings.Contains(r.URL.RawQuery, auth.ParamSignature) {
 			return false, errTokenAndSignature
 		}
 		return false, nil

@@ -1,6 +1,8 @@
 // Package auth holds the gateway's bearer tokens (RFC 6750): their scopes
 // and path prefixes, the file they are kept in, and the lookup of a token a
-// client presents. It knows nothing of HTTP routing or FTP; api calls it.
+// client presents; and its signed URLs (sign.go, HMAC-SHA256 of RFC 2104
+// and FIPS 180-4), with the file of their keys. It knows nothing of HTTP
+// routing or FTP; api calls it.
 //
 // A token is kept only as its SHA-256. Tokens are random strings of at least
 // MinTokenLen characters made by a machine (hash-token's help says how), not
