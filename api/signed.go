@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -29,10 +28,6 @@ import (
 // signPath is where token holders have URLs signed: outside every mount
 // (ValidMount refuses it).
 const signPath = "/signed-urls"
-
-// DefaultSignedURLExpiry is how long a URL that POST /signed-urls signs
-// is valid when the request does not say.
-const DefaultSignedURLExpiry = 15 * time.Minute
 
 // signedParamPrefix starts the name of every parameter of a signed URL.
 const signedParamPrefix = "ftpgw-"
@@ -157,7 +152,7 @@ type signRequest struct {
 	// %25). A final slash asks for a directory's URL (its listing).
 	Path string `json:"path"`
 	// ExpiresIn is how long the URL is valid, as Go writes durations
-	// ("15m", "2h30m"): DefaultSignedURLExpiry if empty, at most the
+	// ("15m", "2h30m"): auth.DefaultExpiry if empty, at most the
 	// backend's SignedURLMaxExpiry.
 	ExpiresIn string `json:"expires_in"`
 }
@@ -194,7 +189,7 @@ func (s *Server) signURL(w http.ResponseWriter, r *http.Request) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("the body must hold one JSON object and nothing after it", nil)
 	}
-	if !slices.Contains(auth.SignedMethods, req.Method) {
+	if !auth.Signable(req.Method) {
 		return badRequest(`"method" must be GET, HEAD, PUT or DELETE`, nil)
 	}
 	p, err := url.PathUnescape(req.Path)
@@ -212,7 +207,7 @@ func (s *Server) signURL(w http.ResponseWriter, r *http.Request) error {
 	if b.cfg.Signer == nil {
 		return badRequest("the backend mounted at "+b.mount+" accepts no signed URLs", nil)
 	}
-	d := DefaultSignedURLExpiry
+	d := auth.DefaultExpiry
 	if req.ExpiresIn != "" {
 		if d, err = time.ParseDuration(req.ExpiresIn); err != nil || d < time.Second {
 			return badRequest(`"expires_in" must be a duration of a second or more, such as 15m or 2h`, nil)

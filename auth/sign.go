@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +47,10 @@ const (
 	ParamSignature = "ftpgw-signature"
 )
 
+// DefaultExpiry is how long a signed URL is valid when whoever asks for
+// one does not say: long enough to start a download or an upload.
+const DefaultExpiry = 15 * time.Minute
+
 // MaxExpiry is the longest a signed URL may be valid: S3's seven days. It
 // is also the default of the gateway's --signed-url-max-expiry, which may
 // only shorten it.
@@ -79,9 +82,16 @@ var (
 	ErrWrongMethod        = errors.New("the signed URL is for another method")
 )
 
-// SignedMethods are the methods a URL may be signed for. One signed for
-// GET allows HEAD too, as a GET's headers without the body.
-var SignedMethods = []string{"GET", "HEAD", "PUT", "DELETE"}
+// Signable reports whether a URL may be signed for method: GET, HEAD,
+// PUT or DELETE, in capitals. One signed for GET allows HEAD too, as a
+// GET's headers without the body.
+func Signable(method string) bool {
+	switch method {
+	case "GET", "HEAD", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
 
 // SignedURL is the ftpgw- parameters of a request, as the URL carries
 // them.
@@ -253,7 +263,7 @@ func (s *Signer) Close() {
 // Sign returns the ftpgw- parameters that make a URL for method on path
 // valid until expires (to the second), with the first key. path is the
 // URL's path decoded and cleaned, the mount included (see above); method
-// one of SignedMethods. The caller bounds expires.
+// Signable. The caller bounds expires.
 func (s *Signer) Sign(method, path string, expires time.Time) SignedURL {
 	k := s.f.cur.Load().keys[0]
 	u := SignedURL{Method: method, Expires: strconv.FormatInt(expires.Unix(), 10), KeyID: k.ID}
@@ -277,7 +287,7 @@ func mac(k Key, u SignedURL, path string) []byte {
 // The signature is compared in constant time (hmac.Equal).
 func (s *Signer) Verify(u SignedURL, method, path string, now time.Time, maxExpiry time.Duration) error {
 	exp, err := strconv.ParseInt(u.Expires, 10, 64)
-	if err != nil || strconv.FormatInt(exp, 10) != u.Expires || !slices.Contains(SignedMethods, u.Method) || validKeyID(u.KeyID) != nil {
+	if err != nil || strconv.FormatInt(exp, 10) != u.Expires || !Signable(u.Method) || validKeyID(u.KeyID) != nil {
 		return ErrSignatureMalformed
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(u.Signature)

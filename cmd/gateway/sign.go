@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +26,7 @@ func signURL(args []string, getenv func(string) string, now time.Time, stdout, s
 	signingKeysEnv := envName("signing-keys-file")
 	keysFile := fs.String("keys-file", getenv(signingKeysEnv), "the signing keys file, as the gateway's --signing-keys-file ["+signingKeysEnv+"]")
 	method := fs.String("method", "GET", "the method the URL is for: GET (which allows HEAD), HEAD, PUT or DELETE")
-	expires := fs.Duration("expires", 15*time.Minute, "how long the URL is valid, at most "+auth.MaxExpiry.String()+" (and the gateway's --signed-url-max-expiry)")
+	expires := fs.Duration("expires", auth.DefaultExpiry, "how long the URL is valid, at most "+auth.MaxExpiry.String()+" (and the gateway's --signed-url-max-expiry)")
 	base := fs.String("base-url", "", "the gateway's URL as its clients reach it, such as https://files.example.com; without it the URL is a path and a query")
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "ftpgw sign: %v\n", err)
@@ -42,7 +41,7 @@ func signURL(args []string, getenv func(string) string, now time.Time, stdout, s
 	if *keysFile == "" {
 		return fail(fmt.Errorf("--keys-file (or %s) names the signing keys file", signingKeysEnv))
 	}
-	if !slices.Contains(auth.SignedMethods, *method) {
+	if !auth.Signable(*method) {
 		return fail(fmt.Errorf("--method must be GET, HEAD, PUT or DELETE, got %q", *method))
 	}
 	if *expires < time.Second || *expires > auth.MaxExpiry {
