@@ -230,7 +230,7 @@ func TestSignedURLRotation(t *testing.T) {
 	old := signed("/files/f.txt", s.Sign("GET", "/files/f.txt", time.Now().Add(time.Hour)))
 	waitKeys := func(want string) {
 		t.Helper()
-		for deadline := time.Now().Add(50 * interval); strings.Join(s.KeyIDs(), ",") != want; time.Sleep(interval / 4) {
+		for deadline := time.Now().Add(100 * interval); strings.Join(s.KeyIDs(), ",") != want; time.Sleep(interval / 4) {
 			if time.Now().After(deadline) {
 				t.Fatalf("keys %v, want %s", s.KeyIDs(), want)
 			}
