@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -40,8 +41,19 @@ const (
 	defaultTLSMinVersion   = "1.2"
 )
 
-// config is everything the gateway is told at startup.
+// config is everything the gateway is told at startup, for its first (or
+// only) backend; the gateway-wide settings (Listen, LogLevel,
+// ShutdownTimeout, ClientIdleTimeout) are the first backend's.
 type config struct {
+	// Name is the backend's name (pool and metrics label): "default" when
+	// there is no config file. Mount is where it is served, "" for
+	// api.DefaultMount.
+	Name, Mount string
+	// Backends are the backends after the first, from the config file
+	// (ConfigFile); nil with flags alone.
+	Backends   []*config
+	ConfigFile string
+
 	Listen   string
 	Upstream upstream // zero in demo mode until the demo server is up
 
@@ -106,6 +118,9 @@ type config struct {
 	// overrides, for run to warn about.
 	demoIgnored []string
 
+	// listenGiven says --listen was given (in the config file too).
+	listenGiven bool
+
 	// onListening, if set, is called with the HTTP listener's address
 	// once it is bound (tests listen on 127.0.0.1:0).
 	onListening func(net.Addr)
@@ -156,6 +171,9 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
 	}
+	if v.configFile != "" {
+		return loadConfigFile(v.configFile, args, getenv, out)
+	}
 	v.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { v.set[f.Name] = true }) // the environment included
 	if err := v.validateAuth(getenv); err != nil {
@@ -195,6 +213,7 @@ type flagValues struct {
 	insecure, demo, trusted           bool
 	demoDir                           string
 	auth, tokensFile                  string
+	configFile                        string
 	tokensReload                      time.Duration
 	set                               map[string]bool // the flags given, the environment's included
 
@@ -217,6 +236,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
 	v := &flagValues{}
+	fs.StringVar(&v.configFile, "config", "", "YAML file declaring the backends (each with its own upstream, mount and settings) and settings for all; its keys are these flags' names (see the README); flags and FTPGW_ variables given as well apply to every backend")
 	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
@@ -635,6 +655,8 @@ func readPasswordFile(name string) (string, error) {
 // password redacted by upstream's own LogValue.
 func (c *config) LogValue() slog.Value {
 	attrs := []slog.Attr{
+		slog.String("backend", cmp.Or(c.Name, "default")),
+		slog.String("mount", cmp.Or(c.Mount, api.DefaultMount)),
 		slog.String("listen", c.Listen),
 		slog.Any("upstream", c.Upstream),
 		slog.Int("max_sessions", int(c.MaxSessions)),
@@ -681,6 +703,9 @@ func (c *config) LogValue() slog.Value {
 	}
 	if c.Demo {
 		attrs = append(attrs, slog.String("demo_dir", c.DemoDir))
+	}
+	if c.ConfigFile != "" {
+		attrs = append(attrs, slog.String("config_file", c.ConfigFile))
 	}
 	return slog.GroupValue(attrs...)
 }
