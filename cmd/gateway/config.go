@@ -112,6 +112,9 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 
+	// Check: validate the configuration, say so, and exit.
+	Check bool
+
 	Demo    bool
 	DemoDir string
 	// demoIgnored names the upstream flags that were set and that --demo
@@ -214,6 +217,7 @@ type flagValues struct {
 	demoDir                           string
 	auth, tokensFile                  string
 	configFile                        string
+	check                             bool
 	tokensReload                      time.Duration
 	set                               map[string]bool // the flags given, the environment's included
 
@@ -237,6 +241,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.SetOutput(out)
 	v := &flagValues{}
 	fs.StringVar(&v.configFile, "config", "", "YAML file declaring the backends (each with its own upstream, mount and settings) and settings for all; its keys are these flags' names (see the README); flags and FTPGW_ variables given as well apply to every backend")
+	fs.BoolVar(&v.check, "check", false, "check the configuration (flags, environment, --config file, and the files they name), print where each backend is served, and exit: 0 when it is valid, 2 when not; nothing is connected to")
 	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
@@ -537,6 +542,7 @@ func (v *flagValues) config() *config {
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
+		Check:               v.check,
 		Demo:                v.demo,
 		DemoDir:             v.demoDir,
 	}

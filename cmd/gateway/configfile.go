@@ -40,8 +40,8 @@ var gatewayKeys = []string{"listen", "log-level", "shutdown-timeout", "client-id
 // are not flags.
 var backendOnlyKeys = []string{"name", "mount", "upstream-password", "upstream-password-env", "upstream", "upstream-password-file"}
 
-// fileOnlyFlags are flags that mean nothing in the file.
-var fileOnlyFlags = []string{"config", "demo", "demo-dir"}
+// notInFile are flags that mean nothing in the file.
+var notInFile = []string{"config", "check", "demo", "demo-dir"}
 
 // backendName is what a backend's name may be: it labels metrics and log
 // lines.
@@ -190,7 +190,7 @@ func readEntry(name string, k, v *yaml.Node, where string) (fileEntry, error) {
 	if k.Kind != yaml.ScalarNode {
 		return fileEntry{}, fileError(name, k.Line, "%sa key must be a name", where)
 	}
-	if slices.Contains(fileOnlyFlags, k.Value) {
+	if slices.Contains(notInFile, k.Value) {
 		return fileEntry{}, fileError(name, k.Line, "%s%s cannot be set in the config file", where, k.Value)
 	}
 	e := fileEntry{key: k.Value, line: k.Line}

@@ -232,3 +232,25 @@ func TestConfigFileOneOpenBackend(t *testing.T) {
 		t.Errorf("listen %q, auth %v and %v; want %q, token and none", cfg.Listen, cfg.Auth.Mode, cfg.Backends[0].Auth.Mode, loopbackListen)
 	}
 }
+
+// TestCheck: --check says where each backend is served, without its
+// password.
+func TestCheck(t *testing.T) {
+	file := writeConfigFile(t, "auth: none\nbackends:\n  - name: media\n    mount: /media/\n    upstream: ftp://gw@ftp.example.com/pub\n    upstream-password-env: PW\n"+
+		"  - name: archive\n    mount: /archive/\n    upstream: ftpes://ro:pass-in-url@archive.example.com/\n")
+	cfg, err := loadConfig([]string{"--config", file, "--check"}, envFrom(map[string]string{"PW": "s3cret-pw"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Check {
+		t.Fatal("--check not set")
+	}
+	var out strings.Builder
+	printCheck(&out, cfg)
+	want := "configuration ok: listening on 127.0.0.1:8080\n" +
+		"  /media/ -> ftp://gw:****@ftp.example.com:21/pub (backend media, auth none)\n" +
+		"  /archive/ -> ftpes://ro:****@archive.example.com:21 (backend archive, auth none)\n"
+	if out.String() != want {
+		t.Errorf("--check printed\n%s\nwant\n%s", out.String(), want)
+	}
+}

@@ -24,6 +24,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -57,6 +58,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ftpgw: %v\n", err)
 		os.Exit(2)
+	}
+	if cfg.Check {
+		printCheck(os.Stdout, cfg)
+		os.Exit(0)
 	}
 	if err := run(context.Background(), cfg, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "ftpgw: %v\n", err)
@@ -156,6 +161,15 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	// does not want to wait for the drain.
 	stopSignals()
 	return shutdown(srv, served, cfg.ShutdownTimeout, logger)
+}
+
+// printCheck says what --check found: the configuration is valid, and
+// where each backend is served from.
+func printCheck(w io.Writer, cfg *config) {
+	fmt.Fprintf(w, "configuration ok: listening on %s\n", cfg.Listen)
+	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+		fmt.Fprintf(w, "  %s -> %s (backend %s, auth %s)\n", cmp.Or(b.Mount, api.DefaultMount), b.Upstream, cmp.Or(b.Name, "default"), b.Auth.Mode)
+	}
 }
 
 // logStart logs the configuration the gateway starts with.
