@@ -163,16 +163,8 @@ func envName(flagName string) string {
 // for and usage has been printed to out.
 func loadConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
 	fs, v := newFlagSet(out)
-	// The environment is applied first, as if it were flags, so that the
-	// command line then overrides it.
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := parseEnvAndArgs(fs, args, getenv); err != nil {
 		return nil, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
 	}
 	if v.configFile != "" {
 		return loadConfigFile(v.configFile, args, getenv, out)
@@ -290,6 +282,21 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 		fs.PrintDefaults()
 	}
 	return fs, v
+}
+
+// parseEnvAndArgs sets fs's flags from the environment and then from
+// args, so that the command line overrides the environment.
+func parseEnvAndArgs(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := applyEnv(fs, getenv); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
+	}
+	return nil
 }
 
 // applyEnv sets every flag whose environment variable is set and not

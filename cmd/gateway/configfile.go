@@ -256,14 +256,8 @@ func loadBackend(name string, i, line int, top, entries []fileEntry, args []stri
 			return nil, fileError(name, line, "%s: %v", where, err)
 		}
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := parseEnvAndArgs(fs, args, getenv); err != nil {
 		return nil, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
 	}
 	v.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { v.set[f.Name] = true })
