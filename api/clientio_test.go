@@ -112,8 +112,8 @@ func limitsGateway(t *testing.T, srv *ftptest.Server, b idleBackend, wired bool,
 // client idle timeout watches each connection's progress.
 func serveGateway(h *api.Server) *httptest.Server { return serveHandler(h, h) }
 
-// serveHandler is serveGateway for handler, which serves s among others
-// (api.Join): s's Listener and ConnContext watch the connections.
+// serveHandler is serveGateway for handler, which serves h among others
+// (api.Join): h's Listener and ConnContext watch the connections.
 func serveHandler(h *api.Server, handler http.Handler) *httptest.Server {
 	ts := httptest.NewUnstartedServer(handler)
 	ts.Listener = h.Listener(ts.Listener)
