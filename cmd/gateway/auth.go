@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,15 +106,24 @@ func (v *flagValues) validateSigning() error {
 	if v.signingKeysFile == "" {
 		return nil
 	}
-	if v.authMode != authToken {
-		return errors.New("--signing-keys-file needs --auth token: a signed URL stands in for a token, and with no authentication every request is let through anyway")
-	}
 	s, err := auth.LoadSigner(v.signingKeysFile, 0, nil)
 	if err != nil {
 		return fmt.Errorf("--signing-keys-file: %w", err)
 	}
 	s.Close()
 	return nil
+}
+
+// checkSigning refuses a signing keys file where no backend of backends
+// has tokens: a signed URL stands in for a token, and with no
+// authentication every request is let through anyway. The file is the
+// gateway's (every backend's config names the same one); a backend
+// without tokens beside one with them ignores signatures.
+func checkSigning(backends []*config) error {
+	if backends[0].Auth.SigningKeysFile == "" || slices.ContainsFunc(backends, func(c *config) bool { return c.Auth.Mode == authToken }) {
+		return nil
+	}
+	return errors.New("--signing-keys-file needs --auth token: a signed URL stands in for a token, and with no authentication every request is let through anyway")
 }
 
 // isLoopback reports whether a listen host is this machine's alone: a

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/internal/realftpd"
 )
 
 func writeKeysFile(t *testing.T, lines ...string) string {
@@ -263,6 +264,87 @@ func TestSignedURLEndToEnd(t *testing.T) {
 	for _, secret := range append(signatures, strings.Fields(string(keyLine))[1]) {
 		if strings.Contains(log, secret) {
 			t.Errorf("the log holds a key or signature %.8s…:\n%s", secret, log)
+		}
+	}
+}
+
+// TestSigningConfigFile: the signing keys file is the gateway's, at the
+// config file's top level: every backend verifies with it, each keeps its
+// own signed-url-max-expiry, a backend without tokens beside one with
+// them is allowed (it ignores signatures), and a gateway with no tokens
+// at all may not have keys.
+func TestSigningConfigFile(t *testing.T) {
+	vs := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
+	if err := os.WriteFile(vs.Path("f.txt"), []byte("file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyLine := newKeyLine(t, "k1")
+	keys := writeKeysFile(t, keyLine)
+	tokens := writeTokensFile(t, tokenLine(t, testToken, auth.All))
+	up := "ftp://" + vs.User + ":" + vs.Password + "@" + vs.Addr + "/"
+	file := writeConfigFile(t, `signing-keys-file: `+keys+`
+backends:
+  - name: pub
+    mount: /pub/
+    upstream: `+up+`
+    auth: none
+  - name: priv
+    mount: /priv/
+    upstream: `+up+`
+    tokens-file: `+tokens+`
+    signed-url-max-expiry: 1h
+`)
+	cfg, err := loadConfig([]string{"--config", file}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := cfg.Backends[0]
+	if cfg.Auth.SigningKeysFile != keys || priv.Auth.SigningKeysFile != keys || priv.Auth.SignedURLMaxExpiry != time.Hour || cfg.Auth.SignedURLMaxExpiry != auth.MaxExpiry {
+		t.Errorf("keys %q and %q, max expiry %v and %v", cfg.Auth.SigningKeysFile, priv.Auth.SigningKeysFile, cfg.Auth.SignedURLMaxExpiry, priv.Auth.SignedURLMaxExpiry)
+	}
+	base, stop := startGateway(t, []string{"--config", file})
+	var out, errOut bytes.Buffer
+	if code := signURL([]string{"--keys-file", keys, "--base-url", base, "/priv/f.txt"}, envFrom(nil), time.Now(), &out, &errOut); code != 0 {
+		t.Fatalf("sign: %s", errOut.String())
+	}
+	for _, tc := range []struct {
+		method, url, body string
+		hdr               []string
+		status            int
+	}{
+		{"GET", strings.TrimSpace(out.String()), "", nil, 200},
+		{"GET", base + "/priv/f.txt", "", nil, 401},
+		{"POST", base + "/signed-urls", `{"method":"GET","path":"/priv/f.txt","expires_in":"2h"}`, []string{"Authorization", "Bearer " + testToken}, 400},
+		{"POST", base + "/signed-urls", `{"method":"GET","path":"/priv/f.txt","expires_in":"1h"}`, []string{"Authorization", "Bearer " + testToken}, 201},
+	} {
+		req, err := http.NewRequest(tc.method, tc.url, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(tc.hdr); i += 2 {
+			req.Header.Set(tc.hdr[i], tc.hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d: %.200q", tc.method, tc.url, resp.StatusCode, tc.status, b)
+		}
+	}
+	if log := stop(); strings.Contains(log, strings.Fields(keyLine)[1]) {
+		t.Errorf("the log holds the key:\n%s", log)
+	}
+
+	for _, tc := range []struct{ name, text, err string }{
+		{"in a backend", "backends:\n  - name: a\n    upstream: " + up + "\n    tokens-file: " + tokens + "\n    signing-keys-file: " + keys + "\n", "signing-keys-file"},
+		{"no tokens anywhere", "signing-keys-file: " + keys + "\nauth: none\nbackends:\n  - name: a\n    upstream: " + up + "\n", "--signing-keys-file needs --auth token"},
+	} {
+		_, err := loadConfig([]string{"--config", writeConfigFile(t, tc.text)}, envFrom(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.err)
 		}
 	}
 }
