@@ -113,6 +113,13 @@ type Key struct {
 	secret []byte
 }
 
+// String is the key's id: a key printed, in a log line or an error, never
+// shows its secret.
+func (k Key) String() string { return k.ID }
+
+// GoString is String, for %#v.
+func (k Key) GoString() string { return k.ID }
+
 // NewKey is the key id with the secret secret, at least MinKeyLen bytes.
 func NewKey(id string, secret []byte) (Key, error) {
 	if err := validKeyID(id); err != nil {
@@ -171,9 +178,16 @@ func NewKeySet(ks ...Key) (*KeySet, error) {
 	return &KeySet{keys: ks}, nil
 }
 
+// String is the keys' ids, the signing one first: a KeySet printed never
+// shows a secret (fmt would print the unexported keys field raw).
+func (ks KeySet) String() string { return strings.Join(ks.IDs(), ",") }
+
+// GoString is String, for %#v.
+func (ks KeySet) GoString() string { return ks.String() }
+
 // IDs are the ids of the keys, the signing one first. They are not
 // secret.
-func (ks *KeySet) IDs() []string {
+func (ks KeySet) IDs() []string {
 	ids := make([]string, len(ks.keys))
 	for i, k := range ks.keys {
 		ids[i] = k.ID

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,24 @@ func TestParseKeyFileErrors(t *testing.T) {
 		for _, k := range []string{key1, key2, short} {
 			if strings.Contains(err.Error(), k) {
 				t.Errorf("%s: the error quotes a key: %v", row.name, err)
+			}
+		}
+	}
+}
+
+// TestKeysPrintNoSecret: a key or a key set formatted in any way a log
+// line or an error might shows the ids only.
+func TestKeysPrintNoSecret(t *testing.T) {
+	ks := keySet(t, "k2 "+key2+"\nk1 "+key1+"\n")
+	k, err := auth.NewKey("k3", bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		for _, v := range []any{ks, k, *ks} {
+			got := fmt.Sprintf(f, v)
+			if strings.Contains(got, "[1 1 1") || strings.Contains(got, "[2 2 2") || strings.Contains(got, "[3 3 3") || strings.Contains(got, "\x01") || strings.Contains(got, "0x1, 0x1") || strings.Contains(got, "0x3, 0x3") {
+				t.Errorf("%s of %T shows a secret: %s", f, v, got)
 			}
 		}
 	}
