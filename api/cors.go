@@ -112,13 +112,30 @@ type CORS struct {
 	AllowCredentials bool
 }
 
-// Validate reports what is wrong with c, naming the entry: an origin that
-// is not scheme://host[:port] or a pattern as AllowedOrigins describes,
-// "*" beside other origins or with AllowCredentials, no origin at all, or
-// a method or header that is not an HTTP token.
+// Validate reports what is wrong with c, as a *CORSError naming the entry:
+// an origin that is not scheme://host[:port] or a pattern as
+// AllowedOrigins describes, "*" beside other origins or with
+// AllowCredentials, no origin at all, or a method or header that is not
+// an HTTP token.
 func (c *CORS) Validate() error {
 	_, err := c.compile()
 	return err
+}
+
+// CORSError is what Validate finds wrong with a CORS: Field is the name of
+// the field at fault (AllowedOrigins, AllowedMethods, AllowedHeaders or
+// ExposedHeaders), for a caller to name its own setting; Err says which
+// entry and why.
+type CORSError struct {
+	Field string
+	Err   error
+}
+
+func (e *CORSError) Error() string { return e.Err.Error() }
+func (e *CORSError) Unwrap() error { return e.Err }
+
+func corsErrorf(field, format string, args ...any) error {
+	return &CORSError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
 // corsPolicy is a CORS made ready for requests: every header value it
@@ -152,26 +169,26 @@ var (
 // compile checks c and makes its policy.
 func (c *CORS) compile() (*corsPolicy, error) {
 	if len(c.AllowedOrigins) == 0 {
-		return nil, errors.New("no allowed origin: give the origins whose pages may call the gateway, or * for any")
+		return nil, corsErrorf("AllowedOrigins", "no allowed origin: give the origins whose pages may call the gateway, or * for any")
 	}
 	p := &corsPolicy{exact: map[string][]string{}, headers: map[string]bool{}, credentials: c.AllowCredentials}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			if len(c.AllowedOrigins) > 1 {
-				return nil, errors.New(`allowed origin "*" stands for every origin and must be the only one`)
+				return nil, corsErrorf("AllowedOrigins", `allowed origin "*" stands for every origin and must be the only one`)
 			}
 			if c.AllowCredentials {
-				return nil, errors.New(`allowed origin "*" cannot be combined with credentials: browsers refuse a wildcard with credentials; list the origins`)
+				return nil, corsErrorf("AllowedOrigins", `allowed origin "*" cannot be combined with credentials: browsers refuse a wildcard with credentials; list the origins`)
 			}
 			p.anyOrigin = true
 			continue
 		}
 		if rest, ok := strings.CutPrefix(o, "*"); ok && !strings.Contains(rest, "*") {
-			return nil, fmt.Errorf("allowed origin %q: a pattern needs a scheme, as in https://*.example.com", o)
+			return nil, corsErrorf("AllowedOrigins", "allowed origin %q: a pattern needs a scheme, as in https://*.example.com", o)
 		}
 		po, err := parseOrigin(o, true)
 		if err != nil {
-			return nil, fmt.Errorf("allowed origin %q: %v", o, err)
+			return nil, corsErrorf("AllowedOrigins", "allowed origin %q: %v", o, err)
 		}
 		if suffix, ok := strings.CutPrefix(po.host, "*"); ok {
 			p.patterns = append(p.patterns, originPattern{scheme: po.scheme, suffix: suffix, port: po.port})
@@ -186,19 +203,19 @@ func (c *CORS) compile() (*corsPolicy, error) {
 	}
 	for _, m := range methods {
 		if !isToken(m) {
-			return nil, fmt.Errorf("allowed method %q is not an HTTP method name", m)
+			return nil, corsErrorf("AllowedMethods", "allowed method %q is not an HTTP method name", m)
 		}
 	}
 	for _, h := range append(corsDefaultHeaders[:len(corsDefaultHeaders):len(corsDefaultHeaders)], c.AllowedHeaders...) {
 		if !isToken(h) {
-			return nil, fmt.Errorf("allowed header %q is not an HTTP field name", h)
+			return nil, corsErrorf("AllowedHeaders", "allowed header %q is not an HTTP field name", h)
 		}
 		p.headers[strings.ToLower(h)] = true
 	}
 	exposed := append(corsDefaultExposed[:len(corsDefaultExposed):len(corsDefaultExposed)], c.ExposedHeaders...)
 	for _, h := range c.ExposedHeaders {
 		if !isToken(h) {
-			return nil, fmt.Errorf("exposed header %q is not an HTTP field name", h)
+			return nil, corsErrorf("ExposedHeaders", "exposed header %q is not an HTTP field name", h)
 		}
 	}
 	maxAge := c.MaxAge
