@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -233,29 +234,27 @@ func (c *CORS) compile() (*corsPolicy, error) {
 	return p, nil
 }
 
-// String is c as the startup log shows it.
-func (c *CORS) String() string {
+// LogValue implements slog.LogValuer: c as the startup log shows it, "off"
+// for none.
+func (c *CORS) LogValue() slog.Value {
 	if c == nil {
-		return "off"
-	}
-	var b strings.Builder
-	b.WriteString("origins=" + strings.Join(c.AllowedOrigins, ","))
-	if len(c.AllowedMethods) > 0 {
-		b.WriteString(" methods=" + strings.Join(c.AllowedMethods, ","))
-	}
-	if len(c.AllowedHeaders) > 0 {
-		b.WriteString(" extra_headers=" + strings.Join(c.AllowedHeaders, ","))
-	}
-	if len(c.ExposedHeaders) > 0 {
-		b.WriteString(" extra_exposed_headers=" + strings.Join(c.ExposedHeaders, ","))
+		return slog.StringValue("off")
 	}
 	maxAge := c.MaxAge
 	if maxAge == 0 {
 		maxAge = DefaultCORSMaxAge
 	}
-	b.WriteString(" max_age=" + max(maxAge, 0).String())
-	b.WriteString(" credentials=" + strconv.FormatBool(c.AllowCredentials))
-	return b.String()
+	attrs := []slog.Attr{slog.String("origins", strings.Join(c.AllowedOrigins, ","))}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"methods", c.AllowedMethods}, {"extra_headers", c.AllowedHeaders}, {"extra_exposed_headers", c.ExposedHeaders}} {
+		if len(l.list) > 0 {
+			attrs = append(attrs, slog.String(l.key, strings.Join(l.list, ",")))
+		}
+	}
+	attrs = append(attrs, slog.String("max_age", max(maxAge, 0).String()), slog.Bool("credentials", c.AllowCredentials))
+	return slog.GroupValue(attrs...)
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 §5.6.2): what a
