@@ -91,11 +91,10 @@ func startBrowser() {
 	shared.ctx = ctx
 }
 
-// newTab opens a tab for t in a browser context of its own (no cookies,
-// cache or storage shared with other tests) that saves downloads into a
-// directory of t's, and closes it at t's end. A missing browser skips t,
-// or fails it under FTPGW_REQUIRE_REAL_SERVERS=1.
-func newTab(t *testing.T) context.Context {
+// requireBrowser starts the shared browser if it is not running yet. A
+// machine without one skips t, or fails it under
+// FTPGW_REQUIRE_REAL_SERVERS=1; a browser that does not start fails t.
+func requireBrowser(t *testing.T) {
 	t.Helper()
 	shared.once.Do(startBrowser)
 	if shared.skip != "" {
@@ -107,6 +106,15 @@ func newTab(t *testing.T) context.Context {
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
+}
+
+// newTab opens a tab for t in a browser context of its own (no cookies,
+// cache or storage shared with other tests) that saves downloads into a
+// directory of t's, and closes it at t's end. A missing browser skips t,
+// or fails it under FTPGW_REQUIRE_REAL_SERVERS=1.
+func newTab(t *testing.T) context.Context {
+	t.Helper()
+	requireBrowser(t)
 	tab, closeTab := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
 	ctx, cancel := context.WithTimeout(tab, tabTimeout)
 	t.Cleanup(func() { cancel(); closeTab() })
@@ -230,9 +238,10 @@ type gateway struct {
 }
 
 // startGateway starts vsftpd and a gateway in front of it with cfg (Pool
-// filled in here).
+// filled in here), once it knows there is a browser to test it with.
 func startGateway(t *testing.T, cfg api.Config) *gateway {
 	t.Helper()
+	requireBrowser(t)
 	ftpd := realftpd.Start(t, realftpd.Vsftpd)
 	p, err := pool.New(pool.Config{
 		Name: "vsftpd",
