@@ -140,6 +140,14 @@ type Config struct {
 	// authentication: anyone who can reach the gateway may read, write
 	// and delete. The caller owns it (and Closes it after the Server).
 	Tokens *auth.Tokens
+	// CORS, when set, lets pages of the origins it allows call the
+	// backend from browsers (cors.go): preflights under Mount are
+	// answered without a token, and every response under Mount carries
+	// the headers their pages need. New panics if CORS.Validate fails.
+	// Nil means no CORS header at all, so that browsers keep pages of
+	// other origins from reading anything. OPTIONS under Mount is
+	// answered 204 with Allow either way.
+	CORS *CORS
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -153,11 +161,13 @@ type Server struct {
 	// backends are the Servers /readyz asks: this one, and the others
 	// Join serves beside it.
 	backends []*Server
-	log      *slog.Logger
-	metrics  *metrics
-	router   chi.Router
-	clock    serverClock
-	temps    *tempCleaner
+	// cors is cfg.CORS made ready; nil without one.
+	cors    *corsPolicy
+	log     *slog.Logger
+	metrics *metrics
+	router  chi.Router
+	clock   serverClock
+	temps   *tempCleaner
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -187,17 +197,32 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	s.mount, s.mountDir = cfg.Mount, strings.TrimSuffix(cfg.Mount, "/")
+	if cfg.CORS != nil {
+		var err error
+		if s.cors, err = cfg.CORS.compile(); err != nil {
+			panic("api: CORS: " + err.Error())
+		}
+	}
 	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
+	r.Use(s.requestID, s.observe, s.recoverPanics)
+	if s.cors != nil {
+		// Before checkFraming, so that its 400 has them too.
+		r.Use(s.corsHeaders)
+	}
+	r.Use(s.checkFraming)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
+	// OPTIONS needs no token: it tells what any client may learn from
+	// Allow anyway, and a preflight carries none.
+	r.Options(s.mountDir, s.options)
+	r.Options(s.mount+"*", s.options)
 	files := chi.Router(r)
 	if cfg.Tokens != nil {
 		files = r.With(s.requireToken)
@@ -207,7 +232,7 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		w.Header().Set("Allow", allowHeader)
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -313,13 +338,18 @@ func Join(servers ...*Server) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, s := range byMount {
-			if r.URL.Path == s.mountDir || strings.HasPrefix(r.URL.Path, s.mount) {
+			if s.inMount(r.URL.Path) {
 				s.ServeHTTP(w, r)
 				return
 			}
 		}
 		first.ServeHTTP(w, r)
 	})
+}
+
+// inMount reports whether p is the Server's mount or a path in it.
+func (s *Server) inMount(p string) bool {
+	return p == s.mountDir || strings.HasPrefix(p, s.mount)
 }
 
 // ValidMount reports whether m can be a Config.Mount: "/", one or more

@@ -74,6 +74,7 @@ type gatewayOptions struct {
 	links                 api.LinkPolicy
 	trusted               bool          // api.Config.TrustedContent
 	tokens                *auth.Tokens  // api.Config.Tokens
+	cors                  *api.CORS     // api.Config.CORS
 	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
 	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
 }
@@ -108,7 +109,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	acfg := api.Config{
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
-		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens,
+		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)
