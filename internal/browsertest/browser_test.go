@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -235,6 +236,9 @@ type gateway struct {
 	ftpd   *realftpd.Server
 	http   *httptest.Server
 	origin string
+
+	mu       sync.Mutex
+	requests []string // "METHOD path Origin", as they arrived
 }
 
 // startGateway starts vsftpd and a gateway in front of it with cfg (Pool
@@ -259,13 +263,28 @@ func startGateway(t *testing.T, cfg api.Config) *gateway {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := api.New(cfg)
-	ts := httptest.NewServer(h)
+	g := &gateway{ftpd: ftpd}
+	g.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.requests = append(g.requests, r.Method+" "+r.URL.Path+" "+r.Header.Get("Origin"))
+		g.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	g.origin = g.http.URL
 	t.Cleanup(func() {
-		ts.Close()
+		g.http.Close()
 		h.Close()
 		p.Close()
 	})
-	return &gateway{ftpd: ftpd, http: ts, origin: ts.URL}
+	return g
+}
+
+// requestLog returns the requests the gateway has had, "METHOD path
+// Origin" each, in the order they arrived.
+func (g *gateway) requestLog() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.requests)
 }
 
 // deletes returns the DELE commands that reached the FTP server.
