@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -241,28 +240,34 @@ type gateway struct {
 	requests []string // "METHOD path Origin", as they arrived
 }
 
-// startGateway starts vsftpd and a gateway in front of it with cfg (Pool
-// filled in here), once it knows there is a browser to test it with.
-func startGateway(t *testing.T, cfg api.Config) *gateway {
+// startGateway starts vsftpd and a gateway in front of it, once it knows
+// there is a browser to test it with: one backend per Config (Pool filled
+// in here, a pool of its own to the same vsftpd), joined with api.Join.
+func startGateway(t *testing.T, cfgs ...api.Config) *gateway {
 	t.Helper()
 	requireBrowser(t)
 	ftpd := realftpd.Start(t, realftpd.Vsftpd)
-	p, err := pool.New(pool.Config{
-		Name: "vsftpd",
-		Conn: ftpcore.Config{
-			Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password,
-			CommandTimeout: 10 * time.Second, DataTimeout: 20 * time.Second,
-		},
-		MaxSessions: 4,
-	})
-	if err != nil {
-		t.Fatal(err)
+	servers := make([]*api.Server, len(cfgs))
+	for i, cfg := range cfgs {
+		p, err := pool.New(pool.Config{
+			Name: "vsftpd",
+			Conn: ftpcore.Config{
+				Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password,
+				CommandTimeout: 10 * time.Second, DataTimeout: 20 * time.Second,
+			},
+			MaxSessions: 4,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Pool = p
+		servers[i] = api.New(cfg)
+		t.Cleanup(func() {
+			servers[i].Close()
+			p.Close()
+		})
 	}
-	cfg.Pool = p
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := api.New(cfg)
+	h := api.Join(servers...)
 	g := &gateway{ftpd: ftpd}
 	g.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
@@ -271,11 +276,9 @@ func startGateway(t *testing.T, cfg api.Config) *gateway {
 		h.ServeHTTP(w, r)
 	}))
 	g.origin = g.http.URL
-	t.Cleanup(func() {
-		g.http.Close()
-		h.Close()
-		p.Close()
-	})
+	// Cleanups run last first: the HTTP server closes before the
+	// backends and their pools.
+	t.Cleanup(g.http.Close)
 	return g
 }
 

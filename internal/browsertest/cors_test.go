@@ -190,3 +190,37 @@ func TestCrossOriginPage(t *testing.T) {
 		}
 	})
 }
+
+// TestCORSPerBackend: the CORS policy is one backend's. With two backends
+// on one gateway, /a/ allowing the page's origin and /b/ with no policy,
+// the page reads a file through /a/, and gets a TypeError for the same
+// file through /b/, whose upload is never sent.
+func TestCORSPerBackend(t *testing.T) {
+	app := serveOrigin(t, appPage)
+	g := startGateway(t,
+		api.Config{Mount: "/a/", CORS: &api.CORS{AllowedOrigins: []string{app}}},
+		api.Config{Mount: "/b/"},
+	)
+	g.ftpd.WriteFile(t, "data.txt", []byte("both"))
+	ctx := newTab(t)
+	navigate(t, ctx, app+"/app.html")
+	get := func(mount string) answer {
+		return eval[answer](t, ctx, fmt.Sprintf(`call(%s)`, js(t, g.origin+mount+"data.txt")))
+	}
+	if got := get("/a/"); got.Status != http.StatusOK || string(got.Body) != "both" {
+		t.Errorf("GET /a/data.txt: %+v, want 200 and the file", got)
+	}
+	if got := get("/b/"); got.Error != "TypeError" {
+		t.Errorf("GET /b/data.txt: %+v, want a TypeError", got)
+	}
+	put := fmt.Sprintf(`call(%s, {method: 'PUT', body: 'not here'})`, js(t, g.origin+"/b/new.txt"))
+	if got := eval[answer](t, ctx, put); got.Error != "TypeError" {
+		t.Errorf("PUT /b/new.txt: %+v, want a TypeError", got)
+	}
+	if _, err := os.Stat(g.ftpd.Path("new.txt")); !os.IsNotExist(err) {
+		t.Errorf("new.txt on the FTP server: %v, want none", err)
+	}
+	if log := g.requestLog(); slices.Contains(log, "PUT /b/new.txt "+app) {
+		t.Errorf("the PUT reached the gateway: %q", log)
+	}
+}
