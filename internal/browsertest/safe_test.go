@@ -51,6 +51,21 @@ func (g *gateway) put(t *testing.T, path string, data []byte) {
 	}
 }
 
+// get fetches url, which must answer 200, and returns the body.
+func (g *gateway) get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := g.http.Client().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return string(body)
+}
+
 // url is the gateway's URL of the file path (already escaped).
 func (g *gateway) url(path string) string { return g.origin + api.DefaultMount + path }
 
@@ -226,6 +241,9 @@ func TestListingLinks(t *testing.T) {
 		if want := g.url(url.PathEscape(name)); links[name] != want {
 			t.Errorf("link %q to %q, want %q", name, links[name], want)
 		}
+	}
+	if body := g.get(t, links[markupName]); body != "markup in a name" {
+		t.Errorf("link %q led to %q, want the file's content", markupName, body)
 	}
 	d := expectDownload(t, ctx, g.url("evil.html"), chromedp.Evaluate[chromedp.Void](`document.querySelector('a[href="./evil.html"]').click()`))
 	if string(d.Data) != evilHTML {
