@@ -115,10 +115,10 @@ func requireBrowser(t *testing.T) {
 func newTab(t *testing.T) context.Context {
 	t.Helper()
 	requireBrowser(t)
+	dir := t.TempDir() // removed after the tab is closed
 	tab, closeTab := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
 	ctx, cancel := context.WithTimeout(tab, tabTimeout)
 	t.Cleanup(func() { cancel(); closeTab() })
-	dir := t.TempDir()
 	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		c := chromedp.FromContext(ctx)
 		_, err := cdp.Call(ctx, c.Browser, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
@@ -269,12 +269,17 @@ func startGateway(t *testing.T, cfgs ...api.Config) *gateway {
 	}
 	h := api.Join(servers...)
 	g := &gateway{ftpd: ftpd}
-	g.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Served as cmd/gateway serves it: on the Server's Listener, with its
+	// ConnContext; the wrapper only notes each request.
+	g.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		g.requests = append(g.requests, r.Method+" "+r.URL.Path+" "+r.Header.Get("Origin"))
 		g.mu.Unlock()
 		h.ServeHTTP(w, r)
 	}))
+	g.http.Listener = servers[0].Listener(g.http.Listener)
+	g.http.Config.ConnContext = servers[0].ConnContext
+	g.http.Start()
 	g.origin = g.http.URL
 	// Cleanups run last first: the HTTP server closes before the
 	// backends and their pools.
