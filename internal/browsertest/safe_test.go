@@ -6,10 +6,12 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -29,6 +31,7 @@ var x = new XMLHttpRequest();
 x.open('DELETE', 'victim.txt', false);
 x.send();`
 	evilHTML = `<!DOCTYPE html><html><head><title>static</title></head><body><p>evil</p><script>` + evilScript + `</script></body></html>`
+	evilXML  = `<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head><title>static</title></head><body><p>evil</p><script>` + evilScript + `</script></body></html>`
 	evilSVG  = `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><title>static</title><script>` + evilScript + `</script><rect width="10" height="10"/></svg>`
 )
 
@@ -91,6 +94,7 @@ func evilGateway(t *testing.T, cfg api.Config) *gateway {
 	g.put(t, "evil.html", []byte(evilHTML))
 	g.put(t, "evil.svg", []byte(evilSVG))
 	g.put(t, "evil.txt", []byte(evilHTML))
+	g.put(t, "evil.xml", []byte(evilXML))
 	return g
 }
 
@@ -122,12 +126,13 @@ func TestEvilPageScriptRuns(t *testing.T) {
 
 // TestUploadedFilesRunNoScript: an HTML or SVG file uploaded through the
 // gateway and opened in the browser on the gateway's origin, as a link
-// would open it, runs no script. By default it is saved, not displayed
+// would open it, runs no script; nor does an XML file holding a page. By default it is saved, not displayed
 // (an attachment), ?download=0 or not; a .txt holding the same markup is
 // displayed as text (nosniff); and where the operator marks the content
 // trusted (Config.TrustedContent) the page and the SVG are displayed, but
 // under the CSP sandbox, still with no script.
 func TestUploadedFilesRunNoScript(t *testing.T) {
+	xmlType, _, _ := strings.Cut(mime.TypeByExtension(".xml"), ";")
 	for _, trusted := range []bool{false, true} {
 		name := "untrusted"
 		if trusted {
@@ -148,6 +153,10 @@ func TestUploadedFilesRunNoScript(t *testing.T) {
 				{"evil.svg", evilSVG, !trusted, "image/svg+xml", "evil.svg"},
 				{"evil.svg?download=0", evilSVG, !trusted, "image/svg+xml", "evil.svg"},
 				{"evil.txt", evilHTML, false, "text/plain", ""},
+				// An XML document whose elements are XHTML's runs its
+				// script as a page does; .xml is text/xml or
+				// application/xml, as the machine's MIME table says.
+				{"evil.xml", evilXML, !trusted, xmlType, "evil.xml"},
 				{"evil.html?download=1", evilHTML, true, "", "evil.html"},
 			} {
 				t.Run(row.path, func(t *testing.T) {
