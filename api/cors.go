@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -112,13 +113,30 @@ type CORS struct {
 	AllowCredentials bool
 }
 
-// Validate reports what is wrong with c, naming the entry: an origin that
-// is not scheme://host[:port] or a pattern as AllowedOrigins describes,
-// "*" beside other origins or with AllowCredentials, no origin at all, or
-// a method or header that is not an HTTP token.
+// Validate reports what is wrong with c, as a *CORSError naming the entry:
+// an origin that is not scheme://host[:port] or a pattern as
+// AllowedOrigins describes, "*" beside other origins or with
+// AllowCredentials, no origin at all, or a method or header that is not
+// an HTTP token.
 func (c *CORS) Validate() error {
 	_, err := c.compile()
 	return err
+}
+
+// CORSError is what Validate finds wrong with a CORS: Field is the name of
+// the field at fault (AllowedOrigins, AllowedMethods, AllowedHeaders or
+// ExposedHeaders), for a caller to name its own setting; Err says which
+// entry and why.
+type CORSError struct {
+	Field string
+	Err   error
+}
+
+func (e *CORSError) Error() string { return e.Err.Error() }
+func (e *CORSError) Unwrap() error { return e.Err }
+
+func corsErrorf(field, format string, args ...any) error {
+	return &CORSError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
 // corsPolicy is a CORS made ready for requests: every header value it
@@ -152,26 +170,26 @@ var (
 // compile checks c and makes its policy.
 func (c *CORS) compile() (*corsPolicy, error) {
 	if len(c.AllowedOrigins) == 0 {
-		return nil, errors.New("no allowed origin: give the origins whose pages may call the gateway, or * for any")
+		return nil, corsErrorf("AllowedOrigins", "no allowed origin: give the origins whose pages may call the gateway, or * for any")
 	}
 	p := &corsPolicy{exact: map[string][]string{}, headers: map[string]bool{}, credentials: c.AllowCredentials}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			if len(c.AllowedOrigins) > 1 {
-				return nil, errors.New(`allowed origin "*" stands for every origin and must be the only one`)
+				return nil, corsErrorf("AllowedOrigins", `allowed origin "*" stands for every origin and must be the only one`)
 			}
 			if c.AllowCredentials {
-				return nil, errors.New(`allowed origin "*" cannot be combined with credentials: browsers refuse a wildcard with credentials; list the origins`)
+				return nil, corsErrorf("AllowedOrigins", `allowed origin "*" cannot be combined with credentials: browsers refuse a wildcard with credentials; list the origins`)
 			}
 			p.anyOrigin = true
 			continue
 		}
 		if rest, ok := strings.CutPrefix(o, "*"); ok && !strings.Contains(rest, "*") {
-			return nil, fmt.Errorf("allowed origin %q: a pattern needs a scheme, as in https://*.example.com", o)
+			return nil, corsErrorf("AllowedOrigins", "allowed origin %q: a pattern needs a scheme, as in https://*.example.com", o)
 		}
 		po, err := parseOrigin(o, true)
 		if err != nil {
-			return nil, fmt.Errorf("allowed origin %q: %v", o, err)
+			return nil, corsErrorf("AllowedOrigins", "allowed origin %q: %v", o, err)
 		}
 		if suffix, ok := strings.CutPrefix(po.host, "*"); ok {
 			p.patterns = append(p.patterns, originPattern{scheme: po.scheme, suffix: suffix, port: po.port})
@@ -186,19 +204,19 @@ func (c *CORS) compile() (*corsPolicy, error) {
 	}
 	for _, m := range methods {
 		if !isToken(m) {
-			return nil, fmt.Errorf("allowed method %q is not an HTTP method name", m)
+			return nil, corsErrorf("AllowedMethods", "allowed method %q is not an HTTP method name", m)
 		}
 	}
 	for _, h := range append(corsDefaultHeaders[:len(corsDefaultHeaders):len(corsDefaultHeaders)], c.AllowedHeaders...) {
 		if !isToken(h) {
-			return nil, fmt.Errorf("allowed header %q is not an HTTP field name", h)
+			return nil, corsErrorf("AllowedHeaders", "allowed header %q is not an HTTP field name", h)
 		}
 		p.headers[strings.ToLower(h)] = true
 	}
 	exposed := append(corsDefaultExposed[:len(corsDefaultExposed):len(corsDefaultExposed)], c.ExposedHeaders...)
 	for _, h := range c.ExposedHeaders {
 		if !isToken(h) {
-			return nil, fmt.Errorf("exposed header %q is not an HTTP field name", h)
+			return nil, corsErrorf("ExposedHeaders", "exposed header %q is not an HTTP field name", h)
 		}
 	}
 	maxAge := c.MaxAge
@@ -216,29 +234,27 @@ func (c *CORS) compile() (*corsPolicy, error) {
 	return p, nil
 }
 
-// String is c as the startup log shows it.
-func (c *CORS) String() string {
+// LogValue implements slog.LogValuer: c as the startup log shows it, "off"
+// for none.
+func (c *CORS) LogValue() slog.Value {
 	if c == nil {
-		return "off"
-	}
-	var b strings.Builder
-	b.WriteString("origins=" + strings.Join(c.AllowedOrigins, ","))
-	if len(c.AllowedMethods) > 0 {
-		b.WriteString(" methods=" + strings.Join(c.AllowedMethods, ","))
-	}
-	if len(c.AllowedHeaders) > 0 {
-		b.WriteString(" extra_headers=" + strings.Join(c.AllowedHeaders, ","))
-	}
-	if len(c.ExposedHeaders) > 0 {
-		b.WriteString(" extra_exposed_headers=" + strings.Join(c.ExposedHeaders, ","))
+		return slog.StringValue("off")
 	}
 	maxAge := c.MaxAge
 	if maxAge == 0 {
 		maxAge = DefaultCORSMaxAge
 	}
-	b.WriteString(" max_age=" + max(maxAge, 0).String())
-	b.WriteString(" credentials=" + strconv.FormatBool(c.AllowCredentials))
-	return b.String()
+	attrs := []slog.Attr{slog.String("origins", strings.Join(c.AllowedOrigins, ","))}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"methods", c.AllowedMethods}, {"extra_headers", c.AllowedHeaders}, {"extra_exposed_headers", c.ExposedHeaders}} {
+		if len(l.list) > 0 {
+			attrs = append(attrs, slog.String(l.key, strings.Join(l.list, ",")))
+		}
+	}
+	attrs = append(attrs, slog.String("max_age", max(maxAge, 0).String()), slog.Bool("credentials", c.AllowCredentials))
+	return slog.GroupValue(attrs...)
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 §5.6.2): what a

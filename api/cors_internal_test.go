@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,36 +11,37 @@ import (
 // with what is wrong with it.
 func TestCORSValidate(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		c    CORS
-		err  string // "" for valid
+		name  string
+		c     CORS
+		field string // CORSError.Field
+		err   string // "" for valid
 	}{
-		{"exact", CORS{AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:5173"}}, ""},
-		{"pattern", CORS{AllowedOrigins: []string{"https://*.example.com"}, AllowCredentials: true}, ""},
-		{"pattern with a port", CORS{AllowedOrigins: []string{"https://*.example.com:8443"}}, ""},
-		{"any", CORS{AllowedOrigins: []string{"*"}}, ""},
-		{"another scheme", CORS{AllowedOrigins: []string{"tauri://localhost"}}, ""},
-		{"extra lists", CORS{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET", "HEAD"}, AllowedHeaders: []string{"X-Thing"}, ExposedHeaders: []string{"X-Other"}}, ""},
-		{"no origin", CORS{}, "no allowed origin"},
-		{"any with credentials", CORS{AllowedOrigins: []string{"*"}, AllowCredentials: true}, `allowed origin "*" cannot be combined with credentials`},
-		{"any beside others", CORS{AllowedOrigins: []string{"https://a.example", "*"}}, `allowed origin "*" stands for every origin and must be the only one`},
-		{"no scheme", CORS{AllowedOrigins: []string{"app.example.com"}}, `allowed origin "app.example.com": an origin is scheme://host[:port]`},
-		{"pattern without scheme", CORS{AllowedOrigins: []string{"*.example.com"}}, `allowed origin "*.example.com": a pattern needs a scheme`},
-		{"trailing slash", CORS{AllowedOrigins: []string{"https://app.example.com/"}}, `allowed origin "https://app.example.com/": an origin has no path, query or fragment: write https://app.example.com`},
-		{"path", CORS{AllowedOrigins: []string{"https://app.example.com/app"}}, "an origin has no path"},
-		{"user", CORS{AllowedOrigins: []string{"https://me@app.example.com"}}, "no user name or password"},
-		{"empty host", CORS{AllowedOrigins: []string{"https://"}}, "an origin needs a host"},
-		{"port zero", CORS{AllowedOrigins: []string{"https://a.example:0"}}, `port "0" is not a number from 1 to 65535`},
-		{"port too high", CORS{AllowedOrigins: []string{"https://a.example:65536"}}, `port "65536"`},
-		{"empty port", CORS{AllowedOrigins: []string{"https://a.example:"}}, `port ""`},
-		{"bad host", CORS{AllowedOrigins: []string{"https://a b.example"}}, `"a b.example" is not a host name`},
-		{"star inside a label", CORS{AllowedOrigins: []string{"https://app-*.example.com"}}, "* may only be the whole first label"},
-		{"star later", CORS{AllowedOrigins: []string{"https://app.*.example.com"}}, "* may only be the whole first label"},
-		{"star over a TLD", CORS{AllowedOrigins: []string{"https://*.com"}}, "* must be followed by two labels at least"},
-		{"star in IPv6", CORS{AllowedOrigins: []string{"http://[*::1]"}}, "is not an IPv6 address"},
-		{"bad method", CORS{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET POST"}}, `allowed method "GET POST" is not an HTTP method name`},
-		{"bad header", CORS{AllowedOrigins: []string{"*"}, AllowedHeaders: []string{"X:Y"}}, `allowed header "X:Y" is not an HTTP field name`},
-		{"bad exposed header", CORS{AllowedOrigins: []string{"*"}, ExposedHeaders: []string{""}}, `exposed header "" is not an HTTP field name`},
+		{"exact", CORS{AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:5173"}}, "", ""},
+		{"pattern", CORS{AllowedOrigins: []string{"https://*.example.com"}, AllowCredentials: true}, "", ""},
+		{"pattern with a port", CORS{AllowedOrigins: []string{"https://*.example.com:8443"}}, "", ""},
+		{"any", CORS{AllowedOrigins: []string{"*"}}, "", ""},
+		{"another scheme", CORS{AllowedOrigins: []string{"tauri://localhost"}}, "", ""},
+		{"extra lists", CORS{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET", "HEAD"}, AllowedHeaders: []string{"X-Thing"}, ExposedHeaders: []string{"X-Other"}}, "", ""},
+		{"no origin", CORS{}, "AllowedOrigins", "no allowed origin"},
+		{"any with credentials", CORS{AllowedOrigins: []string{"*"}, AllowCredentials: true}, "AllowedOrigins", `allowed origin "*" cannot be combined with credentials`},
+		{"any beside others", CORS{AllowedOrigins: []string{"https://a.example", "*"}}, "AllowedOrigins", `allowed origin "*" stands for every origin and must be the only one`},
+		{"no scheme", CORS{AllowedOrigins: []string{"app.example.com"}}, "AllowedOrigins", `allowed origin "app.example.com": an origin is scheme://host[:port]`},
+		{"pattern without scheme", CORS{AllowedOrigins: []string{"*.example.com"}}, "AllowedOrigins", `allowed origin "*.example.com": a pattern needs a scheme`},
+		{"trailing slash", CORS{AllowedOrigins: []string{"https://app.example.com/"}}, "AllowedOrigins", `allowed origin "https://app.example.com/": an origin has no path, query or fragment: write https://app.example.com`},
+		{"path", CORS{AllowedOrigins: []string{"https://app.example.com/app"}}, "AllowedOrigins", "an origin has no path"},
+		{"user", CORS{AllowedOrigins: []string{"https://me@app.example.com"}}, "AllowedOrigins", "no user name or password"},
+		{"empty host", CORS{AllowedOrigins: []string{"https://"}}, "AllowedOrigins", "an origin needs a host"},
+		{"port zero", CORS{AllowedOrigins: []string{"https://a.example:0"}}, "AllowedOrigins", `port "0" is not a number from 1 to 65535`},
+		{"port too high", CORS{AllowedOrigins: []string{"https://a.example:65536"}}, "AllowedOrigins", `port "65536"`},
+		{"empty port", CORS{AllowedOrigins: []string{"https://a.example:"}}, "AllowedOrigins", `port ""`},
+		{"bad host", CORS{AllowedOrigins: []string{"https://a b.example"}}, "AllowedOrigins", `"a b.example" is not a host name`},
+		{"star inside a label", CORS{AllowedOrigins: []string{"https://app-*.example.com"}}, "AllowedOrigins", "* may only be the whole first label"},
+		{"star later", CORS{AllowedOrigins: []string{"https://app.*.example.com"}}, "AllowedOrigins", "* may only be the whole first label"},
+		{"star over a TLD", CORS{AllowedOrigins: []string{"https://*.com"}}, "AllowedOrigins", "* must be followed by two labels at least"},
+		{"star in IPv6", CORS{AllowedOrigins: []string{"http://[*::1]"}}, "AllowedOrigins", "is not an IPv6 address"},
+		{"bad method", CORS{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET POST"}}, "AllowedMethods", `allowed method "GET POST" is not an HTTP method name`},
+		{"bad header", CORS{AllowedOrigins: []string{"*"}, AllowedHeaders: []string{"X:Y"}}, "AllowedHeaders", `allowed header "X:Y" is not an HTTP field name`},
+		{"bad exposed header", CORS{AllowedOrigins: []string{"*"}, ExposedHeaders: []string{""}}, "ExposedHeaders", `exposed header "" is not an HTTP field name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.Validate()
@@ -48,6 +50,10 @@ func TestCORSValidate(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			}
+			var ce *CORSError
+			if err != nil && (!errors.As(err, &ce) || ce.Field != tc.field) {
+				t.Errorf("%v is no CORSError of %s: %#v", err, tc.field, ce)
 			}
 		})
 	}

@@ -95,6 +95,9 @@ type config struct {
 	// TrustedContent serves HTML, SVG, XML, JavaScript and PDF inline
 	// rather than as attachments (api.Config.TrustedContent).
 	TrustedContent bool
+	// CORS lets pages of other origins call the gateway from browsers
+	// (api.Config.CORS); nil for none.
+	CORS *api.CORS
 	// Auth is how /files/ requests are authenticated.
 	Auth            authSettings
 	ShutdownTimeout time.Duration
@@ -196,6 +199,10 @@ type flagValues struct {
 	demoDir                           string
 	auth, tokensFile                  string
 	tokensReload                      time.Duration
+	corsOrigins, corsHeaders          string
+	corsExpose                        string
+	corsCredentials                   bool
+	corsMaxAge                        time.Duration
 	set                               map[string]bool // the flags given, the environment's included
 
 	// Parsed by validate.
@@ -209,6 +216,7 @@ type flagValues struct {
 	rootCAs          *x509.CertPool
 	authMode         authMode
 	envToken         *auth.Token // FTPGW_TOKEN's, hashed
+	cors             *api.CORS
 }
 
 // newFlagSet defines the gateway's flags on a FlagSet that prints its
@@ -243,6 +251,11 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+") or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
 	fs.StringVar(&v.tokensFile, "tokens-file", "", "file of bearer tokens, one a line as 'sha256:<hex> scopes=read,write,delete [prefix=/path] [name=who]' (make lines with 'gateway hash-token'); reloaded when it changes")
 	fs.DurationVar(&v.tokensReload, "tokens-reload-interval", auth.DefaultReloadInterval, "how often --tokens-file is looked at for a change")
+	fs.StringVar(&v.corsOrigins, "cors-origins", "", "origins whose pages may call /files/ from browsers (CORS), comma-separated: https://app.example.com, http://localhost:3000, a pattern such as https://*.example.com (one or more labels in place of *), or * for any; default none")
+	fs.BoolVar(&v.corsCredentials, "cors-credentials", false, "with --cors-origins: let pages send the cookies and HTTP authentication the browser holds for the gateway (not with --cors-origins '*')")
+	fs.DurationVar(&v.corsMaxAge, "cors-max-age", api.DefaultCORSMaxAge, "with --cors-origins: how long browsers may keep a preflight's answer (0s: they ask before every request)")
+	fs.StringVar(&v.corsHeaders, "cors-headers", "", "with --cors-origins: request headers pages may send, comma-separated, besides Range, the conditionals, Authorization, Content-Type and those of resumable uploads")
+	fs.StringVar(&v.corsExpose, "cors-expose-headers", "", "with --cors-origins: response headers pages may read, comma-separated, besides Content-Range, ETag, Location, WWW-Authenticate and the others the gateway sends")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -286,11 +299,11 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 
 // validate checks the flags and returns an error naming the first flag
 // that is wrong and why, checking in this order: the pool's limits and
-// timeouts, logging and listening, the FTP connection's options, and the
+// timeouts, logging and listening, CORS, the FTP connection's options, and the
 // upstream with its password and CA files (which it reads). What it
 // parses it keeps for config.
 func (v *flagValues) validate() error {
-	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateFTPOptions, v.validateUpstream} {
+	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateCORS, v.validateFTPOptions, v.validateUpstream} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -418,6 +431,75 @@ func (v *flagValues) validateServing() error {
 	return nil
 }
 
+// corsFlags are the flags of CORS, --cors-origins first.
+func corsFlags() []string {
+	return []string{"cors-origins", "cors-credentials", "cors-max-age", "cors-headers", "cors-expose-headers"}
+}
+
+// corsFlagOf is the flag that sets the field of api.CORS, as a
+// CORSError names it.
+func corsFlagOf(field string) string {
+	switch field {
+	case "AllowedHeaders":
+		return "cors-headers"
+	case "ExposedHeaders":
+		return "cors-expose-headers"
+	}
+	return "cors-origins"
+}
+
+// validateCORS makes the CORS policy the --cors- flags describe: none
+// without --cors-origins, and then the other --cors- flags, which would do
+// nothing, are refused.
+func (v *flagValues) validateCORS() error {
+	if v.corsOrigins == "" {
+		var given []string
+		for _, name := range corsFlags()[1:] {
+			if v.set[name] {
+				given = append(given, "--"+name)
+			}
+		}
+		if len(given) > 0 {
+			return fmt.Errorf("%s: CORS settings without --cors-origins, where they would do nothing", strings.Join(given, ", "))
+		}
+		return nil
+	}
+	if v.corsMaxAge < 0 {
+		return fmt.Errorf("--cors-max-age must not be negative (0s: browsers ask before every request), got %v", v.corsMaxAge)
+	}
+	c := &api.CORS{
+		AllowedOrigins:   splitList(v.corsOrigins),
+		AllowedHeaders:   splitList(v.corsHeaders),
+		ExposedHeaders:   splitList(v.corsExpose),
+		MaxAge:           v.corsMaxAge,
+		AllowCredentials: v.corsCredentials,
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = -1 // api.CORS's zero is its default
+	}
+	if err := c.Validate(); err != nil {
+		name := "cors-origins"
+		if ce, ok := errors.AsType[*api.CORSError](err); ok {
+			name = corsFlagOf(ce.Field)
+		}
+		return fmt.Errorf("--%s: %v", name, err)
+	}
+	v.cors = c
+	return nil
+}
+
+// splitList reads a comma-separated list, without the spaces around its
+// entries or empty ones.
+func splitList(s string) []string {
+	var list []string
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			list = append(list, e)
+		}
+	}
+	return list
+}
+
 func (v *flagValues) validateFTPOptions() error {
 	var err error
 	if v.tlsVersion, err = parseTLSVersion(v.tlsMinVersion); err != nil {
@@ -514,6 +596,7 @@ func (v *flagValues) config() *config {
 		TempSweepInterval:   v.tempSweep,
 		Links:               v.linkPolicy,
 		TrustedContent:      v.trusted,
+		CORS:                v.cors,
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
@@ -660,6 +743,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("links", c.Links.String()),
 		slog.Bool("trusted_content", c.TrustedContent),
 		slog.Any("auth", c.Auth),
+		slog.Any("cors", c.CORS),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -215,6 +215,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		TempSweepInterval:   c.TempSweepInterval,
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
+		CORS:                c.CORS,
 	}
 }
 
