@@ -236,7 +236,11 @@ func New(cfg Config) *Server {
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errNoRoute)
+		mounts := make([]string, len(s.backends))
+		for i, b := range s.backends {
+			mounts[i] = b.mount
+		}
+		s.writeError(w, r, noRoute(mounts))
 	})
 	s.router = r
 	return s

@@ -39,7 +39,6 @@ func (p *problem) Unwrap() error { return p.cause }
 
 var (
 	errMethodNotAllowed = &problem{status: http.StatusMethodNotAllowed, detail: "method not allowed here"}
-	errNoRoute          = &problem{status: http.StatusNotFound, detail: "no such route; files are served under /files/"}
 	// errFileChanged is a file that changed between the gateway's look at
 	// it and its RETR, every time it was tried.
 	errFileChanged = &problem{status: http.StatusServiceUnavailable, detail: "the file kept changing on the FTP server while it was being read",
@@ -164,6 +163,11 @@ func upstreamMismatch(detail string) error {
 
 func notReady(err error) error {
 	return &problem{status: http.StatusServiceUnavailable, detail: "no FTP session can be had", cause: err}
+}
+
+// noRoute is the error of a path outside every mount.
+func noRoute(mounts []string) error {
+	return &problem{status: http.StatusNotFound, detail: "no such route; files are served under " + strings.Join(mounts, ", ")}
 }
 
 // notReadyBackends is /readyz's error when the named backends cannot
