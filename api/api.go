@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -140,6 +141,26 @@ type Config struct {
 	// authentication: anyone who can reach the gateway may read, write
 	// and delete. The caller owns it (and Closes it after the Server).
 	Tokens *auth.Tokens
+	// MaxTransfers is the most transfers (a GET sending a file's bytes,
+	// a PUT) under way on the backend at once; a transfer beyond it waits
+	// for one to end, in the order they came, as long as a request waits
+	// for a session (the pool's AcquireTimeout), and then gets 503 with
+	// Retry-After. HEAD, listings, DELETE and GETs answered without a
+	// body pass it (limits.go), so that they are not stuck behind long
+	// transfers: keep it below the pool's MaxSessions to leave them
+	// sessions. Zero or negative: no cap but MaxSessions.
+	MaxTransfers int
+	// MaxClientTransfers is the most transfers one client (clientAddr)
+	// may have under way or waiting on the backend at once; one more
+	// gets 429 with Retry-After at once, without waiting, so that one
+	// client cannot fill the queue. Zero or negative: no such cap.
+	MaxClientTransfers int
+	// TrustedProxies are the addresses of the reverse proxies in front
+	// of the gateway: from a peer in one of them, the client is the
+	// right-most address of X-Forwarded-For that is not (clientAddr).
+	// Empty: the client is always the connection's peer. Only
+	// MaxClientTransfers looks at it.
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -158,6 +179,9 @@ type Server struct {
 	router   chi.Router
 	clock    serverClock
 	temps    *tempCleaner
+	// transfers counts the transfers under way and applies the caps on
+	// them (limits.go).
+	transfers *transfers
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -190,6 +214,7 @@ func New(cfg Config) *Server {
 	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
+	s.transfers = newTransfers(cfg, s.metrics)
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
 	r.Get("/healthz", s.healthz)

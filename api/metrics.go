@@ -19,6 +19,10 @@ type metrics struct {
 	tempPending *prometheus.GaugeVec
 	tempRemoved *prometheus.CounterVec
 	tempDropped *prometheus.CounterVec
+
+	transfersInFlight *prometheus.GaugeVec
+	transfersWaiting  *prometheus.GaugeVec
+	transfersRefused  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,6 +56,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ftpgw_upload_temp_dropped_total",
 			Help: "Temporary upload files dropped from the full deletion queue and left on the FTP server, by backend.",
 		}, []string{"backend"}),
+		transfersInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ftpgw_transfers_in_flight",
+			Help: "Transfers under way (a GET sending a file's bytes, a PUT), by backend.",
+		}, []string{"backend"}),
+		transfersWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ftpgw_transfers_waiting",
+			Help: "Transfers waiting for a place under the backend's cap on transfers, by backend.",
+		}, []string{"backend"}),
+		transfersRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_transfers_refused_total",
+			Help: "Transfers refused by a cap, by backend and cap: backend (503, no place came free in time) or client (429, the client has its most under way).",
+		}, []string{"backend", "cap"}),
 	}
 	if reg != nil {
 		// The Servers of several backends share one registry, and so
@@ -63,6 +79,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		register(reg, &m.tempPending)
 		register(reg, &m.tempRemoved)
 		register(reg, &m.tempDropped)
+		register(reg, &m.transfersInFlight)
+		register(reg, &m.transfersWaiting)
+		register(reg, &m.transfersRefused)
 	}
 	return m
 }
