@@ -215,6 +215,9 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		TempSweepInterval:   c.TempSweepInterval,
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
+		MaxTransfers:        c.MaxTransfers,
+		MaxClientTransfers:  c.MaxClientTransfers,
+		TrustedProxies:      c.TrustedProxies,
 	}
 }
 
