@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"github.com/ftpgw/ftpgw/pool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -47,22 +50,33 @@ func holdDownload(t *testing.T, g *gateway, p string, hdr ...string) *http.Respo
 	return resp
 }
 
-// waitForTransferMetrics waits until the backend's transfer metrics are
-// as given, and fails the test if they do not get there.
-func waitForTransferMetrics(t *testing.T, reg prometheus.Gatherer, backend string, inFlight, waiting, refusedBackend, refusedClient int) {
+// transferCounts are a backend's transfer metrics.
+type transferCounts struct {
+	backend                       string
+	inFlight, waiting             int
+	refusedBackend, refusedClient int
+}
+
+// waitForTransferMetrics waits until the transfer metrics are as given, a
+// backend's in each of counts, and fails the test if they do not get
+// there.
+func waitForTransferMetrics(t *testing.T, reg prometheus.Gatherer, counts ...transferCounts) {
 	t.Helper()
-	want := fmt.Sprintf(`
+	var inFlight, waiting, refused strings.Builder
+	for _, c := range counts {
+		fmt.Fprintf(&inFlight, "ftpgw_transfers_in_flight{backend=%q} %d\n", c.backend, c.inFlight)
+		fmt.Fprintf(&waiting, "ftpgw_transfers_waiting{backend=%q} %d\n", c.backend, c.waiting)
+		fmt.Fprintf(&refused, "ftpgw_transfers_refused_total{backend=%[1]q,cap=\"backend\"} %[2]d\nftpgw_transfers_refused_total{backend=%[1]q,cap=\"client\"} %[3]d\n",
+			c.backend, c.refusedBackend, c.refusedClient)
+	}
+	want := `
 # HELP ftpgw_transfers_in_flight Transfers under way (a GET sending a file's bytes, a PUT), by backend.
 # TYPE ftpgw_transfers_in_flight gauge
-ftpgw_transfers_in_flight{backend=%[1]q} %[2]d
-# HELP ftpgw_transfers_waiting Transfers waiting for a place under the backend's cap on transfers, by backend.
+` + inFlight.String() + `# HELP ftpgw_transfers_waiting Transfers waiting for a place under the backend's cap on transfers, by backend.
 # TYPE ftpgw_transfers_waiting gauge
-ftpgw_transfers_waiting{backend=%[1]q} %[3]d
-# HELP ftpgw_transfers_refused_total Transfers refused by a cap, by backend and cap: backend (503, no place came free in time) or client (429, the client has its most under way).
+` + waiting.String() + `# HELP ftpgw_transfers_refused_total Transfers refused by a cap, by backend and cap: backend (503, no place came free in time) or client (429, the client has its most under way).
 # TYPE ftpgw_transfers_refused_total counter
-ftpgw_transfers_refused_total{backend=%[1]q,cap="backend"} %[4]d
-ftpgw_transfers_refused_total{backend=%[1]q,cap="client"} %[5]d
-`, backend, inFlight, waiting, refusedBackend, refusedClient)
+` + refused.String()
 	names := []string{"ftpgw_transfers_in_flight", "ftpgw_transfers_waiting", "ftpgw_transfers_refused_total"}
 	deadline := time.Now().Add(5 * time.Second)
 	err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...)
@@ -102,7 +116,7 @@ func TestTransferCap(t *testing.T) {
 	sum := writeRandomFile(t, g, "big.bin", bigFile, 1)
 	g.ftpd.WriteFile(t, "small.txt", []byte("small"))
 	held := []*http.Response{holdDownload(t, g, "/files/big.bin"), holdDownload(t, g, "/files/big.bin")}
-	waitForTransferMetrics(t, g.reg, backend, 2, 0, 0, 0)
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 2, 0, 0, 0})
 
 	// quick checks that the requests that are no transfers pass the
 	// full cap, at once.
@@ -162,7 +176,7 @@ func TestTransferCap(t *testing.T) {
 				results <- result{method, resp.StatusCode, resp.Header, b, time.Since(start)}
 			}()
 		}
-		waitForTransferMetrics(t, g.reg, backend, 2, 2, 0, 0)
+		waitForTransferMetrics(t, g.reg, transferCounts{backend, 2, 2, 0, 0})
 		// The GET that waits has given its session back: the quick
 		// requests have the third.
 		quick(t)
@@ -173,7 +187,7 @@ func TestTransferCap(t *testing.T) {
 				t.Errorf("%s: answered after %v; want after the acquire timeout, %v", r.what, r.took, acquire)
 			}
 		}
-		waitForTransferMetrics(t, g.reg, backend, 2, 0, 2, 0)
+		waitForTransferMetrics(t, g.reg, transferCounts{backend, 2, 0, 2, 0})
 		if got, _ := os.ReadFile(g.ftpd.Path("small.txt")); string(got) != "small" {
 			t.Errorf("after a PUT refused the file holds %q", got)
 		}
@@ -185,7 +199,7 @@ func TestTransferCap(t *testing.T) {
 			status, _, body := fetchURL(t, http.MethodGet, g.url("/files/big.bin"))
 			done <- fmt.Sprintf("%d %x", status, sha256.Sum256(body))
 		}()
-		waitForTransferMetrics(t, g.reg, backend, 2, 1, 2, 0)
+		waitForTransferMetrics(t, g.reg, transferCounts{backend, 2, 1, 2, 0})
 		time.Sleep(acquire / 4)
 		// The client of the first download vanishes mid-transfer.
 		held[0].Body.Close()
@@ -196,7 +210,7 @@ func TestTransferCap(t *testing.T) {
 	})
 
 	held[1].Body.Close()
-	waitForTransferMetrics(t, g.reg, backend, 0, 0, 2, 0)
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 2, 0})
 }
 
 // TestClientTransferCap: with MaxClientTransfers 1, a client with a
@@ -250,13 +264,13 @@ func TestClientTransferCap(t *testing.T) {
 	if n := api.TransferClients(g.api); n != 1 {
 		t.Errorf("%d clients counted with one download held, want 1", n)
 	}
-	waitForTransferMetrics(t, g.reg, backend, 1, 0, 0, 4)
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 1, 0, 0, 4})
 	// The client reads its download to the end, to show it whole.
 	got, err := io.ReadAll(held.Body)
 	if err != nil || sha256.Sum256(got) != sum {
 		t.Errorf("the held download: %d bytes, %v", len(got), err)
 	}
-	waitForTransferMetrics(t, g.reg, backend, 0, 0, 0, 4)
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 0, 4})
 	if n := api.TransferClients(g.api); n != 0 {
 		t.Errorf("%d clients counted after every transfer ended", n)
 	}
@@ -270,7 +284,7 @@ func TestClientTransferCap(t *testing.T) {
 		checkBusy(t, "another X-Forwarded-For from the same peer", status, h, msg, http.StatusTooManyRequests, "3", busy)
 		// The client vanishes mid-transfer.
 		held.Body.Close()
-		waitForTransferMetrics(t, g.reg, backend, 0, 0, 0, 1)
+		waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 0, 1})
 		if n := api.TransferClients(g.api); n != 0 {
 			t.Errorf("%d clients counted after the client vanished", n)
 		}
@@ -278,4 +292,47 @@ func TestClientTransferCap(t *testing.T) {
 			t.Errorf("GET once the download ended: %d %s", status, msg)
 		}
 	})
+}
+
+// TestTransferCapPerBackend: two backends joined on one handler, each with
+// its own Config: the cap of the one at /a/ stops a second transfer there,
+// while the one at /b/, without a cap, serves two at once; the metrics
+// name each backend.
+func TestTransferCapPerBackend(t *testing.T) {
+	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
+	g := &gateway{ftpd: ftpd}
+	sum := writeRandomFile(t, g, "big.bin", bigFile, 3)
+	ftpd.WriteFile(t, "small.txt", []byte("small"))
+	reg := prometheus.NewRegistry()
+	var servers []*api.Server
+	for _, b := range []struct {
+		name         string
+		maxTransfers int
+	}{{"a", 1}, {"b", 0}} {
+		p, err := pool.New(pool.Config{Name: b.name, MaxSessions: 3, AcquireTimeout: time.Second,
+			Conn: ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := api.New(api.Config{Pool: p, Registerer: reg, Mount: "/" + b.name + "/", MaxTransfers: b.maxTransfers})
+		t.Cleanup(func() {
+			s.Close()
+			p.Close()
+		})
+		servers = append(servers, s)
+	}
+	ts := httptest.NewServer(api.Join(servers...))
+	t.Cleanup(ts.Close)
+	g.http = ts
+
+	holdDownload(t, g, "/a/big.bin")
+	holdDownload(t, g, "/b/big.bin")
+	waitForTransferMetrics(t, reg, transferCounts{"a", 1, 0, 0, 0}, transferCounts{"b", 1, 0, 0, 0})
+	status, h, body := g.fetch(t, http.MethodGet, "/a/small.txt", nil)
+	checkBusy(t, "a second transfer on a", status, h, body, http.StatusServiceUnavailable, "1", "all transfer places of the backend stayed taken")
+	status, _, body = g.fetch(t, http.MethodGet, "/b/big.bin", nil)
+	if status != http.StatusOK || sha256.Sum256(body) != sum {
+		t.Errorf("a second transfer on b: %d, %d bytes", status, len(body))
+	}
+	waitForTransferMetrics(t, reg, transferCounts{"a", 1, 0, 1, 0}, transferCounts{"b", 1, 0, 0, 0})
 }
