@@ -84,7 +84,7 @@ func transfersFull(cause error) error {
 // clientTransfersFull is a transfer of a client that has limit under way
 // (Config.MaxClientTransfers) already.
 func clientTransfersFull(limit int) error {
-	return &problem{status: http.StatusTooManyRequests, detail: "this client has " + strconv.Itoa(limit) + " transfers under way, the most it may have at once", busy: true}
+	return &problem{status: http.StatusTooManyRequests, detail: "this client already has the most transfers under way it may have at once: " + strconv.Itoa(limit), busy: true}
 }
 
 func badRequest(detail string, cause error) error {

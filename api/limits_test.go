@@ -110,7 +110,7 @@ func checkBusy(t *testing.T, what string, status int, h http.Header, body []byte
 // download ends within it; a HEAD, a listing and a GET answered without a
 // body pass meanwhile, on the one session left.
 func TestTransferCap(t *testing.T) {
-	const acquire = 2 * time.Second
+	const acquire = 3 * time.Second
 	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxTransfers: 2, maxSessions: 3, acquireTimeout: acquire})
 	backend := string(realftpd.Vsftpd)
 	sum := writeRandomFile(t, g, "big.bin", bigFile, 1)
@@ -182,8 +182,8 @@ func TestTransferCap(t *testing.T) {
 		quick(t)
 		for range 2 {
 			r := <-results
-			checkBusy(t, r.what, r.status, r.h, r.body, http.StatusServiceUnavailable, "2", "all transfer places of the backend stayed taken")
-			if r.took < acquire-100*time.Millisecond || r.took > acquire+time.Second {
+			checkBusy(t, r.what, r.status, r.h, r.body, http.StatusServiceUnavailable, "3", "all transfer places of the backend stayed taken")
+			if r.took < acquire-100*time.Millisecond || r.took > acquire+2*time.Second {
 				t.Errorf("%s: answered after %v; want after the acquire timeout, %v", r.what, r.took, acquire)
 			}
 		}
@@ -224,7 +224,7 @@ func TestClientTransferCap(t *testing.T) {
 	const a, b = "198.51.100.1", "198.51.100.2"
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	backend := string(realftpd.Vsftpd)
-	busy := "this client has 1 transfers under way, the most it may have at once"
+	busy := "this client already has the most transfers under way it may have at once: 1"
 
 	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxClientTransfers: 1, trustedProxies: loopback, acquireTimeout: 3 * time.Second})
 	sum := writeRandomFile(t, g, "big.bin", bigFile, 2)
@@ -309,7 +309,7 @@ func TestTransferCapPerBackend(t *testing.T) {
 		name         string
 		maxTransfers int
 	}{{"a", 1}, {"b", 0}} {
-		p, err := pool.New(pool.Config{Name: b.name, MaxSessions: 3, AcquireTimeout: time.Second,
+		p, err := pool.New(pool.Config{Name: b.name, MaxSessions: 3, AcquireTimeout: 3 * time.Second,
 			Conn: ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password}})
 		if err != nil {
 			t.Fatal(err)
@@ -329,10 +329,37 @@ func TestTransferCapPerBackend(t *testing.T) {
 	holdDownload(t, g, "/b/big.bin")
 	waitForTransferMetrics(t, reg, transferCounts{"a", 1, 0, 0, 0}, transferCounts{"b", 1, 0, 0, 0})
 	status, h, body := g.fetch(t, http.MethodGet, "/a/small.txt", nil)
-	checkBusy(t, "a second transfer on a", status, h, body, http.StatusServiceUnavailable, "1", "all transfer places of the backend stayed taken")
+	checkBusy(t, "a second transfer on a", status, h, body, http.StatusServiceUnavailable, "3", "all transfer places of the backend stayed taken")
 	status, _, body = g.fetch(t, http.MethodGet, "/b/big.bin", nil)
 	if status != http.StatusOK || sha256.Sum256(body) != sum {
 		t.Errorf("a second transfer on b: %d, %d bytes", status, len(body))
 	}
 	waitForTransferMetrics(t, reg, transferCounts{"a", 1, 0, 1, 0}, transferCounts{"b", 1, 0, 0, 0})
+}
+
+// TestTransferCapOrder: transfers waiting for a place get one in the order
+// they came: with MaxTransfers 1 and a download held, three PUTs queued one
+// after the other are answered in that order once it ends.
+func TestTransferCapOrder(t *testing.T) {
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxTransfers: 1, acquireTimeout: 5 * time.Second})
+	backend := string(realftpd.Vsftpd)
+	writeRandomFile(t, g, "big.bin", bigFile, 4)
+	held := holdDownload(t, g, "/files/big.bin")
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 1, 0, 0, 0})
+	done := make(chan string, 3)
+	for i := range 3 {
+		name := fmt.Sprintf("up%d.txt", i)
+		go func() {
+			status, _, body := fetchURL(t, http.MethodPut, g.url("/files/"+name))
+			done <- fmt.Sprintf("%s %d %s", name, status, body)
+		}()
+		waitForTransferMetrics(t, g.reg, transferCounts{backend, 1, i + 1, 0, 0})
+	}
+	held.Body.Close()
+	for i := range 3 {
+		if got, want := <-done, fmt.Sprintf("up%d.txt %d ", i, http.StatusCreated); got != want {
+			t.Errorf("answer %d: %q, want %q", i+1, got, want)
+		}
+	}
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 0, 0})
 }
