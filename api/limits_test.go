@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -362,4 +364,49 @@ func TestTransferCapOrder(t *testing.T) {
 		}
 	}
 	waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 0, 0})
+}
+
+// TestTransferWaitAbandoned: a client that goes away while its download
+// waits for a place leaves nothing counted: not its wait, not its client,
+// and no refusal. (A PUT's is not seen to go: net/http watches a
+// connection for its end only once the request body has been read, and a
+// waiting PUT has read none. It waits its acquire timeout out.)
+func TestTransferWaitAbandoned(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxTransfers: 1, maxClientTransfers: 1, trustedProxies: loopback, acquireTimeout: 5 * time.Second})
+	backend := string(realftpd.Vsftpd)
+	writeRandomFile(t, g, "big.bin", bigFile, 5)
+	held := holdDownload(t, g, "/files/big.bin", "X-Forwarded-For", "198.51.100.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.url("/files/big.bin"), nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.2")
+		resp, err := testClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 1, 1, 0, 0})
+	if n := api.TransferClients(g.api); n != 2 {
+		t.Errorf("download waiting: %d clients counted, want 2", n)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("download abandoned: %v", err)
+	}
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 1, 0, 0, 0})
+	deadline := time.Now().Add(5 * time.Second)
+	for api.TransferClients(g.api) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := api.TransferClients(g.api); n != 1 {
+		t.Errorf("download abandoned: %d clients counted, want 1", n)
+	}
+	held.Body.Close()
+	waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 0, 0})
+	if n := api.TransferClients(g.api); n != 0 {
+		t.Errorf("%d clients counted after every transfer ended", n)
+	}
 }
