@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -148,6 +149,26 @@ type Config struct {
 	// other origins from reading anything. OPTIONS under Mount is
 	// answered 204 with Allow either way.
 	CORS *CORS
+	// MaxTransfers is the most transfers (a GET sending a file's bytes,
+	// a PUT) under way on the backend at once; a transfer beyond it waits
+	// for one to end, in the order they came, as long as a request waits
+	// for a session (the pool's AcquireTimeout), and then gets 503 with
+	// Retry-After. HEAD, listings, DELETE and GETs answered without a
+	// body pass it (limits.go), so that they are not stuck behind long
+	// transfers: keep it below the pool's MaxSessions to leave them
+	// sessions. Zero or negative: no cap but MaxSessions.
+	MaxTransfers int
+	// MaxClientTransfers is the most transfers one client (clientAddr)
+	// may have under way or waiting on the backend at once; one more
+	// gets 429 with Retry-After at once, without waiting, so that one
+	// client cannot fill the queue. Zero or negative: no such cap.
+	MaxClientTransfers int
+	// TrustedProxies are the addresses of the reverse proxies in front
+	// of the gateway: from a peer in one of them, the client is the
+	// right-most address of X-Forwarded-For that is not (clientAddr).
+	// Empty: the client is always the connection's peer. Only
+	// MaxClientTransfers looks at it.
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -168,6 +189,9 @@ type Server struct {
 	router  chi.Router
 	clock   serverClock
 	temps   *tempCleaner
+	// transfers counts the transfers under way and applies the caps on
+	// them (limits.go).
+	transfers *transfers
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -206,6 +230,7 @@ func New(cfg Config) *Server {
 	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
+	s.transfers = newTransfers(cfg, s.metrics)
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics)
 	if s.cors != nil {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -77,6 +78,10 @@ type gatewayOptions struct {
 	cors                  *api.CORS     // api.Config.CORS
 	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
 	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
+	acquireTimeout        time.Duration // pool.Config.AcquireTimeout
+	// api.Config.MaxTransfers, MaxClientTransfers and TrustedProxies
+	maxTransfers, maxClientTransfers int
+	trustedProxies                   []netip.Prefix
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -100,7 +105,8 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		}
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
-	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet})
+	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet,
+		AcquireTimeout: o.acquireTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +116,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
+		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -110,6 +111,13 @@ type config struct {
 	// CORS lets pages of other origins call the gateway from browsers
 	// (api.Config.CORS); nil for none.
 	CORS *api.CORS
+	// MaxTransfers and MaxClientTransfers cap the transfers under way,
+	// on the backend and for each client (0: no cap); TrustedProxies are
+	// the proxies whose X-Forwarded-For names the client
+	// (api.Config's).
+	MaxTransfers       int
+	MaxClientTransfers int
+	TrustedProxies     []netip.Prefix
 	// Auth is how /files/ requests are authenticated.
 	Auth            authSettings
 	ShutdownTimeout time.Duration
@@ -198,6 +206,8 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 type flagValues struct {
 	upstream, passwordFile, listen    string
 	maxSessions, minSessions          int
+	maxTransfers, maxClientTransfers  int
+	trustedProxies                    string
 	lifetime, idle, acquire, quiet    time.Duration
 	dial, command, data, abort        time.Duration
 	clientIdle, shutdown              time.Duration
@@ -232,6 +242,7 @@ type flagValues struct {
 	authMode         authMode
 	envToken         *auth.Token // FTPGW_TOKEN's, hashed
 	cors             *api.CORS
+	proxies          []netip.Prefix
 }
 
 // newFlagSet defines the gateway's flags on a FlagSet that prints its
@@ -246,6 +257,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
 	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
+	fs.IntVar(&v.maxTransfers, "max-transfers", 0, "most transfers (a GET sending a file's bytes, a PUT) under way at once; one more waits up to --acquire-timeout for one to end, then gets 503; HEAD, listings and DELETE pass it (0: no cap but --max-sessions; keep it below that to leave them sessions)")
+	fs.IntVar(&v.maxClientTransfers, "max-client-transfers", 0, "most transfers one client (its IP address) may have under way or waiting at once; one more gets 429 at once (0: no cap)")
+	fs.StringVar(&v.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of the gateway: from them, the client is the right-most address of X-Forwarded-For that is not one of them (default none: the connection's peer)")
 	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
 	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
 	fs.DurationVar(&v.idle, "max-session-idle", pool.DefaultMaxIdleTime, "idle FTP sessions are closed after this long")
@@ -364,6 +378,9 @@ func (v *flagValues) validateLimits() error {
 			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
 		}
 	}
+	if err := v.validateTransfers(); err != nil {
+		return err
+	}
 	size, err := parseSize(v.maxUpload)
 	if err != nil || size == 0 {
 		return fmt.Errorf("--max-upload-size must be a size such as 5GiB or 1048576, or -1 for no limit; got %q", v.maxUpload)
@@ -379,6 +396,65 @@ func (v *flagValues) validateLimits() error {
 		return errors.New("--max-clock-skew must be positive")
 	}
 	return v.validateTemp()
+}
+
+// validateTransfers checks the caps on transfers against each other and
+// against --max-sessions, refusing a cap that could never be reached, and
+// reads --trusted-proxies.
+func (v *flagValues) validateTransfers() error {
+	switch {
+	case v.maxTransfers < 0:
+		return fmt.Errorf("--max-transfers must be 0 (no cap) or more, got %d", v.maxTransfers)
+	case v.maxTransfers > v.maxSessions:
+		return fmt.Errorf("--max-transfers %d is more than --max-sessions (%d), which would always stop transfers first; "+
+			"give at most %d, or 0 for no cap of its own", v.maxTransfers, v.maxSessions, v.maxSessions)
+	case v.maxClientTransfers < 0:
+		return fmt.Errorf("--max-client-transfers must be 0 (no cap) or more, got %d", v.maxClientTransfers)
+	case v.maxClientTransfers > 0 && v.maxTransfers > 0 && v.maxClientTransfers > v.maxTransfers:
+		return fmt.Errorf("--max-client-transfers %d is more than --max-transfers (%d), which would always stop a client first",
+			v.maxClientTransfers, v.maxTransfers)
+	case v.maxClientTransfers > v.maxSessions:
+		return fmt.Errorf("--max-client-transfers %d is more than --max-sessions (%d), which would always stop a client first",
+			v.maxClientTransfers, v.maxSessions)
+	}
+	var err error
+	v.proxies, err = parsePrefixes(v.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	return nil
+}
+
+// parsePrefixes reads a comma-separated list of CIDR prefixes ("10.0.0.0/8",
+// "2001:db8::/32") and addresses (one address each); "" is none. A prefix
+// with bits set past its length ("10.1.2.3/8") is refused: it is most
+// likely a typo, and netip would read it as another range than meant.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if !strings.Contains(item, "/") {
+			a, err := netip.ParseAddr(item)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not an IP address or a CIDR prefix such as 10.0.0.0/8", item)
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or a CIDR prefix such as 10.0.0.0/8", item)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q has bits set beyond its /%d; did you mean %s?", item, p.Bits(), p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // validateTemp checks the flags of the temporary upload files. An upload
@@ -629,6 +705,9 @@ func (v *flagValues) config() *config {
 		Links:               v.linkPolicy,
 		TrustedContent:      v.trusted,
 		CORS:                v.cors,
+		MaxTransfers:        v.maxTransfers,
+		MaxClientTransfers:  v.maxClientTransfers,
+		TrustedProxies:      v.proxies,
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		ShutdownTimeout:     v.shutdown,
 		LogLevel:            v.level,
@@ -777,6 +856,9 @@ func (c *config) LogValue() slog.Value {
 		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
 		slog.String("links", c.Links.String()),
 		slog.Bool("trusted_content", c.TrustedContent),
+		slog.Int("max_transfers", c.MaxTransfers),
+		slog.Int("max_client_transfers", c.MaxClientTransfers),
+		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Any("auth", c.Auth),
 		slog.Any("cors", c.CORS),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),

@@ -244,6 +244,9 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
 		CORS:                c.CORS,
+		MaxTransfers:        c.MaxTransfers,
+		MaxClientTransfers:  c.MaxClientTransfers,
+		TrustedProxies:      c.TrustedProxies,
 	}
 }
 
