@@ -858,7 +858,7 @@ func (c *config) LogValue() slog.Value {
 		slog.Bool("trusted_content", c.TrustedContent),
 		slog.Int("max_transfers", c.MaxTransfers),
 		slog.Int("max_client_transfers", c.MaxClientTransfers),
-		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.Any("trusted_proxies", append([]netip.Prefix{}, c.TrustedProxies...)), // [] rather than null when none
 		slog.Any("auth", c.Auth),
 		slog.Any("cors", c.CORS),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
