@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -157,6 +158,34 @@ type Config struct {
 	// refused, whoever signed it. Zero, or more than auth.MaxExpiry
 	// (seven days), means auth.MaxExpiry.
 	SignedURLMaxExpiry time.Duration
+	// CORS, when set, lets pages of the origins it allows call the
+	// backend from browsers (cors.go): preflights under Mount are
+	// answered without a token, and every response under Mount carries
+	// the headers their pages need. New panics if CORS.Validate fails.
+	// Nil means no CORS header at all, so that browsers keep pages of
+	// other origins from reading anything. OPTIONS under Mount is
+	// answered 204 with Allow either way.
+	CORS *CORS
+	// MaxTransfers is the most transfers (a GET sending a file's bytes,
+	// a PUT) under way on the backend at once; a transfer beyond it waits
+	// for one to end, in the order they came, as long as a request waits
+	// for a session (the pool's AcquireTimeout), and then gets 503 with
+	// Retry-After. HEAD, listings, DELETE and GETs answered without a
+	// body pass it (limits.go), so that they are not stuck behind long
+	// transfers: keep it below the pool's MaxSessions to leave them
+	// sessions. Zero or negative: no cap but MaxSessions.
+	MaxTransfers int
+	// MaxClientTransfers is the most transfers one client (clientAddr)
+	// may have under way or waiting on the backend at once; one more
+	// gets 429 with Retry-After at once, without waiting, so that one
+	// client cannot fill the queue. Zero or negative: no such cap.
+	MaxClientTransfers int
+	// TrustedProxies are the addresses of the reverse proxies in front
+	// of the gateway: from a peer in one of them, the client is the
+	// right-most address of X-Forwarded-For that is not (clientAddr).
+	// Empty: the client is always the connection's peer. Only
+	// MaxClientTransfers looks at it.
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -170,11 +199,16 @@ type Server struct {
 	// backends are the Servers /readyz asks and /signed-urls signs for:
 	// this one, and the others Join serves beside it.
 	backends []*Server
-	log      *slog.Logger
-	metrics  *metrics
-	router   chi.Router
-	clock    serverClock
-	temps    *tempCleaner
+	// cors is cfg.CORS made ready; nil without one.
+	cors    *corsPolicy
+	log     *slog.Logger
+	metrics *metrics
+	router  chi.Router
+	clock   serverClock
+	temps   *tempCleaner
+	// transfers counts the transfers under way and applies the caps on
+	// them (limits.go).
+	transfers *transfers
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -207,11 +241,23 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	s.mount, s.mountDir = cfg.Mount, strings.TrimSuffix(cfg.Mount, "/")
+	if cfg.CORS != nil {
+		var err error
+		if s.cors, err = cfg.CORS.compile(); err != nil {
+			panic("api: CORS: " + err.Error())
+		}
+	}
 	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
+	s.transfers = newTransfers(cfg, s.metrics)
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
+	r.Use(s.requestID, s.observe, s.recoverPanics)
+	if s.cors != nil {
+		// Before checkFraming, so that its 400 has them too.
+		r.Use(s.corsHeaders)
+	}
+	r.Use(s.checkFraming)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
@@ -219,6 +265,10 @@ func New(cfg Config) *Server {
 	}
 	r.Post(signPath, s.handle(s.signURL))
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
+	// OPTIONS needs no token: it tells what any client may learn from
+	// Allow anyway, and a preflight carries none.
+	r.Options(s.mountDir, s.options)
+	r.Options(s.mount+"*", s.options)
 	files := chi.Router(r)
 	if cfg.Tokens != nil {
 		files = r.With(s.requireToken)
@@ -228,7 +278,7 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		allow := "GET, HEAD, PUT, DELETE"
+		allow := allowHeader
 		if r.URL.Path == signPath {
 			allow = http.MethodPost
 		}
@@ -236,7 +286,7 @@ func New(cfg Config) *Server {
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errNoRoute)
+		s.writeError(w, r, noRoute(s.mounts()))
 	})
 	s.router = r
 	return s
@@ -339,13 +389,18 @@ func Join(servers ...*Server) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, s := range byMount {
-			if r.URL.Path == s.mountDir || strings.HasPrefix(r.URL.Path, s.mount) {
+			if s.inMount(r.URL.Path) {
 				s.ServeHTTP(w, r)
 				return
 			}
 		}
 		first.ServeHTTP(w, r)
 	})
+}
+
+// inMount reports whether p is the Server's mount or a path in it.
+func (s *Server) inMount(p string) bool {
+	return p == s.mountDir || strings.HasPrefix(p, s.mount)
 }
 
 // ValidMount reports whether m can be a Config.Mount: "/", one or more

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -76,8 +77,13 @@ type gatewayOptions struct {
 	tokens                *auth.Tokens  // api.Config.Tokens
 	signer                *auth.Signer  // api.Config.Signer
 	signedMax             time.Duration // api.Config.SignedURLMaxExpiry
+	cors                  *api.CORS     // api.Config.CORS
 	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
 	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
+	acquireTimeout        time.Duration // pool.Config.AcquireTimeout
+	// api.Config.MaxTransfers, MaxClientTransfers and TrustedProxies
+	maxTransfers, maxClientTransfers int
+	trustedProxies                   []netip.Prefix
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -101,7 +107,8 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		}
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
-	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet})
+	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet,
+		AcquireTimeout: o.acquireTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +117,8 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	acfg := api.Config{
 		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
-		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens,
+		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
+		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
 		Signer: o.signer, SignedURLMaxExpiry: o.signedMax,
 	}
 	if o.apiLog != nil {

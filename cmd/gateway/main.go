@@ -261,6 +261,10 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
 		SignedURLMaxExpiry:  c.Auth.SignedURLMaxExpiry,
+		CORS:                c.CORS,
+		MaxTransfers:        c.MaxTransfers,
+		MaxClientTransfers:  c.MaxClientTransfers,
+		TrustedProxies:      c.TrustedProxies,
 	}
 }
 
