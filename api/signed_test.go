@@ -417,3 +417,29 @@ func TestSignedURLsPerBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedURLFromAPage: what a page of an allowed origin does with a
+// signed upload URL: the browser's preflight of the PUT is answered
+// without a token, and the PUT itself, with no Authorization and the
+// page's Origin, is stored and readable by the page.
+func TestSignedURLFromAPage(t *testing.T) {
+	s := testSigner(t, "k1 "+signKey1+"\n")
+	const origin = "https://app.example.com"
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: authTokens(t), signer: s, cors: &api.CORS{AllowedOrigins: []string{origin}}})
+	put := signed("/files/from-page.txt", s.Sign("PUT", "/files/from-page.txt", time.Now().Add(time.Minute)))
+	status, h, _ := g.fetch(t, "OPTIONS", put, nil, "Origin", origin, "Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "content-type")
+	if status != 204 || h.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("preflight: %d, Access-Control-Allow-Origin %q", status, h.Get("Access-Control-Allow-Origin"))
+	}
+	status, h, b := g.fetch(t, "PUT", put, strings.NewReader("from a page"), "Origin", origin, "Content-Type", "text/plain")
+	if status != 201 || h.Get("Access-Control-Allow-Origin") != origin {
+		t.Errorf("PUT: %d, Access-Control-Allow-Origin %q: %.200q", status, h.Get("Access-Control-Allow-Origin"), b)
+	}
+	if got, err := os.ReadFile(g.ftpd.Path("from-page.txt")); err != nil || string(got) != "from a page" {
+		t.Errorf("stored %q, %v", got, err)
+	}
+	status, h, _ = g.fetch(t, "PUT", put+"x", strings.NewReader("tampered"), "Origin", origin)
+	if status != 403 || h.Get("Access-Control-Allow-Origin") != origin {
+		t.Errorf("a tampered URL: %d, Access-Control-Allow-Origin %q (the page must be able to read why)", status, h.Get("Access-Control-Allow-Origin"))
+	}
+}
