@@ -64,11 +64,24 @@ func TestSignedURLs(t *testing.T) {
 	getA := s.Sign("GET", "/files/pub/a.txt", hour)
 	putNew := s.Sign("PUT", "/files/pub/new.txt", hour)
 	other := testSigner(t, "k2 "+signKey2+"\n").Sign("GET", "/files/pub/a.txt", hour)
+	// flip changes the last but one character for another of its kind
+	// (a digit for a digit, base64url for base64url), so that the URL
+	// still parses and only the signature can refuse it.
 	flip := func(v string) string {
 		b := []byte(v)
-		b[len(b)-2] ^= 1
+		if c := b[len(b)-2]; c >= '0' && c <= '9' {
+			b[len(b)-2] = '0' + (c-'0'+1)%10
+		} else {
+			b[len(b)-2] = map[bool]byte{true: 'B', false: 'A'}[c == 'A']
+		}
 		return string(b)
 	}
+	// The last of the signature's 43 characters has 2 padding bits: a
+	// spelling that differs in one of them is malformed, not the same
+	// signature.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	padded := getA
+	padded.Signature = getA.Signature[:42] + string(alphabet[strings.IndexByte(alphabet, getA.Signature[42])^1])
 	change := func(u auth.SignedURL, f func(*auth.SignedURL)) auth.SignedURL {
 		f(&u)
 		return u
@@ -105,6 +118,7 @@ func TestSignedURLs(t *testing.T) {
 		{"key changed", "GET", signed("/files/pub/a.txt", change(getA, func(u *auth.SignedURL) { u.KeyID = "k2" })), "", nil, 403,
 			"the signed URL's key is not one the gateway has (it may have been retired)", reachNothing},
 		{"signature changed", "GET", signed("/files/pub/a.txt", change(getA, func(u *auth.SignedURL) { u.Signature = flip(u.Signature) })), "", nil, 403, noMatch, reachNothing},
+		{"signature's padding bit changed", "GET", signed("/files/pub/a.txt", padded), "", nil, 403, malformed, reachNothing},
 		{"unknown key", "GET", signed("/files/pub/a.txt", other), "", nil, 403, "the signed URL's key is not one the gateway has (it may have been retired)", reachNothing},
 		{"GET URL for PUT", "PUT", signed("/files/pub/a.txt", getA), "overwritten", nil, 403, "the signed URL is for GET, not PUT", reachNothing},
 		{"GET URL for DELETE", "DELETE", signed("/files/pub/a.txt", getA), "", nil, 403, "the signed URL is for GET, not DELETE", reachNothing},

@@ -304,7 +304,9 @@ func (s *Signer) Verify(u SignedURL, method, path string, now time.Time, maxExpi
 	if err != nil || strconv.FormatInt(exp, 10) != u.Expires || !Signable(u.Method) || validKeyID(u.KeyID) != nil {
 		return ErrSignatureMalformed
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(u.Signature)
+	// Strict: the last of the 43 characters has 2 padding bits, which a
+	// lenient decoder ignores, so that four spellings would verify.
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(u.Signature)
 	if err != nil || len(sig) != sha256.Size {
 		return ErrSignatureMalformed
 	}

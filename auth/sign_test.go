@@ -111,11 +111,19 @@ func TestVerify(t *testing.T) {
 	const p = "/files/a/b.txt"
 	good := s.Sign("PUT", p, now.Add(time.Hour))
 	get := s.Sign("GET", p, now.Add(time.Hour))
+	// flip changes a character of v for another of the same alphabet
+	// (digits stay digits, base64url stays base64url), so that the URL
+	// still parses and only the signature can refuse it.
 	flip := func(v string) string {
 		b := []byte(v)
-		b[len(b)/2] ^= 1
+		b[len(b)/2] = otherChar(b[len(b)/2])
 		return string(b)
 	}
+	// The last of 43 base64url characters carries 4 bits of the MAC and
+	// 2 padding bits: this spelling differs in a padding bit only.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := good.Signature[len(good.Signature)-1]
+	padded := good.Signature[:len(good.Signature)-1] + string(alphabet[strings.IndexByte(alphabet, last)^1])
 	// A signature for k1's key claiming to be k2's, and one by k1 itself.
 	old := auth.NewSigner(keySet(t, "k1 "+key1+"\n")).Sign("PUT", p, now.Add(time.Hour))
 	relabeled := old
@@ -153,6 +161,7 @@ func TestVerify(t *testing.T) {
 		{"unknown key", withField(good, "key", "k3"), "PUT", p, now, auth.MaxExpiry, auth.ErrUnknownKey},
 		{"bad key id", withField(good, "key", "k 2"), "PUT", p, now, auth.MaxExpiry, auth.ErrSignatureMalformed},
 		{"signature changed", withField(good, "signature", flip(good.Signature)), "PUT", p, now, auth.MaxExpiry, auth.ErrBadSignature},
+		{"signature's padding bit changed", withField(good, "signature", padded), "PUT", p, now, auth.MaxExpiry, auth.ErrSignatureMalformed},
 		{"signature cut", withField(good, "signature", good.Signature[:42]), "PUT", p, now, auth.MaxExpiry, auth.ErrSignatureMalformed},
 		{"signature as hex", withField(good, "signature", strings.Repeat("ab", 32)), "PUT", p, now, auth.MaxExpiry, auth.ErrSignatureMalformed},
 		{"no signature", withField(good, "signature", ""), "PUT", p, now, auth.MaxExpiry, auth.ErrSignatureMalformed},
@@ -167,6 +176,20 @@ func TestVerify(t *testing.T) {
 	if !strings.HasPrefix(good.Query(), "ftpgw-method=PUT&ftpgw-expires=1800003600&ftpgw-key=k2&ftpgw-signature=") || len(good.Signature) != 43 {
 		t.Errorf("query %s", good.Query())
 	}
+}
+
+// otherChar is a character other than c of c's kind: a digit for a
+// digit, a letter for anything else (base64url has both).
+func otherChar(c byte) byte {
+	switch {
+	case c == '0':
+		return '1'
+	case c >= '0' && c <= '9':
+		return '0'
+	case c == 'A':
+		return 'B'
+	}
+	return 'A'
 }
 
 func withField(u auth.SignedURL, field, v string) auth.SignedURL {
