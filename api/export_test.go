@@ -10,4 +10,4 @@ func SetTempQueueLimit(s *Server, n int) {
 
 // RetryTempRemoval queues the temporary file p (an FTP path) as a failed
 // upload does when the file cannot be deleted.
-func RetryTempRemoval(s *Server, p string) { s.temps.retry(p) }
+func RetryTempRemoval(s *Server, p string) { s.temps.retry(s.cfg.Pool, p) }

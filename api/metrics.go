@@ -19,6 +19,8 @@ type metrics struct {
 	tempPending *prometheus.GaugeVec
 	tempRemoved *prometheus.CounterVec
 	tempDropped *prometheus.CounterVec
+
+	loginsRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,6 +54,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ftpgw_upload_temp_dropped_total",
 			Help: "Temporary upload files dropped from the full deletion queue and left on the FTP server, by backend.",
 		}, []string{"backend"}),
+		loginsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ftpgw_basic_logins_refused_total",
+			Help: "Requests of Basic passthrough refused for their credentials, by backend and reason: no_credentials, malformed, bad_credentials (the FTP server refused them), rate_limited_user, rate_limited_address.",
+		}, []string{"backend", "reason"}),
 	}
 	if reg != nil {
 		// The Servers of several backends share one registry, and so
@@ -63,6 +69,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		register(reg, &m.tempPending)
 		register(reg, &m.tempRemoved)
 		register(reg, &m.tempDropped)
+		register(reg, &m.loginsRefused)
 	}
 	return m
 }
@@ -97,4 +104,10 @@ func (m *metrics) bytesCounter(backend, direction string) func(n int64) {
 
 func (m *metrics) ftpError(backend string, code int) {
 	m.ftpErrors.WithLabelValues(backend, strconv.Itoa(code/100)+"xx").Inc()
+}
+
+// loginRefused counts a request of Basic passthrough refused for its
+// credentials; reason is one of a fixed few, never the user.
+func (m *metrics) loginRefused(backend, reason string) {
+	m.loginsRefused.WithLabelValues(backend, reason).Inc()
 }

@@ -196,6 +196,21 @@ func (l *Lease) Release(err error) {
 	l.u.release(l.up)
 }
 
+// Existing returns a lease on the open pool of user with password, or
+// nil when there is none (or it is still logging in): it never dials.
+func (u *Users) Existing(user, password string) *Lease {
+	k := u.keyOf(user, password)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	up := u.pools[k]
+	if up == nil || up.p == nil {
+		return nil
+	}
+	up.refs++
+	up.last = time.Now()
+	return &Lease{u: u, up: up}
+}
+
 // Get returns a lease on the pool of user with password, making the pool
 // and logging one session in when there is none. An error that
 // IsLoginFailure means the server refused the credentials; no pool is
