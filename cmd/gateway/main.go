@@ -88,14 +88,28 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	}
 	logStart(logger, cfg)
 
-	p, err := pool.New(cfg.poolConfig(logger))
-	if err != nil {
-		return err
+	// One pool of the upstream's login, or with --auth basic one for
+	// each user that logs in.
+	var p *pool.Pool
+	var users *pool.Users
+	var poolStats prometheus.Collector
+	if cfg.Auth.Mode == authBasic {
+		if users, err = pool.NewUsers(cfg.usersConfig(logger)); err != nil {
+			return err
+		}
+		// Deferred after demo.Close, so it runs before it.
+		defer users.Close()
+		poolStats = pool.NewUsersCollector(users)
+	} else {
+		if p, err = pool.New(cfg.poolConfig(logger)); err != nil {
+			return err
+		}
+		// Deferred after demo.Close, so it runs before it: sessions QUIT
+		// while the demo server is still there to answer.
+		defer p.Close()
+		poolStats = pool.NewCollector(p)
 	}
-	// Deferred after demo.Close, so it runs before it: sessions QUIT while
-	// the demo server is still there to answer.
-	defer p.Close()
-	reg, err := newRegistry(p)
+	reg, err := newRegistry(poolStats)
 	if err != nil {
 		return err
 	}
@@ -115,6 +129,11 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	}
 	acfg := cfg.apiConfig(p, reg, logger)
 	acfg.Tokens = tokens
+	if users != nil {
+		acfg.Users = users
+		acfg.LoginFailuresPerUser, acfg.LoginFailuresPerAddress = cfg.Basic.FailuresPerUser, cfg.Basic.FailuresPerAddress
+		acfg.LoginFailureWindow = cfg.Basic.FailureWindow
+	}
 	handler := api.New(acfg)
 	// Deferred after p.Close, so it runs before it: the background
 	// deletions end while the sessions are there.
@@ -135,7 +154,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	go func() { served <- srv.Serve(handler.Listener(ln)) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if demo != nil {
-		printDemo(stderr, demo, ln.Addr(), tokens != nil)
+		printDemo(stderr, demo, ln.Addr(), cfg.Auth.Mode)
 	}
 
 	select {
@@ -164,13 +183,14 @@ func logStart(logger *slog.Logger, cfg *config) {
 }
 
 // newRegistry is the registry /metrics serves: the Go runtime, the
-// process, and p. The api registers its own metrics on it.
-func newRegistry(p *pool.Pool) (*prometheus.Registry, error) {
+// process, and the pool's (or users' pools') statistics. The api registers
+// its own metrics on it.
+func newRegistry(poolStats prometheus.Collector) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		pool.NewCollector(p),
+		poolStats,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
@@ -230,6 +250,15 @@ func (c *config) poolConfig(logger *slog.Logger) pool.Config {
 		BudgetQuietPeriod: c.BudgetQuietPeriod,
 		Logger:            logger,
 	}
+}
+
+// usersConfig is the pool.UsersConfig of --auth basic: every user's pool
+// is poolConfig's, with the login of the user and the sizes of the
+// --basic flags.
+func (c *config) usersConfig(logger *slog.Logger) pool.UsersConfig {
+	pc := c.poolConfig(logger)
+	pc.MaxSessions, pc.MinSessions = c.Basic.MaxSessionsPerUser, 0
+	return pool.UsersConfig{Pool: pc, MaxUsers: c.Basic.MaxUsers, IdleTimeout: c.Basic.IdleTimeout}
 }
 
 // ftpConfig is the ftpcore.Config for c's upstream: login, timeouts, data
