@@ -10,7 +10,10 @@
 // Requests to /files/ carry a bearer token of --tokens-file (or the one of
 // FTPGW_TOKEN); with neither, the gateway listens on loopback only unless
 // --auth none says that anyone may use it. "gateway hash-token" makes a
-// token's line for the tokens file.
+// token's line for the tokens file. With --auth basic the request's HTTP
+// Basic credentials are the FTP login instead, each user with a small pool
+// of sessions of its own, and failed logins limited per user and per
+// client address.
 //
 // With --demo it needs no FTP server: it starts one of its own on
 // 127.0.0.1, serving a directory seeded with sample files.
