@@ -423,3 +423,8 @@ func (u *Users) Stat() *UsersStat {
 	}
 	return st
 }
+
+// sessionCounts are the idle, acquired and constructing sessions.
+func (s *UsersStat) sessionCounts() [3]int32 {
+	return [3]int32{s.IdleSessions, s.AcquiredSessions, s.ConstructingSessions}
+}
