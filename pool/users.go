@@ -189,9 +189,10 @@ func (l *Lease) Release(err error) {
 	l.done = true
 	if IsLoginFailure(err) {
 		l.u.mu.Lock()
-		l.u.dropLocked(l.up)
+		if l.u.dropLocked(l.up) {
+			l.u.closedLogin.Add(1)
+		}
 		l.u.mu.Unlock()
-		l.u.closedLogin.Add(1)
 	}
 	l.u.release(l.up)
 }
@@ -302,10 +303,11 @@ func (u *Users) evictLocked() bool {
 }
 
 // dropLocked takes up out of the map, closing its pool now if nobody
-// holds it, else when the last lease goes. u.mu is held.
-func (u *Users) dropLocked(up *userPool) {
+// holds it, else when the last lease goes; false if it was out already.
+// u.mu is held.
+func (u *Users) dropLocked(up *userPool) bool {
 	if up.gone {
-		return
+		return false
 	}
 	up.gone = true
 	if u.pools[up.key] == up {
@@ -314,6 +316,7 @@ func (u *Users) dropLocked(up *userPool) {
 	if up.refs == 0 {
 		u.closeAsync(up)
 	}
+	return true
 }
 
 // release gives back one reference to up.
