@@ -110,8 +110,12 @@ func limitsGateway(t *testing.T, srv *ftptest.Server, b idleBackend, wired bool,
 // serveGateway serves h as cmd/gateway does: on its Listener, which
 // follows each connection's framing, and with ConnContext, so that the
 // client idle timeout watches each connection's progress.
-func serveGateway(h *api.Server) *httptest.Server {
-	ts := httptest.NewUnstartedServer(h)
+func serveGateway(h *api.Server) *httptest.Server { return serveHandler(h, h) }
+
+// serveHandler is serveGateway for handler, which serves h among others
+// (api.Join): h's Listener and ConnContext watch the connections.
+func serveHandler(h *api.Server, handler http.Handler) *httptest.Server {
+	ts := httptest.NewUnstartedServer(handler)
 	ts.Listener = h.Listener(ts.Listener)
 	ts.Config.ConnContext = h.ConnContext
 	ts.Start()

@@ -259,9 +259,10 @@ func TestBudgetServerTakesNone(t *testing.T) {
 			}
 			st := p.Stat()
 			// Back-offs of 12-37, 25-75, 50-150 and 100-300 ms fit at
-			// most 5 dials in 400 ms, at least 3.
-			if st.Dials < 3 || st.Dials > 6 || st.ConnectRefusals != st.Dials || st.MaxSessionsEffective != 1 {
-				t.Errorf("Dials=%d ConnectRefusals=%d MaxSessionsEffective=%d, want 3 to 6, as many, 1",
+			// most 5 dials in 400 ms, at least 3. Each is refused, but
+			// the last may be cut by the deadline before its greeting.
+			if st.Dials < 3 || st.Dials > 6 || st.ConnectRefusals < st.Dials-1 || st.ConnectRefusals > st.Dials || st.MaxSessionsEffective != 1 {
+				t.Errorf("Dials=%d ConnectRefusals=%d MaxSessionsEffective=%d, want 3 to 6, as many or one fewer, 1",
 					st.Dials, st.ConnectRefusals, st.MaxSessionsEffective)
 			}
 		})

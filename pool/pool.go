@@ -174,6 +174,12 @@ type Pool struct {
 	dials, dialErrors, staleRetries atomic.Int64
 	// opened numbers the sessions as they are opened (session.seq).
 	opened atomic.Uint64
+	// loggedIn counts the sessions logged in and not yet closed, as the
+	// server counts them: from the login's success to the end of
+	// destruct. puddle's own counts miss a session between its
+	// constructor's return and its hand-over, so two logins that end
+	// together would each see only itself.
+	loggedIn atomic.Int32
 	// suspect is the seq of the newest session found dead by the server's
 	// doing (markSuspect); every session up to it that has not been proved
 	// alive since is suspect. 0: none.
@@ -226,7 +232,7 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 	if err != nil {
 		p.dialErrors.Add(1)
 		if IsRefusal(err) {
-			open := p.openSessions()
+			open := p.loggedIn.Load()
 			p.budget.refused(open)
 			p.log.Warn("ftp server refused a session: too many", "open", open, "err", err)
 		} else {
@@ -234,18 +240,11 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 		}
 		return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
 	}
-	p.budget.accepted(p.openSessions() + 1)
+	p.budget.accepted(p.loggedIn.Add(1))
 	life := p.cfg.MaxLifetime + rand.N(p.cfg.MaxLifetimeJitter+1)
 	seq := p.opened.Add(1)
 	p.log.Debug("ftp session opened", "session", seq)
 	return &session{conn: c, expires: time.Now().Add(life), seq: seq, cleared: seq - 1}, nil
-}
-
-// openSessions is the number of sessions logged in: acquired (those being
-// closed included, as the server still counts them) or idle.
-func (p *Pool) openSessions() int32 {
-	st := p.p.Stat()
-	return st.AcquiredResources() + st.IdleResources()
 }
 
 func (p *Pool) destruct(s *session) {
@@ -255,6 +254,7 @@ func (p *Pool) destruct(s *session) {
 		cancel()
 	}
 	s.conn.Close()
+	p.loggedIn.Add(-1)
 	p.log.Debug("ftp session closed")
 }
 
@@ -371,7 +371,7 @@ func (p *Pool) acquireErr(ctx context.Context, err, refusal error) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, context.DeadlineExceeded):
-		if refusal != nil && p.openSessions() == 0 {
+		if refusal != nil && p.loggedIn.Load() == 0 {
 			return refusal
 		}
 		if limit, _ := p.budget.stat(); refusal != nil || p.p.Stat().TotalResources() >= limit {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 )
 
@@ -120,5 +121,41 @@ func TestBasicDemo(t *testing.T) {
 	}
 	if code, _ := basicGet(t, base, "/files/hello.txt", "", ""); code != http.StatusUnauthorized {
 		t.Errorf("GET without credentials: %d, want 401", code)
+	}
+}
+
+// TestBasicConfigFile: in the config file, auth basic and its settings are
+// a backend's own, beside a backend of tokens (at the top level they would
+// be every backend's, and refused for the token backend, as TLS settings
+// are for a plain one).
+func TestBasicConfigFile(t *testing.T) {
+	tokens := writeTokensFile(t, tokenLine(t, testToken, auth.Read))
+	file := writeConfigFile(t, `
+backends:
+  - name: people
+    mount: /people/
+    upstream: ftpes://ftp.example.net/
+    auth: basic
+    basic-max-users: 3
+    login-failure-window: 2m
+    login-failures-per-user: 2
+  - name: media
+    mount: /media/
+    upstream: ftp://u:p@ftp.example.net/
+    tokens-file: `+tokens+`
+`)
+	c, err := loadConfig([]string{"--config", file}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := basicSettings{MaxUsers: 3, IdleTimeout: 5 * time.Minute, MaxSessionsPerUser: 2, FailuresPerUser: 2, FailuresPerAddress: 20, FailureWindow: 2 * time.Minute}
+	if c.Auth.Mode != authBasic || c.Basic != want || c.Upstream.User != "" {
+		t.Errorf("people: auth %v, basic %+v, user %q; want basic, %+v, none", c.Auth.Mode, c.Basic, c.Upstream.User, want)
+	}
+	if len(c.Backends) != 1 || c.Backends[0].Auth.Mode != authToken {
+		t.Fatalf("media: %+v", c.Backends)
+	}
+	if c.Listen != defaultListen {
+		t.Errorf("listen %q, want %q: every backend authenticates", c.Listen, defaultListen)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -41,8 +42,19 @@ const (
 	defaultTLSMinVersion   = "1.2"
 )
 
-// config is everything the gateway is told at startup.
+// config is everything the gateway is told at startup, for its first (or
+// only) backend; the gateway-wide settings (Listen, LogLevel,
+// ShutdownTimeout, ClientIdleTimeout) are the first backend's.
 type config struct {
+	// Name is the backend's name (pool and metrics label): "default" when
+	// there is no config file. Mount is where it is served, "" for
+	// api.DefaultMount.
+	Name, Mount string
+	// Backends are the backends after the first, from the config file
+	// (ConfigFile); nil with flags alone.
+	Backends   []*config
+	ConfigFile string
+
 	Listen   string
 	Upstream upstream // zero in demo mode until the demo server is up
 
@@ -103,11 +115,17 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 
+	// Check: validate the configuration, say so, and exit.
+	Check bool
+
 	Demo    bool
 	DemoDir string
 	// demoIgnored names the upstream flags that were set and that --demo
 	// overrides, for run to warn about.
 	demoIgnored []string
+
+	// listenGiven says --listen was given (in the config file too).
+	listenGiven bool
 
 	// onListening, if set, is called with the HTTP listener's address
 	// once it is bound (tests listen on 127.0.0.1:0).
@@ -148,16 +166,11 @@ func envName(flagName string) string {
 // for and usage has been printed to out.
 func loadConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
 	fs, v := newFlagSet(out)
-	// The environment is applied first, as if it were flags, so that the
-	// command line then overrides it.
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := parseEnvAndArgs(fs, args, getenv); err != nil {
 		return nil, err
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
+	if v.configFile != "" {
+		return loadConfigFile(v.configFile, args, getenv, out)
 	}
 	v.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { v.set[f.Name] = true }) // the environment included
@@ -198,6 +211,8 @@ type flagValues struct {
 	insecure, demo, trusted           bool
 	demoDir                           string
 	auth, tokensFile                  string
+	configFile                        string
+	check                             bool
 	tokensReload                      time.Duration
 	basicMaxUsers, basicPerUser       int
 	failuresPerUser, failuresPerAddr  int
@@ -223,6 +238,8 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(out)
 	v := &flagValues{}
+	fs.StringVar(&v.configFile, "config", "", "YAML file declaring the backends (each with its own upstream, mount and settings) and settings for all; its keys are these flags' names (see the README); flags and FTPGW_ variables given as well apply to every backend")
+	fs.BoolVar(&v.check, "check", false, "check the configuration (flags, environment, --config file, and the files they name), print where each backend is served, and exit: 0 when it is valid, 2 when not; nothing is connected to")
 	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
@@ -277,6 +294,21 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 		fs.PrintDefaults()
 	}
 	return fs, v
+}
+
+// parseEnvAndArgs sets fs's flags from the environment and then from
+// args, so that the command line overrides the environment.
+func parseEnvAndArgs(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := applyEnv(fs, getenv); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; everything is set with flags (see -h)", fs.Arg(0))
+	}
+	return nil
 }
 
 // applyEnv sets every flag whose environment variable is set and not
@@ -539,6 +571,7 @@ func (v *flagValues) config() *config {
 			FailuresPerUser: v.failuresPerUser, FailuresPerAddress: v.failuresPerAddr, FailureWindow: v.failureWindow},
 		ShutdownTimeout: v.shutdown,
 		LogLevel:        v.level,
+		Check:           v.check,
 		Demo:            v.demo,
 		DemoDir:         v.demoDir,
 	}
@@ -657,6 +690,8 @@ func readPasswordFile(name string) (string, error) {
 // password redacted by upstream's own LogValue.
 func (c *config) LogValue() slog.Value {
 	attrs := []slog.Attr{
+		slog.String("backend", cmp.Or(c.Name, "default")),
+		slog.String("mount", cmp.Or(c.Mount, api.DefaultMount)),
 		slog.String("listen", c.Listen),
 		slog.Any("upstream", c.Upstream),
 		slog.Int("max_sessions", int(c.MaxSessions)),
@@ -713,6 +748,9 @@ func (c *config) LogValue() slog.Value {
 			slog.Int("login_failures_per_address", c.Basic.FailuresPerAddress),
 			slog.String("login_failure_window", c.Basic.FailureWindow.String()),
 		))
+	}
+	if c.ConfigFile != "" {
+		attrs = append(attrs, slog.String("config_file", c.ConfigFile))
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -27,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -61,6 +62,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ftpgw: %v\n", err)
 		os.Exit(2)
 	}
+	if cfg.Check {
+		printCheck(os.Stdout, cfg)
+		os.Exit(0)
+	}
 	if err := run(context.Background(), cfg, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "ftpgw: %v\n", err)
 		os.Exit(1)
@@ -91,37 +96,57 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	}
 	logStart(logger, cfg)
 
-	// One pool of the upstream's login, or with --auth basic one for
-	// each user that logs in.
-	var p *pool.Pool
-	var users *pool.Users
-	var poolStats prometheus.Collector
-	if cfg.Auth.Mode == authBasic {
-		if users, err = pool.NewUsers(cfg.usersConfig(logger)); err != nil {
-			return err
-		}
-		// Deferred after demo.Close, so it runs before it.
-		defer users.Close()
-		poolStats = pool.NewUsersCollector(users)
-	} else {
-		if p, err = pool.New(cfg.poolConfig(logger)); err != nil {
-			return err
-		}
-		// Deferred after demo.Close, so it runs before it: sessions QUIT
-		// while the demo server is still there to answer.
-		defer p.Close()
-		poolStats = pool.NewCollector(p)
-	}
-	reg, err := newRegistry(poolStats)
+	reg, err := newRegistry()
 	if err != nil {
 		return err
 	}
-
-	tokens, err := cfg.Auth.tokens(logger)
-	if err != nil {
-		return err
+	var servers []*api.Server
+	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+		// One pool of the upstream's login, or with --auth basic one for
+		// each user that logs in.
+		var p *pool.Pool
+		var users *pool.Users
+		var stats prometheus.Collector
+		if b.Auth.Mode == authBasic {
+			if users, err = pool.NewUsers(b.usersConfig(logger)); err != nil {
+				return err
+			}
+			// Deferred after demo.Close, so it runs before it.
+			defer users.Close()
+			stats = pool.NewUsersCollector(users)
+		} else {
+			if p, err = pool.New(b.poolConfig(logger)); err != nil {
+				return err
+			}
+			// Deferred after demo.Close, so it runs before it: sessions
+			// QUIT while the demo server is still there to answer.
+			defer p.Close()
+			stats = pool.NewCollector(p)
+		}
+		if err := reg.Register(stats); err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+		tokens, err := b.Auth.tokens(logger)
+		if err != nil {
+			return err
+		}
+		defer tokens.Close()
+		acfg := b.apiConfig(p, reg, logger)
+		acfg.Tokens = tokens
+		if users != nil {
+			acfg.Users = users
+			acfg.LoginFailuresPerUser, acfg.LoginFailuresPerAddress = b.Basic.FailuresPerUser, b.Basic.FailuresPerAddress
+			acfg.LoginFailureWindow = b.Basic.FailureWindow
+		}
+		s := api.New(acfg)
+		// Deferred after p.Close, so it runs before it: the background
+		// deletions end while the sessions are there.
+		defer s.Close()
+		servers = append(servers, s)
 	}
-	defer tokens.Close()
+	// The first backend's Server watches the client connections, with the
+	// gateway-wide --client-idle-timeout.
+	first, handler := servers[0], api.Join(servers...)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -130,17 +155,6 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	if cfg.onListening != nil {
 		cfg.onListening(ln.Addr())
 	}
-	acfg := cfg.apiConfig(p, reg, logger)
-	acfg.Tokens = tokens
-	if users != nil {
-		acfg.Users = users
-		acfg.LoginFailuresPerUser, acfg.LoginFailuresPerAddress = cfg.Basic.FailuresPerUser, cfg.Basic.FailuresPerAddress
-		acfg.LoginFailureWindow = cfg.Basic.FailureWindow
-	}
-	handler := api.New(acfg)
-	// Deferred after p.Close, so it runs before it: the background
-	// deletions end while the sessions are there.
-	defer handler.Close()
 	srv := &http.Server{
 		Handler: handler,
 		// The api watches each client connection for progress: bodies
@@ -148,13 +162,13 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		// so only the headers get a deadline. There is no BaseContext
 		// from ctx, so a signal does not cancel transfers in flight;
 		// Shutdown drains them.
-		ConnContext:       handler.ConnContext,
+		ConnContext:       first.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(handler.Listener(ln)) }()
+	go func() { served <- srv.Serve(first.Listener(ln)) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if demo != nil {
 		printDemo(stderr, demo, ln.Addr(), cfg.Auth.Mode)
@@ -171,29 +185,41 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	return shutdown(srv, served, cfg.ShutdownTimeout, logger)
 }
 
-// logStart logs the configuration the gateway starts with.
-func logStart(logger *slog.Logger, cfg *config) {
-	logger.Info("starting ftpgw", "config", cfg)
-	if cfg.Upstream.TLS != ftpcore.TLSOff && cfg.TLS.InsecureSkipVerify {
-		// Every start, so that a test setting that reached production
-		// keeps saying so.
-		logger.Warn("--tls-insecure-skip-verify is set: the FTP server's certificate is not verified, " +
-			"and anyone on the path can read and change the traffic; for tests only, never in production")
-	}
-	if host, _, _ := net.SplitHostPort(cfg.Listen); cfg.Auth.Mode == authNone && !isLoopback(host) {
-		logger.Warn("--auth none on an address beyond this machine: anyone who can reach the gateway may read, write and delete every file", "listen", cfg.Listen)
+// printCheck says what --check found: the configuration is valid, and
+// where each backend is served from.
+func printCheck(w io.Writer, cfg *config) {
+	fmt.Fprintf(w, "configuration ok: listening on %s\n", cfg.Listen)
+	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+		fmt.Fprintf(w, "  %s -> %s (backend %s, auth %s)\n", cmp.Or(b.Mount, api.DefaultMount), b.Upstream, cmp.Or(b.Name, "default"), b.Auth.Mode)
 	}
 }
 
-// newRegistry is the registry /metrics serves: the Go runtime, the
-// process, and the pool's (or users' pools') statistics. The api registers
-// its own metrics on it.
-func newRegistry(poolStats prometheus.Collector) (*prometheus.Registry, error) {
+// logStart logs the configuration the gateway starts with.
+func logStart(logger *slog.Logger, cfg *config) {
+	logger.Info("starting ftpgw", "config", cfg)
+	for _, b := range cfg.Backends {
+		logger.Info("backend", "config", b)
+	}
+	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+		if b.Upstream.TLS != ftpcore.TLSOff && b.TLS.InsecureSkipVerify {
+			// Every start, so that a test setting that reached production
+			// keeps saying so.
+			logger.Warn("--tls-insecure-skip-verify is set: the FTP server's certificate is not verified, "+
+				"and anyone on the path can read and change the traffic; for tests only, never in production", "backend", b.Name)
+		}
+		if host, _, _ := net.SplitHostPort(cfg.Listen); b.Auth.Mode == authNone && !isLoopback(host) {
+			logger.Warn("--auth none on an address beyond this machine: anyone who can reach the gateway may read, write and delete every file", "listen", cfg.Listen, "backend", b.Name)
+		}
+	}
+}
+
+// newRegistry is the registry /metrics serves: the Go runtime and the
+// process. Each backend's pool and the api register theirs on it.
+func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		poolStats,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
@@ -224,6 +250,7 @@ func shutdown(srv *http.Server, served <-chan error, timeout time.Duration, logg
 func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.Logger) api.Config {
 	return api.Config{
 		Pool:                p,
+		Mount:               c.Mount,
 		Root:                c.Upstream.Root,
 		Logger:              logger,
 		Registerer:          reg,
@@ -244,6 +271,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 // poolConfig is the pool.Config for c's upstream.
 func (c *config) poolConfig(logger *slog.Logger) pool.Config {
 	return pool.Config{
+		Name:              c.Name,
 		Conn:              c.ftpConfig(logger),
 		MaxSessions:       c.MaxSessions,
 		MinSessions:       c.MinSessions,
