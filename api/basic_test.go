@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // basicAuth is the Authorization header of HTTP Basic for user and
@@ -331,5 +334,53 @@ func TestBasicReadyz(t *testing.T) {
 	g.ftpd.Kill(t)
 	if code, _, body := g.fetch(t, http.MethodGet, "/readyz", nil); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the server down: %d %s, want 503", code, body)
+	}
+}
+
+// TestBasicBesideAnotherBackend: Basic passthrough is one backend's
+// setting: joined with a backend of a fixed login on the same server, each
+// answers as its own, and /readyz asks both, each its own way.
+func TestBasicBesideAnotherBackend(t *testing.T) {
+	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
+	ftpd.WriteFile(t, "hello.txt", []byte("hello\n"))
+	conn := ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password, CommandTimeout: 10 * time.Second}
+	p, err := pool.New(pool.Config{Name: "fixed", MaxSessions: 2, Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := pool.NewUsers(pool.UsersConfig{Pool: pool.Config{Name: "people", Conn: conn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	fixed := api.New(api.Config{Pool: p, Mount: "/fixed/", Registerer: reg})
+	people := api.New(api.Config{Users: users, Mount: "/people/", Registerer: reg, LoginFailuresPerUser: 1})
+	t.Cleanup(func() { fixed.Close(); people.Close(); p.Close(); users.Close() })
+	ts := serveHandler(fixed, api.Join(fixed, people))
+	t.Cleanup(ts.Close)
+	get := func(path string, hdr ...string) int {
+		t.Helper()
+		code, _, _ := fetchURL(t, http.MethodGet, ts.URL+path, hdr...)
+		return code
+	}
+
+	if code := get("/fixed/hello.txt"); code != http.StatusOK {
+		t.Errorf("the fixed backend without credentials: %d, want 200", code)
+	}
+	if code := get("/people/hello.txt"); code != http.StatusUnauthorized {
+		t.Errorf("the basic backend without credentials: %d, want 401", code)
+	}
+	if code := get("/people/hello.txt", basicAuth(ftpd.User, "wrong")...); code != http.StatusUnauthorized {
+		t.Errorf("the basic backend, wrong password: %d, want 401", code)
+	}
+	if code := get("/people/hello.txt", basicAuth(ftpd.User, "wrong")...); code != http.StatusTooManyRequests {
+		t.Errorf("the basic backend past its limit: %d, want 429", code)
+	}
+	if code := get("/fixed/hello.txt", basicAuth(ftpd.User, "wrong")...); code != http.StatusOK {
+		t.Errorf("the fixed backend, whatever the Authorization: %d, want 200", code)
+	}
+	code, _, body := fetchURL(t, http.MethodGet, ts.URL+"/readyz")
+	if code != http.StatusOK || string(body) != "fixed: ready\npeople: ready\n" {
+		t.Errorf("/readyz: %d %q", code, body)
 	}
 }
