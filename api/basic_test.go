@@ -131,6 +131,14 @@ func TestBasicPassthrough(t *testing.T) {
 				t.Errorf("USER sent %d times in all, want 2: credentials with control characters reached the server", n)
 			}
 
+			// Ready by the greeting, without a login.
+			if code, _, body := g.fetch(t, http.MethodGet, "/readyz", nil); code != http.StatusOK {
+				t.Errorf("/readyz: %d %s", code, body)
+			}
+			if n := g.countCommand("USER"); n != 2 {
+				t.Errorf("/readyz logged in: USER sent %d times in all, want 2", n)
+			}
+
 			_, _, metrics := g.fetch(t, http.MethodGet, "/metrics", nil)
 			for _, want := range []string{
 				`ftpgw_basic_logins_refused_total{backend="` + string(g.ftpd.Kind) + `",reason="bad_credentials"} 1`,

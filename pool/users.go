@@ -238,7 +238,10 @@ func (u *Users) Get(ctx context.Context, user, password string) (*Lease, error) 
 	up.last = time.Now()
 	u.mu.Unlock()
 	if fresh {
-		u.open(ctx, up, user, password)
+		// The login goes on if this caller gives up, for those waiting
+		// on it: its error must be about the credentials, not about one
+		// client's going. AcquireTimeout bounds it.
+		u.open(context.WithoutCancel(ctx), up, user, password)
 	}
 	select {
 	case <-up.ready:
