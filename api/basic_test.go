@@ -120,15 +120,18 @@ func TestBasicPassthrough(t *testing.T) {
 				t.Errorf("pools = %d, want 1", st.Pools)
 			}
 
-			for _, bad := range []struct{ user, password string }{{user + "\r\nDELE x", password}, {user, password + "\x00"}} {
+			for _, bad := range []struct{ user, password string }{
+				{user + "\r\nDELE x", password}, {user, password + "\x00"}, // CR, LF, NUL
+				{"caf\xe9", password}, {user, "\xff" + password}, // not UTF-8
+			} {
 				code, h, body = g.fetch(t, http.MethodGet, "/files/hello.txt", nil, basicAuth(bad.user, bad.password)...)
 				if code != http.StatusBadRequest {
-					t.Errorf("credentials with CR, LF or NUL: %d, want 400; body %s", code, body)
+					t.Errorf("credentials %q: %d, want 400; body %s", bad.user, code, body)
 				}
 				problemOf(t, h, body)
 			}
 			if n := g.countCommand("USER"); n != 2 {
-				t.Errorf("USER sent %d times in all, want 2: credentials with control characters reached the server", n)
+				t.Errorf("USER sent %d times in all, want 2: malformed credentials reached the server", n)
 			}
 
 			// Ready by the greeting, without a login.
