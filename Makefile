@@ -1,7 +1,7 @@
 # ftpgw — `make` or `make test` runs what CI runs: install the test
-# dependencies (vsftpd, curl, pure-ftpd and proftpd unpacked under
-# $FTPGW_TEST_SERVERS_DIR or /opt/ftpgw-test-servers, the ftpgwtest account;
-# needs root), check formatting, vet, staticcheck (a pinned version; any
+# dependencies (vsftpd, curl, chromium-headless-shell, pure-ftpd and
+# proftpd unpacked under $FTPGW_TEST_SERVERS_DIR or
+# /opt/ftpgw-test-servers, the ftpgwtest account; needs root), check formatting, vet, staticcheck (a pinned version; any
 # finding fails), then every test under -race with the real-server tests
 # required rather than skipped. Other targets: build, run, vet, fmt, fuzz
 # (every fuzz target in the tree for FUZZTIME each, default 10s), and bench

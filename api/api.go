@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -68,7 +69,8 @@ type Config struct {
 	// LoginFailuresPerUser and LoginFailuresPerAddress are how many
 	// logins of Basic passthrough the FTP server may refuse in
 	// LoginFailureWindow for one user name, and for one client address
-	// (the connection's, not X-Forwarded-For), before further attempts
+	// (the connection's, or behind TrustedProxies the client they forward
+	// for, as the transfer caps tell clients apart), before further attempts
 	// get 429 without reaching it. Zero means the auth.DefaultLogin…
 	// values.
 	LoginFailuresPerUser, LoginFailuresPerAddress int
@@ -159,6 +161,34 @@ type Config struct {
 	// authentication: anyone who can reach the gateway may read, write
 	// and delete. The caller owns it (and Closes it after the Server).
 	Tokens *auth.Tokens
+	// CORS, when set, lets pages of the origins it allows call the
+	// backend from browsers (cors.go): preflights under Mount are
+	// answered without a token, and every response under Mount carries
+	// the headers their pages need. New panics if CORS.Validate fails.
+	// Nil means no CORS header at all, so that browsers keep pages of
+	// other origins from reading anything. OPTIONS under Mount is
+	// answered 204 with Allow either way.
+	CORS *CORS
+	// MaxTransfers is the most transfers (a GET sending a file's bytes,
+	// a PUT) under way on the backend at once; a transfer beyond it waits
+	// for one to end, in the order they came, as long as a request waits
+	// for a session (the pool's AcquireTimeout), and then gets 503 with
+	// Retry-After. HEAD, listings, DELETE and GETs answered without a
+	// body pass it (limits.go), so that they are not stuck behind long
+	// transfers: keep it below the pool's MaxSessions to leave them
+	// sessions. Zero or negative: no cap but MaxSessions.
+	MaxTransfers int
+	// MaxClientTransfers is the most transfers one client (clientAddr)
+	// may have under way or waiting on the backend at once; one more
+	// gets 429 with Retry-After at once, without waiting, so that one
+	// client cannot fill the queue. Zero or negative: no such cap.
+	MaxClientTransfers int
+	// TrustedProxies are the addresses of the reverse proxies in front
+	// of the gateway: from a peer in one of them, the client is the
+	// right-most address of X-Forwarded-For that is not (clientAddr).
+	// Empty: the client is always the connection's peer. Only
+	// MaxClientTransfers looks at it.
+	TrustedProxies []netip.Prefix
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -178,11 +208,16 @@ type Server struct {
 	// backends are the Servers /readyz asks: this one, and the others
 	// Join serves beside it.
 	backends []*Server
-	log      *slog.Logger
-	metrics  *metrics
-	router   chi.Router
-	clock    serverClock
-	temps    *tempCleaner
+	// cors is cfg.CORS made ready; nil without one.
+	cors    *corsPolicy
+	log     *slog.Logger
+	metrics *metrics
+	router  chi.Router
+	clock   serverClock
+	temps   *tempCleaner
+	// transfers counts the transfers under way and applies the caps on
+	// them (limits.go).
+	transfers *transfers
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -224,17 +259,33 @@ func New(cfg Config) *Server {
 	} else {
 		s.name = cfg.Pool.Name()
 	}
+	if cfg.CORS != nil {
+		var err error
+		if s.cors, err = cfg.CORS.compile(); err != nil {
+			panic("api: CORS: " + err.Error())
+		}
+	}
 	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
+	s.transfers = newTransfers(cfg, s.name, s.acquireTimeout(), s.metrics)
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.observe, s.recoverPanics, s.checkFraming)
+	r.Use(s.requestID, s.observe, s.recoverPanics)
+	if s.cors != nil {
+		// Before checkFraming, so that its 400 has them too.
+		r.Use(s.corsHeaders)
+	}
+	r.Use(s.checkFraming)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
+	// OPTIONS needs no token: it tells what any client may learn from
+	// Allow anyway, and a preflight carries none.
+	r.Options(s.mountDir, s.options)
+	r.Options(s.mount+"*", s.options)
 	files := chi.Router(r)
 	switch {
 	case cfg.Tokens != nil:
@@ -247,11 +298,15 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		w.Header().Set("Allow", allowHeader)
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errNoRoute)
+		mounts := make([]string, len(s.backends))
+		for i, b := range s.backends {
+			mounts[i] = b.mount
+		}
+		s.writeError(w, r, noRoute(mounts))
 	})
 	s.router = r
 	return s
@@ -325,6 +380,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(body.String()))
 }
 
+// acquireTimeout is how long a request waits for a session of the
+// backend: of its pool, or of a user's in Basic passthrough.
+func (s *Server) acquireTimeout() time.Duration {
+	if s.cfg.Users != nil {
+		return s.cfg.Users.AcquireTimeout()
+	}
+	return s.cfg.Pool.AcquireTimeout()
+}
+
 // ready tells whether the backend can serve: a session of its pool can be
 // had, or in Basic passthrough, where the gateway has no credentials of its
 // own, the FTP server greets a connection with 220.
@@ -361,13 +425,18 @@ func Join(servers ...*Server) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, s := range byMount {
-			if r.URL.Path == s.mountDir || strings.HasPrefix(r.URL.Path, s.mount) {
+			if s.inMount(r.URL.Path) {
 				s.ServeHTTP(w, r)
 				return
 			}
 		}
 		first.ServeHTTP(w, r)
 	})
+}
+
+// inMount reports whether p is the Server's mount or a path in it.
+func (s *Server) inMount(p string) bool {
+	return p == s.mountDir || strings.HasPrefix(p, s.mount)
 }
 
 // ValidMount reports whether m can be a Config.Mount: "/", one or more

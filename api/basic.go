@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -88,7 +87,9 @@ func (s *Server) login(r *http.Request, user, password string) (*pool.Lease, err
 	if lease := s.cfg.Users.Existing(user, password); lease != nil {
 		return lease, nil
 	}
-	addr := clientAddr(r)
+	// The connection's address, or with Config.TrustedProxies the client
+	// they forwarded for.
+	addr := clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.cfg.TrustedProxies).String()
 	retry, ok := s.loginUsers.Take(user)
 	if !ok {
 		s.metrics.loginRefused(s.name, "rate_limited_user")
@@ -111,16 +112,6 @@ func (s *Server) login(r *http.Request, user, password string) (*pool.Lease, err
 		return nil, errTooManyUsers
 	}
 	return lease, err
-}
-
-// clientAddr is the IP address of the request's connection. Headers such
-// as X-Forwarded-For are not trusted: any client can send them.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // retryAfter is d as the whole seconds of a Retry-After header, at least 1.

@@ -27,6 +27,9 @@ type problem struct {
 	detail string
 	cause  error
 	header http.Header // extra response headers (Content-Range on 416)
+	// busy is a request turned away because the gateway is busy: its
+	// Retry-After is the time it waited (transfers.retryAfter).
+	busy bool
 }
 
 func (p *problem) Error() string {
@@ -40,7 +43,6 @@ func (p *problem) Unwrap() error { return p.cause }
 
 var (
 	errMethodNotAllowed = &problem{status: http.StatusMethodNotAllowed, detail: "method not allowed here"}
-	errNoRoute          = &problem{status: http.StatusNotFound, detail: "no such route; files are served under /files/"}
 	// errFileChanged is a file that changed between the gateway's look at
 	// it and its RETR, every time it was tried.
 	errFileChanged = &problem{status: http.StatusServiceUnavailable, detail: "the file kept changing on the FTP server while it was being read",
@@ -93,6 +95,23 @@ func tokenForbidden(need auth.Scope, scopeOK bool) error {
 	}
 	return &problem{status: http.StatusForbidden, detail: detail,
 		header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw", error="insufficient_scope", scope="` + need.String() + `"`}}}
+}
+
+// errQueued is a GET that found every transfer place taken (limits.go):
+// getFile waits for one without its session, then starts over. It never
+// reaches the client.
+var errQueued = errors.New("api: waiting for a transfer place")
+
+// transfersFull is a transfer that waited for a place of Config.MaxTransfers
+// as long as a request waits for a session, in vain (cause).
+func transfersFull(cause error) error {
+	return &problem{status: http.StatusServiceUnavailable, detail: "all transfer places of the backend stayed taken", cause: cause, busy: true}
+}
+
+// clientTransfersFull is a transfer of a client that has limit under way
+// (Config.MaxClientTransfers) already.
+func clientTransfersFull(limit int) error {
+	return &problem{status: http.StatusTooManyRequests, detail: "this client already has the most transfers under way it may have at once: " + strconv.Itoa(limit), busy: true}
 }
 
 func badRequest(detail string, cause error) error {
@@ -200,6 +219,11 @@ func notReady(err error) error {
 	return &problem{status: http.StatusServiceUnavailable, detail: "no FTP session can be had", cause: err}
 }
 
+// noRoute is the error of a path outside every mount.
+func noRoute(mounts []string) error {
+	return &problem{status: http.StatusNotFound, detail: "no such route; files are served under " + strings.Join(mounts, ", ")}
+}
+
 // notReadyBackends is /readyz's error when the named backends cannot
 // serve.
 func notReadyBackends(names []string, err error) error {
@@ -216,9 +240,21 @@ type classified struct {
 	detail     string
 	ftpCode    int
 	ftpMsg     string
-	retryAfter bool
+	retryAfter retry
 	header     http.Header
 }
+
+// retry is whether, and when, a response asks the client to try again.
+type retry int
+
+const (
+	retryNone retry = iota
+	// retrySoon is Retry-After: 1, for a state of the FTP server's.
+	retrySoon
+	// retryBusy is a request turned away because the gateway is busy:
+	// Retry-After is the time it waited (transfers.retryAfter).
+	retryBusy
+)
 
 func classify(err error) classified {
 	var c classified
@@ -232,6 +268,9 @@ func classify(err error) classified {
 	switch {
 	case errors.As(err, &p):
 		c.status, c.detail, c.header = p.status, p.detail, p.header
+		if p.busy {
+			c.retryAfter = retryBusy
+		}
 	case errors.Is(err, httpsem.ErrBadPath):
 		c.status, c.detail = http.StatusBadRequest, err.Error()
 	case errors.Is(err, ftpcore.ErrBadArgument):
@@ -239,13 +278,13 @@ func classify(err error) classified {
 	case errors.Is(err, ftpcore.ErrLineTooLong):
 		c.status, c.detail = http.StatusBadRequest, "the path is too long for the FTP server"
 	case errors.Is(err, pool.ErrExhausted):
-		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "all FTP sessions are busy", true
+		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "all FTP sessions are busy", retryBusy
 	case errors.Is(err, pool.ErrClosed):
-		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the gateway is shutting down", true
+		c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the gateway is shutting down", retrySoon
 	case errors.As(err, &ce):
 		switch {
 		case pool.IsRefusal(err):
-			c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the FTP server is not taking connections", true
+			c.status, c.detail, c.retryAfter = http.StatusServiceUnavailable, "the FTP server is not taking connections", retrySoon
 		case c.ftpCode != 0:
 			c.status, c.detail = http.StatusBadGateway, "the FTP server refused the login"
 		case ftpcore.IsTimeout(err):
@@ -274,11 +313,11 @@ func classify(err error) classified {
 }
 
 // statusForReply maps an FTP reply code (RFC 959 §4.2) to a status.
-func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter bool) {
+func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter retry) {
 	switch e.Code {
 	case ftpcore.StatusFileUnavailable:
 		if isPermissionText(e.Msg) {
-			return http.StatusForbidden, "the FTP server denied access", false
+			return http.StatusForbidden, "the FTP server denied access", retryNone
 		}
 		if e.Cmd == "RNFR" || e.Cmd == "RNTO" {
 			// Only a PUT renames: its complete temporary file over the
@@ -286,23 +325,23 @@ func statusForReply(e *ftpcore.Error) (status int, detail string, retryAfter boo
 			// for no file that could be missing, so not 404. A refused
 			// RNTO comes here only when the look into it (whyRefused)
 			// found nothing to say.
-			return http.StatusBadGateway, "the FTP server refused to move the upload into place", false
+			return http.StatusBadGateway, "the FTP server refused to move the upload into place", retryNone
 		}
-		return http.StatusNotFound, detailNoSuchFile, false
+		return http.StatusNotFound, detailNoSuchFile, retryNone
 	case ftpcore.StatusBadFileName, ftpcore.StatusBadArguments:
-		return http.StatusBadRequest, detailBadName, false
+		return http.StatusBadRequest, detailBadName, retryNone
 	case ftpcore.StatusExceededStorage, ftpcore.StatusInsufficientSpace:
-		return http.StatusInsufficientStorage, "the FTP server is out of space", false
+		return http.StatusInsufficientStorage, "the FTP server is out of space", retryNone
 	case ftpcore.StatusNotAvailable:
-		return http.StatusServiceUnavailable, "the FTP server is not available", true
+		return http.StatusServiceUnavailable, "the FTP server is not available", retrySoon
 	case ftpcore.StatusFileActionIgnored:
-		return http.StatusServiceUnavailable, "the file is busy on the FTP server", true
+		return http.StatusServiceUnavailable, "the file is busy on the FTP server", retrySoon
 	case ftpcore.StatusNotLoggedIn, ftpcore.StatusStorNeedAccount:
-		return http.StatusBadGateway, "the FTP server refused the login", false
+		return http.StatusBadGateway, "the FTP server refused the login", retryNone
 	case ftpcore.StatusCannotOpenData, ftpcore.StatusTransferAborted:
-		return http.StatusBadGateway, "the FTP data connection failed", false
+		return http.StatusBadGateway, "the FTP data connection failed", retryNone
 	}
-	return http.StatusBadGateway, "the FTP server refused the request", false
+	return http.StatusBadGateway, "the FTP server refused the request", retryNone
 }
 
 // isPermissionText tells a 550 that means "forbidden" from one that means
@@ -378,7 +417,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range c.header {
 		h[k] = v
 	}
-	if c.retryAfter {
+	switch c.retryAfter {
+	case retryBusy:
+		h.Set("Retry-After", s.transfers.retryAfter())
+	case retrySoon:
 		h.Set("Retry-After", "1")
 	}
 	// Validators, lengths and the disposition set for the success path

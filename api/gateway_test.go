@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -75,8 +76,13 @@ type gatewayOptions struct {
 	links                 api.LinkPolicy
 	trusted               bool          // api.Config.TrustedContent
 	tokens                *auth.Tokens  // api.Config.Tokens
+	cors                  *api.CORS     // api.Config.CORS
 	maxSessions           int32         // pool.Config.MaxSessions; 4 if 0
 	budgetQuiet           time.Duration // pool.Config.BudgetQuietPeriod
+	acquireTimeout        time.Duration // pool.Config.AcquireTimeout
+	// api.Config.MaxTransfers, MaxClientTransfers and TrustedProxies
+	maxTransfers, maxClientTransfers int
+	trustedProxies                   []netip.Prefix
 	// basic, when set, serves the backend in Basic passthrough: Users
 	// with these settings (the Pool field of which is filled in), and
 	// the api's failed-login limits.
@@ -111,12 +117,14 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		}
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
-	pcfg := pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet}
+	pcfg := pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet,
+		AcquireTimeout: o.acquireTimeout}
 	reg := prometheus.NewRegistry()
 	acfg := api.Config{
 		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
-		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens,
+		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
+		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
 	}
 	var p *pool.Pool
 	var users *pool.Users

@@ -26,10 +26,32 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var slot transferSlot
+	defer s.transfers.release(&slot)
+	for {
+		err := s.getOnce(w, r, clean, dirReq, download, &slot)
+		if !errors.Is(err, errQueued) {
+			return err
+		}
+		// Every transfer place is taken: the GET waits for one without
+		// its session, which a HEAD or a listing may use meanwhile, and
+		// then starts over, since the file may change while it waits.
+		for _, k := range fileHeaders {
+			w.Header().Del(k)
+		}
+		if err := s.transfers.place(r.Context(), &slot); err != nil {
+			return err
+		}
+	}
+}
+
+// getOnce is getFile on one session; slot is the request's hold on the
+// transfer caps, taken when a file's bytes are to be sent.
+func (s *Server) getOnce(w http.ResponseWriter, r *http.Request, clean string, dirReq, download bool, slot *transferSlot) error {
 	ctx := r.Context()
 	var entry ftpcore.Entry
 	var full string
-	sess, err := s.poolOf(ctx).Begin(ctx, func(c *ftpcore.Conn) error {
+	sess, err := s.poolOf(ctx).Begin(ctx, func(c *ftpcore.Conn) (err error) {
 		full = s.ftpPath(c, clean)
 		entry, err = s.stat(ctx, c, full, dirReq)
 		return err
@@ -40,7 +62,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	defer sess.Release()
 	c := sess.Conn()
 	for attempt := 1; ; attempt++ {
-		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry)
+		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry, slot)
 		if !errors.Is(err, errFileChanged) && !isDenied(err) || attempt == changedTries {
 			return err
 		}
@@ -68,8 +90,9 @@ var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ran
 	"X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition"}
 
 // serveEntry answers a GET or HEAD of the entry e at full, whatever it is;
-// download is the client's ?download=1, for a file.
-func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq, download bool, e ftpcore.Entry) error {
+// download is the client's ?download=1, for a file, and slot the request's
+// hold on the transfer caps.
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq, download bool, e ftpcore.Entry, slot *transferSlot) error {
 	switch {
 	case e.Type == ftpcore.EntryDir && !dirReq:
 		redirect(w, r, r.URL.Path+"/")
@@ -83,7 +106,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.C
 		// A link Stat could not follow leads nowhere (MLST servers).
 		return notFound("not a regular file")
 	}
-	return s.serveFile(w, r, c, full, clean, download, e)
+	return s.serveFile(w, r, c, full, clean, download, e, slot)
 }
 
 // serveFile answers a GET or HEAD of the regular file e, at full on the FTP
@@ -91,7 +114,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.C
 // headers that say what a browser may do with the file (setFileSafety) are
 // on every answer but a problem document, a 304 included: a cache that
 // freshens its stored response with the 304's headers keeps them.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, download bool, e ftpcore.Entry) error {
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, download bool, e ftpcore.Entry, slot *transferSlot) error {
 	v := s.validatorsOf(e)
 	h := w.Header()
 	ctype := contentType(clean)
@@ -120,6 +143,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 	if r.Method == http.MethodHead || sp.length == 0 {
 		w.WriteHeader(sp.status)
 		return nil
+	}
+	// Only now is the GET a transfer, under the caps.
+	if err := s.transfers.admit(r, slot, false); err != nil {
+		h.Del("Content-Range") // not of the problem document
+		return err
 	}
 	return s.sendSpan(w, r, c, full, sp, e.Size)
 }

@@ -33,7 +33,7 @@ type listingEntry struct {
 func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string) error {
 	html := httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ","))
 	h := w.Header()
-	h.Set("Vary", "Accept")
+	h.Add("Vary", "Accept") // after the Origin of CORS, if any
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Security-Policy", listingCSP)
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -20,6 +20,10 @@ type metrics struct {
 	tempRemoved *prometheus.CounterVec
 	tempDropped *prometheus.CounterVec
 
+	transfersInFlight *prometheus.GaugeVec
+	transfersWaiting  *prometheus.GaugeVec
+	transfersRefused  *prometheus.CounterVec
+
 	loginsRefused *prometheus.CounterVec
 }
 
@@ -54,10 +58,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ftpgw_upload_temp_dropped_total",
 			Help: "Temporary upload files dropped from the full deletion queue and left on the FTP server, by backend.",
 		}, []string{"backend"}),
-		loginsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ftpgw_basic_logins_refused_total",
-			Help: "Requests of Basic passthrough refused for their credentials, by backend and reason: no_credentials, malformed, bad_credentials (the FTP server refused them), rate_limited_user, rate_limited_address.",
-		}, []string{"backend", "reason"}),
+		transfersInFlight: gaugeVec("ftpgw_transfers_in_flight", "Transfers under way (a GET sending a file's bytes, a PUT), by backend.", "backend"),
+		transfersWaiting:  gaugeVec("ftpgw_transfers_waiting", "Transfers waiting for a place under the backend's cap on transfers, by backend.", "backend"),
+		transfersRefused: counterVec("ftpgw_transfers_refused_total",
+			"Transfers refused by a cap, by backend and cap: backend (503, no place came free in time) or client (429, the client has its most under way).",
+			"backend", "cap"),
+		loginsRefused: counterVec("ftpgw_basic_logins_refused_total",
+			"Requests of Basic passthrough refused for their credentials, by backend and reason: no_credentials, malformed, bad_credentials (the FTP server refused them), rate_limited_user, rate_limited_address.",
+			"backend", "reason"),
 	}
 	if reg != nil {
 		// The Servers of several backends share one registry, and so
@@ -69,9 +77,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		register(reg, &m.tempPending)
 		register(reg, &m.tempRemoved)
 		register(reg, &m.tempDropped)
+		register(reg, &m.transfersInFlight)
+		register(reg, &m.transfersWaiting)
+		register(reg, &m.transfersRefused)
 		register(reg, &m.loginsRefused)
 	}
 	return m
+}
+
+// gaugeVec and counterVec make a metric vector in one line.
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }
 
 // register registers *c with reg, or, when an equal collector is

@@ -60,11 +60,6 @@ func startJoined(t *testing.T, extra ...api.Config) *joined {
 	return &joined{ftpd: ftpd, url: ts.URL, reg: reg}
 }
 
-// noRedirects is testClient, but returns redirects rather than follow them.
-var noRedirects = &http.Client{Transport: testClient.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
-	return http.ErrUseLastResponse
-}}
-
 func (j *joined) fetch(t *testing.T, method, p string, body io.Reader) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, j.url+p, body)

@@ -41,6 +41,13 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A PUT is a transfer from the start: it waits for its place under
+	// the caps before it takes a session.
+	var slot transferSlot
+	defer s.transfers.release(&slot)
+	if err := s.transfers.admit(r, &slot, true); err != nil {
+		return err
+	}
 	// The FTP side does not follow the request's cancellation, so that a
 	// client that vanishes mid-body still leaves a clean server behind:
 	// the upload is aborted and the temporary file removed on a session

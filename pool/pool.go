@@ -227,6 +227,10 @@ func New(cfg Config) (*Pool, error) {
 // Name returns the backend's name.
 func (p *Pool) Name() string { return p.cfg.Name }
 
+// AcquireTimeout is the longest Acquire waits for a session (Config's,
+// its default filled in).
+func (p *Pool) AcquireTimeout() time.Duration { return p.cfg.AcquireTimeout }
+
 func (p *Pool) construct(ctx context.Context) (*session, error) {
 	p.dials.Add(1)
 	c, err := ftpcore.Dial(ctx, p.cfg.Conn)

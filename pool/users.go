@@ -150,6 +150,13 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 // Name returns the backend's name.
 func (u *Users) Name() string { return u.cfg.Pool.Name }
 
+// AcquireTimeout returns the AcquireTimeout of each user's pool.
+func (u *Users) AcquireTimeout() time.Duration {
+	c := u.cfg.Pool
+	c.setDefaults()
+	return c.AcquireTimeout
+}
+
 // Greet proves the FTP server is there and greets connections with 220,
 // without logging in: Users has no credential of its own.
 func (u *Users) Greet(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -108,6 +109,16 @@ type config struct {
 	// TrustedContent serves HTML, SVG, XML, JavaScript and PDF inline
 	// rather than as attachments (api.Config.TrustedContent).
 	TrustedContent bool
+	// CORS lets pages of other origins call the gateway from browsers
+	// (api.Config.CORS); nil for none.
+	CORS *api.CORS
+	// MaxTransfers and MaxClientTransfers cap the transfers under way,
+	// on the backend and for each client (0: no cap); TrustedProxies are
+	// the proxies whose X-Forwarded-For names the client
+	// (api.Config's).
+	MaxTransfers       int
+	MaxClientTransfers int
+	TrustedProxies     []netip.Prefix
 	// Auth is how /files/ requests are authenticated.
 	Auth authSettings
 	// Basic are the settings of --auth basic.
@@ -198,6 +209,8 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 type flagValues struct {
 	upstream, passwordFile, listen    string
 	maxSessions, minSessions          int
+	maxTransfers, maxClientTransfers  int
+	trustedProxies                    string
 	lifetime, idle, acquire, quiet    time.Duration
 	dial, command, data, abort        time.Duration
 	clientIdle, shutdown              time.Duration
@@ -217,6 +230,10 @@ type flagValues struct {
 	basicMaxUsers, basicPerUser       int
 	failuresPerUser, failuresPerAddr  int
 	basicIdle, failureWindow          time.Duration
+	corsOrigins, corsHeaders          string
+	corsExpose                        string
+	corsCredentials                   bool
+	corsMaxAge                        time.Duration
 	set                               map[string]bool // the flags given, the environment's included
 
 	// Parsed by validate.
@@ -230,6 +247,8 @@ type flagValues struct {
 	rootCAs          *x509.CertPool
 	authMode         authMode
 	envToken         *auth.Token // FTPGW_TOKEN's, hashed
+	cors             *api.CORS
+	proxies          []netip.Prefix
 }
 
 // newFlagSet defines the gateway's flags on a FlagSet that prints its
@@ -244,6 +263,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
 	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
+	fs.IntVar(&v.maxTransfers, "max-transfers", 0, "most transfers (a GET sending a file's bytes, a PUT) under way at once; one more waits up to --acquire-timeout for one to end, then gets 503; HEAD, listings and DELETE pass it (0: no cap but --max-sessions; keep it below that to leave them sessions)")
+	fs.IntVar(&v.maxClientTransfers, "max-client-transfers", 0, "most transfers one client (its IP address) may have under way or waiting at once; one more gets 429 at once (0: no cap)")
+	fs.StringVar(&v.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of the gateway: from them, the client is the right-most address of X-Forwarded-For that is not one of them (default none: the connection's peer)")
 	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
 	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
 	fs.DurationVar(&v.idle, "max-session-idle", pool.DefaultMaxIdleTime, "idle FTP sessions are closed after this long")
@@ -270,8 +292,13 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.basicIdle, "basic-idle-timeout", pool.DefaultUserIdleTimeout, "with --auth basic: a user's pool with no request for this long is closed, its sessions with it")
 	fs.IntVar(&v.basicPerUser, "basic-max-sessions-per-user", pool.DefaultMaxSessionsPerUser, "with --auth basic: most FTP sessions one user has open at once")
 	fs.IntVar(&v.failuresPerUser, "login-failures-per-user", auth.DefaultLoginFailuresPerUser, "with --auth basic: logins the FTP server may refuse one user name within --login-failure-window before its further attempts get 429 without reaching it")
-	fs.IntVar(&v.failuresPerAddr, "login-failures-per-address", auth.DefaultLoginFailuresPerAddress, "with --auth basic: the same, for one client IP address (the connection's; X-Forwarded-For is not trusted)")
+	fs.IntVar(&v.failuresPerAddr, "login-failures-per-address", auth.DefaultLoginFailuresPerAddress, "with --auth basic: the same, for one client IP address (the connection's, or with --trusted-proxies the client they forward for)")
 	fs.DurationVar(&v.failureWindow, "login-failure-window", auth.DefaultLoginFailureWindow, "with --auth basic: the window the failed logins are counted in")
+	fs.StringVar(&v.corsOrigins, "cors-origins", "", "origins whose pages may call /files/ from browsers (CORS), comma-separated: https://app.example.com, http://localhost:3000, a pattern such as https://*.example.com (one or more labels in place of *), or * for any; default none")
+	fs.BoolVar(&v.corsCredentials, "cors-credentials", false, "with --cors-origins: let pages send the cookies and HTTP authentication the browser holds for the gateway (not with --cors-origins '*')")
+	fs.DurationVar(&v.corsMaxAge, "cors-max-age", api.DefaultCORSMaxAge, "with --cors-origins: how long browsers may keep a preflight's answer (0s: they ask before every request)")
+	fs.StringVar(&v.corsHeaders, "cors-headers", "", "with --cors-origins: request headers pages may send, comma-separated, besides Range, the conditionals, Authorization, Content-Type and those of resumable uploads")
+	fs.StringVar(&v.corsExpose, "cors-expose-headers", "", "with --cors-origins: response headers pages may read, comma-separated, besides Content-Range, ETag, Location, WWW-Authenticate and the others the gateway sends")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
@@ -330,11 +357,11 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 
 // validate checks the flags and returns an error naming the first flag
 // that is wrong and why, checking in this order: the pool's limits and
-// timeouts, logging and listening, the FTP connection's options, and the
+// timeouts, logging and listening, CORS, the FTP connection's options, and the
 // upstream with its password and CA files (which it reads). What it
 // parses it keeps for config.
 func (v *flagValues) validate() error {
-	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateFTPOptions, v.validateUpstream} {
+	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateCORS, v.validateFTPOptions, v.validateUpstream} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -363,6 +390,9 @@ func (v *flagValues) validateLimits() error {
 			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
 		}
 	}
+	if err := v.validateTransfers(); err != nil {
+		return err
+	}
 	size, err := parseSize(v.maxUpload)
 	if err != nil || size == 0 {
 		return fmt.Errorf("--max-upload-size must be a size such as 5GiB or 1048576, or -1 for no limit; got %q", v.maxUpload)
@@ -378,6 +408,65 @@ func (v *flagValues) validateLimits() error {
 		return errors.New("--max-clock-skew must be positive")
 	}
 	return v.validateTemp()
+}
+
+// validateTransfers checks the caps on transfers against each other and
+// against --max-sessions, refusing a cap that could never be reached, and
+// reads --trusted-proxies.
+func (v *flagValues) validateTransfers() error {
+	switch {
+	case v.maxTransfers < 0:
+		return fmt.Errorf("--max-transfers must be 0 (no cap) or more, got %d", v.maxTransfers)
+	case v.maxTransfers > v.maxSessions:
+		return fmt.Errorf("--max-transfers %d is more than --max-sessions (%d), which would always stop transfers first; "+
+			"give at most %d, or 0 for no cap of its own", v.maxTransfers, v.maxSessions, v.maxSessions)
+	case v.maxClientTransfers < 0:
+		return fmt.Errorf("--max-client-transfers must be 0 (no cap) or more, got %d", v.maxClientTransfers)
+	case v.maxClientTransfers > 0 && v.maxTransfers > 0 && v.maxClientTransfers > v.maxTransfers:
+		return fmt.Errorf("--max-client-transfers %d is more than --max-transfers (%d), which would always stop a client first",
+			v.maxClientTransfers, v.maxTransfers)
+	case v.maxClientTransfers > v.maxSessions:
+		return fmt.Errorf("--max-client-transfers %d is more than --max-sessions (%d), which would always stop a client first",
+			v.maxClientTransfers, v.maxSessions)
+	}
+	var err error
+	v.proxies, err = parsePrefixes(v.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	return nil
+}
+
+// parsePrefixes reads a comma-separated list of CIDR prefixes ("10.0.0.0/8",
+// "2001:db8::/32") and addresses (one address each); "" is none. A prefix
+// with bits set past its length ("10.1.2.3/8") is refused: it is most
+// likely a typo, and netip would read it as another range than meant.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if !strings.Contains(item, "/") {
+			a, err := netip.ParseAddr(item)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not an IP address or a CIDR prefix such as 10.0.0.0/8", item)
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or a CIDR prefix such as 10.0.0.0/8", item)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q has bits set beyond its /%d; did you mean %s?", item, p.Bits(), p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // validateTemp checks the flags of the temporary upload files. An upload
@@ -460,6 +549,75 @@ func (v *flagValues) validateServing() error {
 			"or --auth none to let anyone who can reach it read, write and delete", v.listen, envTokenVar)
 	}
 	return nil
+}
+
+// corsFlags are the flags of CORS, --cors-origins first.
+func corsFlags() []string {
+	return []string{"cors-origins", "cors-credentials", "cors-max-age", "cors-headers", "cors-expose-headers"}
+}
+
+// corsFlagOf is the flag that sets the field of api.CORS, as a
+// CORSError names it.
+func corsFlagOf(field string) string {
+	switch field {
+	case "AllowedHeaders":
+		return "cors-headers"
+	case "ExposedHeaders":
+		return "cors-expose-headers"
+	}
+	return "cors-origins"
+}
+
+// validateCORS makes the CORS policy the --cors- flags describe: none
+// without --cors-origins, and then the other --cors- flags, which would do
+// nothing, are refused.
+func (v *flagValues) validateCORS() error {
+	if v.corsOrigins == "" {
+		var given []string
+		for _, name := range corsFlags()[1:] {
+			if v.set[name] {
+				given = append(given, "--"+name)
+			}
+		}
+		if len(given) > 0 {
+			return fmt.Errorf("%s: CORS settings without --cors-origins, where they would do nothing", strings.Join(given, ", "))
+		}
+		return nil
+	}
+	if v.corsMaxAge < 0 {
+		return fmt.Errorf("--cors-max-age must not be negative (0s: browsers ask before every request), got %v", v.corsMaxAge)
+	}
+	c := &api.CORS{
+		AllowedOrigins:   splitList(v.corsOrigins),
+		AllowedHeaders:   splitList(v.corsHeaders),
+		ExposedHeaders:   splitList(v.corsExpose),
+		MaxAge:           v.corsMaxAge,
+		AllowCredentials: v.corsCredentials,
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = -1 // api.CORS's zero is its default
+	}
+	if err := c.Validate(); err != nil {
+		name := "cors-origins"
+		if ce, ok := errors.AsType[*api.CORSError](err); ok {
+			name = corsFlagOf(ce.Field)
+		}
+		return fmt.Errorf("--%s: %v", name, err)
+	}
+	v.cors = c
+	return nil
+}
+
+// splitList reads a comma-separated list, without the spaces around its
+// entries or empty ones.
+func splitList(s string) []string {
+	var list []string
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			list = append(list, e)
+		}
+	}
+	return list
 }
 
 func (v *flagValues) validateFTPOptions() error {
@@ -566,6 +724,10 @@ func (v *flagValues) config() *config {
 		TempSweepInterval:   v.tempSweep,
 		Links:               v.linkPolicy,
 		TrustedContent:      v.trusted,
+		CORS:                v.cors,
+		MaxTransfers:        v.maxTransfers,
+		MaxClientTransfers:  v.maxClientTransfers,
+		TrustedProxies:      v.proxies,
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		Basic: basicSettings{MaxUsers: v.basicMaxUsers, IdleTimeout: v.basicIdle, MaxSessionsPerUser: int32(v.basicPerUser),
 			FailuresPerUser: v.failuresPerUser, FailuresPerAddress: v.failuresPerAddr, FailureWindow: v.failureWindow},
@@ -716,7 +878,11 @@ func (c *config) LogValue() slog.Value {
 		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
 		slog.String("links", c.Links.String()),
 		slog.Bool("trusted_content", c.TrustedContent),
+		slog.Int("max_transfers", c.MaxTransfers),
+		slog.Int("max_client_transfers", c.MaxClientTransfers),
+		slog.Any("trusted_proxies", append([]netip.Prefix{}, c.TrustedProxies...)), // [] rather than null when none
 		slog.Any("auth", c.Auth),
+		slog.Any("cors", c.CORS),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

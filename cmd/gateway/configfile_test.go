@@ -156,6 +156,39 @@ backends:
 	}
 }
 
+// TestConfigFileLists: a list flag's value is a YAML list, and every
+// flag a backend has is a key of its entry.
+func TestConfigFileLists(t *testing.T) {
+	file := writeConfigFile(t, `
+auth: none
+backends:
+  - name: web
+    upstream: ftp://u:p@127.0.0.1:21/
+    cors-origins:
+      - https://app.example.com
+      - https://*.example.net
+    cors-credentials: true
+    max-sessions: 6
+    max-transfers: 4
+    max-client-transfers: 2
+    trusted-proxies: [10.0.0.0/8, 192.0.2.7]
+`)
+	cfg, err := loadConfig([]string{"--config", file}, envFrom(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CORS == nil || strings.Join(cfg.CORS.AllowedOrigins, " ") != "https://app.example.com https://*.example.net" || !cfg.CORS.AllowCredentials {
+		t.Errorf("CORS %+v, want the two origins with credentials", cfg.CORS)
+	}
+	if cfg.MaxTransfers != 4 || cfg.MaxClientTransfers != 2 || len(cfg.TrustedProxies) != 2 {
+		t.Errorf("transfers %d, per client %d, proxies %v; want 4, 2, two", cfg.MaxTransfers, cfg.MaxClientTransfers, cfg.TrustedProxies)
+	}
+	file = writeConfigFile(t, "auth: none\nbackends:\n  - name: web\n    upstream: ftp://u:p@h/\n    cors-origins: [\"https://a.example, https://b.example\"]\n")
+	if _, err := loadConfig([]string{"--config", file}, envFrom(nil), io.Discard); err == nil || !strings.Contains(err.Error(), ":5: backends[0]: cors-origins: each item must be a single value") {
+		t.Errorf("an item with a comma: %v, want it refused at line 5", err)
+	}
+}
+
 // TestConfigFileErrors: every mistake is refused at start, with the file,
 // the line and what is wrong; no error quotes a password.
 func TestConfigFileErrors(t *testing.T) {

@@ -265,6 +265,10 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		TempSweepInterval:   c.TempSweepInterval,
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
+		CORS:                c.CORS,
+		MaxTransfers:        c.MaxTransfers,
+		MaxClientTransfers:  c.MaxClientTransfers,
+		TrustedProxies:      c.TrustedProxies,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -458,6 +459,47 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{name: "temp sweep interval zero", args: []string{"--upstream", "ftp://h/", "--temp-sweep-interval", "0s"}, wantErr: "--temp-sweep-interval must not be zero"},
 		{name: "temp sweep interval short", args: []string{"--upstream", "ftp://h/", "--temp-sweep-interval", "30s"}, wantErr: "--temp-sweep-interval must be at least 1m"},
+		{
+			name: "transfer caps and trusted proxies",
+			args: []string{"--upstream", "ftp://h/", "--max-sessions", "6", "--max-transfers", "4", "--max-client-transfers", "2",
+				"--trusted-proxies", " 10.0.0.0/8, 192.0.2.7,2001:db8::/32 ,::ffff:198.51.100.1"},
+			check: func(t *testing.T, c *config) {
+				want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+					netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("198.51.100.1/32")}
+				if c.MaxTransfers != 4 || c.MaxClientTransfers != 2 || !slices.Equal(c.TrustedProxies, want) {
+					t.Errorf("MaxTransfers %d, MaxClientTransfers %d, TrustedProxies %v", c.MaxTransfers, c.MaxClientTransfers, c.TrustedProxies)
+				}
+			},
+		},
+		{
+			name: "transfer caps from the environment",
+			args: []string{"--upstream", "ftp://h/"},
+			env:  map[string]string{"FTPGW_MAX_TRANSFERS": "8", "FTPGW_MAX_CLIENT_TRANSFERS": "1", "FTPGW_TRUSTED_PROXIES": "127.0.0.1"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxTransfers != 8 || c.MaxClientTransfers != 1 || len(c.TrustedProxies) != 1 || c.TrustedProxies[0] != netip.MustParsePrefix("127.0.0.1/32") {
+					t.Errorf("MaxTransfers %d, MaxClientTransfers %d, TrustedProxies %v", c.MaxTransfers, c.MaxClientTransfers, c.TrustedProxies)
+				}
+			},
+		},
+		{
+			name: "no transfer caps by default",
+			args: []string{"--upstream", "ftp://h/"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxTransfers != 0 || c.MaxClientTransfers != 0 || c.TrustedProxies != nil {
+					t.Errorf("MaxTransfers %d, MaxClientTransfers %d, TrustedProxies %v", c.MaxTransfers, c.MaxClientTransfers, c.TrustedProxies)
+				}
+			},
+		},
+		{name: "transfers negative", args: []string{"--upstream", "ftp://h/", "--max-transfers", "-1"}, wantErr: "--max-transfers must be 0 (no cap) or more, got -1"},
+		{name: "transfers over sessions", args: []string{"--upstream", "ftp://h/", "--max-transfers", "9"}, wantErr: "--max-transfers 9 is more than --max-sessions (8)"},
+		{name: "client transfers negative", args: []string{"--upstream", "ftp://h/", "--max-client-transfers", "-2"}, wantErr: "--max-client-transfers must be 0 (no cap) or more, got -2"},
+		{name: "client transfers over transfers", args: []string{"--upstream", "ftp://h/", "--max-transfers", "2", "--max-client-transfers", "3"}, wantErr: "--max-client-transfers 3 is more than --max-transfers (2)"},
+		{name: "client transfers over sessions", args: []string{"--upstream", "ftp://h/", "--max-client-transfers", "9"}, wantErr: "--max-client-transfers 9 is more than --max-sessions (8)"},
+		{name: "trusted proxy a name", args: []string{"--upstream", "ftp://h/", "--trusted-proxies", "10.0.0.0/8,proxy.internal"}, wantErr: `--trusted-proxies: "proxy.internal" is not an IP address or a CIDR prefix`},
+		{name: "trusted proxy bad prefix", args: []string{"--upstream", "ftp://h/", "--trusted-proxies", "10.0.0.0/33"}, wantErr: `--trusted-proxies: "10.0.0.0/33" is not an IP address or a CIDR prefix`},
+		{name: "trusted proxy host bits", args: []string{"--upstream", "ftp://h/", "--trusted-proxies", "10.1.2.3/8"}, wantErr: `--trusted-proxies: "10.1.2.3/8" has bits set beyond its /8; did you mean 10.0.0.0/8?`},
+		{name: "trusted proxy empty item", args: []string{"--upstream", "ftp://h/", "--trusted-proxies", "10.0.0.0/8,,"}, wantErr: `--trusted-proxies: "" is not an IP address`},
+		{name: "trusted proxy with a zone", args: []string{"--upstream", "ftp://h/", "--trusted-proxies", "fe80::1%eth0"}, wantErr: `--trusted-proxies: "fe80::1%eth0" is not an IP address`},
 		{name: "upload size zero", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "0"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size not a number", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "5GB"}, wantErr: "--max-upload-size must be a size"},
 		{name: "upload size too large", args: []string{"--upstream", "ftp://h/", "--max-upload-size", "9000000TiB"}, wantErr: "--max-upload-size must be a size"},
@@ -1095,7 +1137,8 @@ func (p *testPKI) serverConfig() *tls.Config {
 
 // The limits given as flags reach the packages that keep them.
 func TestLimitsPassedOn(t *testing.T) {
-	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow", "--trusted-content"}, envFrom(nil), io.Discard)
+	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow", "--trusted-content",
+		"--max-transfers", "3", "--max-client-transfers", "2", "--trusted-proxies", "10.0.0.0/8"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1107,5 +1150,14 @@ func TestLimitsPassedOn(t *testing.T) {
 		ac.TempMaxAge != 24*time.Hour || ac.TempSweepInterval != time.Hour || ac.Links != api.LinksFollow || !ac.TrustedContent {
 		t.Errorf("api config: MaxUploadSize %d, MinClientRate %d, window %v, MaxTransferTime %v, TempMaxAge %v, TempSweepInterval %v, Links %v, TrustedContent %v",
 			ac.MaxUploadSize, ac.MinClientRate, ac.MinClientRateWindow, ac.MaxTransferTime, ac.TempMaxAge, ac.TempSweepInterval, ac.Links, ac.TrustedContent)
+	}
+	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxTransfers != 3 || ac.MaxClientTransfers != 2 ||
+		!slices.Equal(ac.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) {
+		t.Errorf("api config: MaxTransfers %d, MaxClientTransfers %d, TrustedProxies %v", ac.MaxTransfers, ac.MaxClientTransfers, ac.TrustedProxies)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	if !strings.Contains(buf.String(), `"max_transfers":3,"max_client_transfers":2,"trusted_proxies":["10.0.0.0/8"]`) {
+		t.Errorf("startup log lacks the transfer caps: %s", buf.String())
 	}
 }
