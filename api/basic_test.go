@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -227,6 +228,36 @@ func TestBasicLoginLimits(t *testing.T) {
 		}
 		if n := g.countCommand("USER"); n != 3 {
 			t.Errorf("%d logins reached the server, want the 3 allowed", n)
+		}
+	})
+	t.Run("per address behind a trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		for _, trusted := range []bool{true, false} {
+			o := gatewayOptions{basic: &basicOptions{failuresPerUser: 10, perIP: 1}}
+			if trusted {
+				o.trustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			}
+			g := startGatewayOn(t, realftpd.ProFTPD, o)
+			from := func(client string) int {
+				code, _, _ := g.fetch(t, http.MethodGet, "/files/", nil, append(basicAuth("nobody", "x"), "X-Forwarded-For", client)...)
+				return code
+			}
+			if code := from("192.0.2.1"); code != http.StatusUnauthorized {
+				t.Fatalf("trusted %v: first client's attempt: %d, want 401", trusted, code)
+			}
+			if code := from("192.0.2.1"); code != http.StatusTooManyRequests {
+				t.Errorf("trusted %v: first client again: %d, want 429", trusted, code)
+			}
+			// Behind a trusted proxy another client has a count of its
+			// own; otherwise the header is anyone's to send, and the
+			// proxy's address is the one counted.
+			want := http.StatusTooManyRequests
+			if trusted {
+				want = http.StatusUnauthorized
+			}
+			if code := from("192.0.2.2"); code != want {
+				t.Errorf("trusted %v: another client: %d, want %d", trusted, code, want)
+			}
 		}
 	})
 	t.Run("a success resets no other count", func(t *testing.T) {
