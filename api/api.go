@@ -7,6 +7,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,8 +54,27 @@ const (
 
 // Config configures the handler returned by New.
 type Config struct {
-	// Pool is the FTP backend's session pool. Required.
+	// Pool is the FTP backend's session pool. Required, unless Users is
+	// set.
 	Pool *pool.Pool
+	// Users, when set, puts the backend in Basic passthrough: a request
+	// to Mount carries HTTP Basic credentials (RFC 7617), which become
+	// the FTP login, each user with a small pool of its own; a request
+	// without them, or with credentials the FTP server refuses, gets 401
+	// (basic.go). Pool is then not used (nil), there is no periodic sweep
+	// for temporary files (TempSweepInterval), and Tokens must be nil:
+	// what a user may do is what the FTP server lets that account do.
+	// The caller owns it (and Closes it after the Server).
+	Users *pool.Users
+	// LoginFailuresPerUser and LoginFailuresPerAddress are how many
+	// logins of Basic passthrough the FTP server may refuse in
+	// LoginFailureWindow for one user name, and for one client address
+	// (the connection's, or behind TrustedProxies the client they forward
+	// for, as the transfer caps tell clients apart), before further attempts
+	// get 429 without reaching it. Zero means the auth.DefaultLogin…
+	// values.
+	LoginFailuresPerUser, LoginFailuresPerAddress int
+	LoginFailureWindow                            time.Duration
 	// Mount is the URL path the backend's files are served under, with a
 	// slash at each end: "/files/" when empty. It is one or more segments
 	// of letters, digits and "-._~", and not one of the gateway's own
@@ -148,9 +168,11 @@ type Config struct {
 	// not verify is refused with 403, before anything reaches the FTP
 	// server. POST /signed-urls signs URLs of this backend for holders of
 	// its tokens. Nil means no signed URL is accepted (a request without
-	// a token gets 401). Without Tokens, Signer only signs: every request
-	// is let through anyway. The caller owns it (and Closes it after the
-	// Server); the Servers of several backends may share one.
+	// a token gets 401), and so does a backend without Tokens: one open
+	// to anyone lets every request through anyway, and one of Basic
+	// passthrough (Users) has no FTP login for a request without
+	// credentials. The caller owns it (and Closes it after the Server);
+	// the Servers of several backends may share one.
 	Signer *auth.Signer
 	// SignedURLMaxExpiry is the longest a URL signed for this backend may
 	// be valid: POST /signed-urls signs for no longer, and a URL whose
@@ -196,6 +218,12 @@ type Server struct {
 	// mount is cfg.Mount, "/files/" by default; mountDir is it without
 	// its final slash, where the directory redirects to mount.
 	mount, mountDir string
+	// name is the backend's, for logs and metric labels.
+	name string
+	// loginUsers and loginAddrs count the failed logins of Basic
+	// passthrough, by user name and by client address; nil without
+	// Users.
+	loginUsers, loginAddrs *auth.Limiter
 	// backends are the Servers /readyz asks and /signed-urls signs for:
 	// this one, and the others Join serves beside it.
 	backends []*Server
@@ -239,8 +267,20 @@ func New(cfg Config) *Server {
 	if err := ValidMount(cfg.Mount); err != nil {
 		panic("api: " + err.Error())
 	}
+	if (cfg.Pool == nil) == (cfg.Users == nil) || (cfg.Users != nil && cfg.Tokens != nil) {
+		panic("api: a backend needs either a Pool or Users, and Users takes no Tokens")
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registerer)}
 	s.mount, s.mountDir = cfg.Mount, strings.TrimSuffix(cfg.Mount, "/")
+	if cfg.Users != nil {
+		s.name = cfg.Users.Name()
+		s.loginUsers = auth.NewLimiter(cmp.Or(cfg.LoginFailuresPerUser, auth.DefaultLoginFailuresPerUser),
+			cmp.Or(cfg.LoginFailureWindow, auth.DefaultLoginFailureWindow), 0)
+		s.loginAddrs = auth.NewLimiter(cmp.Or(cfg.LoginFailuresPerAddress, auth.DefaultLoginFailuresPerAddress),
+			cmp.Or(cfg.LoginFailureWindow, auth.DefaultLoginFailureWindow), 0)
+	} else {
+		s.name = cfg.Pool.Name()
+	}
 	if cfg.CORS != nil {
 		var err error
 		if s.cors, err = cfg.CORS.compile(); err != nil {
@@ -250,7 +290,7 @@ func New(cfg Config) *Server {
 	s.backends = []*Server{s}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
-	s.transfers = newTransfers(cfg, s.metrics)
+	s.transfers = newTransfers(cfg, s.name, s.acquireTimeout(), s.metrics)
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics)
 	if s.cors != nil {
@@ -270,8 +310,11 @@ func New(cfg Config) *Server {
 	r.Options(s.mountDir, s.options)
 	r.Options(s.mount+"*", s.options)
 	files := chi.Router(r)
-	if cfg.Tokens != nil {
+	switch {
+	case cfg.Tokens != nil:
 		files = r.With(s.requireToken)
+	case cfg.Users != nil:
+		files = r.With(s.requireBasic)
 	}
 	files.Method(http.MethodGet, s.mount+"*", s.handle(s.getFile))
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.getFile))
@@ -329,14 +372,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	errs := make([]error, len(s.backends))
 	var wg sync.WaitGroup
 	for i, b := range s.backends {
-		wg.Go(func() {
-			sess, err := b.cfg.Pool.Acquire(ctx)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			sess.Release()
-		})
+		wg.Go(func() { errs[i] = b.ready(ctx) })
 	}
 	wg.Wait()
 	if len(s.backends) == 1 {
@@ -351,7 +387,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	var body strings.Builder
 	var failed []string
 	for i, b := range s.backends {
-		name := b.cfg.Pool.Name()
+		name := b.name
 		if errs[i] != nil {
 			failed = append(failed, name)
 			fmt.Fprintf(&body, "%s: not ready\n", name)
@@ -365,6 +401,30 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(body.String()))
+}
+
+// acquireTimeout is how long a request waits for a session of the
+// backend: of its pool, or of a user's in Basic passthrough.
+func (s *Server) acquireTimeout() time.Duration {
+	if s.cfg.Users != nil {
+		return s.cfg.Users.AcquireTimeout()
+	}
+	return s.cfg.Pool.AcquireTimeout()
+}
+
+// ready tells whether the backend can serve: a session of its pool can be
+// had, or in Basic passthrough, where the gateway has no credentials of its
+// own, the FTP server greets a connection with 220.
+func (s *Server) ready(ctx context.Context) error {
+	if s.cfg.Users != nil {
+		return s.cfg.Users.Greet(ctx)
+	}
+	sess, err := s.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	sess.Release()
+	return nil
 }
 
 // Join returns one handler for the Servers of several backends, each

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/pool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -54,10 +55,17 @@ func isUploadTemp(name string) bool {
 	return true
 }
 
-// leftover is a temporary file waiting to be deleted. path and orphan do
-// not change; next and delay belong to tempCleaner.mu.
+// leftover is a temporary file waiting to be deleted. path, pool and
+// orphan do not change; next and delay belong to tempCleaner.mu.
 type leftover struct {
 	path string
+	// pool is the pool it is deleted with: the backend's, or in Basic
+	// passthrough the pool of the user whose upload or listing found it,
+	// as another user may not see the file, or not by that path. If that
+	// pool is closed before the file is deleted (the user went idle), the
+	// file is dropped from the queue and left for its age to find it in
+	// a listing of a user with a live pool (removeDue).
+	pool *pool.Pool
 	// orphan marks a file found by its age: its age is checked again
 	// (MDTM) right before it is deleted. Otherwise it is the file of an
 	// upload of this gateway that failed.
@@ -65,6 +73,15 @@ type leftover struct {
 	next   time.Time     // no attempt before
 	delay  time.Duration // the wait after the last failed attempt
 }
+
+// leftoverKey is a leftover's identity: the same path is another file to
+// another user of Basic passthrough.
+type leftoverKey struct {
+	pool *pool.Pool
+	path string
+}
+
+func (l *leftover) key() leftoverKey { return leftoverKey{l.pool, l.path} }
 
 // how is the label of ftpgw_upload_temp_removed_total for l.
 func (l *leftover) how() string {
@@ -86,7 +103,7 @@ type tempCleaner struct {
 	mu     sync.Mutex
 	limit  int
 	queue  []*leftover // oldest first
-	byPath map[string]*leftover
+	byPath map[leftoverKey]*leftover
 	dirs   map[string]time.Time // for the sweep, and when last added
 
 	wake      chan struct{}
@@ -99,21 +116,24 @@ type tempCleaner struct {
 }
 
 func newTempCleaner(s *Server) *tempCleaner {
-	name := s.cfg.Pool.Name()
+	name := s.name
 	c := &tempCleaner{
 		s:        s,
 		backend:  name,
 		maxAge:   s.cfg.TempMaxAge,
 		interval: s.cfg.TempSweepInterval,
 		limit:    tempQueueSize,
-		byPath:   make(map[string]*leftover),
+		byPath:   make(map[leftoverKey]*leftover),
 		dirs:     make(map[string]time.Time),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		pending:  s.metrics.tempPending.WithLabelValues(name),
 		dropped:  s.metrics.tempDropped.WithLabelValues(name),
 	}
-	if c.maxAge <= 0 {
+	if c.maxAge <= 0 || s.cfg.Pool == nil {
+		// Without a pool of the backend's own (Basic passthrough) there
+		// is no session to sweep with: orphans are found only in the
+		// listings users are served.
 		c.interval = 0
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -137,28 +157,30 @@ func (c *tempCleaner) close() {
 	})
 }
 
-// retry queues the file of a failed upload whose deletion failed.
-func (c *tempCleaner) retry(p string) {
-	c.add([]*leftover{{path: p, next: time.Now().Add(retryFirst), delay: retryFirst}})
+// retry queues the file of a failed upload whose deletion failed, to be
+// deleted with the pool p.
+func (c *tempCleaner) retry(p *pool.Pool, name string) {
+	c.add([]*leftover{{path: name, pool: p, next: time.Now().Add(retryFirst), delay: retryFirst}})
 }
 
-// listed takes note of a listing served, of the directory dir: it queues
-// the orphans among the entries, and sends nothing to the FTP server.
+// listed takes note of a listing served with the pool p, of the directory
+// dir: it queues the orphans among the entries, and sends nothing to the
+// FTP server.
 // Unless shown says the listing shows names starting with a dot (MLSD
 // does, vsftpd's LIST does not), the directory is swept later instead.
-func (c *tempCleaner) listed(dir string, entries []ftpcore.Entry, shown bool) {
+func (c *tempCleaner) listed(p *pool.Pool, dir string, entries []ftpcore.Entry, shown bool) {
 	if c.maxAge <= 0 {
 		return
 	}
-	c.queueOrphans(dir, entries)
+	c.queueOrphans(p, dir, entries)
 	if !shown {
 		c.sweepLater(dir)
 	}
 }
 
 // queueOrphans queues the temporary files among the entries of dir that
-// were last written more than maxAge ago.
-func (c *tempCleaner) queueOrphans(dir string, entries []ftpcore.Entry) {
+// were last written more than maxAge ago, to be deleted with p.
+func (c *tempCleaner) queueOrphans(p *pool.Pool, dir string, entries []ftpcore.Entry) {
 	now := time.Now()
 	var found []ftpcore.Entry
 	for _, e := range entries {
@@ -173,7 +195,7 @@ func (c *tempCleaner) queueOrphans(dir string, entries []ftpcore.Entry) {
 	slices.SortFunc(found, func(a, b ftpcore.Entry) int { return a.ModTime.Compare(b.ModTime) })
 	ls := make([]*leftover, len(found))
 	for i, e := range found {
-		ls[i] = &leftover{path: path.Join(dir, e.Name), orphan: true, next: now}
+		ls[i] = &leftover{path: path.Join(dir, e.Name), pool: p, orphan: true, next: now}
 	}
 	c.add(ls)
 }
@@ -204,8 +226,8 @@ func (c *tempCleaner) sweepLater(dir string) {
 func (c *tempCleaner) add(ls []*leftover) {
 	c.mu.Lock()
 	for _, l := range ls {
-		if c.byPath[l.path] == nil {
-			c.byPath[l.path] = l
+		if c.byPath[l.key()] == nil {
+			c.byPath[l.key()] = l
 			c.queue = append(c.queue, l)
 		}
 	}
@@ -214,7 +236,7 @@ func (c *tempCleaner) add(ls []*leftover) {
 		dropped = slices.Clone(c.queue[:over])
 		c.queue = slices.Delete(c.queue, 0, over)
 		for _, l := range dropped {
-			delete(c.byPath, l.path)
+			delete(c.byPath, l.key())
 		}
 	}
 	c.pending.Set(float64(len(c.queue)))
@@ -281,13 +303,13 @@ func (c *tempCleaner) nextAttempt(sweepAt time.Time) time.Time {
 }
 
 // due returns up to removeBatch leftovers whose time has come, oldest
-// first.
+// first, all of the oldest one's pool.
 func (c *tempCleaner) due(now time.Time) []*leftover {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var ls []*leftover
 	for _, l := range c.queue {
-		if !l.next.After(now) {
+		if !l.next.After(now) && (ls == nil || l.pool == ls[0].pool) {
 			ls = append(ls, l)
 			if len(ls) == removeBatch {
 				break
@@ -323,7 +345,8 @@ func (c *tempCleaner) removeDue(ctx context.Context) {
 		}
 		outcomes := make([]outcome, len(batch))
 		dctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-		err := c.s.cfg.Pool.Do(dctx, func(conn *ftpcore.Conn) error {
+		p := batch[0].pool
+		err := p.Do(dctx, func(conn *ftpcore.Conn) error {
 			clear(outcomes) // a session found stale runs this again
 			for i, l := range batch {
 				o, err := c.remove(dctx, conn, l)
@@ -335,11 +358,35 @@ func (c *tempCleaner) removeDue(ctx context.Context) {
 			return nil
 		})
 		cancel()
+		if errors.Is(err, pool.ErrClosed) && p != c.s.cfg.Pool {
+			c.dropPool(p)
+			continue
+		}
 		c.settle(batch, outcomes, err)
 		if err != nil {
 			return
 		}
 	}
+}
+
+// dropPool drops the leftovers of p, a user's pool that was closed: no
+// session can be had for them. They stay on the FTP server until a
+// listing served to a user with a live pool finds them TempMaxAge old.
+func (c *tempCleaner) dropPool(p *pool.Pool) {
+	c.mu.Lock()
+	var n int
+	c.queue = slices.DeleteFunc(c.queue, func(l *leftover) bool {
+		if l.pool != p {
+			return false
+		}
+		delete(c.byPath, l.key())
+		n++
+		return true
+	})
+	c.pending.Set(float64(len(c.queue)))
+	c.mu.Unlock()
+	c.s.log.Info("temporary upload files left for a later listing to find: the pool of the user who left them is closed",
+		"backend", c.backend, "files", n)
 }
 
 // remove deletes l on conn. An error means the session or the server
@@ -386,14 +433,14 @@ func (c *tempCleaner) settle(batch []*leftover, outcomes []outcome, failed error
 	again := make(map[*leftover]bool)
 	c.mu.Lock()
 	for i, l := range batch {
-		if c.byPath[l.path] != l {
+		if c.byPath[l.key()] != l {
 			continue // dropped meanwhile
 		}
 		if outcomes[i].kind == retryLater {
 			again[l] = true
 			continue
 		}
-		delete(c.byPath, l.path)
+		delete(c.byPath, l.key())
 		c.queue = slices.DeleteFunc(c.queue, func(q *leftover) bool { return q == l })
 	}
 	var retryIn time.Duration
@@ -457,7 +504,7 @@ func (c *tempCleaner) sweep(ctx context.Context) {
 			}
 			entries, err := conn.ListAll(lctx, d)
 			if err == nil {
-				c.queueOrphans(d, entries)
+				c.queueOrphans(c.s.cfg.Pool, d, entries)
 			}
 			return err
 		})

@@ -20,7 +20,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		return methodNotAllowed("the root cannot be deleted")
 	}
 	ctx := r.Context()
-	err = s.cfg.Pool.Do(ctx, func(c *ftpcore.Conn) error {
+	err = s.poolOf(ctx).Do(ctx, func(c *ftpcore.Conn) error {
 		full := s.ftpPath(c, clean)
 		guarded := httpsem.Guarded(r.Header)
 		if guarded {

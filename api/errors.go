@@ -58,6 +58,33 @@ var (
 		header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw", error="invalid_token"`}}}
 )
 
+// The challenge of Basic passthrough (RFC 7617): the credentials are
+// UTF-8.
+const basicChallenge = `Basic realm="ftpgw", charset="UTF-8"`
+
+var (
+	errNoBasic = &problem{status: http.StatusUnauthorized, detail: "a user name and password (HTTP Basic) are required",
+		header: http.Header{"Www-Authenticate": {basicChallenge}}}
+	errTooManyUsers = &problem{status: http.StatusServiceUnavailable, detail: "the gateway has as many users' sessions open as it may, all busy",
+		header: http.Header{"Retry-After": {"1"}}}
+)
+
+// badCredentials is a login of Basic passthrough that the FTP server
+// refused (cause); its reply text is not shown, as it may say which of
+// user and password was wrong.
+func badCredentials(cause error) error {
+	return &problem{status: http.StatusUnauthorized, detail: "the FTP server refused the user name or password",
+		cause: cause, header: http.Header{"Www-Authenticate": {basicChallenge}}}
+}
+
+// tooManyLogins is a login of Basic passthrough refused before it reached
+// the FTP server, for the failed logins of its user or address; retry is
+// how long until it may be tried again.
+func tooManyLogins(detail string, retry time.Duration) error {
+	return &problem{status: http.StatusTooManyRequests, detail: detail,
+		header: http.Header{"Retry-After": {strconv.Itoa(int(retryAfter(retry).Seconds()))}}}
+}
+
 // tokenForbidden is a valid token that may not do this: its scopes lack
 // need (scopeOK false), or the path is outside its prefix. The challenge
 // names the scope wanted, as RFC 6750 §3.1's insufficient_scope does.
@@ -167,6 +194,12 @@ const (
 // change, though a look found it there.
 func denied(detail string, cause error) error {
 	return &problem{status: http.StatusForbidden, detail: detail, cause: cause}
+}
+
+// isProblem reports whether err is a problem already.
+func isProblem(err error) bool {
+	var p *problem
+	return errors.As(err, &p)
 }
 
 // isDenied reports whether err is one of denied's.
@@ -379,6 +412,11 @@ type problemBody struct {
 // already begun, in which case the connection is aborted so the client can
 // not mistake a truncated body for a complete one.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if s.cfg.Users != nil && pool.IsLoginFailure(err) && !isProblem(err) {
+		// A session dialled for a user's open pool was refused its
+		// login: the password changed on the FTP server.
+		err = badCredentials(err)
+	}
 	c := classify(err)
 	info := requestInfoFrom(r.Context())
 	if info != nil {
@@ -388,7 +426,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	if c.ftpCode != 0 {
-		s.metrics.ftpError(s.cfg.Pool.Name(), c.ftpCode)
+		s.metrics.ftpError(s.name, c.ftpCode)
 	}
 	if info != nil && info.headerSent {
 		panic(http.ErrAbortHandler)

@@ -10,7 +10,7 @@ func SetTempQueueLimit(s *Server, n int) {
 
 // RetryTempRemoval queues the temporary file p (an FTP path) as a failed
 // upload does when the file cannot be deleted.
-func RetryTempRemoval(s *Server, p string) { s.temps.retry(p) }
+func RetryTempRemoval(s *Server, p string) { s.temps.retry(s.cfg.Pool, p) }
 
 // TransferClients is the number of clients s counts transfers of.
 func TransferClients(s *Server) int { return s.transfers.clientCount() }

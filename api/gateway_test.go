@@ -35,6 +35,7 @@ import (
 type gateway struct {
 	ftpd  *realftpd.Server
 	pool  *pool.Pool
+	users *pool.Users // in Basic passthrough, pool is nil
 	api   *api.Server
 	http  *httptest.Server
 	reg   *prometheus.Registry
@@ -84,6 +85,17 @@ type gatewayOptions struct {
 	// api.Config.MaxTransfers, MaxClientTransfers and TrustedProxies
 	maxTransfers, maxClientTransfers int
 	trustedProxies                   []netip.Prefix
+	// basic, when set, serves the backend in Basic passthrough: Users
+	// with these settings (the Pool field of which is filled in), and
+	// the api's failed-login limits.
+	basic *basicOptions
+}
+
+// basicOptions are the settings of Basic passthrough in a test.
+type basicOptions struct {
+	users                  pool.UsersConfig
+	failuresPerUser, perIP int
+	failureWindow          time.Duration
 }
 
 func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *gateway {
@@ -107,19 +119,36 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		}
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
-	p, err := pool.New(pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet,
-		AcquireTimeout: o.acquireTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcfg := pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet,
+		AcquireTimeout: o.acquireTimeout}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(pool.NewCollector(p))
 	acfg := api.Config{
-		Pool: p, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
 		Signer: o.signer, SignedURLMaxExpiry: o.signedMax,
+	}
+	var p *pool.Pool
+	var users *pool.Users
+	var err error
+	if o.basic != nil {
+		ucfg := o.basic.users
+		ucfg.Pool = pcfg
+		ucfg.Pool.MaxSessions = cmp.Or(o.maxSessions, 2)
+		if users, err = pool.NewUsers(ucfg); err != nil {
+			t.Fatal(err)
+		}
+		reg.MustRegister(pool.NewUsersCollector(users))
+		acfg.Users = users
+		acfg.LoginFailuresPerUser, acfg.LoginFailuresPerAddress = o.basic.failuresPerUser, o.basic.perIP
+		acfg.LoginFailureWindow = o.basic.failureWindow
+	} else {
+		if p, err = pool.New(pcfg); err != nil {
+			t.Fatal(err)
+		}
+		reg.MustRegister(pool.NewCollector(p))
+		acfg.Pool = p
 	}
 	if o.apiLog != nil {
 		acfg.Logger = slog.New(o.apiLog)
@@ -129,9 +158,13 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	t.Cleanup(func() {
 		ts.Close()
 		h.Close()
-		p.Close()
+		if users != nil {
+			users.Close()
+		} else {
+			p.Close()
+		}
 	})
-	return &gateway{ftpd: ftpd, pool: p, api: h, http: ts, reg: reg, trace: trace}
+	return &gateway{ftpd: ftpd, pool: p, users: users, api: h, http: ts, reg: reg, trace: trace}
 }
 
 // commands returns the FTP commands that reached the server: from the

@@ -51,7 +51,7 @@ func (s *Server) getOnce(w http.ResponseWriter, r *http.Request, clean string, d
 	ctx := r.Context()
 	var entry ftpcore.Entry
 	var full string
-	sess, err := s.cfg.Pool.Begin(ctx, func(c *ftpcore.Conn) (err error) {
+	sess, err := s.poolOf(ctx).Begin(ctx, func(c *ftpcore.Conn) (err error) {
 		full = s.ftpPath(c, clean)
 		entry, err = s.stat(ctx, c, full, dirReq)
 		return err
@@ -236,7 +236,7 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 		return whyRefused(r.Context(), c, refusedRead, full, err)
 	}
 	w.WriteHeader(sp.status)
-	tr.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "download"))
+	tr.OnProgress(s.metrics.bytesCounter(s.name, "download"))
 	cw := newClientWriter(w, r, s.clientLimits())
 	n, err := io.Copy(cw, tr)
 	cw.done()

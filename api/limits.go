@@ -55,10 +55,9 @@ const (
 	capClient  = "client"
 )
 
-func newTransfers(cfg Config, m *metrics) *transfers {
-	name := cfg.Pool.Name()
+func newTransfers(cfg Config, name string, wait time.Duration, m *metrics) *transfers {
 	t := &transfers{
-		wait:           cfg.Pool.AcquireTimeout(),
+		wait:           wait,
 		perClient:      max(cfg.MaxClientTransfers, 0),
 		trusted:        cfg.TrustedProxies,
 		clients:        map[netip.Addr]int{},

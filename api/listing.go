@@ -50,7 +50,7 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	if err != nil {
 		return err
 	}
-	s.temps.listed(full, entries, c.HasFeature("MLST"))
+	s.temps.listed(s.poolOf(r.Context()), full, entries, c.HasFeature("MLST"))
 	dirPath := clean
 	if dirPath != "/" {
 		dirPath += "/"

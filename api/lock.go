@@ -69,7 +69,7 @@ func (s *Server) lockName(ctx context.Context, c *ftpcore.Conn, full string) (un
 			if absent++; absent < lockTries {
 				continue
 			}
-			s.log.Warn("no lock for a rename: the FTP server refused MKD", "backend", s.cfg.Pool.Name(), "path", lock, "err", err)
+			s.log.Warn("no lock for a rename: the FTP server refused MKD", "backend", s.name, "path", lock, "err", err)
 			return func() {}, nil
 		} else if serr != nil {
 			return nil, serr
@@ -84,7 +84,7 @@ func (s *Server) lockName(ctx context.Context, c *ftpcore.Conn, full string) (un
 				return nil, conflict("another change of this name is under way on the FTP server", err)
 			}
 			// Its holder is gone: take the lock over once.
-			s.log.Warn("removing a stale rename lock", "backend", s.cfg.Pool.Name(), "path", lock)
+			s.log.Warn("removing a stale rename lock", "backend", s.name, "path", lock)
 			if err := c.Rmdir(ctx, lock); err != nil && ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable {
 				return nil, err
 			}
@@ -119,10 +119,10 @@ func (s *Server) unlockName(ctx context.Context, c *ftpcore.Conn, lock string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if !c.Usable() {
-		s.log.Warn("rename lock left behind", "backend", s.cfg.Pool.Name(), "path", lock, "err", c.Err())
+		s.log.Warn("rename lock left behind", "backend", s.name, "path", lock, "err", c.Err())
 		return
 	}
 	if err := c.Rmdir(ctx, lock); err != nil {
-		s.log.Warn("rename lock left behind", "backend", s.cfg.Pool.Name(), "path", lock, "err", err)
+		s.log.Warn("rename lock left behind", "backend", s.name, "path", lock, "err", err)
 	}
 }

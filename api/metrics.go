@@ -23,6 +23,8 @@ type metrics struct {
 	transfersInFlight *prometheus.GaugeVec
 	transfersWaiting  *prometheus.GaugeVec
 	transfersRefused  *prometheus.CounterVec
+
+	loginsRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +63,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		transfersRefused: counterVec("ftpgw_transfers_refused_total",
 			"Transfers refused by a cap, by backend and cap: backend (503, no place came free in time) or client (429, the client has its most under way).",
 			"backend", "cap"),
+		loginsRefused: counterVec("ftpgw_basic_logins_refused_total",
+			"Requests of Basic passthrough refused for their credentials, by backend and reason: no_credentials, malformed, bad_credentials (the FTP server refused them), rate_limited_user, rate_limited_address.",
+			"backend", "reason"),
 	}
 	if reg != nil {
 		// The Servers of several backends share one registry, and so
@@ -75,6 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		register(reg, &m.transfersInFlight)
 		register(reg, &m.transfersWaiting)
 		register(reg, &m.transfersRefused)
+		register(reg, &m.loginsRefused)
 	}
 	return m
 }
@@ -118,4 +124,10 @@ func (m *metrics) bytesCounter(backend, direction string) func(n int64) {
 
 func (m *metrics) ftpError(backend string, code int) {
 	m.ftpErrors.WithLabelValues(backend, strconv.Itoa(code/100)+"xx").Inc()
+}
+
+// loginRefused counts a request of Basic passthrough refused for its
+// credentials; reason is one of a fixed few, never the user.
+func (m *metrics) loginRefused(backend, reason string) {
+	m.loginsRefused.WithLabelValues(backend, reason).Inc()
 }

@@ -105,7 +105,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					slog.String("request_id", info.id),
 					slog.String("method", r.Method),
 					slog.String("route", route),
-					slog.String("backend", s.cfg.Pool.Name()),
+					slog.String("backend", s.name),
 					slog.Int("status", status),
 					slog.Int64("bytes", info.bytes),
 					slog.Duration("duration", d),

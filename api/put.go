@@ -54,7 +54,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	// that is still usable. Every FTP step has its own timeout.
 	ctx := context.WithoutCancel(r.Context())
 	var u upload
-	sess, err := s.cfg.Pool.Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
+	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
 		u, err = s.startUpload(ctx, c, r, clean)
 		return err
 	})
@@ -64,7 +64,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 			// file (a data connection that broke, a server going down):
 			// its deletion is left to the background, where a missing
 			// file costs one DELE.
-			s.temps.retry(u.tmp)
+			s.temps.retry(s.poolOf(ctx), u.tmp)
 		}
 		return err
 	}
@@ -193,7 +193,7 @@ func checkParent(ctx context.Context, c *ftpcore.Conn, full string) error {
 // MaxUploadSize (a chunked one: checkPut refused a longer Content-Length)
 // aborts the upload and is blamed on the client, not on the FTP server.
 func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore.Upload) (int64, error) {
-	up.OnProgress(s.metrics.bytesCounter(s.cfg.Pool.Name(), "upload"))
+	up.OnProgress(s.metrics.bytesCounter(s.name, "upload"))
 	src := r.Body
 	if s.cfg.MaxUploadSize > 0 {
 		src = http.MaxBytesReader(w, src, s.cfg.MaxUploadSize)
@@ -279,10 +279,10 @@ func (s *Server) removeTemp(ctx context.Context, conn *ftpcore.Conn, tmp string)
 	if conn.Usable() {
 		err = del(conn)
 	} else {
-		err = s.cfg.Pool.Do(ctx, del)
+		err = s.poolOf(ctx).Do(ctx, del)
 	}
 	if err != nil {
-		s.log.Warn("temporary upload file left behind; its deletion will be retried", "backend", s.cfg.Pool.Name(), "path", tmp, "err", err)
-		s.temps.retry(tmp)
+		s.log.Warn("temporary upload file left behind; its deletion will be retried", "backend", s.name, "path", tmp, "err", err)
+		s.temps.retry(s.poolOf(ctx), tmp)
 	}
 }

@@ -175,10 +175,12 @@ const maxSignRequest = 64 << 10
 // signURL answers POST /signed-urls: it signs a URL for the method and
 // path of the JSON body (signRequest), of the backend whose mount holds
 // the path, for a holder of a token of that backend whose scopes and
-// prefix allow that method on that path (a backend without tokens signs
-// for anyone, as it serves anyone). The answer is 201 with signResponse;
-// nothing is stored, the URL is its own proof. Cache-Control: no-store,
-// since the URL is a credential until it expires.
+// prefix allow that method on that path. A backend without tokens (open
+// to anyone, or of Basic passthrough, where a request's own credentials
+// are the FTP login) accepts no signed URL and signs none. The answer is
+// 201 with signResponse; nothing is stored, the URL is its own proof.
+// Cache-Control: no-store, since the URL is a credential until it
+// expires.
 func (s *Server) signURL(w http.ResponseWriter, r *http.Request) error {
 	var req signRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxSignRequest))
@@ -204,7 +206,7 @@ func (s *Server) signURL(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if b.cfg.Signer == nil {
+	if b.cfg.Signer == nil || b.cfg.Tokens == nil {
 		return badRequest("the backend mounted at "+b.mount+" accepts no signed URLs", nil)
 	}
 	d := auth.DefaultExpiry
@@ -216,15 +218,13 @@ func (s *Server) signURL(w http.ResponseWriter, r *http.Request) error {
 	if d > b.cfg.SignedURLMaxExpiry {
 		return badRequest(`"expires_in" is longer than the `+b.cfg.SignedURLMaxExpiry.String()+" a signed URL of this backend may be valid", nil)
 	}
-	if b.cfg.Tokens != nil {
-		tok, err := b.lookupToken(r, r.Header.Get("Authorization"))
-		if err != nil {
-			return err
-		}
-		need := methodScope(req.Method)
-		if !tok.Allows(need, clean) {
-			return tokenForbidden(need, tok.Scopes&need == need)
-		}
+	tok, err := b.lookupToken(r, r.Header.Get("Authorization"))
+	if err != nil {
+		return err
+	}
+	need := methodScope(req.Method)
+	if !tok.Allows(need, clean) {
+		return tokenForbidden(need, tok.Scopes&need == need)
 	}
 	expires := time.Now().Add(d)
 	signed := b.signedPath(clean)

@@ -371,21 +371,23 @@ func TestSignEndpoint(t *testing.T) {
 // signer, in front of the same FTP tree. A URL signed for one mount does
 // not work under the other, though it names the same file; POST
 // /signed-urls finds the backend by the path's mount and keeps to that
-// backend's SignedURLMaxExpiry.
+// backend's SignedURLMaxExpiry; a backend without tokens signs nothing,
+// though it has the signer (its requests need no signature anyway).
 func TestSignedURLsPerBackend(t *testing.T) {
 	s := testSigner(t, "k1 "+signKey1+"\n")
 	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
 	ftpd.WriteFile(t, "f.txt", []byte("shared"))
 	var servers []*api.Server
 	for _, b := range []struct {
-		mount string
-		max   time.Duration
-	}{{"/a/", 0}, {"/b/", time.Hour}} {
+		mount  string
+		max    time.Duration
+		tokens *auth.Tokens
+	}{{"/a/", 0, authTokens(t)}, {"/b/", time.Hour, authTokens(t)}, {"/open/", 0, nil}} {
 		p, err := pool.New(pool.Config{Name: strings.Trim(b.mount, "/"), Conn: ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password}, MaxSessions: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := api.New(api.Config{Pool: p, Mount: b.mount, Tokens: authTokens(t), Signer: s, SignedURLMaxExpiry: b.max})
+		h := api.New(api.Config{Pool: p, Mount: b.mount, Tokens: b.tokens, Signer: s, SignedURLMaxExpiry: b.max})
 		t.Cleanup(func() {
 			h.Close()
 			p.Close()
@@ -410,8 +412,9 @@ func TestSignedURLsPerBackend(t *testing.T) {
 		{"a: 2h", `{"method":"GET","path":"/a/f.txt","expires_in":"2h"}`, 201, ""},
 		{"b: 2h", `{"method":"GET","path":"/b/f.txt","expires_in":"2h"}`, 400, `"expires_in" is longer than the 1h0m0s a signed URL of this backend may be valid`},
 		{"b: 30m", `{"method":"GET","path":"/b/f.txt","expires_in":"30m"}`, 201, ""},
-		{"no mount", `{"method":"GET","path":"/c/f.txt"}`, 400, `"path" is in no mount of this gateway (/a/, /b/)`},
-		{"the mount's own path", `{"method":"GET","path":"/files/f.txt"}`, 400, `"path" is in no mount of this gateway (/a/, /b/)`},
+		{"no mount", `{"method":"GET","path":"/c/f.txt"}`, 400, `"path" is in no mount of this gateway (/a/, /b/, /open/)`},
+		{"the mount's own path", `{"method":"GET","path":"/files/f.txt"}`, 400, `"path" is in no mount of this gateway (/a/, /b/, /open/)`},
+		{"a backend without tokens", `{"method":"PUT","path":"/open/f.txt"}`, 400, "the backend mounted at /open/ accepts no signed URLs"},
 	} {
 		status, _, b := postSign(t, g, tokAll, row.body)
 		if status != row.status {

@@ -44,6 +44,20 @@ type Conn struct {
 // binary type and records the login directory. ctx bounds the whole
 // sequence.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	c, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.handshake(ctx); err != nil {
+		c.nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect sets cfg's defaults, checks it, and opens the control
+// connection.
+func connect(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -55,12 +69,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ftpcore: dial %s: %w", cfg.Addr, err)
 	}
-	c := newConn(nc, cfg)
-	if err := c.handshake(ctx); err != nil {
-		c.nc.Close()
-		return nil, err
-	}
-	return c, nil
+	return newConn(nc, cfg), nil
 }
 
 func newConn(nc net.Conn, cfg Config) *Conn {
@@ -80,23 +89,27 @@ func newConn(nc net.Conn, cfg Config) *Conn {
 	return c
 }
 
-func (c *Conn) handshake(ctx context.Context) error {
-	if err := c.startTLS(ctx); err != nil {
-		return err
-	}
-	// A 120 promises the real greeting later. The greeting timeout bounds
-	// the wait for it as a whole: a server repeating 120 must not hold
-	// Dial for ever when ctx has no deadline.
-	deadline := time.Now().Add(c.cfg.GreetingTimeout)
-	rep, err := c.exchange(ctx, "", "", false, c.cfg.GreetingTimeout)
-	for err == nil && rep.Code == StatusReadyMinute {
-		rep, err = c.exchange(ctx, "", "", false, time.Until(deadline))
-	}
+// Greet connects to cfg.Addr (with the TLS handshake first under implicit
+// FTPS), reads the greeting, and says QUIT: proof that the server is there
+// and taking connections, without logging in. A greeting other than 220
+// (a 421, proftpd's 530 for too many connections) is an *Error with Cmd
+// "greeting". No credential is sent, so it needs none.
+func Greet(ctx context.Context, cfg Config) error {
+	c, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if rep.Code != StatusReady {
-		return greetingError(c.cfg.TLS, rep)
+	defer c.nc.Close()
+	if err := c.greet(ctx); err != nil {
+		return err
+	}
+	c.Quit(ctx)
+	return nil
+}
+
+func (c *Conn) handshake(ctx context.Context) error {
+	if err := c.greet(ctx); err != nil {
+		return err
 	}
 	if err := c.secureControl(ctx); err != nil {
 		return err
@@ -117,7 +130,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 	if _, err := c.expect(ctx, "TYPE", "I", StatusCommandOK); err != nil {
 		return err
 	}
-	rep, err = c.roundTrip(ctx, "PWD", "")
+	rep, err := c.roundTrip(ctx, "PWD", "")
 	if err != nil {
 		return err
 	}
@@ -125,6 +138,29 @@ func (c *Conn) handshake(ctx context.Context) error {
 		if dir, ok := parseQuotedPath(rep.Lines[0]); ok && strings.HasPrefix(dir, "/") {
 			c.dir = dir
 		}
+	}
+	return nil
+}
+
+// greet starts implicit TLS if configured and reads the greeting, which
+// must be 220.
+func (c *Conn) greet(ctx context.Context) error {
+	if err := c.startTLS(ctx); err != nil {
+		return err
+	}
+	// A 120 promises the real greeting later. The greeting timeout bounds
+	// the wait for it as a whole: a server repeating 120 must not hold
+	// Dial for ever when ctx has no deadline.
+	deadline := time.Now().Add(c.cfg.GreetingTimeout)
+	rep, err := c.exchange(ctx, "", "", false, c.cfg.GreetingTimeout)
+	for err == nil && rep.Code == StatusReadyMinute {
+		rep, err = c.exchange(ctx, "", "", false, time.Until(deadline))
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Code != StatusReady {
+		return greetingError(c.cfg.TLS, rep)
 	}
 	return nil
 }

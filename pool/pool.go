@@ -1,5 +1,6 @@
 // Package pool keeps bounded pools of logged-in ftpcore sessions, one pool
-// per FTP backend, on github.com/jackc/puddle/v2. It is modelled on pgxpool:
+// per FTP backend (or, for HTTP Basic passthrough, one per user of it:
+// Users), on github.com/jackc/puddle/v2. It is modelled on pgxpool:
 // sessions are dialled lazily, health-checked with NOOP after an idle gap,
 // retired after a lifetime with jitter, and destroyed on release whenever
 // their state is not known to be clean.

@@ -81,3 +81,8 @@ func (s *Stat) EmptyAcquireCount() int64 { return s.s.EmptyAcquireCount() }
 
 // CanceledAcquireCount is the number of acquires given up by their context.
 func (s *Stat) CanceledAcquireCount() int64 { return s.s.CanceledAcquireCount() }
+
+// sessionCounts are the idle, acquired and constructing sessions.
+func (s *Stat) sessionCounts() [3]int32 {
+	return [3]int32{s.IdleSessions(), s.AcquiredSessions(), s.ConstructingSessions()}
+}

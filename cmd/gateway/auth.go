@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -23,13 +24,35 @@ type authMode int
 const (
 	authNone  authMode = iota // anyone who reaches the gateway
 	authToken                 // a bearer token of the tokens file or FTPGW_TOKEN
+	authBasic                 // HTTP Basic credentials, which are the FTP login
 )
 
 func (m authMode) String() string {
-	if m == authToken {
+	switch m {
+	case authToken:
 		return "token"
+	case authBasic:
+		return "basic"
 	}
 	return "none"
+}
+
+// basicFlags are the flags of --auth basic.
+func basicFlags() []string {
+	return []string{"basic-max-users", "basic-idle-timeout", "basic-max-sessions-per-user",
+		"login-failures-per-user", "login-failures-per-address", "login-failure-window"}
+}
+
+// basicSettings are the settings of Basic passthrough (--auth basic): the
+// users' pools (pool.UsersConfig) and the failed-login limits
+// (api.Config).
+type basicSettings struct {
+	MaxUsers           int
+	IdleTimeout        time.Duration
+	MaxSessionsPerUser int32
+	FailuresPerUser    int
+	FailuresPerAddress int
+	FailureWindow      time.Duration
 }
 
 // authSettings are the gateway's one backend's authentication.
@@ -84,8 +107,16 @@ func (v *flagValues) validateAuth(getenv func(string) string) error {
 			return fmt.Errorf("--auth token needs --tokens-file or %s", envTokenVar)
 		}
 		v.authMode = authToken
+	case "basic":
+		if given {
+			return fmt.Errorf("--auth basic, and yet tokens are given (--tokens-file or %s): a backend takes either Basic credentials or bearer tokens", envTokenVar)
+		}
+		v.authMode = authBasic
 	default:
-		return fmt.Errorf("--auth must be token or none, got %q", v.auth)
+		return fmt.Errorf("--auth must be token, basic or none, got %q", v.auth)
+	}
+	if err := v.validateBasic(); err != nil {
+		return err
 	}
 	if v.tokensFile != "" {
 		t, err := auth.Load(v.tokensFile, nil, 0, nil)
@@ -126,6 +157,37 @@ func checkSigning(backends []*config) error {
 	return errors.New("--signing-keys-file needs --auth token: a signed URL stands in for a token, and with no authentication every request is let through anyway")
 }
 
+// validateBasic checks the flags of --auth basic: given without it, they
+// would do nothing; with it, the pool's own limits would.
+func (v *flagValues) validateBasic() error {
+	if v.authMode != authBasic {
+		for _, name := range basicFlags() {
+			if v.set[name] {
+				return fmt.Errorf("--%s applies to --auth basic only", name)
+			}
+		}
+		return nil
+	}
+	for _, name := range []string{"max-sessions", "min-sessions"} {
+		if v.set[name] {
+			return fmt.Errorf("--%s sizes the one pool of a fixed login; with --auth basic each user has a pool of its own: use --basic-max-sessions-per-user and --basic-max-users", name)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"basic-max-users", v.basicMaxUsers}, {"basic-max-sessions-per-user", v.basicPerUser},
+		{"login-failures-per-user", v.failuresPerUser}, {"login-failures-per-address", v.failuresPerAddr}} {
+		if n.v < 1 || n.v > math.MaxInt32 {
+			return fmt.Errorf("--%s must be at least 1, got %d", n.name, n.v)
+		}
+	}
+	if v.basicIdle <= 0 || v.failureWindow <= 0 {
+		return errors.New("--basic-idle-timeout and --login-failure-window must be positive")
+	}
+	return nil
+}
+
 // isLoopback reports whether a listen host is this machine's alone: a
 // loopback IP address or "localhost". "" and "0.0.0.0" are every
 // interface; any other name may resolve to one.
@@ -138,14 +200,15 @@ func isLoopback(host string) bool {
 }
 
 // tokens loads the tokens the settings name, reloading the file every
-// ReloadInterval; nil for no authentication. Close the result when done.
+// ReloadInterval; nil for no authentication or Basic passthrough. Close
+// the result when done.
 func (a authSettings) tokens(logger *slog.Logger) (*auth.Tokens, error) {
 	var extra []auth.Token
 	if a.EnvToken != nil {
 		extra = append(extra, *a.EnvToken)
 	}
 	switch {
-	case a.Mode == authNone:
+	case a.Mode != authToken:
 		return nil, nil
 	case a.TokensFile == "":
 		return auth.Static(extra...), nil

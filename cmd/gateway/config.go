@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -119,7 +120,9 @@ type config struct {
 	MaxClientTransfers int
 	TrustedProxies     []netip.Prefix
 	// Auth is how /files/ requests are authenticated.
-	Auth            authSettings
+	Auth authSettings
+	// Basic are the settings of --auth basic.
+	Basic           basicSettings
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 
@@ -230,6 +233,9 @@ type flagValues struct {
 	tokensReload                      time.Duration
 	signingKeysFile                   string
 	signedMax                         time.Duration
+	basicMaxUsers, basicPerUser       int
+	failuresPerUser, failuresPerAddr  int
+	basicIdle, failureWindow          time.Duration
 	corsOrigins, corsHeaders          string
 	corsExpose                        string
 	corsCredentials                   bool
@@ -285,11 +291,17 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
 	fs.StringVar(&v.links, "links", api.LinksInside.String(), "symbolic links on the FTP server: inside (follow a link only where it leads to a place inside the root; others are 404), follow (every link, as the FTP server does: whatever the FTP account can read is served) or refuse (none: a path through a link is 404)")
 	fs.BoolVar(&v.trusted, "trusted-content", false, "the FTP server's files are trusted: serve HTML, SVG, XML, JavaScript and PDF inline like other files, not as attachments (browsers still run no script from them: the sandbox stays)")
-	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+") or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
+	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+"), basic (HTTP Basic credentials, which are the FTP login; --upstream then names no user) or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
 	fs.StringVar(&v.tokensFile, "tokens-file", "", "file of bearer tokens, one a line as 'sha256:<hex> scopes=read,write,delete [prefix=/path] [name=who]' (make lines with 'gateway hash-token'); reloaded when it changes")
 	fs.DurationVar(&v.tokensReload, "tokens-reload-interval", auth.DefaultReloadInterval, "how often --tokens-file and --signing-keys-file are looked at for a change")
 	fs.StringVar(&v.signingKeysFile, "signing-keys-file", "", "file of keys for signed URLs, one a line as '<id> <base64url key>' (make lines with 'gateway sign-key'); the first signs, all verify; with it a request may carry a signed URL instead of a token (needs --auth token); reloaded when it changes")
 	fs.DurationVar(&v.signedMax, "signed-url-max-expiry", auth.MaxExpiry, "the longest a signed URL may be valid, at most "+auth.MaxExpiry.String()+"; a URL expiring further ahead is refused")
+	fs.IntVar(&v.basicMaxUsers, "basic-max-users", pool.DefaultMaxUsers, "with --auth basic: most users with a pool of FTP sessions open at once; a new user closes the least recently used idle one, and gets 503 when all are busy")
+	fs.DurationVar(&v.basicIdle, "basic-idle-timeout", pool.DefaultUserIdleTimeout, "with --auth basic: a user's pool with no request for this long is closed, its sessions with it")
+	fs.IntVar(&v.basicPerUser, "basic-max-sessions-per-user", pool.DefaultMaxSessionsPerUser, "with --auth basic: most FTP sessions one user has open at once")
+	fs.IntVar(&v.failuresPerUser, "login-failures-per-user", auth.DefaultLoginFailuresPerUser, "with --auth basic: logins the FTP server may refuse one user name within --login-failure-window before its further attempts get 429 without reaching it")
+	fs.IntVar(&v.failuresPerAddr, "login-failures-per-address", auth.DefaultLoginFailuresPerAddress, "with --auth basic: the same, for one client IP address (the connection's, or with --trusted-proxies the client they forward for)")
+	fs.DurationVar(&v.failureWindow, "login-failure-window", auth.DefaultLoginFailureWindow, "with --auth basic: the window the failed logins are counted in")
 	fs.StringVar(&v.corsOrigins, "cors-origins", "", "origins whose pages may call /files/ from browsers (CORS), comma-separated: https://app.example.com, http://localhost:3000, a pattern such as https://*.example.com (one or more labels in place of *), or * for any; default none")
 	fs.BoolVar(&v.corsCredentials, "cors-credentials", false, "with --cors-origins: let pages send the cookies and HTTP authentication the browser holds for the gateway (not with --cors-origins '*')")
 	fs.DurationVar(&v.corsMaxAge, "cors-max-age", api.DefaultCORSMaxAge, "with --cors-origins: how long browsers may keep a preflight's answer (0s: they ask before every request)")
@@ -660,6 +672,14 @@ func (v *flagValues) validateUpstream() error {
 	if err != nil {
 		return err
 	}
+	if v.authMode == authBasic {
+		// parseUpstream fills in anonymous: whether a user was given is
+		// in the URL.
+		if u, _ := url.Parse(v.upstream); u.User != nil || v.passwordFile != "" {
+			return errors.New("--auth basic logs in as each request's user: leave the user and password out of --upstream (and --upstream-password-file out)")
+		}
+		up.User, up.Password = "", ""
+	}
 	if v.passwordFile != "" {
 		if up.Password, err = readPasswordFile(v.passwordFile); err != nil {
 			return err
@@ -717,11 +737,13 @@ func (v *flagValues) config() *config {
 		MaxClientTransfers:  v.maxClientTransfers,
 		TrustedProxies:      v.proxies,
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
-		ShutdownTimeout:     v.shutdown,
-		LogLevel:            v.level,
-		Check:               v.check,
-		Demo:                v.demo,
-		DemoDir:             v.demoDir,
+		Basic: basicSettings{MaxUsers: v.basicMaxUsers, IdleTimeout: v.basicIdle, MaxSessionsPerUser: int32(v.basicPerUser),
+			FailuresPerUser: v.failuresPerUser, FailuresPerAddress: v.failuresPerAddr, FailureWindow: v.failureWindow},
+		ShutdownTimeout: v.shutdown,
+		LogLevel:        v.level,
+		Check:           v.check,
+		Demo:            v.demo,
+		DemoDir:         v.demoDir,
 	}
 	cfg.Auth.SigningKeysFile, cfg.Auth.SignedURLMaxExpiry = v.signingKeysFile, v.signedMax
 	if v.demo {
@@ -891,6 +913,16 @@ func (c *config) LogValue() slog.Value {
 	}
 	if c.Demo {
 		attrs = append(attrs, slog.String("demo_dir", c.DemoDir))
+	}
+	if c.Auth.Mode == authBasic {
+		attrs = append(attrs, slog.Group("basic",
+			slog.Int("max_users", c.Basic.MaxUsers),
+			slog.String("idle_timeout", c.Basic.IdleTimeout.String()),
+			slog.Int("max_sessions_per_user", int(c.Basic.MaxSessionsPerUser)),
+			slog.Int("login_failures_per_user", c.Basic.FailuresPerUser),
+			slog.Int("login_failures_per_address", c.Basic.FailuresPerAddress),
+			slog.String("login_failure_window", c.Basic.FailureWindow.String()),
+		))
 	}
 	if c.ConfigFile != "" {
 		attrs = append(attrs, slog.String("config_file", c.ConfigFile))

@@ -281,6 +281,9 @@ func loadBackend(name string, i, line int, top, entries []fileEntry, args []stri
 	if err := backendPassword(v, password, passwordEnv, getenv); err != nil {
 		return nil, fileError(name, line, "%s: %v", where, err)
 	}
+	if v.authMode == authBasic && (password != "" || passwordEnv != "") {
+		return nil, fileError(name, line, "%s: auth basic logs in as each request's user: no upstream-password%s", where, map[bool]string{true: "-env", false: ""}[passwordEnv != ""])
+	}
 	if err := v.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", name, where, err)
 	}

@@ -231,6 +231,9 @@ func TestConfigFileErrors(t *testing.T) {
 		{name: "--demo beside --config", file: one, args: []string{"--demo"}, wantErr: "--demo cannot be used with --config"},
 		{name: "open backend beyond loopback", file: "listen: :8080\n" + one, wantErr: "serves beyond this machine with no authentication"},
 		{name: "open backend beyond loopback beside a closed one", file: "listen: :8080\n" + one + "    mount: /a/\n    tokens-file: " + tokens + "\n  - name: b\n    mount: /b/\n    upstream: ftp://u:p@h/\n", wantErr: "backends[1] (b): --listen \":8080\" serves beyond this machine"},
+		{name: "basic with upstream-password", file: "backends:\n  - name: a\n    upstream: ftp://h/\n    auth: basic\n    upstream-password: secret1\n", wantErr: "backends[0] (a): auth basic logs in as each request's user: no upstream-password"},
+		{name: "basic with a user in the URL", file: "backends:\n  - name: a\n    upstream: ftp://u:secret1@h/\n    auth: basic\n", wantErr: "leave the user and password out of --upstream"},
+		{name: "basic flag on a token backend", file: "backends:\n  - name: a\n    upstream: ftp://u:p@h/\n    tokens-file: " + tokens + "\n    basic-max-users: 3\n", wantErr: "--basic-max-users applies to --auth basic only"},
 		{name: "missing file", wantErr: "--config: open"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

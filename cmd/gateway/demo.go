@@ -223,8 +223,13 @@ func randomHex(n int) string {
 
 // printDemo tells a person who just typed "go run ./cmd/gateway --demo"
 // what they have and what to try, in plain text rather than JSON.
-func printDemo(w io.Writer, d *demoServer, addr net.Addr, tokens bool) {
+func printDemo(w io.Writer, d *demoServer, addr net.Addr, mode authMode) {
 	base := "http://" + browseHost(addr) + "/files/"
+	if mode == authBasic {
+		// The demo server's own account, made up for this run: with
+		// Basic passthrough it is what a client logs in with.
+		base = "-u " + d.user + ":" + d.password + " " + base
+	}
 	fmt.Fprintf(w, "\nftpgw demo: serving %s through an embedded FTP server at %s\n\n", d.dir, d.addr)
 	fmt.Fprintf(w, "Try:\n")
 	for _, ex := range [][2]string{
@@ -237,8 +242,11 @@ func printDemo(w io.Writer, d *demoServer, addr net.Addr, tokens bool) {
 	} {
 		fmt.Fprintf(w, "  %-72s # %s\n", ex[0], ex[1])
 	}
-	if tokens {
+	switch mode {
+	case authToken:
 		fmt.Fprintf(w, "\nEvery /files/ request needs a token: add -H 'Authorization: Bearer <token>'.\n")
+	case authBasic:
+		fmt.Fprintf(w, "\nEvery /files/ request logs in to the FTP server as its HTTP Basic user (-u): here the demo server's, %s.\n", d.user)
 	}
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }

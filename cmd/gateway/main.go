@@ -10,9 +10,13 @@
 // Requests to /files/ carry a bearer token of --tokens-file (or the one of
 // FTPGW_TOKEN); with neither, the gateway listens on loopback only unless
 // --auth none says that anyone may use it. "gateway hash-token" makes a
-// token's line for the tokens file. With --signing-keys-file a request
-// may carry a signed URL instead: "gateway sign" signs one, "gateway
-// sign-key" makes a key, and token holders POST to /signed-urls.
+// token's line for the tokens file. With --auth basic the request's HTTP
+// Basic credentials are the FTP login instead, each user with a small pool
+// of sessions of its own, and failed logins limited per user and per
+// client address.
+// With --signing-keys-file a request to a backend of tokens may carry a
+// signed URL instead: "gateway sign" signs one, "gateway sign-key" makes
+// a key, and token holders POST to /signed-urls.
 //
 // With --demo it needs no FTP server: it starts one of its own on
 // 127.0.0.1, serving a directory seeded with sample files.
@@ -115,14 +119,28 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	defer signer.Close()
 	var servers []*api.Server
 	for _, b := range append([]*config{cfg}, cfg.Backends...) {
-		p, err := pool.New(b.poolConfig(logger))
-		if err != nil {
-			return err
+		// One pool of the upstream's login, or with --auth basic one for
+		// each user that logs in.
+		var p *pool.Pool
+		var users *pool.Users
+		var stats prometheus.Collector
+		if b.Auth.Mode == authBasic {
+			if users, err = pool.NewUsers(b.usersConfig(logger)); err != nil {
+				return err
+			}
+			// Deferred after demo.Close, so it runs before it.
+			defer users.Close()
+			stats = pool.NewUsersCollector(users)
+		} else {
+			if p, err = pool.New(b.poolConfig(logger)); err != nil {
+				return err
+			}
+			// Deferred after demo.Close, so it runs before it: sessions
+			// QUIT while the demo server is still there to answer.
+			defer p.Close()
+			stats = pool.NewCollector(p)
 		}
-		// Deferred after demo.Close, so it runs before it: sessions QUIT
-		// while the demo server is still there to answer.
-		defer p.Close()
-		if err := reg.Register(pool.NewCollector(p)); err != nil {
+		if err := reg.Register(stats); err != nil {
 			return fmt.Errorf("registering metrics: %w", err)
 		}
 		tokens, err := b.Auth.tokens(logger)
@@ -133,6 +151,11 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		acfg := b.apiConfig(p, reg, logger)
 		acfg.Tokens = tokens
 		acfg.Signer = signer
+		if users != nil {
+			acfg.Users = users
+			acfg.LoginFailuresPerUser, acfg.LoginFailuresPerAddress = b.Basic.FailuresPerUser, b.Basic.FailuresPerAddress
+			acfg.LoginFailureWindow = b.Basic.FailureWindow
+		}
 		s := api.New(acfg)
 		// Deferred after p.Close, so it runs before it: the background
 		// deletions end while the sessions are there.
@@ -166,7 +189,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	go func() { served <- srv.Serve(first.Listener(ln)) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if demo != nil {
-		printDemo(stderr, demo, ln.Addr(), cfg.Auth.Mode == authToken)
+		printDemo(stderr, demo, ln.Addr(), cfg.Auth.Mode)
 	}
 
 	select {
@@ -281,6 +304,15 @@ func (c *config) poolConfig(logger *slog.Logger) pool.Config {
 		BudgetQuietPeriod: c.BudgetQuietPeriod,
 		Logger:            logger,
 	}
+}
+
+// usersConfig is the pool.UsersConfig of --auth basic: every user's pool
+// is poolConfig's, with the login of the user and the sizes of the
+// --basic flags.
+func (c *config) usersConfig(logger *slog.Logger) pool.UsersConfig {
+	pc := c.poolConfig(logger)
+	pc.MaxSessions, pc.MinSessions = c.Basic.MaxSessionsPerUser, 0
+	return pool.UsersConfig{Pool: pc, MaxUsers: c.Basic.MaxUsers, IdleTimeout: c.Basic.IdleTimeout}
 }
 
 // ftpConfig is the ftpcore.Config for c's upstream: login, timeouts, data

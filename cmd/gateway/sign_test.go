@@ -55,6 +55,7 @@ func TestSigningFlags(t *testing.T) {
 		{name: "none without keys", max: auth.MaxExpiry},
 		{name: "keys without tokens", args: []string{"--signing-keys-file", keys}, wantErr: "--signing-keys-file needs --auth token"},
 		{name: "keys with --auth none", args: []string{"--auth", "none", "--signing-keys-file", keys}, wantErr: "--signing-keys-file needs --auth token"},
+		{name: "keys with --auth basic", args: []string{"--auth", "basic", "--signing-keys-file", keys}, wantErr: "--signing-keys-file needs --auth token"},
 		{name: "missing keys file", args: []string{"--tokens-file", tokens, "--signing-keys-file", "/nonexistent/keys"}, wantErr: "--signing-keys-file: signing keys file: stat /nonexistent/keys"},
 		{name: "duplicate key id", args: []string{"--tokens-file", tokens, "--signing-keys-file", dup}, wantErr: "line 2: key id k1 given on line 1 already"},
 		{name: "max expiry too long", args: []string{"--signed-url-max-expiry", "169h"}, wantErr: "--signed-url-max-expiry must be between 1s and 168h0m0s"},

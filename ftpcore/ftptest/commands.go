@@ -147,7 +147,7 @@ func (c *Conn) cmdPASS(arg string) {
 		return
 	}
 	c.gotUser = false
-	if c.user != c.s.user || arg != c.s.pass {
+	if pw, ok := c.s.more[c.user]; (c.user != c.s.user || arg != c.s.pass) && (!ok || arg != pw) {
 		c.Reply(530, "Login incorrect.")
 		return
 	}

@@ -72,6 +72,7 @@ type Server struct {
 
 	// Set by options before the listener starts, read-only afterwards.
 	user, pass, acct string
+	more             map[string]string // WithMoreUsers: user to password
 	features         []string
 	noFeat           bool
 	greetCode        int
@@ -106,6 +107,19 @@ type Option func(*Server)
 // never after USER, as real servers do to avoid disclosing user names.
 func WithCredentials(user, pass string) Option {
 	return func(s *Server) { s.user, s.pass = user, pass }
+}
+
+// WithMoreUsers adds accounts that log in beside WithCredentials' one,
+// given as user, password, user, password...
+func WithMoreUsers(pairs ...string) Option {
+	return func(s *Server) {
+		if s.more == nil {
+			s.more = map[string]string{}
+		}
+		for i := 0; i+1 < len(pairs); i += 2 {
+			s.more[pairs[i]] = pairs[i+1]
+		}
+	}
 }
 
 // WithAccount makes PASS answer 332, so that the client has to send ACCT
