@@ -218,6 +218,10 @@ func logStart(logger *slog.Logger, cfg *config) {
 	for _, b := range cfg.Backends {
 		logger.Info("backend", "config", b)
 	}
+	if cfg.passwordInArgs {
+		logger.Warn("the FTP password is in --upstream on the command line, where any user of this machine can read it in the process list: " +
+			"give it with --upstream-password-file or in FTPGW_UPSTREAM instead")
+	}
 	for _, b := range append([]*config{cfg}, cfg.Backends...) {
 		if b.Upstream.TLS != ftpcore.TLSOff && b.TLS.InsecureSkipVerify {
 			// Every start, so that a test setting that reached production
