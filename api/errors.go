@@ -65,8 +65,7 @@ const basicChallenge = `Basic realm="ftpgw", charset="UTF-8"`
 var (
 	errNoBasic = &problem{status: http.StatusUnauthorized, detail: "a user name and password (HTTP Basic) are required",
 		header: http.Header{"Www-Authenticate": {basicChallenge}}}
-	errTooManyUsers = &problem{status: http.StatusServiceUnavailable, detail: "the gateway has as many users' sessions open as it may, all busy",
-		header: http.Header{"Retry-After": {"1"}}}
+	errTooManyUsers = &problem{status: http.StatusServiceUnavailable, detail: "the gateway has as many users' sessions open as it may, all busy", busy: true}
 )
 
 // badCredentials is a login of Basic passthrough that the FTP server
