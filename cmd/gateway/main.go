@@ -235,13 +235,14 @@ func logStart(logger *slog.Logger, cfg *config) {
 	}
 }
 
-// newRegistry is the registry /metrics serves: the Go runtime and the
-// process. Each backend's pool and the api register theirs on it.
+// newRegistry is the registry /metrics serves: the Go runtime, the
+// process and the build (go_build_info: module path, version, checksum). Each backend's pool and the api register theirs on it.
 func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
