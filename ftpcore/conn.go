@@ -36,7 +36,7 @@ type Conn struct {
 	// connectTime and loginTime are how long Dial took to connect and
 	// then to log in (greeting, TLS, USER/PASS, features).
 	connectTime, loginTime time.Duration
-	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
+	hashAlgo               string // the HASH algorithm selected with OPTS HASH, if any
 
 	mu     sync.Mutex
 	broken error // why the Conn is unusable; nil while usable
