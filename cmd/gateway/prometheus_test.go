@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,6 +106,107 @@ func TestPrometheusScrape(t *testing.T) {
 	if got := query(t, api, `ftpgw_pool_login_duration_seconds_count{backend="default"}`); got < 1 {
 		t.Errorf("logins timed: %v, want at least 1", got)
 	}
+	checkDashboard(t, api, fams)
+}
+
+// dashboard is the part of a Grafana dashboard the test reads: the
+// panels' queries and the template variables' (Grafana's model is much
+// larger; a query put where Grafana does not look for it shows as a panel
+// without one).
+type dashboard struct {
+	Title      string
+	Templating struct {
+		List []struct {
+			Name       string
+			Type       string
+			Definition string
+		}
+	}
+	Panels []struct {
+		Title   string
+		Targets []struct {
+			RefID string `json:"refId"`
+			Expr  string
+		}
+	}
+}
+
+// metricName finds the metric names in a PromQL expression.
+var metricName = regexp.MustCompile(`\b(?:ftpgw|go)_[a-z_]+\b`)
+
+// checkDashboard runs every query of deploy/grafana/ftpgw.json on the real
+// Prometheus, and checks that every metric it names is one the gateway
+// exports (fams, with a histogram's _bucket, _sum and _count).
+func checkDashboard(t *testing.T, api string, fams []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "ftpgw.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("deploy/grafana/ftpgw.json: %v", err)
+	}
+	exported := map[string]bool{}
+	for _, f := range fams {
+		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
+			exported[f+suffix] = true
+		}
+	}
+	var exprs []string
+	for _, v := range d.Templating.List {
+		if v.Type == "query" {
+			exprs = append(exprs, v.Definition)
+		}
+	}
+	queries := 0
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, target := range p.Targets {
+			queries++
+			exprs = append(exprs, target.Expr)
+			q := strings.NewReplacer("$__rate_interval", "1m", "$backend", ".*").Replace(target.Expr)
+			if n, err := queryCount(api, q); err != nil {
+				t.Errorf("panel %q, query %s: %v", p.Title, target.RefID, err)
+			} else if n == 0 && !strings.Contains(q, "rate(") && !strings.Contains(q, "increase(") {
+				// A rate needs two scrapes in its window; a plain
+				// value is there after one.
+				t.Errorf("panel %q, query %s: no series: %s", p.Title, target.RefID, q)
+			}
+		}
+	}
+	if queries < 10 {
+		t.Errorf("the dashboard has %d queries, want its ten panels' at least", queries)
+	}
+	for _, e := range exprs {
+		for _, name := range metricName.FindAllString(e, -1) {
+			if !exported[name] {
+				t.Errorf("the dashboard's query %q names %s, which the gateway does not export", e, name)
+			}
+		}
+	}
+}
+
+// queryCount runs an instant query and returns how many series it gave.
+func queryCount(api, q string) (int, error) {
+	resp, err := http.Get(api + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status, Error string
+		Data          struct{ Result []json.RawMessage }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return 0, err
+	}
+	if r.Status != "success" {
+		return 0, fmt.Errorf("%s: %s", r.Status, r.Error)
+	}
+	return len(r.Data.Result), nil
 }
 
 // httpDo makes a request and returns its body, failing t unless the
