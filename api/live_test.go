@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 )
@@ -34,11 +35,11 @@ type liveEntry struct {
 	Client         string    `json:"client"`
 }
 
-// liveTransfers reads GET /transfers as JSON, with the request headers
+// liveTransfers reads GET /transfers of the gateway at base as JSON, with the request headers
 // hdr; it fails the test on anything but 200.
-func liveTransfers(t *testing.T, g *gateway, hdr ...string) (liveDoc, []byte) {
+func liveTransfers(t *testing.T, base string, hdr ...string) (liveDoc, []byte) {
 	t.Helper()
-	status, h, body := g.fetch(t, "GET", "/transfers", nil, hdr...)
+	status, h, body := fetchURL(t, "GET", base+"/transfers", hdr...)
 	if status != http.StatusOK || h.Get("Content-Type") != "application/json" || h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("GET /transfers: %d %q %q %s", status, h.Get("Content-Type"), h.Get("Cache-Control"), body)
 	}
@@ -60,11 +61,11 @@ func entryOf(doc liveDoc, id string) *liveEntry {
 }
 
 // waitGone waits until the transfer of request id has left /transfers.
-func waitGone(t *testing.T, g *gateway, id string, hdr ...string) {
+func waitGone(t *testing.T, base, id string, hdr ...string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		doc, body := liveTransfers(t, g, hdr...)
+		doc, body := liveTransfers(t, base, hdr...)
 		if entryOf(doc, id) == nil {
 			return
 		}
@@ -75,14 +76,14 @@ func waitGone(t *testing.T, g *gateway, id string, hdr ...string) {
 	}
 }
 
-// slowDownload starts a GET of p as request id, read 64 KiB every 15 ms
+// slowDownload starts a GET of url as request id, read 64 KiB every 15 ms
 // (about 4 MiB/s) through a small receive buffer; the channel gets the
 // body's length and error once it is read, and cancel drops the client.
-func slowDownload(t *testing.T, g *gateway, p, id string, hdr ...string) (<-chan error, context.CancelFunc) {
+func slowDownload(t *testing.T, url, id string, hdr ...string) (<-chan error, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, "GET", g.url(p), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func (e *statusError) Error() string { return "status " + strconv.Itoa(e.code) }
 
 // watchTransfer polls /transfers until the transfer of request id has
 // ended (done), and returns what it saw of it.
-func watchTransfer(t *testing.T, g *gateway, id string, done <-chan error, hdr ...string) []liveEntry {
+func watchTransfer(t *testing.T, base, id string, done <-chan error, hdr ...string) []liveEntry {
 	t.Helper()
 	var seen []liveEntry
 	for {
@@ -123,11 +124,11 @@ func watchTransfer(t *testing.T, g *gateway, id string, done <-chan error, hdr .
 			if err != nil {
 				t.Fatalf("transfer %s: %v", id, err)
 			}
-			waitGone(t, g, id, hdr...)
+			waitGone(t, base, id, hdr...)
 			return seen
 		case <-time.After(150 * time.Millisecond):
 		}
-		doc, _ := liveTransfers(t, g, hdr...)
+		doc, _ := liveTransfers(t, base, hdr...)
 		if e := entryOf(doc, id); e != nil {
 			seen = append(seen, *e)
 		}
@@ -181,15 +182,15 @@ func TestLiveDownload(t *testing.T) {
 	forEachServer(t, func(t *testing.T, g *gateway) {
 		writeRandomFile(t, g, "big.bin", size, 11)
 		t.Run("whole", func(t *testing.T) {
-			done, _ := slowDownload(t, g, "/files/big.bin", "dl-whole")
-			checkProgress(t, watchTransfer(t, g, "dl-whole", done), "GET", "/files/big.bin", size)
+			done, _ := slowDownload(t, g.url("/files/big.bin"), "dl-whole")
+			checkProgress(t, watchTransfer(t, g.http.URL, "dl-whole", done), "GET", "/files/big.bin", size)
 		})
 		if g.ftpd.Kind != realftpd.Vsftpd {
 			return
 		}
 		t.Run("range", func(t *testing.T) {
-			done, _ := slowDownload(t, g, "/files/big.bin", "dl-range", "Range", "bytes=1048576-9437183")
-			checkProgress(t, watchTransfer(t, g, "dl-range", done), "GET", "/files/big.bin", 8<<20)
+			done, _ := slowDownload(t, g.url("/files/big.bin"), "dl-range", "Range", "bytes=1048576-9437183")
+			checkProgress(t, watchTransfer(t, g.http.URL, "dl-range", done), "GET", "/files/big.bin", 8<<20)
 		})
 	})
 }
@@ -199,10 +200,10 @@ func TestLiveDownload(t *testing.T) {
 func TestLiveClientGone(t *testing.T) {
 	g := startGateway(t)
 	writeRandomFile(t, g, "big.bin", 12<<20, 12)
-	done, cancel := slowDownload(t, g, "/files/big.bin", "dl-gone")
+	done, cancel := slowDownload(t, g.url("/files/big.bin"), "dl-gone")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		doc, body := liveTransfers(t, g)
+		doc, body := liveTransfers(t, g.http.URL)
 		if e := entryOf(doc, "dl-gone"); e != nil && e.Bytes > 0 {
 			break
 		}
@@ -213,7 +214,7 @@ func TestLiveClientGone(t *testing.T) {
 	}
 	cancel()
 	<-done
-	waitGone(t, g, "dl-gone")
+	waitGone(t, g.http.URL, "dl-gone")
 }
 
 // TestLiveUpload: an upload shows with its Content-Length as the total,
@@ -250,7 +251,7 @@ func TestLiveUpload(t *testing.T) {
 				}
 				done <- err
 			}()
-			seen := watchTransfer(t, g, id, done)
+			seen := watchTransfer(t, g.http.URL, id, done)
 			if len(seen) < 3 {
 				t.Fatalf("the upload was seen %d times: %+v", len(seen), seen)
 			}
@@ -301,8 +302,8 @@ func TestLiveAccess(t *testing.T) {
 	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: tokens})
 	writeRandomFile(t, g, "pub/big.bin", 12<<20, 14)
 	writeRandomFile(t, g, "other/big.bin", 12<<20, 15)
-	pubDone, _ := slowDownload(t, g, "/files/pub/big.bin?download=1", "dl-pub", "Authorization", "Bearer "+tokAll)
-	otherDone, _ := slowDownload(t, g, "/files/other/big.bin", "dl-other", "Authorization", "Bearer "+tokAll)
+	pubDone, _ := slowDownload(t, g.url("/files/pub/big.bin?download=1"), "dl-pub", "Authorization", "Bearer "+tokAll)
+	otherDone, _ := slowDownload(t, g.url("/files/other/big.bin"), "dl-other", "Authorization", "Bearer "+tokAll)
 
 	status, h, body := g.fetch(t, "GET", "/transfers", nil)
 	if status != http.StatusUnauthorized || h.Get("WWW-Authenticate") != challenge {
@@ -327,7 +328,7 @@ func TestLiveAccess(t *testing.T) {
 	// under /pub for the token of /pub.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		doc, body := liveTransfers(t, g, "Authorization", "Bearer "+tokReader)
+		doc, body := liveTransfers(t, g.http.URL, "Authorization", "Bearer "+tokReader)
 		if entryOf(doc, "dl-pub") != nil && entryOf(doc, "dl-other") != nil {
 			for _, secret := range []string{tokAll, tokReader, "download", "?"} {
 				if bytes.Contains(body, []byte(secret)) {
@@ -341,7 +342,7 @@ func TestLiveAccess(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	doc, body := liveTransfers(t, g, "Authorization", "Bearer "+tokPub)
+	doc, body := liveTransfers(t, g.http.URL, "Authorization", "Bearer "+tokPub)
 	if entryOf(doc, "dl-pub") == nil || entryOf(doc, "dl-other") != nil || len(doc.Transfers) != 1 {
 		t.Errorf("the token of /pub sees %s", body)
 	}
@@ -358,7 +359,7 @@ func TestLiveHTML(t *testing.T) {
 	g := startGateway(t)
 	const name = `<script>alert(1)</script>&"x'.bin`
 	writeRandomFile(t, g, name, 12<<20, 16)
-	done, _ := slowDownload(t, g, "/files/"+strings.NewReplacer("<", "%3C", ">", "%3E", `"`, "%22", "'", "%27").Replace(name), "dl-html")
+	done, _ := slowDownload(t, g.url("/files/"+strings.NewReplacer("<", "%3C", ">", "%3E", `"`, "%22", "'", "%27").Replace(name)), "dl-html")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		status, h, body := g.fetch(t, "GET", "/transfers", nil, "Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
@@ -379,6 +380,61 @@ func TestLiveHTML(t *testing.T) {
 			t.Fatalf("the download never showed: %s", body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLiveJoin: with several backends, the first one's /transfers lists
+// the transfers of every backend, each named; /transfers is no mount, and
+// takes GET only.
+func TestLiveJoin(t *testing.T) {
+	j := startJoined(t)
+	writeRandomFile(t, &gateway{ftpd: j.ftpd}, "b/big.bin", 12<<20, 17)
+	done, _ := slowDownload(t, j.url+"/b/big.bin", "dl-b")
+	seen := watchTransfer(t, j.url, "dl-b", done)
+	if len(seen) == 0 || seen[0].Backend != "backend-b" || seen[0].Path != "/b/big.bin" {
+		t.Errorf("the download of /b/ was seen as %+v", seen)
+	}
+	if status, h, body := j.fetch(t, "POST", "/transfers", nil); status != http.StatusMethodNotAllowed || h.Get("Allow") != "GET" {
+		t.Errorf("POST /transfers: %d, Allow %q, %s", status, h.Get("Allow"), body)
+	}
+	if err := api.ValidMount("/transfers/"); err == nil {
+		t.Error("/transfers/ is a valid mount")
+	}
+}
+
+// TestLiveBasic: in Basic passthrough a user sees the transfers of the
+// credentials' open pool; no credentials are 401 with the challenge, and
+// credentials of no open pool (a wrong password) see an empty list, as
+// the gateway logs in to no FTP server to tell them apart from a user
+// with nothing in flight.
+func TestLiveBasic(t *testing.T) {
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{basic: &basicOptions{}})
+	writeRandomFile(t, g, "big.bin", 12<<20, 18)
+	creds := basicAuth(g.ftpd.User, g.ftpd.Password)
+	done, _ := slowDownload(t, g.url("/files/big.bin"), "dl-basic", creds...)
+	if status, h, body := g.fetch(t, "GET", "/transfers", nil); status != http.StatusUnauthorized || h.Get("WWW-Authenticate") != basicChallenge {
+		t.Errorf("no credentials: %d %q %s", status, h.Get("WWW-Authenticate"), body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		doc, body := liveTransfers(t, g.http.URL, creds...)
+		if entryOf(doc, "dl-basic") != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user does not see the download: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	logins := g.logins(g.ftpd.User)
+	if doc, body := liveTransfers(t, g.http.URL, basicAuth(g.ftpd.User, "wrong-Pa55word")...); len(doc.Transfers) != 0 {
+		t.Errorf("a wrong password sees %s", body)
+	}
+	if n := g.logins(g.ftpd.User); n != logins {
+		t.Errorf("/transfers logged in to the FTP server: %d logins, %d before", n, logins)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
