@@ -22,17 +22,35 @@ type liveDoc struct {
 }
 
 type liveEntry struct {
-	ID             string    `json:"id"`
-	Method         string    `json:"method"`
-	Backend        string    `json:"backend"`
-	Path           string    `json:"path"`
-	Bytes          int64     `json:"bytes"`
-	Total          *int64    `json:"total"`
-	Percent        *float64  `json:"percent"`
-	BytesPerSecond int64     `json:"bytes_per_second"`
-	ETASeconds     *int64    `json:"eta_seconds"`
-	Started        time.Time `json:"started"`
-	Client         string    `json:"client"`
+	ID, Method, Backend, Path, Client string
+	Bytes, BytesPerSecond             int64
+	Total, ETASeconds                 *int64
+	Percent                           *float64
+	Started                           time.Time
+}
+
+// UnmarshalJSON reads an entry by the names the README gives its fields.
+func (e *liveEntry) UnmarshalJSON(b []byte) error {
+	var f struct {
+		ID      string    `json:"id"`
+		Method  string    `json:"method"`
+		Backend string    `json:"backend"`
+		Path    string    `json:"path"`
+		Client  string    `json:"client"`
+		Bytes   int64     `json:"bytes"`
+		Rate    int64     `json:"bytes_per_second"`
+		Total   *int64    `json:"total"`
+		ETA     *int64    `json:"eta_seconds"`
+		Percent *float64  `json:"percent"`
+		Started time.Time `json:"started"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return err
+	}
+	*e = liveEntry{f.ID, f.Method, f.Backend, f.Path, f.Client, f.Bytes, f.Rate, f.Total, f.ETA, f.Percent, f.Started}
+	return nil
 }
 
 // liveTransfers reads GET /transfers of the gateway at base as JSON, with the request headers
