@@ -13,7 +13,9 @@ import (
 
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"github.com/ftpgw/ftpgw/pool"
 )
 
 // liveDoc is the answer of GET /transfers, as a client reads it.
@@ -456,5 +458,57 @@ func TestLiveBasic(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLiveMixed: a gateway of a token backend and one of Basic
+// passthrough challenges for both on /transfers, and each kind of
+// credentials sees only the transfers of the backend that takes them.
+func TestLiveMixed(t *testing.T) {
+	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
+	g := &gateway{ftpd: ftpd}
+	writeRandomFile(t, g, "big.bin", 12<<20, 19)
+	users, err := pool.NewUsers(pool.UsersConfig{Pool: pool.Config{Name: "basic", Conn: ftpcore.Config{
+		Addr: ftpd.Addr, CommandTimeout: 10 * time.Second, DataTimeout: 20 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := authTokens(t)
+	tok := api.New(api.Config{Pool: newTestPool(t, ftpd), Mount: "/t/", Tokens: tokens})
+	basic := api.New(api.Config{Users: users, Mount: "/u/"})
+	ts := serveHandler(tok, api.Join(tok, basic))
+	t.Cleanup(func() {
+		ts.Close()
+		tok.Close()
+		basic.Close()
+		users.Close()
+	})
+
+	status, h, body := fetchURL(t, "GET", ts.URL+"/transfers")
+	if got := h.Values("WWW-Authenticate"); status != http.StatusUnauthorized || len(got) != 2 || got[0] != challenge || got[1] != basicChallenge {
+		t.Errorf("no credentials: %d, WWW-Authenticate %q, %s", status, got, body)
+	}
+	creds := basicAuth(ftpd.User, ftpd.Password)
+	uDone, _ := slowDownload(t, ts.URL+"/u/big.bin", "dl-u", creds...)
+	tDone, _ := slowDownload(t, ts.URL+"/t/big.bin", "dl-t", "Authorization", "Bearer "+tokReader)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		byUser, ubody := liveTransfers(t, ts.URL, creds...)
+		byToken, tbody := liveTransfers(t, ts.URL, "Authorization", "Bearer "+tokReader)
+		if entryOf(byUser, "dl-t") != nil || entryOf(byToken, "dl-u") != nil {
+			t.Fatalf("credentials see the other backend's transfer: user %s, token %s", ubody, tbody)
+		}
+		if entryOf(byUser, "dl-u") != nil && entryOf(byToken, "dl-t") != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("each does not see its own: user %s, token %s", ubody, tbody)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, done := range []<-chan error{uDone, tDone} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
