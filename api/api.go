@@ -346,9 +346,13 @@ func New(cfg Config) *Server {
 
 // Close stops the background deletion of temporary upload files and waits
 // for it; files still queued stay on the FTP server, for a sweep to find
-// once they are TempMaxAge old. Call it after the HTTP server has shut
-// down and before the Pool is closed. Close may be called more than once.
-func (s *Server) Close() { s.temps.close() }
+// once they are TempMaxAge old. It stops sampling the transfers in
+// flight (live.go). Call it after the HTTP server has shut down and before
+// the Pool is closed. Close may be called more than once.
+func (s *Server) Close() {
+	s.temps.close()
+	s.live.stop()
+}
 
 // orPositive sets *v to def unless it is positive.
 func orPositive[T int64 | time.Duration](v *T, def T) {

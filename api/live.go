@@ -72,6 +72,7 @@ type liveSet struct {
 	transfers map[*liveTransfer]struct{}
 	timer     *time.Timer // samples while transfers is not empty
 	ticking   bool
+	stopped   bool // by Server.Close: no more sampling
 }
 
 func newLiveSet() *liveSet { return &liveSet{transfers: map[*liveTransfer]struct{}{}} }
@@ -96,7 +97,7 @@ func (s *Server) beginLive(r *http.Request, clean string, total int64) *liveTran
 	l := s.live
 	l.mu.Lock()
 	l.transfers[t] = struct{}{}
-	if !l.ticking {
+	if !l.ticking && !l.stopped {
 		l.ticking = true
 		if l.timer == nil {
 			l.timer = time.AfterFunc(liveSampleEvery, l.sample)
@@ -120,7 +121,7 @@ func (l *liveSet) end(t *liveTransfer) {
 func (l *liveSet) sample() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.transfers) == 0 {
+	if len(l.transfers) == 0 || l.stopped {
 		l.ticking = false
 		return
 	}
@@ -131,6 +132,16 @@ func (l *liveSet) sample() {
 		t.full = t.full || t.next == 0
 	}
 	l.timer.Reset(liveSampleEvery)
+}
+
+// stop ends the sampling, for Server.Close: no timer outlives the Server.
+func (l *liveSet) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.ticking, l.stopped = false, true
 }
 
 // transferDoc is the answer of GET /transfers.
