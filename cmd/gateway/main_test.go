@@ -57,7 +57,7 @@ func envFrom(m map[string]string) func(string) string {
 // ./cmd/gateway --demo` would, exercises every route over real sockets,
 // then cancels it and expects a prompt, clean return.
 func TestDemo(t *testing.T) {
-	cfg, err := loadConfig([]string{"--demo", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
+	cfg, err := loadConfig([]string{"--demo", "--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestLoadConfig(t *testing.T) {
 					c.MaxSessionIdle != 5*time.Minute || c.AcquireTimeout != 10*time.Second || c.BudgetQuietPeriod != time.Minute ||
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
-					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
+					c.DrainPause != 5*time.Second || c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
 					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
 					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
 					c.MaxClockSkew != 2*time.Hour || c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour ||
@@ -967,7 +967,7 @@ func startGateway(t *testing.T, args []string) (base string, stop func() string)
 // startGatewayEnv is startGateway with the environment env.
 func startGatewayEnv(t *testing.T, args []string, env map[string]string) (base string, stop func() string) {
 	t.Helper()
-	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, args...), envFrom(env), io.Discard)
+	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s"}, args...), envFrom(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
