@@ -65,3 +65,39 @@ func TestReadyzDraining(t *testing.T) {
 		t.Errorf("/healthz while draining: %d", code)
 	}
 }
+
+// TestReadyzServerFull: when the gateway's busy sessions are all the FTP
+// server takes (its limit of connections), the greeting /readyz asks for
+// is the server's refusal for too many; the server is there, serving, and
+// the backend is ready, of a fixed login and of Basic passthrough alike.
+func TestReadyzServerFull(t *testing.T) {
+	for _, kind := range []realftpd.Kind{realftpd.Vsftpd, realftpd.PureFTPd} {
+		for _, basic := range []bool{false, true} {
+			name := string(kind)
+			o := gatewayOptions{maxSessions: 2, server: realftpd.Options{MaxConns: 2}}
+			if basic {
+				name += " basic"
+				o.basic = &basicOptions{}
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				g := startGatewayOn(t, kind, o)
+				writeRandomFile(t, g, "big.bin", 32<<20, 1)
+				var cred []string
+				if basic {
+					cred = basicAuth(g.ftpd.User, g.ftpd.Password)
+				}
+				for range 2 {
+					resp := g.do(t, http.MethodGet, "/files/big.bin", nil, cred...)
+					t.Cleanup(func() { resp.Body.Close() })
+					if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil || resp.StatusCode != http.StatusOK {
+						t.Fatalf("GET: %d %v", resp.StatusCode, err)
+					}
+				}
+				if code, _, body := g.fetch(t, http.MethodGet, "/readyz", nil); code != http.StatusOK || string(body) != "ready\n" {
+					t.Fatalf("/readyz with the server full of the gateway's busy sessions: %d %q, want 200", code, body)
+				}
+			})
+		}
+	}
+}
