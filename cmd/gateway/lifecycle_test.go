@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,62 +79,14 @@ func TestDrainLetsDownloadFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := startRunning(t, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--drain-pause", pause.String(), "--shutdown-timeout", "10s")
-	if code, err := freshGet(g.addr, "/readyz"); code != http.StatusOK {
-		t.Fatalf("/readyz before the stop: %d %v", code, err)
-	}
-
-	resp, err := http.Get("http://" + g.addr.String() + "/files/big.bin")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET: %v %v", resp, err)
-	}
-	defer resp.Body.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	downloaded := make(chan result, 1)
-	go func() {
-		// 256 KiB every 10 ms: 64 MiB in about 2.6 s, beyond the pause.
-		sum, n, err := readSlowly(resp.Body, 10*time.Millisecond)
-		downloaded <- result{sum, n, err}
-	}()
+	// 256 KiB every 10 ms: 64 MiB in about 2.6 s, beyond the pause.
+	downloaded := startSlowDownload(t, g.addr, "/files/big.bin", 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	stopped := time.Now()
 	g.stop()
+	watchDrain(t, g.addr, stopped, pause)
 
-	// Within the pause: /readyz fails at once, every time, and files
-	// are still served to new connections.
-	var probes int
-	for time.Since(stopped) < pause*8/10 {
-		code, err := freshGet(g.addr, "/readyz")
-		if err != nil {
-			t.Fatalf("/readyz %v after the stop, within the pause: %v", time.Since(stopped), err)
-		}
-		if code != http.StatusServiceUnavailable {
-			if probes > 0 || time.Since(stopped) > 200*time.Millisecond {
-				t.Fatalf("/readyz %v after the stop: %d, want 503", time.Since(stopped), code)
-			}
-			continue // the stop has not reached run yet
-		}
-		probes++
-		time.Sleep(50 * time.Millisecond)
-	}
-	if probes == 0 {
-		t.Fatal("no /readyz answered 503 within the pause")
-	}
-	if code, err := freshGet(g.addr, "/files/small.txt"); code != http.StatusOK {
-		t.Errorf("GET within the pause: %d %v, want 200", code, err)
-	}
-
-	// After the pause: new connections are refused.
-	time.Sleep(time.Until(stopped.Add(pause + 300*time.Millisecond)))
-	if _, err := freshGet(g.addr, "/readyz"); err == nil {
-		t.Errorf("a new connection %v after the stop, past the pause, was served", time.Since(stopped))
-	}
-
-	r := <-downloaded
-	if r.err != nil || r.n != size || r.sum != want {
+	if r := <-downloaded; r.err != nil || r.n != size || r.sum != want {
 		t.Fatalf("download: %d bytes of %d, identical %v, err %v", r.n, size, r.sum == want, r.err)
 	}
 	select {
@@ -145,6 +101,125 @@ func TestDrainLetsDownloadFinish(t *testing.T) {
 		if !strings.Contains(g.stderr.String(), `"msg":"`+phase) {
 			t.Errorf("no log line of the phase %q:\n%s", phase, g.stderr.String())
 		}
+	}
+}
+
+// download is what startSlowDownload read.
+type download struct {
+	sum [32]byte
+	n   int64
+	err error
+}
+
+// startSlowDownload GETs path of the gateway at addr, checks that it is
+// 200 and reads its body slowly (readSlowly, a piece every gap) in the
+// background.
+func startSlowDownload(t *testing.T, addr net.Addr, path string, gap time.Duration) <-chan download {
+	t.Helper()
+	resp, err := http.Get("http://" + addr.String() + path)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %v %v", path, resp, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	done := make(chan download, 1)
+	go func() {
+		sum, n, err := readSlowly(resp.Body, gap)
+		done <- download{sum, n, err}
+	}()
+	return done
+}
+
+// watchDrain follows the gateway at addr, told to stop at stopped, through
+// its pause: /readyz fails at once and every time, files are still served
+// (small.txt), and after the pause new connections are refused.
+func watchDrain(t *testing.T, addr net.Addr, stopped time.Time, pause time.Duration) {
+	t.Helper()
+	var probes int
+	for time.Since(stopped) < pause*8/10 {
+		code, err := freshGet(addr, "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz %v after the stop, within the pause: %v", time.Since(stopped), err)
+		}
+		if code != http.StatusServiceUnavailable {
+			if probes > 0 || time.Since(stopped) > 200*time.Millisecond {
+				t.Fatalf("/readyz %v after the stop: %d, want 503", time.Since(stopped), code)
+			}
+			continue // the stop has not reached the gateway yet
+		}
+		probes++
+		time.Sleep(50 * time.Millisecond)
+	}
+	if probes == 0 {
+		t.Fatal("no /readyz answered 503 within the pause")
+	}
+	if code, err := freshGet(addr, "/files/small.txt"); code != http.StatusOK {
+		t.Errorf("GET within the pause: %d %v, want 200", code, err)
+	}
+	time.Sleep(time.Until(stopped.Add(pause + 300*time.Millisecond)))
+	if _, err := freshGet(addr, "/readyz"); err == nil {
+		t.Errorf("a new connection %v after the stop, past the pause, was served", time.Since(stopped))
+	}
+}
+
+// TestSIGTERMDrainsBinary: the built gateway, sent SIGTERM during a slow
+// download, drains as run does (TestDrainLetsDownloadFinish), lets the
+// download finish byte-identical and exits 0; the signal, not a context,
+// starts it.
+func TestSIGTERMDrainsBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	const size, pause = 32 << 20, time.Second
+	bin := buildGateway(t)
+	dir := t.TempDir()
+	want := writeBigFile(t, dir, "big.bin", size)
+	if err := os.WriteFile(filepath.Join(dir, "small.txt"), []byte("small\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--drain-pause", pause.String(), "--shutdown-timeout", "10s")
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	var addr net.Addr
+	sc := bufio.NewScanner(logs)
+	for addr == nil && sc.Scan() {
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			if addr, err = net.ResolveTCPAddr("tcp", line.Addr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if addr == nil {
+		t.Fatalf("the gateway logged no address: %v", sc.Err())
+	}
+	go io.Copy(io.Discard, logs)
+
+	// 256 KiB every 20 ms: 32 MiB in about 2.6 s, beyond the pause.
+	downloaded := startSlowDownload(t, addr, "/files/big.bin", 20*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	stopped := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	watchDrain(t, addr, stopped, pause)
+	if r := <-downloaded; r.err != nil || r.n != size || r.sum != want {
+		t.Fatalf("download: %d bytes of %d, identical %v, err %v", r.n, size, r.sum == want, r.err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the gateway exited with %v, want status 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the gateway did not exit after the download ended")
 	}
 }
 
