@@ -707,6 +707,12 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative min", args: []string{"--demo", "--min-sessions", "-1"}, wantErr: "--min-sessions"},
 		{name: "negative timeout", args: []string{"--demo", "--acquire-timeout", "-1s"}, wantErr: "--acquire-timeout must be positive"},
 		{name: "zero quiet period", args: []string{"--demo", "--budget-quiet-period", "0s"}, wantErr: "--budget-quiet-period must be positive"},
+		{name: "negative drain pause", args: []string{"--demo", "--drain-pause", "-1s"}, wantErr: "--drain-pause must be 0 or more"},
+		{name: "no drain pause", args: []string{"--demo", "--drain-pause", "0s"}, check: func(t *testing.T, c *config) {
+			if c.DrainPause != 0 {
+				t.Errorf("drain pause %v, want 0", c.DrainPause)
+			}
+		}},
 		{name: "bad log level", args: []string{"--demo", "--log-level", "verbose"}, wantErr: "--log-level"},
 		{name: "bad listen", args: []string{"--demo", "--listen", "8080"}, wantErr: "--listen"},
 		{name: "stray argument", args: []string{"--demo", "extra"}, wantErr: "unexpected argument"},
