@@ -5,7 +5,11 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"github.com/ftpgw/ftpgw/pool"
 )
 
 // TestReadyzWhileBusy: a backend whose every session is busy serving
@@ -99,5 +103,35 @@ func TestReadyzServerFull(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReadyzDrainingJoined: with several backends, draining any one of
+// their Servers drains the gateway: /readyz, which the first answers for
+// all, is 503 draining.
+func TestReadyzDrainingJoined(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	var servers []*api.Server
+	for _, name := range []string{"a", "b"} {
+		p, err := pool.New(pool.Config{Name: name, Conn: ftpcore.Config{Addr: srv.Addr, User: "user", Password: "pass"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := api.New(api.Config{Pool: p, Mount: "/" + name + "/"})
+		t.Cleanup(func() { s.Close(); p.Close() })
+		servers = append(servers, s)
+	}
+	ts := serveHandler(servers[0], api.Join(servers...))
+	t.Cleanup(ts.Close)
+	if code, _, body := fetchURL(t, http.MethodGet, ts.URL+"/readyz"); code != http.StatusOK || string(body) != "a: ready\nb: ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	servers[1].Drain()
+	code, hdr, body := fetchURL(t, http.MethodGet, ts.URL+"/readyz")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the second backend drained: %d %q, want 503", code, body)
+	}
+	if d := problemOf(t, hdr, body)["detail"]; d != "draining: the gateway is shutting down" {
+		t.Errorf("detail %q", d)
 	}
 }
