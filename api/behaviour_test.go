@@ -354,3 +354,57 @@ func TestSymlinks(t *testing.T) {
 		}
 	})
 }
+
+// TestTransferMetrics: transfers begun and ended, by direction and result,
+// their durations, and downloads whole or ranged, counted as they happen:
+// a client that leaves mid-download is client_gone.
+func TestTransferMetrics(t *testing.T) {
+	g := startGateway(t)
+	g.ftpd.WriteFile(t, "small.txt", bytes.Repeat([]byte("s"), 1000))
+	writeRandomFile(t, g, "big.bin", 64<<20, 7)
+	g.fetch(t, http.MethodGet, "/files/small.txt", nil)
+	g.fetch(t, http.MethodGet, "/files/small.txt", nil, "Range", "bytes=0-9")
+	g.fetch(t, http.MethodPut, "/files/up.txt", strings.NewReader("0123456789"))
+	g.fetch(t, http.MethodHead, "/files/small.txt", nil) // no transfer
+	g.fetch(t, http.MethodGet, "/files/missing", nil)    // no transfer either
+
+	// A client that reads a little of a large file and leaves.
+	resp := g.do(t, http.MethodGet, "/files/big.bin", nil)
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	want := `
+# HELP ftpgw_downloads_total Downloads begun, by backend and kind: full (the whole file) or range (a 206 of part of it).
+# TYPE ftpgw_downloads_total counter
+ftpgw_downloads_total{backend="vsftpd",kind="full"} 2
+ftpgw_downloads_total{backend="vsftpd",kind="range"} 1
+# HELP ftpgw_transfers_started_total Transfers begun (a GET sending a file's bytes, a PUT whose STOR is open), by backend and direction.
+# TYPE ftpgw_transfers_started_total counter
+ftpgw_transfers_started_total{backend="vsftpd",direction="download"} 3
+ftpgw_transfers_started_total{backend="vsftpd",direction="upload"} 1
+# HELP ftpgw_transfers_finished_total Transfers ended, by backend, direction and result: ok, client_gone (the client left, or was too slow), ftp_error (the FTP server failed or refused), timeout (it did not answer in time), error (anything else).
+# TYPE ftpgw_transfers_finished_total counter
+ftpgw_transfers_finished_total{backend="vsftpd",direction="download",result="client_gone"} 1
+ftpgw_transfers_finished_total{backend="vsftpd",direction="download",result="ok"} 2
+ftpgw_transfers_finished_total{backend="vsftpd",direction="upload",result="ok"} 1
+`
+	names := []string{"ftpgw_downloads_total", "ftpgw_transfers_started_total", "ftpgw_transfers_finished_total"}
+	// The ends are counted once the handlers return, a moment after the
+	// clients have their responses.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := testutil.GatherAndCompare(g.reg, strings.NewReader(want), names...)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := testutil.CollectAndCount(g.reg, "ftpgw_transfer_duration_seconds"); n != 2 {
+		t.Errorf("ftpgw_transfer_duration_seconds has %d series, want download and upload", n)
+	}
+}

@@ -87,23 +87,34 @@ type clientWriter struct {
 	rc    *http.ResponseController
 	lim   clientLimits
 	start time.Time
-	watch *sendWatch // nil: a deadline per write
+	watch *sendWatch   // nil: a deadline per write
+	conn  *net.TCPConn // the client's connection; nil if not known
 }
 
 func newClientWriter(w http.ResponseWriter, r *http.Request, lim clientLimits) *clientWriter {
 	c := &clientWriter{w: w, rc: http.NewResponseController(w), lim: lim, start: time.Now()}
 	if nc, ok := r.Context().Value(clientConnKey{}).(net.Conn); ok {
 		if conn, ok := unwrapConn(nc); ok {
+			c.conn = conn
 			c.watch = startSendWatch(conn, lim)
 		}
 	}
 	return c
 }
 
+// clientLeft marks err as the client's doing when its connection is gone:
+// an error of a splice (or a write) does not say which end broke.
+func (c *clientWriter) clientLeft(err error) error {
+	if err != nil && c.conn != nil && peerGone(c.conn) {
+		return fmt.Errorf("%w: %w", errClientLeft, err)
+	}
+	return err
+}
+
 func (c *clientWriter) Write(p []byte) (int, error) {
 	if c.watch != nil {
 		n, err := c.w.Write(p)
-		return n, c.watch.explain(err)
+		return n, c.clientLeft(c.watch.explain(err))
 	}
 	var n int
 	for len(p) > 0 {
@@ -137,10 +148,10 @@ func (c *clientWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	if rf, ok := c.w.(io.ReaderFrom); ok {
 		n, err := rf.ReadFrom(r)
-		return n, c.watch.explain(err)
+		return n, c.clientLeft(c.watch.explain(err))
 	}
 	n, err := io.Copy(writerOnly{c.w}, r)
-	return n, c.watch.explain(err)
+	return n, c.clientLeft(c.watch.explain(err))
 }
 
 // done ends the watch and clears the deadline, so that neither outlives the

@@ -9,6 +9,25 @@ import (
 // canWatchSends says whether sendProgress can report anything.
 const canWatchSends = true
 
+// peerGone reports whether the connection is no longer established: its
+// peer reset or closed it. A splice from an FTP data connection to a client
+// fails the same way whichever end broke; this tells the client's.
+func peerGone(conn *net.TCPConn) bool {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil || serr != nil {
+		// A descriptor already closed: gone.
+		return true
+	}
+	return info.State != unix.BPF_TCP_ESTABLISHED
+}
+
 // sendProgress reads TCP_INFO: the bytes the peer has acknowledged
 // (tcpi_bytes_acked, which zero-window probes do not move) and whether
 // bytes are waiting for it, sent but unacknowledged or not yet sent

@@ -330,7 +330,7 @@ func classify(err error) classified {
 		}
 	case fe != nil:
 		c.status, c.detail, c.retryAfter = statusForReply(fe)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, errClientLeft):
 		c.status, c.detail = statusClientClosed, "the client went away"
 	case errors.Is(err, ftpcore.ErrDataConn) && ftpcore.IsTimeout(err):
 		c.status, c.detail = http.StatusGatewayTimeout, "timed out opening a data connection to the FTP server"
@@ -418,6 +418,28 @@ type problemBody struct {
 	// helps whoever runs the gateway, and 4xx responses have no need of
 	// the server's wording (which can name server-side paths).
 	FTPMessage string `json:"ftp_message,omitempty"`
+}
+
+// errClientLeft marks an error of a response's bytes that the client's
+// end of the connection caused: it reset or closed it.
+var errClientLeft = errors.New("the client's connection is gone")
+
+// transferResult names how a transfer that ended with err (nil: whole)
+// went, for ftpgw_transfers_finished_total.
+func transferResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	c := classify(err)
+	switch {
+	case c.status == statusClientClosed || c.status == http.StatusRequestTimeout:
+		return "client_gone"
+	case c.status == http.StatusGatewayTimeout:
+		return "timeout"
+	case c.ftpCode != 0 || c.status == http.StatusBadGateway:
+		return "ftp_error"
+	}
+	return "error"
 }
 
 // writeError renders err as a problem response, unless the response has

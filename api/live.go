@@ -88,9 +88,13 @@ func (s *Server) beginLive(r *http.Request, clean string, total int64) *liveTran
 		total:   total,
 		started: time.Now(),
 	}
+	ranged := false
 	if info := requestInfoFrom(r.Context()); info != nil {
 		t.id = info.id
+		info.transfer = t // observe counts its end
+		ranged = info.status == http.StatusPartialContent
 	}
+	s.metrics.transferStarted(t, ranged)
 	if s.cfg.Users != nil {
 		t.user, _, _ = r.BasicAuth()
 	}
@@ -107,6 +111,14 @@ func (s *Server) beginLive(r *http.Request, clean string, total int64) *liveTran
 	}
 	l.mu.Unlock()
 	return t
+}
+
+// direction is "download" for a GET, "upload" for a PUT.
+func (t *liveTransfer) direction() string {
+	if t.method == http.MethodPut {
+		return "upload"
+	}
+	return "download"
 }
 
 // end removes t from the transfers in flight.

@@ -25,6 +25,11 @@ type metrics struct {
 	transfersRefused  *prometheus.CounterVec
 
 	loginsRefused *prometheus.CounterVec
+
+	transfersStarted  *prometheus.CounterVec
+	transfersFinished *prometheus.CounterVec
+	transferDuration  *prometheus.HistogramVec
+	downloads         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,6 +71,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		loginsRefused: counterVec("ftpgw_basic_logins_refused_total",
 			"Requests of Basic passthrough refused for their credentials, by backend and reason: no_credentials, malformed, bad_credentials (the FTP server refused them), rate_limited_user, rate_limited_address.",
 			"backend", "reason"),
+		transfersStarted: counterVec("ftpgw_transfers_started_total",
+			"Transfers begun (a GET sending a file's bytes, a PUT whose STOR is open), by backend and direction.",
+			"backend", "direction"),
+		transfersFinished: counterVec("ftpgw_transfers_finished_total",
+			"Transfers ended, by backend, direction and result: ok, client_gone (the client left, or was too slow), ftp_error (the FTP server failed or refused), timeout (it did not answer in time), error (anything else).",
+			"backend", "direction", "result"),
+		transferDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ftpgw_transfer_duration_seconds",
+			Help:    "Time from a transfer's first byte to its end, by backend and direction.",
+			Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400},
+		}, []string{"backend", "direction"}),
+		downloads: counterVec("ftpgw_downloads_total",
+			"Downloads begun, by backend and kind: full (the whole file) or range (a 206 of part of it).",
+			"backend", "kind"),
 	}
 	if reg != nil {
 		// The Servers of several backends share one registry, and so
@@ -81,6 +100,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		register(reg, &m.transfersWaiting)
 		register(reg, &m.transfersRefused)
 		register(reg, &m.loginsRefused)
+		register(reg, &m.transfersStarted)
+		register(reg, &m.transfersFinished)
+		register(reg, &m.transferDuration)
+		register(reg, &m.downloads)
 	}
 	return m
 }
@@ -124,6 +147,25 @@ func (m *metrics) bytesCounter(backend, direction string, live *liveTransfer) fu
 		c.Add(float64(n))
 		live.bytes.Add(n)
 	}
+}
+
+// transferStarted counts t's start; ranged says a download is of part of
+// its file.
+func (m *metrics) transferStarted(t *liveTransfer, ranged bool) {
+	m.transfersStarted.WithLabelValues(t.backend, t.direction()).Inc()
+	if t.direction() == "download" {
+		kind := "full"
+		if ranged {
+			kind = "range"
+		}
+		m.downloads.WithLabelValues(t.backend, kind).Inc()
+	}
+}
+
+// transferFinished counts t's end, with its result (transferResult).
+func (m *metrics) transferFinished(t *liveTransfer, result string) {
+	m.transfersFinished.WithLabelValues(t.backend, t.direction(), result).Inc()
+	m.transferDuration.WithLabelValues(t.backend, t.direction()).Observe(time.Since(t.started).Seconds())
 }
 
 func (m *metrics) ftpError(backend string, code int) {

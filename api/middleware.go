@@ -24,6 +24,8 @@ type requestInfo struct {
 	err        error
 	token      string // the name of the request's bearer token
 	signedKey  string // the key id of the request's signed URL
+	// transfer is the request's transfer, once it has begun (beginLive).
+	transfer *liveTransfer
 }
 
 type requestInfoKey struct{}
@@ -94,6 +96,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			s.metrics.request(methodLabel(r.Method), route, status, d)
+			if info.transfer != nil {
+				result := transferResult(info.err)
+				if aborted && info.err == nil {
+					result = "error"
+				}
+				s.metrics.transferFinished(info.transfer, result)
+			}
 			level := slog.LevelInfo
 			if status >= 500 || aborted {
 				level = slog.LevelError
