@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
@@ -134,6 +136,18 @@ func (c *contract) check(t *testing.T, mount string, req *http.Request, status i
 	}
 }
 
+// checkContract checks the response to method on rawURL, of a gateway
+// whose backend has the default mount, against openapi.yaml, as
+// contract.check does: for tests that fetch with helpers of their own.
+func checkContract(t *testing.T, method, rawURL string, status int, h http.Header, body []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadContract(t).check(t, api.DefaultMount, req, status, h, body)
+}
+
 // component is the spec's response name, for a request the paths do not
 // document, which must have got status want.
 func (c *contract) component(t *testing.T, where string, status, want int, name string) *openapi3.Response {
@@ -243,13 +257,28 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
-// contractClient sends requests to a gateway and checks every response
-// against openapi.yaml.
+// contractClient sends requests to a gateway at base, whose backends
+// have mounts, and checks every response against openapi.yaml.
 type contractClient struct {
-	t     *testing.T
-	c     *contract
-	g     *gateway
-	mount string
+	t      *testing.T
+	c      *contract
+	base   string
+	mounts []string
+}
+
+func newContractClient(t *testing.T, base string, mounts ...string) *contractClient {
+	return &contractClient{t: t, c: loadContract(t), base: base, mounts: mounts}
+}
+
+// mountOf is the mount p is in, the longest; the first if none.
+func (cc *contractClient) mountOf(p string) string {
+	found := cc.mounts[0]
+	for _, m := range cc.mounts {
+		if (strings.HasPrefix(p, m) || p == strings.TrimSuffix(m, "/")) && len(m) > len(found) {
+			found = m
+		}
+	}
+	return found
 }
 
 // fetch sends the request (following no redirect), checks the response
@@ -262,29 +291,34 @@ func (cc *contractClient) fetch(want int, method, p string, body []byte, hdr ...
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, cc.g.url(p), nil)
+	req, err := http.NewRequest(method, cc.base+p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	status, h, b := corsFetch(t, method, cc.g.url(p), rd, hdr...)
+	status, h, b := corsFetch(t, method, cc.base+p, rd, hdr...)
 	if status != want {
 		t.Errorf("%s %s: status %d, want %d; body %s", method, p, status, want, b)
 	}
-	cc.c.check(t, cc.mount, req, status, h, b)
+	cc.c.check(t, cc.mountOf(req.URL.Path), req, status, h, b)
 	return h, b
 }
 
 // TestOpenAPIContract runs requests of every route and every status that
-// is cheap to bring about on vsftpd, with tokens, signed URLs and CORS
-// on, and checks each response against openapi.yaml: status, headers both
-// ways, body.
+// is cheap to bring about, with tokens, signed URLs and CORS on, on every
+// server of the matrix (FTPS included), and checks each response against
+// openapi.yaml: status, headers both ways, body.
 func TestOpenAPIContract(t *testing.T) {
-	c := loadContract(t)
 	signer := testSigner(t, "k1 "+signKey1+"\n")
-	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: authTokens(t), signer: signer, cors: corsPolicy(), maxUpload: 1 << 10})
+	forEachServerWith(t, gatewayOptions{tokens: authTokens(t), signer: signer, cors: corsPolicy(), maxUpload: 1 << 10}, func(t *testing.T, g *gateway) {
+		contractRequests(t, g, signer)
+	})
+}
+
+// contractRequests are TestOpenAPIContract's requests, on g.
+func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	g.ftpd.WriteFile(t, "pub/a.bin", randomBytes(5000, 1))
 	g.settle(t, "pub/a.bin")
 	g.ftpd.WriteFile(t, "pub/page.html", []byte("<p>hi</p>"))
@@ -295,7 +329,7 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 	}
 	chownTestUser(t, g.ftpd.Path("empty")) // readonly stays root's
-	cc := &contractClient{t: t, c: c, g: g, mount: api.DefaultMount}
+	cc := newContractClient(t, g.http.URL, api.DefaultMount)
 	all, reader := "Bearer "+tokAll, "Bearer "+tokReader
 	origin := "Origin"
 
@@ -401,15 +435,48 @@ func TestOpenAPIContract(t *testing.T) {
 // transfer of its gets 429 at once, and another client's 503 after the
 // acquire timeout.
 func TestOpenAPIContractBusy(t *testing.T) {
-	c := loadContract(t)
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxTransfers: 1, maxClientTransfers: 1, trustedProxies: loopback,
 		acquireTimeout: 300 * time.Millisecond, cors: corsPolicy()})
 	writeRandomFile(t, g, "big.bin", 32<<20, 1)
-	cc := &contractClient{t: t, c: c, g: g, mount: api.DefaultMount}
+	cc := newContractClient(t, g.http.URL, api.DefaultMount)
 	held := holdDownload(t, g, "/files/big.bin", "X-Forwarded-For", "192.0.2.1")
 	defer held.Body.Close()
 	cc.fetch(429, "GET", "/files/big.bin", nil, "X-Forwarded-For", "192.0.2.1", "Origin", appOrigin)
 	cc.fetch(429, "PUT", "/files/up.bin", []byte("x"), "X-Forwarded-For", "192.0.2.1")
 	cc.fetch(503, "GET", "/files/big.bin", nil, "X-Forwarded-For", "192.0.2.2", "Origin", appOrigin)
+}
+
+// TestOpenAPIContractJoined checks against openapi.yaml the responses of
+// two backends joined at mounts of their own, one of Basic passthrough
+// (its 401 challenge, 400 and the 429 of failed logins), and the
+// gateway's paths before them (/readyz of both).
+func TestOpenAPIContractJoined(t *testing.T) {
+	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
+	ftpd.WriteFile(t, "hello.txt", []byte("hello\n"))
+	conn := ftpcore.Config{Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password, CommandTimeout: 10 * time.Second}
+	users, err := pool.NewUsers(pool.UsersConfig{Pool: pool.Config{Name: "people", Conn: conn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := api.New(api.Config{Pool: newTestPool(t, ftpd), Mount: "/fixed/", CORS: corsPolicy()})
+	people := api.New(api.Config{Users: users, Mount: "/people/", LoginFailuresPerUser: 1})
+	t.Cleanup(func() { fixed.Close(); people.Close(); users.Close() })
+	ts := serveHandler(fixed, api.Join(fixed, people))
+	t.Cleanup(ts.Close)
+	cc := newContractClient(t, ts.URL, "/fixed/", "/people/")
+
+	cc.fetch(200, "GET", "/readyz", nil)
+	cc.fetch(404, "GET", "/files/hello.txt", nil)
+	cc.fetch(400, "POST", "/signed-urls", []byte(`{"method":"GET","path":"/fixed/hello.txt"}`), "Authorization", "Bearer "+tokAll)
+	cc.fetch(301, "GET", "/fixed", nil)
+	cc.fetch(200, "GET", "/fixed/", nil, "Origin", appOrigin)
+	cc.fetch(200, "GET", "/fixed/hello.txt", nil)
+	cc.fetch(200, "GET", "/people/hello.txt", nil, basicAuth(ftpd.User, ftpd.Password)...)
+	cc.fetch(200, "HEAD", "/people/", nil, basicAuth(ftpd.User, ftpd.Password)...)
+	cc.fetch(401, "GET", "/people/hello.txt", nil)
+	cc.fetch(400, "GET", "/people/hello.txt", nil, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("u\xff:p")))
+	cc.fetch(401, "GET", "/people/hello.txt", nil, basicAuth("nobody", "wrong")...)
+	cc.fetch(429, "HEAD", "/people/hello.txt", nil, basicAuth("nobody", "wrong")...)
+	cc.fetch(429, "GET", "/people/hello.txt", nil, basicAuth("nobody", "wrong")...)
 }
