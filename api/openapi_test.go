@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,13 +31,21 @@ import (
 // contract is openapi.yaml, loaded to check real responses against it.
 type contract struct{ doc *openapi3.T }
 
-func loadContract(t testing.TB) *contract {
-	t.Helper()
+// specDoc is openapi.yaml, loaded and validated once: that takes some
+// 100 ms under -race, and the tests check hundreds of responses, in
+// parallel. Checking a response only reads it.
+var specDoc = sync.OnceValues(func() (*openapi3.T, error) {
 	doc, err := openapi3.NewLoader().LoadFromData([]byte(ftpgw.OpenAPI()))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	if err := doc.Validate(context.Background()); err != nil {
+	return doc, doc.Validate(context.Background())
+})
+
+func loadContract(t testing.TB) *contract {
+	t.Helper()
+	doc, err := specDoc()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return &contract{doc: doc}
@@ -55,9 +64,10 @@ func specPath(mount, p string) (tmpl string, inMount bool) {
 		return "/files", true
 	case !ok:
 		return p, false
-	case rest == "":
+	case rest == "", rest == ".":
 		return "/files/", true
-	case strings.HasSuffix(rest, "/"):
+	case strings.HasSuffix(rest, "/"), rest == ".", strings.HasSuffix(rest, "/."):
+		// A final "." names the directory it is in, as "./" does.
 		return "/files/{dir}/", true
 	}
 	return "/files/{path}", true
