@@ -152,15 +152,19 @@ func (c *contract) check(t *testing.T, mount string, req *http.Request, status i
 }
 
 // checkContract checks the response to method on rawURL, of a gateway
-// whose backend has the default mount, against openapi.yaml, as
-// contract.check does: for tests that fetch with helpers of their own.
-func checkContract(t *testing.T, method, rawURL string, status int, h http.Header, body []byte) {
+// whose backends have mounts (api.DefaultMount if none are given),
+// against openapi.yaml, as contract.check does: for tests that fetch with
+// helpers of their own.
+func checkContract(t *testing.T, method, rawURL string, status int, h http.Header, body []byte, mounts ...string) {
 	t.Helper()
 	req, err := http.NewRequest(method, rawURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loadContract(t).check(t, api.DefaultMount, req, status, h, body)
+	if len(mounts) == 0 {
+		mounts = []string{api.DefaultMount}
+	}
+	loadContract(t).check(t, mountOf(mounts, req.URL.Path), req, status, h, body)
 }
 
 // component is the spec's response name, for a request the paths do not
@@ -285,13 +289,16 @@ func newContractClient(t *testing.T, base string, mounts ...string) *contractCli
 	return &contractClient{t: t, c: loadContract(t), base: base, mounts: mounts}
 }
 
-// mountOf is the mount p is in, the longest; the first if none.
-func (cc *contractClient) mountOf(p string) string {
-	found := cc.mounts[0]
-	for _, m := range cc.mounts {
+// mountOf is the mount of mounts p is in, the longest; the first if none.
+func mountOf(mounts []string, p string) string {
+	found := ""
+	for _, m := range mounts {
 		if (strings.HasPrefix(p, m) || p == strings.TrimSuffix(m, "/")) && len(m) > len(found) {
 			found = m
 		}
+	}
+	if found == "" {
+		return mounts[0]
 	}
 	return found
 }
@@ -317,7 +324,7 @@ func (cc *contractClient) fetch(want int, method, p string, body []byte, hdr ...
 	if status != want {
 		t.Errorf("%s %s: status %d, want %d; body %s", method, p, status, want, b)
 	}
-	cc.c.check(t, cc.mountOf(req.URL.Path), req, status, h, b)
+	cc.c.check(t, mountOf(cc.mounts, req.URL.Path), req, status, h, b)
 	return h, b
 }
 
