@@ -1,5 +1,5 @@
 # ftpgw — `make` or `make test` runs what CI runs: install the test
-# dependencies (vsftpd, curl, chromium-headless-shell, pure-ftpd and
+# dependencies (vsftpd, curl, chromium-headless-shell, podman, prometheus, pure-ftpd and
 # proftpd unpacked under $FTPGW_TEST_SERVERS_DIR or
 # /opt/ftpgw-test-servers, the ftpgwtest account; needs root), check formatting, vet, staticcheck (a pinned version; any
 # finding fails), then every test under -race with the real-server tests

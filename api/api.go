@@ -239,12 +239,16 @@ type Server struct {
 	// transfers counts the transfers under way and applies the caps on
 	// them (limits.go).
 	transfers *transfers
+	// live are the backend's transfers in flight, for GET /transfers
+	// (live.go).
+	live *liveSet
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
 // /healthz (the process is alive), /readyz (an FTP session can be had),
-// POST /signed-urls (signed.go), /openapi.yaml (the gateway's OpenAPI
-// document) and /metrics when Config.Metrics is set. It starts the goroutine that
+// POST /signed-urls (signed.go), GET /transfers (live.go), /openapi.yaml
+// (the gateway's OpenAPI document) and /metrics when Config.Metrics is
+// set. It starts the goroutine that
 // deletes temporary upload files in the background; Close stops it.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
@@ -294,6 +298,7 @@ func New(cfg Config) *Server {
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
 	s.transfers = newTransfers(cfg, s.name, s.acquireTimeout(), s.metrics)
+	s.live = newLiveSet()
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics)
 	if s.cors != nil {
@@ -307,6 +312,7 @@ func New(cfg Config) *Server {
 		r.Method(http.MethodGet, "/metrics", cfg.Metrics)
 	}
 	r.Post(signPath, s.handle(s.signURL))
+	r.Get(transfersPath, s.handle(s.listTransfers))
 	r.Get(openAPIPath, s.openAPI)
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
 	// OPTIONS needs no token: it tells what any client may learn from
@@ -346,9 +352,13 @@ func New(cfg Config) *Server {
 
 // Close stops the background deletion of temporary upload files and waits
 // for it; files still queued stay on the FTP server, for a sweep to find
-// once they are TempMaxAge old. Call it after the HTTP server has shut
-// down and before the Pool is closed. Close may be called more than once.
-func (s *Server) Close() { s.temps.close() }
+// once they are TempMaxAge old. It stops sampling the transfers in
+// flight (live.go). Call it after the HTTP server has shut down and before
+// the Pool is closed. Close may be called more than once.
+func (s *Server) Close() {
+	s.temps.close()
+	s.live.stop()
+}
 
 // orPositive sets *v to def unless it is positive.
 func orPositive[T int64 | time.Duration](v *T, def T) {
@@ -449,9 +459,9 @@ func (s *Server) ready(ctx context.Context) error {
 // Join returns one handler for the Servers of several backends, each
 // serving its Config.Mount: a request goes to the Server whose mount its
 // path is in (the longest, if mounts nest), and anything else (/healthz,
-// /readyz, /metrics, /signed-urls, a path in no mount) to the first
-// Server, whose /readyz then asks every backend and whose /signed-urls
-// signs for each. The mounts must differ. Join with one
+// /readyz, /metrics, /signed-urls, /transfers, a path in no mount) to the
+// first Server, whose /readyz then asks every backend, whose /signed-urls
+// signs for each and whose /transfers lists the transfers of all. The mounts must differ. Join with one
 // Server is that Server.
 func Join(servers ...*Server) http.Handler {
 	if len(servers) == 1 {
@@ -485,7 +495,7 @@ func (s *Server) inMount(p string) bool {
 // ValidMount reports whether m can be a Config.Mount: "/", one or more
 // segments of letters, digits and "-._~" (none "." or ".."), and "/"; not
 // a path of the gateway's own (/healthz, /readyz, /metrics,
-// /signed-urls, /openapi.yaml).
+// /signed-urls, /transfers, /openapi.yaml).
 func ValidMount(m string) error {
 	inner, ok := strings.CutPrefix(m, "/")
 	if ok {
@@ -501,7 +511,7 @@ func ValidMount(m string) error {
 			return fmt.Errorf("mount %q: segment %q must be letters, digits and -._~ only", m, seg)
 		}
 	}
-	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics", signPath[1:], openAPIPath[1:]}, first) {
+	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics", signPath[1:], transfersPath[1:], openAPIPath[1:]}, first) {
 		return fmt.Errorf("mount %q is within the gateway's own /%s", m, first)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -305,8 +306,10 @@ func TestBasicUserPools(t *testing.T) {
 		pw.Write([]byte("first part"))
 		waitFor(t, "the upload's STOR", func() bool { return g.countCommand("STOR") == 1 })
 		code, h, body := g.fetch(t, http.MethodGet, "/files/", nil, basicAuth("other", "x")...)
-		if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
-			t.Errorf("a new user with the one pool busy: %d, Retry-After %q; want 503 with it; %s", code, h.Get("Retry-After"), body)
+		// Busy as a pool is busy: Retry-After the time a request waits for
+		// a session (the users' pools' acquire timeout, the default here).
+		if want := strconv.Itoa(int(pool.DefaultAcquireTimeout / time.Second)); code != http.StatusServiceUnavailable || h.Get("Retry-After") != want {
+			t.Errorf("a new user with the one pool busy: %d, Retry-After %q; want 503 with %s; %s", code, h.Get("Retry-After"), want, body)
 		}
 		if n := g.logins("other"); n != 0 {
 			t.Errorf("the user with no room was logged in %d times", n)

@@ -65,9 +65,22 @@ const basicChallenge = `Basic realm="ftpgw", charset="UTF-8"`
 var (
 	errNoBasic = &problem{status: http.StatusUnauthorized, detail: "a user name and password (HTTP Basic) are required",
 		header: http.Header{"Www-Authenticate": {basicChallenge}}}
-	errTooManyUsers = &problem{status: http.StatusServiceUnavailable, detail: "the gateway has as many users' sessions open as it may, all busy",
-		header: http.Header{"Retry-After": {"1"}}}
+	errTooManyUsers = &problem{status: http.StatusServiceUnavailable, detail: "the gateway has as many users' sessions open as it may, all busy", busy: true}
 )
+
+// transfersUnauthorized is GET /transfers without credentials any backend
+// takes: it challenges for a bearer token where a backend has tokens, for
+// Basic credentials where one is of Basic passthrough, or both.
+func transfersUnauthorized(bearer, basic bool) error {
+	switch {
+	case bearer && basic:
+		return &problem{status: http.StatusUnauthorized, detail: "a bearer token or a user name and password (HTTP Basic) are required",
+			header: http.Header{"Www-Authenticate": {`Bearer realm="ftpgw"`, basicChallenge}}}
+	case basic:
+		return errNoBasic
+	}
+	return errNoToken
+}
 
 // badCredentials is a login of Basic passthrough that the FTP server
 // refused (cause); its reply text is not shown, as it may say which of

@@ -149,7 +149,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		h.Del("Content-Range") // not of the problem document
 		return err
 	}
-	return s.sendSpan(w, r, c, full, sp, e.Size)
+	return s.sendSpan(w, r, c, full, clean, sp, e.Size)
 }
 
 // writeNotModified answers 304 as RFC 9110 §15.4.5 and net/http's
@@ -196,9 +196,10 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 	return whole, nil
 }
 
-// sendSpan streams sp from the file at full, of size bytes, with RETR,
-// and writes the status line once the data has begun.
-func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full string, sp span, size int64) error {
+// sendSpan streams sp from the file at full (clean under the mount), of
+// size bytes, with RETR, and writes the status line once the data has
+// begun.
+func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, sp span, size int64) error {
 	// The transfer follows the request's context, which net/http cancels
 	// as soon as the client's connection closes: the transfer is aborted
 	// then, not when a write to the client next fails, which a server
@@ -236,7 +237,9 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 		return whyRefused(r.Context(), c, refusedRead, full, err)
 	}
 	w.WriteHeader(sp.status)
-	tr.OnProgress(s.metrics.bytesCounter(s.name, "download"))
+	live := s.beginLive(r, clean, sp.length)
+	defer s.live.end(live)
+	tr.OnProgress(s.metrics.bytesCounter(s.name, "download", live))
 	cw := newClientWriter(w, r, s.clientLimits())
 	n, err := io.Copy(cw, tr)
 	cw.done()

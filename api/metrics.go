@@ -115,11 +115,15 @@ func (m *metrics) request(method, route string, status int, d time.Duration) {
 }
 
 // bytesCounter returns a function that adds to the transferred bytes of
-// backend in direction, for a transfer's OnProgress: the counter grows
-// while a long transfer runs, not only at its end.
-func (m *metrics) bytesCounter(backend, direction string) func(n int64) {
+// backend in direction, and to the count of the transfer in flight live,
+// for a transfer's OnProgress: both grow while a long transfer runs, not
+// only at its end.
+func (m *metrics) bytesCounter(backend, direction string, live *liveTransfer) func(n int64) {
 	c := m.transfer.WithLabelValues(backend, direction)
-	return func(n int64) { c.Add(float64(n)) }
+	return func(n int64) {
+		c.Add(float64(n))
+		live.bytes.Add(n)
+	}
 }
 
 func (m *metrics) ftpError(backend string, code int) {

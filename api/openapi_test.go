@@ -450,6 +450,12 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(401, "POST", "/signed-urls", []byte(`{"method":"GET","path":"/files/pub/a.bin"}`))
 	cc.fetch(403, "POST", "/signed-urls", []byte(`{"method":"PUT","path":"/files/pub/a.bin"}`), "Authorization", reader)
 	cc.fetch(405, "GET", "/signed-urls", nil, "Authorization", all)
+
+	// The transfers in flight (none here; TestOpenAPIContractBusy has one).
+	cc.fetch(200, "GET", "/transfers", nil, "Authorization", reader)
+	cc.fetch(200, "GET", "/transfers", nil, "Authorization", all, "Accept", "text/html")
+	cc.fetch(401, "GET", "/transfers", nil)
+	cc.fetch(405, "DELETE", "/transfers", nil, "Authorization", all)
 }
 
 // TestOpenAPIContractBusy checks the 429 and 503 of the transfer caps
@@ -467,6 +473,10 @@ func TestOpenAPIContractBusy(t *testing.T) {
 	cc.fetch(429, "GET", "/files/big.bin", nil, "X-Forwarded-For", "192.0.2.1", "Origin", appOrigin)
 	cc.fetch(429, "PUT", "/files/up.bin", []byte("x"), "X-Forwarded-For", "192.0.2.1")
 	cc.fetch(503, "GET", "/files/big.bin", nil, "X-Forwarded-For", "192.0.2.2", "Origin", appOrigin)
+	_, b := cc.fetch(200, "GET", "/transfers", nil)
+	if !strings.Contains(string(b), `"/files/big.bin"`) {
+		t.Errorf("GET /transfers: %s", b)
+	}
 }
 
 // TestOpenAPIContractJoined checks against openapi.yaml the responses of
@@ -489,6 +499,7 @@ func TestOpenAPIContractJoined(t *testing.T) {
 	cc := newContractClient(t, ts.URL, "/fixed/", "/people/")
 
 	cc.fetch(200, "GET", "/readyz", nil)
+	cc.fetch(200, "GET", "/transfers", nil, basicAuth("nobody", "wrong")...)
 	cc.fetch(404, "GET", "/files/hello.txt", nil)
 	cc.fetch(400, "POST", "/signed-urls", []byte(`{"method":"GET","path":"/fixed/hello.txt"}`), "Authorization", "Bearer "+tokAll)
 	cc.fetch(301, "GET", "/fixed", nil)

@@ -71,8 +71,10 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	defer sess.Release()
 	conn := sess.Conn()
 	s.temps.sweepLater(path.Dir(u.tmp))
+	live := s.beginLive(r, clean, r.ContentLength)
+	defer s.live.end(live)
 
-	n, err := s.receiveBody(w, r, u.stor)
+	n, err := s.receiveBody(w, r, u.stor, live)
 	if err == nil {
 		err = s.finishUpload(ctx, conn, r, &u, n)
 	}
@@ -188,12 +190,12 @@ func checkParent(ctx context.Context, c *ftpcore.Conn, full string) error {
 	return nil
 }
 
-// receiveBody copies the request body into the upload and returns its
-// length. A body that fails, ends short of its Content-Length, or passes
+// receiveBody copies the request body into the upload, counting it in
+// live, and returns its length. A body that fails, ends short of its Content-Length, or passes
 // MaxUploadSize (a chunked one: checkPut refused a longer Content-Length)
 // aborts the upload and is blamed on the client, not on the FTP server.
-func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore.Upload) (int64, error) {
-	up.OnProgress(s.metrics.bytesCounter(s.name, "upload"))
+func (s *Server) receiveBody(w http.ResponseWriter, r *http.Request, up *ftpcore.Upload, live *liveTransfer) (int64, error) {
+	up.OnProgress(s.metrics.bytesCounter(s.name, "upload", live))
 	src := r.Body
 	if s.cfg.MaxUploadSize > 0 {
 		src = http.MaxBytesReader(w, src, s.cfg.MaxUploadSize)

@@ -125,6 +125,11 @@ type Config struct {
 	// Logger receives protocol traces at Debug level, PASS redacted. Nil
 	// means no traces.
 	Logger *slog.Logger
+	// OnReply, if set, is called with each reply's code and the verb of
+	// the command it answers ("greeting" for the greeting), as the reply
+	// is read, on the Conn's goroutine: it must be quick. Metrics count
+	// replies with it.
+	OnReply func(verb string, code int)
 	// Dialer, if set, dials the control and data connections (tests).
 	Dialer *net.Dialer
 }

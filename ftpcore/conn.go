@@ -33,7 +33,10 @@ type Conn struct {
 	owed     bool // a NOOP goes ahead of the next command (exchange.go)
 	commands uint64
 	replies  uint64
-	hashAlgo string // the HASH algorithm selected with OPTS HASH, if any
+	// connectTime and loginTime are how long Dial took to connect and
+	// then to log in (greeting, TLS, USER/PASS, features).
+	connectTime, loginTime time.Duration
+	hashAlgo               string // the HASH algorithm selected with OPTS HASH, if any
 
 	mu     sync.Mutex
 	broken error // why the Conn is unusable; nil while usable
@@ -44,16 +47,24 @@ type Conn struct {
 // binary type and records the login directory. ctx bounds the whole
 // sequence.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	start := time.Now()
 	c, err := connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	connected := time.Now()
 	if err := c.handshake(ctx); err != nil {
 		c.nc.Close()
 		return nil, err
 	}
+	c.connectTime, c.loginTime = connected.Sub(start), time.Since(connected)
 	return c, nil
 }
+
+// DialTimes returns how long Dial took to open the control connection
+// (connect) and then to log in (login: the greeting, the TLS handshake
+// under FTPS, USER/PASS and the features the Conn asks for).
+func (c *Conn) DialTimes() (connect, login time.Duration) { return c.connectTime, c.loginTime }
 
 // connect sets cfg's defaults, checks it, and opens the control
 // connection.

@@ -172,6 +172,9 @@ func (c *Conn) readKeep(verb string, keep func([]byte) bool) (*Reply, error) {
 		return nil, fmt.Errorf("ftpcore: %s: reading reply: %w", orGreeting(verb), err)
 	}
 	c.replies++
+	if c.cfg.OnReply != nil {
+		c.cfg.OnReply(orGreeting(verb), rep.Code)
+	}
 	if c.log != nil {
 		c.log.Debug("ftp recv", "addr", c.cfg.Addr, "code", rep.Code, "text", rep.Msg())
 	}

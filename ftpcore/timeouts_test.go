@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func TestDefaultTimeouts(t *testing.T) {
 		DataConnTimeout: c.DataConnTimeout, DataTimeout: c.DataTimeout, FinalReplyTimeout: c.FinalReplyTimeout,
 		AbortTimeout: c.AbortTimeout, KeepAlive: c.KeepAlive,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) { // Config has funcs: not comparable
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
 	// The derived defaults follow the ones they derive from.

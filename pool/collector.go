@@ -9,6 +9,8 @@ type collector[S any] struct {
 	stat   func() S
 	descs  []*prometheus.Desc // each once, for Describe
 	series []series[S]
+	// more are collectors of the same backend exported with it.
+	more []prometheus.Collector
 }
 
 // series is one row of the table: its descriptor and type, the value of
@@ -57,6 +59,7 @@ func NewCollector(p *Pool) prometheus.Collector {
 		{destroyed, counter, "idle", func(s *Stat) float64 { return float64(s.DestroyedIdle) }},
 		{destroyed, counter, "health_check", func(s *Stat) float64 { return float64(s.DestroyedHealthCheck) }},
 	}...)
+	c.more = append(c.more, p.proto)
 	return c
 }
 
@@ -94,6 +97,9 @@ func (c *collector[S]) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
 		ch <- d
 	}
+	for _, m := range c.more {
+		m.Describe(ch)
+	}
 }
 
 func (c *collector[S]) Collect(ch chan<- prometheus.Metric) {
@@ -104,5 +110,8 @@ func (c *collector[S]) Collect(ch chan<- prometheus.Metric) {
 			labels = []string{m.label}
 		}
 		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, m.value(s), labels...)
+	}
+	for _, m := range c.more {
+		m.Collect(ch)
 	}
 }

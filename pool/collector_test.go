@@ -33,7 +33,8 @@ func TestCollector(t *testing.T) {
 	s1.Release()
 	s2.Destroy()
 	// puddle destroys in the background; wait until it is gone.
-	waitFor(t, "the destroyed session to leave the pool", func() bool { return p.Stat().TotalSessions() == 1 })
+	// destruct's QUIT is counted once its end is: loggedIn drops after it.
+	waitFor(t, "the destroyed session to leave the pool", func() bool { return p.Stat().TotalSessions() == 1 && p.loggedIn.Load() == 1 })
 
 	const want = `
 # HELP ftpgw_pool_max_sessions Maximum number of FTP sessions the pool may hold.
@@ -62,6 +63,16 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="broken"} 1
 ftpgw_pool_destroyed_sessions_total{backend="b1",reason="health_check"} 0
 ftpgw_pool_destroyed_sessions_total{backend="b1",reason="idle"} 0
 ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
+# HELP ftpgw_ftp_replies_total Replies of the FTP server, by the command they answer (greeting for the greeting) and their class (1xx to 5xx).
+# TYPE ftpgw_ftp_replies_total counter
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="FEAT"} 2
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="OPTS"} 2
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="PASS"} 2
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="PWD"} 2
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="QUIT"} 1
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="TYPE"} 2
+ftpgw_ftp_replies_total{backend="b1",class="2xx",command="greeting"} 2
+ftpgw_ftp_replies_total{backend="b1",class="3xx",command="USER"} 2
 `
 	names := []string{
 		"ftpgw_pool_max_sessions",
@@ -71,6 +82,7 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 		"ftpgw_pool_dials_total",
 		"ftpgw_pool_dial_errors_total",
 		"ftpgw_pool_destroyed_sessions_total",
+		"ftpgw_ftp_replies_total",
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Errorf("registry exposition:\n%v", err)
@@ -81,8 +93,14 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 
 	// Every metric is exported, each once per label set, all labelled
 	// with the backend.
-	if n, want := testutil.CollectAndCount(c), 18; n != want {
+	if n, want := testutil.CollectAndCount(c), 28; n != want {
 		t.Errorf("CollectAndCount = %d, want %d", n, want)
+	}
+	// Both sessions' connect and login times are in the histograms.
+	for _, name := range []string{"ftpgw_pool_connect_duration_seconds", "ftpgw_pool_login_duration_seconds"} {
+		if n := histogramCount(t, reg, name); n != 2 {
+			t.Errorf("%s has %d observations, want 2", name, n)
+		}
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -109,4 +127,21 @@ ftpgw_pool_destroyed_sessions_total{backend="b1",reason="lifetime"} 0
 	for _, pr := range problems {
 		t.Errorf("lint: %s: %s", pr.Metric, pr.Text)
 	}
+}
+
+// histogramCount returns the number of observations of the histogram
+// name in reg.
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatalf("no histogram %s", name)
+	return 0
 }

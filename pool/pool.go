@@ -187,6 +187,8 @@ type Pool struct {
 	suspect atomic.Uint64
 	// The counters destroy counts under: why a session was destroyed.
 	destroyedBroken, destroyedLifetime, destroyedIdle, destroyedHealthCheck atomic.Int64
+	// proto measures dials, logins and replies (protometrics.go).
+	proto *protoMetrics
 }
 
 // New returns a Pool for cfg. No session is dialled until the first
@@ -209,7 +211,13 @@ func New(cfg Config) (*Pool, error) {
 		cfg.Conn.TLSConfig = tc
 	}
 	p := &Pool{cfg: cfg, budget: newBudget(cfg.MaxSessions, cfg.BudgetQuietPeriod),
-		log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{}), wake: make(chan struct{}, 1)}
+		log: cfg.Logger.With("backend", cfg.Name), stop: make(chan struct{}), wake: make(chan struct{}, 1),
+		proto: newProtoMetrics(cfg.Name)}
+	if on := cfg.Conn.OnReply; on != nil {
+		p.cfg.Conn.OnReply = func(verb string, code int) { on(verb, code); p.proto.reply(verb, code) }
+	} else {
+		p.cfg.Conn.OnReply = p.proto.reply
+	}
 	var err error
 	p.p, err = puddle.NewPool(&puddle.Config[*session]{
 		Constructor: p.construct,
@@ -246,6 +254,9 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 		return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
 	}
 	p.budget.accepted(p.loggedIn.Add(1))
+	connect, login := c.DialTimes()
+	p.proto.connect.Observe(connect.Seconds())
+	p.proto.login.Observe(login.Seconds())
 	life := p.cfg.MaxLifetime + rand.N(p.cfg.MaxLifetimeJitter+1)
 	seq := p.opened.Add(1)
 	p.log.Debug("ftp session opened", "session", seq)

@@ -7,6 +7,11 @@
 #   - chromium-headless-shell, Debian's Chromium without a window (smaller
 #     than chromium, which needs GTK), for internal/browsertest's tests
 #     driven over the DevTools protocol;
+#   - prometheus (and its promtool), which cmd/gateway's tests run to
+#     scrape the gateway and check its metrics (not as a service: the
+#     tests start their own on loopback);
+#   - podman, which internal/imagetest builds the Dockerfile's final stage
+#     with (FROM scratch: nothing is pulled) and inspects the image;
 #   - pure-ftpd and proftpd, unpacked (not installed) from their Debian
 #     packages into ${FTPGW_TEST_SERVERS_DIR:-/opt/ftpgw-test-servers}/pure-ftpd
 #     and .../proftpd. The three servers conflict as packages (each provides
@@ -25,7 +30,7 @@ TEST_USER=ftpgwtest
 TEST_PASSWORD=ftpgw-test-pw
 TEST_HOME=/home/${TEST_USER}
 TEST_SHELL=/bin/bash
-PACKAGES=(vsftpd curl chromium-headless-shell)
+PACKAGES=(vsftpd curl chromium-headless-shell podman prometheus)
 # What proftpd-core's binary needs beyond a base system (checked with ldd
 # below, so a new dependency shows up as an error rather than a test failure).
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
@@ -189,6 +194,8 @@ pureftpd_version="$("${SERVERS_DIR}/pure-ftpd/usr/sbin/pure-ftpd" --help 2>&1 | 
 "${SERVERS_DIR}/pure-ftpd/usr/bin/pure-pw" --help >/dev/null 2>&1 || die "pure-pw --help failed"
 proftpd_version="$("${SERVERS_DIR}/proftpd/usr/sbin/proftpd" -v 2>&1)" || die "proftpd -v failed: ${proftpd_version}"
 chromium_version="$(chromium-headless-shell --version 2>&1)" || die "chromium-headless-shell --version failed: ${chromium_version}"
+podman_version="$(podman --version 2>&1)" || die "podman --version failed: ${podman_version}"
+prometheus_version="$(prometheus --version 2>&1 | head -n1)" || die "prometheus --version failed: ${prometheus_version}"
 
 if ! getent passwd "$TEST_USER" >/dev/null; then
 	log "creating account ${TEST_USER}"
@@ -216,4 +223,4 @@ if in_ftpusers; then
 	sed -i "/^[[:space:]]*${TEST_USER}[[:space:]]*\$/d" /etc/ftpusers
 fi
 
-log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; account ${TEST_USER}"
+log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; ${podman_version}; ${prometheus_version}; account ${TEST_USER}"

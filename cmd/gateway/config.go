@@ -137,6 +137,9 @@ type config struct {
 
 	// listenGiven says --listen was given (in the config file too).
 	listenGiven bool
+	// passwordInArgs: the upstream's password is in --upstream on the
+	// command line, where the process list shows it; run warns.
+	passwordInArgs bool
 
 	// onListening, if set, is called with the HTTP listener's address
 	// once it is bound (tests listen on 127.0.0.1:0).
@@ -183,6 +186,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	if v.configFile != "" {
 		return loadConfigFile(v.configFile, args, getenv, out)
 	}
+	v.upstreamInArgs = slices.ContainsFunc(args, func(a string) bool { return isFlag(a, "upstream") })
 	v.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { v.set[f.Name] = true }) // the environment included
 	if err := v.validateAuth(getenv); err != nil {
@@ -229,18 +233,22 @@ type flagValues struct {
 	demoDir                           string
 	auth, tokensFile                  string
 	configFile                        string
-	check                             bool
-	tokensReload                      time.Duration
-	signingKeysFile                   string
-	signedMax                         time.Duration
-	basicMaxUsers, basicPerUser       int
-	failuresPerUser, failuresPerAddr  int
-	basicIdle, failureWindow          time.Duration
-	corsOrigins, corsHeaders          string
-	corsExpose                        string
-	corsCredentials                   bool
-	corsMaxAge                        time.Duration
-	set                               map[string]bool // the flags given, the environment's included
+	// upstreamInArgs: --upstream is on the command line (not only in
+	// the environment); passwordInArgs: with a password in it, which the
+	// process list shows.
+	upstreamInArgs, passwordInArgs   bool
+	check                            bool
+	tokensReload                     time.Duration
+	signingKeysFile                  string
+	signedMax                        time.Duration
+	basicMaxUsers, basicPerUser      int
+	failuresPerUser, failuresPerAddr int
+	basicIdle, failureWindow         time.Duration
+	corsOrigins, corsHeaders         string
+	corsExpose                       string
+	corsCredentials                  bool
+	corsMaxAge                       time.Duration
+	set                              map[string]bool // the flags given, the environment's included
 
 	// Parsed by validate.
 	maxUploadSize    int64
@@ -672,6 +680,9 @@ func (v *flagValues) validateUpstream() error {
 	if err != nil {
 		return err
 	}
+	if u, _ := url.Parse(v.upstream); v.upstreamInArgs && u != nil && u.User != nil {
+		_, v.passwordInArgs = u.User.Password()
+	}
 	if v.authMode == authBasic {
 		// parseUpstream fills in anonymous: whether a user was given is
 		// in the URL.
@@ -754,7 +765,7 @@ func (v *flagValues) config() *config {
 		}
 		return cfg
 	}
-	cfg.Upstream = v.up
+	cfg.Upstream, cfg.passwordInArgs = v.up, v.passwordInArgs
 	cfg.Active, cfg.ActiveAddr, cfg.ActivePortMin, cfg.ActivePortMax = v.active, v.activeAddr, v.portMin, v.portMax
 	if v.up.TLS == ftpcore.TLSOff {
 		return cfg

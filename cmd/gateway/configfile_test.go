@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -288,5 +289,43 @@ func TestCheck(t *testing.T) {
 		"  /archive/ -> ftpes://ro:****@archive.example.com:21 (backend archive, auth none)\n"
 	if out.String() != want {
 		t.Errorf("--check printed\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// TestPasswordInArgsWarned: a password in --upstream on the command line
+// is warned about at start, as the process list shows it; one in the
+// environment or a file is not.
+func TestPasswordInArgsWarned(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		warn bool
+	}{
+		{"in the arguments", []string{"--upstream", "ftp://u:hunter2@127.0.0.1/"}, nil, true},
+		{"in the arguments with =", []string{"--upstream=ftp://u:hunter2@127.0.0.1/"}, nil, true},
+		{"in the arguments, a file beside", []string{"--upstream", "ftp://u:hunter2@127.0.0.1/", "--upstream-password-file", pwFile}, nil, true},
+		{"in the environment", nil, map[string]string{"FTPGW_UPSTREAM": "ftp://u:hunter2@127.0.0.1/"}, false},
+		{"no password", []string{"--upstream", "ftp://u@127.0.0.1/", "--upstream-password-file", pwFile}, nil, false},
+		{"anonymous", []string{"--upstream", "ftp://127.0.0.1/"}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(tc.args, envFrom(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			logStart(slog.New(slog.NewJSONHandler(&out, nil)), cfg)
+			if got := strings.Contains(out.String(), "process list"); got != tc.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, tc.warn, out.String())
+			}
+			if strings.Contains(out.String(), "hunter2") {
+				t.Errorf("the log holds the password:\n%s", out.String())
+			}
+		})
 	}
 }

@@ -218,6 +218,10 @@ func logStart(logger *slog.Logger, cfg *config) {
 	for _, b := range cfg.Backends {
 		logger.Info("backend", "config", b)
 	}
+	if cfg.passwordInArgs {
+		logger.Warn("the FTP password is in --upstream on the command line, where any user of this machine can read it in the process list: " +
+			"give it with --upstream-password-file or in FTPGW_UPSTREAM instead")
+	}
 	for _, b := range append([]*config{cfg}, cfg.Backends...) {
 		if b.Upstream.TLS != ftpcore.TLSOff && b.TLS.InsecureSkipVerify {
 			// Every start, so that a test setting that reached production
@@ -231,13 +235,14 @@ func logStart(logger *slog.Logger, cfg *config) {
 	}
 }
 
-// newRegistry is the registry /metrics serves: the Go runtime and the
-// process. Each backend's pool and the api register theirs on it.
+// newRegistry is the registry /metrics serves: the Go runtime, the
+// process and the build (go_build_info: module path, version, checksum). Each backend's pool and the api register theirs on it.
 func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
