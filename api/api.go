@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpgw/ftpgw"
@@ -242,6 +243,8 @@ type Server struct {
 	// live are the backend's transfers in flight, for GET /transfers
 	// (live.go).
 	live *liveSet
+	// draining is set by Drain: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -392,10 +395,24 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// readyz answers whether every backend can serve: a session of each can
-// be had within ReadyTimeout. With several backends the body has a line
-// for each, and a 503's detail names those that cannot.
+// Drain makes /readyz answer 503 from now on, for every backend, while
+// requests go on being served: the first phase of a graceful shutdown, in
+// which load balancers take the gateway out of service before it stops
+// taking requests. Call it on any of the Servers Join serves. Safe for
+// concurrent use; there is no way back.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// readyz answers whether every backend can serve (pool.Pool.Ready): a
+// session of each can be had within ReadyTimeout, or all of a backend's
+// are busy serving and its server was fine when last heard from. With
+// several backends the body has a line for each, and a 503's detail names
+// those that cannot. A gateway draining (Drain) is not ready, whatever its
+// backends.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if slices.ContainsFunc(s.backends, func(b *Server) bool { return b.draining.Load() }) {
+		s.writeError(w, r, errDraining)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
 	defer cancel()
 	errs := make([]error, len(s.backends))
@@ -406,7 +423,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	if len(s.backends) == 1 {
 		if errs[0] != nil {
-			s.writeError(w, r, notReady(errs[0]))
+			s.writeError(w, r, notReadyBackends([]string{s.name}, errs[0]))
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -441,19 +458,18 @@ func (s *Server) acquireTimeout() time.Duration {
 	return s.cfg.Pool.AcquireTimeout()
 }
 
-// ready tells whether the backend can serve: a session of its pool can be
-// had, or in Basic passthrough, where the gateway has no credentials of its
-// own, the FTP server greets a connection with 220.
+// ready tells whether the backend can serve: its pool is Ready, or in
+// Basic passthrough, where the gateway has no credentials of its own, the
+// FTP server greets a connection with 220, or refuses it for having too
+// many (it is there, and busy: the users' sessions may be what fills it).
 func (s *Server) ready(ctx context.Context) error {
 	if s.cfg.Users != nil {
-		return s.cfg.Users.Greet(ctx)
+		if err := s.cfg.Users.Greet(ctx); err != nil && !pool.IsRefusal(err) {
+			return err
+		}
+		return nil
 	}
-	sess, err := s.cfg.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	sess.Release()
-	return nil
+	return s.cfg.Pool.Ready(ctx)
 }
 
 // Join returns one handler for the Servers of several backends, each

@@ -252,9 +252,8 @@ func upstreamMismatch(detail string) error {
 	return &problem{status: http.StatusBadGateway, detail: detail}
 }
 
-func notReady(err error) error {
-	return &problem{status: http.StatusServiceUnavailable, detail: "no FTP session can be had", cause: err}
-}
+// errDraining is /readyz's error once the gateway drains (Server.Drain).
+var errDraining = &problem{status: http.StatusServiceUnavailable, detail: "draining: the gateway is shutting down"}
 
 // noRoute is the error of a path outside every mount.
 func noRoute(mounts []string) error {

@@ -107,7 +107,7 @@ func TestClassify(t *testing.T) {
 		{"stored size differs", upstreamMismatch("the FTP server stored 1 bytes of the 2 sent"), 502, "the FTP server stored 1 bytes of the 2 sent", retryNone, 0, "", nil},
 		{"transfer places stayed taken", transfersFull(context.DeadlineExceeded), 503, "all transfer places of the backend stayed taken", retryBusy, 0, "", nil},
 		{"client's transfers at its cap", clientTransfersFull(2), 429, "this client already has the most transfers under way it may have at once: 2", retryBusy, 0, "", nil},
-		{"not ready", notReady(pool.ErrExhausted), 503, "no FTP session can be had", retryNone, 0, "", nil},
+		{"not ready", notReadyBackends([]string{"media"}, pool.ErrExhausted), 503, "no FTP session can be had of backend media", retryNone, 0, "", nil},
 		{"problem wrapped", fmt.Errorf("putting: %w", conflict("a directory exists at this path", nil)), 409, "a directory exists at this path", retryNone, 0, "", nil},
 
 		// Anything else is the gateway's own fault.

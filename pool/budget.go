@@ -142,6 +142,15 @@ func (b *budget) accepted(open int32) {
 	}
 }
 
+// full reports whether every slot is taken: as many sessions are in use or
+// being dialled as the limit allows now.
+func (b *budget) full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.raise(b.now())
+	return b.held >= b.limit
+}
+
 // stat returns the limit as of now and the count of refusals.
 func (b *budget) stat() (limit int32, refusals int64) {
 	b.mu.Lock()

@@ -15,6 +15,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -185,6 +186,11 @@ type Pool struct {
 	// doing (markSuspect); every session up to it that has not been proved
 	// alive since is suspect. 0: none.
 	suspect atomic.Uint64
+	// down is the pool's last word on the server, for Ready: nil after a
+	// dial that logged in (or that the server refused for having too
+	// many sessions: it answered), the error of a dial that failed, or of
+	// a session the server ended since. nil before the first dial.
+	down atomic.Pointer[error]
 	// The counters destroy counts under: why a session was destroyed.
 	destroyedBroken, destroyedLifetime, destroyedIdle, destroyedHealthCheck atomic.Int64
 	// proto measures dials, logins and replies (protometrics.go).
@@ -245,14 +251,20 @@ func (p *Pool) construct(ctx context.Context) (*session, error) {
 	if err != nil {
 		p.dialErrors.Add(1)
 		if IsRefusal(err) {
+			p.down.Store(nil)
 			open := p.loggedIn.Load()
 			p.budget.refused(open)
 			p.log.Warn("ftp server refused a session: too many", "open", open, "err", err)
-		} else {
-			p.log.Warn("ftp session dial failed", "err", err)
+			return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
 		}
-		return nil, &ConnectError{Backend: p.cfg.Name, Err: err}
+		p.log.Warn("ftp session dial failed", "err", err)
+		cerr := error(&ConnectError{Backend: p.cfg.Name, Err: err})
+		if ctx.Err() == nil { // a dial given up says nothing of the server
+			p.down.Store(&cerr)
+		}
+		return nil, cerr
 	}
+	p.down.Store(nil)
 	p.budget.accepted(p.loggedIn.Add(1))
 	connect, login := c.DialTimes()
 	p.proto.connect.Observe(connect.Seconds())
@@ -450,6 +462,47 @@ func (p *Pool) Begin(ctx context.Context, fn func(*ftpcore.Conn) error) (*Sessio
 	}
 }
 
+// Ready reports whether the pool can serve, for a readiness probe: nil when
+// a session can be had within ctx (an idle one, proved alive with NOOP as
+// Acquire does, or one dialled and logged in), or when every session the
+// pool may have is in use and the server is known to be there: no dial has
+// failed nor session been ended by the server since the last login, and
+// the server greets a connection now, with 220 or with a refusal for
+// having too many (Greet: no login, so no session beyond the maximum). So
+// a pool busy serving is ready, and one whose server has gone is not,
+// without waiting for a busy session. (One that took the last free
+// session as Ready began waits for ctx, and then the last word alone
+// decides.) The error says what failed: a *ConnectError, or Acquire's.
+func (p *Pool) Ready(ctx context.Context) error {
+	waited := false
+	if !p.budget.full() {
+		s, err := p.Acquire(ctx)
+		if err == nil {
+			s.Release()
+			return nil
+		}
+		// Every slot was taken while it waited: the pool is busy.
+		if ctx.Err() == nil || !p.budget.full() {
+			return err
+		}
+		waited = true
+	}
+	if err := p.down.Load(); err != nil {
+		return *err
+	}
+	if waited {
+		return nil
+	}
+	if err := ftpcore.Greet(ctx, p.cfg.Conn); err != nil && !IsRefusal(err) {
+		return &ConnectError{Backend: p.cfg.Name, Err: err}
+	}
+	return nil
+}
+
+// errHealthCheck is the cause of a session that failed its NOOP as Ready
+// reports it.
+var errHealthCheck = errors.New("a session failed its health check")
+
 // Do is Begin for operations that end within fn: the session is released
 // when fn returns.
 func (p *Pool) Do(ctx context.Context, fn func(*ftpcore.Conn) error) error {
@@ -484,6 +537,8 @@ func (p *Pool) destroy(res *puddle.Resource[*session], why *atomic.Int64, slot b
 	// timeout or a call the caller cancelled says nothing about the others.
 	if sess := res.Value(); why == &p.destroyedHealthCheck || ftpcore.IsConnLost(sess.conn.Err()) {
 		p.markSuspect(sess.seq)
+		lost := error(&ConnectError{Backend: p.cfg.Name, Err: cmp.Or(sess.conn.Err(), errHealthCheck)})
+		p.down.Store(&lost)
 	}
 	p.closing.Add(1)
 	go func() {

@@ -19,6 +19,8 @@
 #     straight from the unpacked tree by internal/realftpd, which reads the
 #     same FTPGW_TEST_SERVERS_DIR;
 #   - the shared libraries proftpd links against that nothing else pulls in;
+#   - helm, built from its Go module (see HELM_VERSION), for the chart's
+#     tests in internal/charttest;
 #   - the local account ftpgwtest, which all three servers log in.
 #
 # TLS certificates are not made here: internal/realftpd generates them in Go.
@@ -44,6 +46,12 @@ declare -A UNPACKED_BINS=(
 	[proftpd]="usr/sbin/proftpd"
 )
 STAMP=.deb-version # in each unpacked tree: the package version it holds
+# helm, which Debian does not package, is built from its Go module into
+# TOOLS_DIR/bin once per version (a few minutes the first time), with the
+# Kubernetes version its client-side rendering assumes.
+TOOLS_DIR=${FTPGW_TEST_TOOLS_DIR:-/opt/ftpgw-test-tools}
+HELM_VERSION=v3.19.0
+HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
 
 log() { printf 'install-test-deps: %s\n' "$*"; }
 die() { printf 'install-test-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -57,6 +65,11 @@ in_ftpusers() {
 }
 
 candidate() { apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }'; }
+
+# helm_ok: the helm of HELM_VERSION is built.
+helm_ok() {
+	[[ -x "${TOOLS_DIR}/bin/helm" ]] && [[ "$("${TOOLS_DIR}/bin/helm" version --short 2>/dev/null)" == "${HELM_VERSION}"* ]]
+}
 
 # unpacked_ok NAME: the unpacked tree has all its binaries.
 unpacked_ok() {
@@ -81,6 +94,7 @@ if [[ "$(id -u)" -ne 0 ]]; then
 	if ! getent passwd "$TEST_USER" >/dev/null; then
 		problems+=("test account ${TEST_USER} does not exist")
 	fi
+	helm_ok || problems+=("helm ${HELM_VERSION} is not built in ${TOOLS_DIR}/bin")
 	if in_ftpusers; then
 		problems+=("${TEST_USER} is listed in /etc/ftpusers (vsftpd would refuse the login)")
 	fi
@@ -131,6 +145,15 @@ if ((${#missing_packages[@]} > 0)); then
 	fi
 else
 	log "packages already installed: ${PACKAGES[*]} ${PROFTPD_LIBS[*]}"
+fi
+
+if helm_ok; then
+	log "helm ${HELM_VERSION} already built in ${TOOLS_DIR}/bin"
+else
+	log "building helm ${HELM_VERSION} into ${TOOLS_DIR}/bin (a few minutes, once)"
+	mkdir -p "${TOOLS_DIR}/bin"
+	GOBIN="${TOOLS_DIR}/bin" GOFLAGS=-mod=mod "${GO:-go}" install -ldflags "${HELM_LDFLAGS}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+	helm_ok || die "helm ${HELM_VERSION} did not build"
 fi
 
 # vsftpd authenticates through PAM service "vsftpd", which the package ships.
@@ -223,4 +246,4 @@ if in_ftpusers; then
 	sed -i "/^[[:space:]]*${TEST_USER}[[:space:]]*\$/d" /etc/ftpusers
 fi
 
-log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; ${podman_version}; ${prometheus_version}; account ${TEST_USER}"
+log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; ${podman_version}; ${prometheus_version}; helm $("${TOOLS_DIR}/bin/helm" version --short); account ${TEST_USER}"

@@ -18,7 +18,7 @@ import (
 // clients are served. It takes the 10 s, as there is no shorter setting.
 func TestBadSlowHeaders(t *testing.T) {
 	t.Parallel()
-	addr, stderr := startRun(t, "--demo", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s")
+	addr, stderr := startRun(t, "--demo", "--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s")
 	const headerTimeout = 10 * time.Second
 
 	type cut struct {

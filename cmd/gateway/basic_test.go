@@ -83,7 +83,7 @@ func TestBasicEndToEnd(t *testing.T) {
 // TestBasicDemo: --demo --auth basic prints the demo server's account,
 // which then logs in.
 func TestBasicDemo(t *testing.T) {
-	cfg, err := loadConfig([]string{"--demo", "--auth", "basic", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
+	cfg, err := loadConfig([]string{"--demo", "--auth", "basic", "--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,13 +39,18 @@ const (
 	// default is none.
 	defaultMinSessions     = 1
 	defaultShutdownTimeout = 30 * time.Second
-	defaultLogLevel        = "info"
-	defaultTLSMinVersion   = "1.2"
+	// defaultDrainPause is long enough for the endpoints controller and an
+	// ingress to see readiness fail, a few seconds on a healthy cluster,
+	// and short beside Kubernetes' default 30 s of grace.
+	defaultDrainPause    = 5 * time.Second
+	defaultLogLevel      = "info"
+	defaultTLSMinVersion = "1.2"
 )
 
 // config is everything the gateway is told at startup, for its first (or
 // only) backend; the gateway-wide settings (Listen, LogLevel,
-// ShutdownTimeout, ClientIdleTimeout) are the first backend's.
+// DrainPause, ShutdownTimeout, ClientIdleTimeout) are the first
+// backend's.
 type config struct {
 	// Name is the backend's name (pool and metrics label): "default" when
 	// there is no config file. Mount is where it is served, "" for
@@ -122,9 +127,12 @@ type config struct {
 	// Auth is how /files/ requests are authenticated.
 	Auth authSettings
 	// Basic are the settings of --auth basic.
-	Basic           basicSettings
-	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
+	Basic basicSettings
+	// DrainPause is how long, after SIGINT or SIGTERM, the gateway goes
+	// on taking requests with /readyz failing; ShutdownTimeout, how long
+	// the requests in flight then have before they are cut.
+	DrainPause, ShutdownTimeout time.Duration
+	LogLevel                    slog.Level
 
 	// Check: validate the configuration, say so, and exit.
 	Check bool
@@ -221,7 +229,7 @@ type flagValues struct {
 	trustedProxies                    string
 	lifetime, idle, acquire, quiet    time.Duration
 	dial, command, data, abort        time.Duration
-	clientIdle, shutdown              time.Duration
+	clientIdle, shutdown, drainPause  time.Duration
 	maxUpload, minRate                string
 	rateWindow, maxTransfer, skew     time.Duration
 	tempMaxAge, tempSweep             time.Duration
@@ -315,7 +323,8 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.corsMaxAge, "cors-max-age", api.DefaultCORSMaxAge, "with --cors-origins: how long browsers may keep a preflight's answer (0s: they ask before every request)")
 	fs.StringVar(&v.corsHeaders, "cors-headers", "", "with --cors-origins: request headers pages may send, comma-separated, besides Range, the conditionals, Authorization, Content-Type and those of resumable uploads")
 	fs.StringVar(&v.corsExpose, "cors-expose-headers", "", "with --cors-origins: response headers pages may read, comma-separated, besides Content-Range, ETag, Location, WWW-Authenticate and the others the gateway sends")
-	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "how long SIGINT/SIGTERM waits for in-flight requests")
+	fs.DurationVar(&v.drainPause, "drain-pause", defaultDrainPause, "after SIGINT/SIGTERM, how long the gateway goes on taking requests with /readyz failing, so that load balancers stop sending them (0s: none)")
+	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "after --drain-pause, how long requests in flight have to finish before they are cut")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
 	fs.BoolVar(&v.active, "active", false, "active mode: the FTP server connects to the gateway for data (EPRT, or PORT), instead of passive mode")
@@ -405,6 +414,9 @@ func (v *flagValues) validateLimits() error {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s must be positive, got %v", d.name, d.v)
 		}
+	}
+	if v.drainPause < 0 {
+		return fmt.Errorf("--drain-pause must be 0 or more, got %v", v.drainPause)
 	}
 	if err := v.validateTransfers(); err != nil {
 		return err
@@ -750,6 +762,7 @@ func (v *flagValues) config() *config {
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		Basic: basicSettings{MaxUsers: v.basicMaxUsers, IdleTimeout: v.basicIdle, MaxSessionsPerUser: int32(v.basicPerUser),
 			FailuresPerUser: v.failuresPerUser, FailuresPerAddress: v.failuresPerAddr, FailureWindow: v.failureWindow},
+		DrainPause:      v.drainPause,
 		ShutdownTimeout: v.shutdown,
 		LogLevel:        v.level,
 		Check:           v.check,
@@ -903,6 +916,7 @@ func (c *config) LogValue() slog.Value {
 		slog.Any("trusted_proxies", append([]netip.Prefix{}, c.TrustedProxies...)), // [] rather than null when none
 		slog.Any("auth", c.Auth),
 		slog.Any("cors", c.CORS),
+		slog.String("drain_pause", c.DrainPause.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Bool("demo", c.Demo),

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
@@ -114,6 +115,29 @@ backends:
 	}
 	if !strings.Contains(logs, `"backend":"archive"`) || !strings.Contains(logs, `"mount":"/archive/v1/"`) {
 		t.Errorf("the startup log does not describe the second backend:\n%s", logs)
+	}
+}
+
+// TestConfigFileDrainPause: drain-pause is the gateway's: at the top level
+// it is taken, in a backend's entry refused.
+func TestConfigFileDrainPause(t *testing.T) {
+	cfg, err := loadConfig([]string{"--config", writeConfigFile(t, `
+drain-pause: 2s
+backends:
+  - name: one
+    upstream: ftp://u:p@127.0.0.1:21/
+`)}, envFrom(nil), io.Discard)
+	if err != nil || cfg.DrainPause != 2*time.Second {
+		t.Fatalf("loadConfig: %v, drain pause %v; want 2s", err, cfg.DrainPause)
+	}
+	_, err = loadConfig([]string{"--config", writeConfigFile(t, `
+backends:
+  - name: one
+    upstream: ftp://u:p@127.0.0.1:21/
+    drain-pause: 2s
+`)}, envFrom(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "drain-pause is the gateway's") {
+		t.Errorf("drain-pause in a backend's entry: %v, want it refused", err)
 	}
 }
 

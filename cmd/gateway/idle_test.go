@@ -27,7 +27,7 @@ func TestSlowClientNotCut(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr, stderr := startRun(t, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--client-idle-timeout", "1s", "--shutdown-timeout", "5s")
+	addr, stderr := startRun(t, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--client-idle-timeout", "1s", "--drain-pause", "0s", "--shutdown-timeout", "5s")
 
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, a)
@@ -64,6 +64,25 @@ func TestSlowClientNotCut(t *testing.T) {
 // where it listens and what it logs.
 func startRun(t *testing.T, args ...string) (net.Addr, *syncBuffer) {
 	t.Helper()
+	g := startRunning(t, args...)
+	return g.addr, g.stderr
+}
+
+// running is a gateway run in-process by startRunning.
+type running struct {
+	addr   net.Addr
+	stderr *syncBuffer
+	// stop stands in for SIGTERM: it cancels run's context.
+	stop context.CancelFunc
+	// done is closed when run has returned, with err.
+	done chan struct{}
+	err  error
+}
+
+// startRunning runs the gateway with args until it is stopped or the test
+// ends.
+func startRunning(t *testing.T, args ...string) *running {
+	t.Helper()
 	cfg, err := loadConfig(args, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -71,29 +90,31 @@ func startRun(t *testing.T, args ...string) (net.Addr, *syncBuffer) {
 	listening := make(chan net.Addr, 1)
 	cfg.onListening = func(a net.Addr) { listening <- a }
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, stderr) }()
+	g := &running{stderr: &syncBuffer{}, stop: cancel, done: make(chan struct{})}
+	go func() {
+		g.err = run(ctx, cfg, g.stderr)
+		close(g.done)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		<-g.done
 	})
 	select {
-	case addr := <-listening:
-		return addr, stderr
-	case err := <-done:
-		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
+	case g.addr = <-listening:
+		return g
+	case <-g.done:
+		t.Fatalf("run returned before listening: %v\n%s", g.err, g.stderr.String())
 	case <-time.After(10 * time.Second):
-		t.Fatalf("gateway not listening after 10s\n%s", stderr.String())
+		t.Fatalf("gateway not listening after 10s\n%s", g.stderr.String())
 	}
-	return nil, nil
+	return nil
 }
 
 // TestSmugglingRefused: run serves on the api's Listener, so a request
 // with both Content-Length and Transfer-Encoding gets a 400 and the
 // connection closes before the request pipelined behind it is answered.
 func TestSmugglingRefused(t *testing.T) {
-	addr, _ := startRun(t, "--demo", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s")
+	addr, _ := startRun(t, "--demo", "--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s")
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)

@@ -83,9 +83,10 @@ func main() {
 }
 
 // run runs the gateway until ctx is cancelled or SIGINT or SIGTERM
-// arrives, then shuts down: it stops accepting requests and waits up to
-// ShutdownTimeout for those in flight, closes the FTP sessions, and stops
-// the demo server if there is one. Logs and the demo's instructions go to
+// arrives, then shuts down (shutdown): it drains for DrainPause, stops
+// accepting requests and waits up to ShutdownTimeout for those in flight,
+// cuts the rest, closes the FTP sessions, and stops the demo server if
+// there is one. Logs and the demo's instructions go to
 // stderr. It returns nil after a clean shutdown.
 func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -200,7 +201,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	// A second signal now kills the process the default way, for whoever
 	// does not want to wait for the drain.
 	stopSignals()
-	return shutdown(srv, served, cfg.ShutdownTimeout, logger)
+	return shutdown(srv, served, first, cfg.DrainPause, cfg.ShutdownTimeout, logger)
 }
 
 // printCheck says what --check found: the configuration is valid, and
@@ -251,15 +252,33 @@ func newRegistry() (*prometheus.Registry, error) {
 	return reg, nil
 }
 
-// shutdown stops srv from taking requests and waits up to timeout for
-// those in flight, then for Serve, whose result comes on served, to return.
-func shutdown(srv *http.Server, served <-chan error, timeout time.Duration, logger *slog.Logger) error {
-	logger.Info("shutting down; waiting for requests in flight", "timeout", timeout.String())
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// shutdown ends the service in three phases, and logs each. It drains:
+// /readyz fails at once (first.Drain) and responses close their
+// connections, while requests are still taken for pause, so that the
+// endpoints controller and the load balancers stop sending them before the
+// listener goes. Then it closes the listener, so new connections are
+// refused, and gives the requests in flight up to grace to finish. Then it
+// cuts those still running by closing their connections: a download cut
+// so ends short of its Content-Length, or without the last chunk of a
+// chunked body, so that no client takes it for complete, and an upload cut
+// is aborted, its temporary file deleted and its target left as it was
+// (api). It returns once Serve, whose result comes on served, has.
+func shutdown(srv *http.Server, served <-chan error, first *api.Server, pause, grace time.Duration, logger *slog.Logger) error {
+	logger.Info("draining: /readyz fails, requests are still served", "drain_pause", pause.String())
+	first.Drain()
+	srv.SetKeepAlivesEnabled(false)
+	select {
+	case <-time.After(pause):
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.Info("shutting down: new connections are refused; waiting for requests in flight", "shutdown_timeout", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("shutdown timeout over: cutting the requests still in flight")
 		srv.Close()
-		return fmt.Errorf("shutdown: requests still in flight after %v were cut off", timeout)
+		return fmt.Errorf("shutdown: requests still in flight after %v were cut off", grace)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)

@@ -57,7 +57,7 @@ func envFrom(m map[string]string) func(string) string {
 // ./cmd/gateway --demo` would, exercises every route over real sockets,
 // then cancels it and expects a prompt, clean return.
 func TestDemo(t *testing.T) {
-	cfg, err := loadConfig([]string{"--demo", "--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
+	cfg, err := loadConfig([]string{"--demo", "--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestLoadConfig(t *testing.T) {
 					c.MaxSessionIdle != 5*time.Minute || c.AcquireTimeout != 10*time.Second || c.BudgetQuietPeriod != time.Minute ||
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
-					c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
+					c.DrainPause != 5*time.Second || c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
 					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
 					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
 					c.MaxClockSkew != 2*time.Hour || c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour ||
@@ -707,6 +707,12 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative min", args: []string{"--demo", "--min-sessions", "-1"}, wantErr: "--min-sessions"},
 		{name: "negative timeout", args: []string{"--demo", "--acquire-timeout", "-1s"}, wantErr: "--acquire-timeout must be positive"},
 		{name: "zero quiet period", args: []string{"--demo", "--budget-quiet-period", "0s"}, wantErr: "--budget-quiet-period must be positive"},
+		{name: "negative drain pause", args: []string{"--demo", "--drain-pause", "-1s"}, wantErr: "--drain-pause must be 0 or more"},
+		{name: "no drain pause", args: []string{"--demo", "--drain-pause", "0s"}, check: func(t *testing.T, c *config) {
+			if c.DrainPause != 0 {
+				t.Errorf("drain pause %v, want 0", c.DrainPause)
+			}
+		}},
 		{name: "bad log level", args: []string{"--demo", "--log-level", "verbose"}, wantErr: "--log-level"},
 		{name: "bad listen", args: []string{"--demo", "--listen", "8080"}, wantErr: "--listen"},
 		{name: "stray argument", args: []string{"--demo", "extra"}, wantErr: "unexpected argument"},
@@ -967,7 +973,7 @@ func startGateway(t *testing.T, args []string) (base string, stop func() string)
 // startGatewayEnv is startGateway with the environment env.
 func startGatewayEnv(t *testing.T, args []string, env map[string]string) (base string, stop func() string) {
 	t.Helper()
-	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--shutdown-timeout", "5s"}, args...), envFrom(env), io.Discard)
+	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--drain-pause", "0s", "--shutdown-timeout", "5s"}, args...), envFrom(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,6 +179,17 @@ func TestSignSubcommand(t *testing.T) {
 	}
 }
 
+// buildGateway builds the gateway's binary for the test and returns its
+// path.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gateway")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestSignedURLEndToEnd builds the gateway, makes a key and signs URLs
 // with its sign-key and sign subcommands, and uses them against a gateway
 // run with the same keys file: they work with no token, a GET URL does
@@ -188,10 +199,7 @@ func TestSignedURLEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildGateway(t)
 	keyLine, err := exec.Command(bin, "sign-key", "--id", "e2e").Output()
 	if err != nil {
 		t.Fatal(err)

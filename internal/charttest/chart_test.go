@@ -1,0 +1,295 @@
+package charttest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	chart  = "../../deploy/helm/ftpgw"
+	allOn  = chart + "/ci/all-on-values.yaml"
+	kubeV  = "1.34.0"
+	tools  = "/opt/ftpgw-test-tools/bin"
+	module = "../.."
+)
+
+// helmPath finds helm: the one install-test-deps builds, or one on PATH.
+// Without it the tests skip, or fail under FTPGW_REQUIRE_REAL_SERVERS=1.
+func helmPath(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("FTPGW_TEST_TOOLS_DIR")
+	if dir != "" {
+		dir = filepath.Join(dir, "bin")
+	} else {
+		dir = tools
+	}
+	if p := filepath.Join(dir, "helm"); isExecutable(p) {
+		return p
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p
+	}
+	if os.Getenv(realftpd.RequireEnv) == "1" {
+		t.Fatalf("helm not found (%s=1, so this fails instead of skipping; scripts/install-test-deps.sh builds it)", realftpd.RequireEnv)
+	}
+	t.Skip("helm not found; scripts/install-test-deps.sh builds it")
+	return ""
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode()&0o111 != 0
+}
+
+func helm(t *testing.T, args ...string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(helmPath(t), args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// object is one rendered manifest.
+type object map[string]any
+
+// get walks o by keys (map keys, or list indexes as numbers).
+func (o object) get(path ...string) any {
+	var v any = map[string]any(o)
+	for _, k := range path {
+		switch x := v.(type) {
+		case object: // yaml.v3 decodes nested maps as the outer one's type
+			v = x[k]
+		case map[string]any:
+			v = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+func (o object) str(path ...string) string { s, _ := o.get(path...).(string); return s }
+
+// render runs helm template with the values files and returns the
+// objects by kind (each kind once, as this chart renders it).
+func render(t *testing.T, values ...string) map[string]object {
+	t.Helper()
+	args := []string{"template", "rel", chart, "--namespace", "files", "--kube-version", kubeV}
+	for _, v := range values {
+		args = append(args, "-f", v)
+	}
+	out := helm(t, args...)
+	objs := map[string]object{}
+	dec := yaml.NewDecoder(strings.NewReader(out))
+	for {
+		var o object
+		err := dec.Decode(&o)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("helm template's output: %v", err)
+		}
+		if o == nil {
+			continue
+		}
+		kind := o.str("kind")
+		if _, dup := objs[kind]; dup {
+			t.Fatalf("two %s objects", kind)
+		}
+		objs[kind] = o
+	}
+	return objs
+}
+
+// TestChartLint: helm lint passes with the defaults and with every option
+// on.
+func TestChartLint(t *testing.T) {
+	helm(t, "lint", "--strict", chart, "--kube-version", kubeV)
+	helm(t, "lint", "--strict", chart, "--kube-version", kubeV, "-f", allOn)
+}
+
+// TestChartObjects: what each values file renders, and what the
+// Deployment asks of its pods.
+func TestChartObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+		kinds  []string
+	}{
+		{"defaults", nil, []string{"Deployment", "PodDisruptionBudget", "Secret", "Service"}},
+		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Secret", "Service", "ServiceMonitor"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, tc.values...)
+			var kinds []string
+			for k := range objs {
+				kinds = append(kinds, k)
+			}
+			slices.Sort(kinds)
+			if !slices.Equal(kinds, tc.kinds) {
+				t.Fatalf("kinds %q, want %q", kinds, tc.kinds)
+			}
+			checkDeployment(t, objs["Deployment"])
+		})
+	}
+
+	objs := render(t, allOn)
+	ing := objs["Ingress"]
+	for k, want := range map[string]string{
+		"nginx.ingress.kubernetes.io/proxy-body-size":         "0",
+		"nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+		"nginx.ingress.kubernetes.io/proxy-buffering":         "off",
+		"nginx.ingress.kubernetes.io/proxy-read-timeout":      "7200", // overridden
+		"nginx.ingress.kubernetes.io/proxy-send-timeout":      "3600",
+	} {
+		if got := ing.str("metadata", "annotations", k); got != want {
+			t.Errorf("Ingress annotation %s = %q, want %q", k, got, want)
+		}
+	}
+	route := objs["HTTPRoute"]
+	for _, k := range []string{"request", "backendRequest"} {
+		if got := route.str("spec", "rules", "0", "timeouts", k); got != "3600s" {
+			t.Errorf("HTTPRoute timeout %s = %q, want 3600s (some implementations cut at 15 s)", k, got)
+		}
+	}
+	if objs["Deployment"].get("spec", "replicas") != nil {
+		t.Error("with the autoscaler on, the Deployment sets replicas, which the autoscaler owns")
+	}
+}
+
+// checkDeployment checks the pod's security, probes, rollout and life
+// cycle.
+func checkDeployment(t *testing.T, d object) {
+	t.Helper()
+	pod, _ := d.get("spec", "template", "spec").(object)
+	c, _ := pod.get("containers", "0").(object)
+	for _, want := range []struct {
+		got  any
+		want any
+		what string
+	}{
+		{pod.get("automountServiceAccountToken"), false, "automountServiceAccountToken"},
+		{pod.get("securityContext", "runAsNonRoot"), true, "pod runAsNonRoot"},
+		{pod.get("securityContext", "seccompProfile", "type"), "RuntimeDefault", "seccompProfile"},
+		{c.get("securityContext", "allowPrivilegeEscalation"), false, "allowPrivilegeEscalation"},
+		{c.get("securityContext", "readOnlyRootFilesystem"), true, "readOnlyRootFilesystem"},
+		{c.get("securityContext", "capabilities", "drop", "0"), "ALL", "capabilities dropped"},
+		{c.get("startupProbe", "httpGet", "path"), "/healthz", "startup probe"},
+		{c.get("livenessProbe", "httpGet", "path"), "/healthz", "liveness probe"},
+		{c.get("readinessProbe", "httpGet", "path"), "/readyz", "readiness probe"},
+		{d.get("spec", "strategy", "rollingUpdate", "maxUnavailable"), 0, "maxUnavailable"},
+		{pod.get("topologySpreadConstraints", "0", "topologyKey"), "kubernetes.io/hostname", "topology spread"},
+	} {
+		if want.got != want.want {
+			t.Errorf("%s = %v, want %v", want.what, want.got, want.want)
+		}
+	}
+	if d.str("spec", "template", "metadata", "annotations", "checksum/config") == "" {
+		t.Error("no checksum/config annotation: a changed Secret would not roll the pods")
+	}
+	// The grace period covers the drain's pause and the requests' grace.
+	args := strings.Join(anyStrings(c.get("args")), " ")
+	grace, _ := pod.get("terminationGracePeriodSeconds").(int)
+	if !strings.Contains(args, "--drain-pause=10s") || !strings.Contains(args, "--shutdown-timeout=60s") || grace < 70 {
+		t.Errorf("args %q, terminationGracePeriodSeconds %d; want the pause and timeout passed on, and a grace of at least their 70 s", args, grace)
+	}
+}
+
+func anyStrings(v any) []string {
+	var out []string
+	xs, _ := v.([]any)
+	for _, x := range xs {
+		out = append(out, fmt.Sprint(x))
+	}
+	return out
+}
+
+// TestChartChecksumRolls: a changed token changes the pods' checksum
+// annotation, so that an upgrade rolls them.
+func TestChartChecksumRolls(t *testing.T) {
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(other, []byte("tokens:\n  - \"sha256:1111111111111111111111111111111111111111111111111111111111111111 scopes=read\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := render(t, allOn)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
+	b := render(t, allOn, other)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
+	if a == "" || a == b {
+		t.Errorf("checksum %q with one token, %q with another: want two different ones", a, b)
+	}
+}
+
+// TestChartConfigAccepted: the gateway itself accepts what the chart
+// renders with every option on: the config file, tokens and keys of its
+// Secret, at the paths its volumes mount them, with the container's args
+// and environment (--check: nothing is connected to).
+func TestChartConfigAccepted(t *testing.T) {
+	objs := render(t, allOn)
+	root := t.TempDir()
+	secret := objs["Secret"]
+	mounts := map[string]string{ // the Deployment's mount paths and the Secret's keys
+		"/etc/ftpgw/config/gateway.yaml":       "gateway.yaml",
+		"/etc/ftpgw/tokens/tokens":             "tokens",
+		"/etc/ftpgw/signing-keys/signing-keys": "signing-keys",
+	}
+	for path, key := range mounts {
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(secret.str("stringData", key)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := objs["Deployment"].get("spec", "template", "spec", "containers", "0").(object)
+	remap := func(s string) string { return strings.ReplaceAll(s, "/etc/ftpgw/", root+"/etc/ftpgw/") }
+	var args []string
+	for _, a := range anyStrings(c.get("args")) {
+		args = append(args, remap(a))
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "MEDIA_FTP_PASSWORD=m", "ARCHIVE_FTP_PASSWORD=a"}
+	envs, _ := c.get("env").([]any)
+	for _, e := range envs {
+		e, _ := e.(object)
+		if v := e.str("value"); v != "" {
+			env = append(env, e.str("name")+"="+remap(v))
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "gateway")
+	if out, err := exec.Command("go", "build", "-C", module, "-o", bin, "./cmd/gateway").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, append(args, "--check")...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the gateway refuses the chart's configuration: %v\n%s", err, out)
+	}
+	for _, want := range []string{"configuration ok: listening on :8080", "/media/ -> ftpes://gateway:****@ftp.example.com:21/pub (backend media, auth token)", "/archive/ ->"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--check printed\n%s\nwant a line with %q", out, want)
+		}
+	}
+}
