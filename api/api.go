@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
@@ -247,8 +249,9 @@ type Server struct {
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
 // /healthz (the process is alive), /readyz (an FTP session can be had),
-// POST /signed-urls (signed.go), GET /transfers (live.go) and /metrics
-// when Config.Metrics is set. It starts the goroutine that
+// POST /signed-urls (signed.go), GET /transfers (live.go), /openapi.yaml
+// (the gateway's OpenAPI document) and /metrics when Config.Metrics is
+// set. It starts the goroutine that
 // deletes temporary upload files in the background; Close stops it.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
@@ -313,6 +316,7 @@ func New(cfg Config) *Server {
 	}
 	r.Post(signPath, s.handle(s.signURL))
 	r.Get(transfersPath, s.handle(s.listTransfers))
+	r.Get(openAPIPath, s.openAPI)
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
 	// OPTIONS needs no token: it tells what any client may learn from
 	// Allow anyway, and a preflight carries none.
@@ -330,11 +334,13 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		// The gateway's own paths take one method each; the mount's
+		// paths, allowHeader.
 		allow := allowHeader
-		switch r.URL.Path {
-		case signPath:
+		switch {
+		case r.URL.Path == signPath:
 			allow = http.MethodPost
-		case transfersPath:
+		case !s.inMount(r.URL.Path):
 			allow = http.MethodGet
 		}
 		w.Header().Set("Allow", allow)
@@ -373,6 +379,16 @@ func orZero[T int64 | time.Duration](v *T, def T) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// openAPIPath is where the gateway serves its OpenAPI document.
+const openAPIPath = "/openapi.yaml"
+
+// openAPI serves openapi.yaml, without a token, as /healthz: it says how
+// to call the gateway, and nothing of its backends.
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	io.WriteString(w, ftpgw.OpenAPI())
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -495,7 +511,7 @@ func (s *Server) inMount(p string) bool {
 // ValidMount reports whether m can be a Config.Mount: "/", one or more
 // segments of letters, digits and "-._~" (none "." or ".."), and "/"; not
 // a path of the gateway's own (/healthz, /readyz, /metrics,
-// /signed-urls, /transfers).
+// /signed-urls, /transfers, /openapi.yaml).
 func ValidMount(m string) error {
 	inner, ok := strings.CutPrefix(m, "/")
 	if ok {
@@ -511,7 +527,7 @@ func ValidMount(m string) error {
 			return fmt.Errorf("mount %q: segment %q must be letters, digits and -._~ only", m, seg)
 		}
 	}
-	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics", signPath[1:], transfersPath[1:]}, first) {
+	if first, _, _ := strings.Cut(inner, "/"); slices.Contains([]string{"healthz", "readyz", "metrics", signPath[1:], transfersPath[1:], openAPIPath[1:]}, first) {
 		return fmt.Errorf("mount %q is within the gateway's own /%s", m, first)
 	}
 	return nil

@@ -250,6 +250,7 @@ func TestCORSEveryStatus(t *testing.T) {
 				continue
 			}
 			checkCORSActual(t, name, h, origin, origin == appOrigin || origin == "https://x.example.org")
+			checkContract(t, row.method, g.url(row.path), status, h, b)
 		}
 	}
 
@@ -282,6 +283,7 @@ func TestCORSEveryStatus(t *testing.T) {
 		t.Fatalf("GET with the FTP server down: %d %.200q", status, b)
 	}
 	checkCORSActual(t, "5xx", h, appOrigin, true)
+	checkContract(t, "GET", g.url("/files/f.txt"), status, h, b)
 }
 
 // checkCORSActual checks the CORS headers of the answer h to an actual

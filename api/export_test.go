@@ -1,5 +1,7 @@
 package api
 
+import "github.com/go-chi/chi/v5"
+
 // SetTempQueueLimit sets how many temporary files s's deletion queue
 // holds, for tests of a full queue. Call it before s serves requests.
 func SetTempQueueLimit(s *Server, n int) {
@@ -14,3 +16,6 @@ func RetryTempRemoval(s *Server, p string) { s.temps.retry(s.cfg.Pool, p) }
 
 // TransferClients is the number of clients s counts transfers of.
 func TransferClients(s *Server) int { return s.transfers.clientCount() }
+
+// Router is the chi router of s, for chi.Walk.
+func Router(s *Server) chi.Routes { return s.router }

@@ -145,6 +145,7 @@ func TestReplyCodesBecomeStatuses(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body[:n])
 			}
+			checkContract(t, tc.method, req.URL.String(), resp.StatusCode, resp.Header, body[:n])
 			p := problemOf(t, resp.Header, body[:n])
 			if p["ftp_code"] != float64(tc.code) {
 				t.Errorf("ftp_code %v, want %d", p["ftp_code"], tc.code)
@@ -188,10 +189,11 @@ func TestSilentServerTimesOut(t *testing.T) {
 	})
 	ts := fakeGateway(t, srv, nil)
 	start := time.Now()
-	status, _, b := fetchURL(t, "GET", ts.URL+"/files/f.txt")
+	status, h, b := fetchURL(t, "GET", ts.URL+"/files/f.txt")
 	if status != http.StatusGatewayTimeout {
 		t.Fatalf("status %d, want 504: %s", status, b)
 	}
+	checkContract(t, "GET", ts.URL+"/files/f.txt", status, h, b)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v with a 1s command timeout", d)
 	}
@@ -215,9 +217,12 @@ func TestUnreachableBackend(t *testing.T) {
 		t.Fatalf("status %d: %s", status, b)
 	}
 	problemOf(t, h, b)
-	if status, _, _ := fetchURL(t, "GET", ts.URL+"/readyz"); status != http.StatusServiceUnavailable {
+	checkContract(t, "GET", ts.URL+"/files/x", status, h, b)
+	status, h, b = fetchURL(t, "GET", ts.URL+"/readyz")
+	if status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the backend down: %d", status)
 	}
+	checkContract(t, "GET", ts.URL+"/readyz", status, h, b)
 	if status, _, _ := fetchURL(t, "GET", ts.URL+"/healthz"); status != http.StatusOK {
 		t.Errorf("/healthz: %d", status)
 	}
@@ -254,6 +259,7 @@ func TestPoolExhausted(t *testing.T) {
 	close(release)
 	// Retry-After is the time it waited, in whole seconds, rounded up.
 	checkBusy(t, "second request", status, h, b, http.StatusServiceUnavailable, "2", "all FTP sessions are busy")
+	checkContract(t, "GET", ts.URL+"/files/f.txt", status, h, b)
 	if s := <-done; s != 200 {
 		t.Errorf("first request: %d", s)
 	}

@@ -124,6 +124,9 @@ func TestErrorsBeforeTheRouter(t *testing.T) {
 		{"dot-dot in the path", "GET /files/a/%2e%2e/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", http.StatusBadRequest, true},
 		{"unknown route", "GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", http.StatusNotFound, true},
 		{"unknown method", "PATCH /files/a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", http.StatusMethodNotAllowed, true},
+		{"both lengths to /healthz", "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", http.StatusBadRequest, true},
+		{"both lengths to OPTIONS", "OPTIONS /files/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", http.StatusBadRequest, true},
+		{"both lengths to the mount", "PUT /files HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", http.StatusBadRequest, true},
 		{"malformed escape", "GET /files/%zz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest, false},
 		{"no Host", "GET /files/ HTTP/1.1\r\n\r\n", http.StatusBadRequest, false},
 		{"malformed header", "GET /files/ HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n", http.StatusBadRequest, false},
@@ -140,6 +143,11 @@ func TestErrorsBeforeTheRouter(t *testing.T) {
 			ct := resps[0].Header.Get("Content-Type")
 			if resps[0].StatusCode != tt.status || (ct == "application/problem+json") != tt.problem {
 				t.Errorf("%d %q %s; want %d, problem document %v", resps[0].StatusCode, ct, bodies[0], tt.status, tt.problem)
+			}
+			if tt.problem {
+				// The router's answers are the gateway's: openapi.yaml has them.
+				line := strings.Fields(tt.raw)
+				checkContract(t, line[0], ts.URL+line[1], resps[0].StatusCode, resps[0].Header, []byte(bodies[0]))
 			}
 			if after := srv.Commands()[before:]; len(after) > 0 {
 				t.Errorf("the FTP server got %q", after)

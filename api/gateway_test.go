@@ -40,6 +40,9 @@ type gateway struct {
 	http  *httptest.Server
 	reg   *prometheus.Registry
 	trace *commandTrace
+	// mounts are the backends' mounts, for checking responses against
+	// openapi.yaml: api.DefaultMount if nil.
+	mounts []string
 }
 
 // startGateway runs the gateway in front of vsftpd.
@@ -236,6 +239,8 @@ func (g *gateway) fetch(t *testing.T, method, p string, body io.Reader, hdr ...s
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", method, p, err)
 	}
+	// After any redirect, the request answered.
+	checkContract(t, resp.Request.Method, resp.Request.URL.String(), resp.StatusCode, resp.Header, b, g.mounts...)
 	return resp.StatusCode, resp.Header, b
 }
 

@@ -302,7 +302,7 @@ func TestClientTransferCap(t *testing.T) {
 // name each backend.
 func TestTransferCapPerBackend(t *testing.T) {
 	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
-	g := &gateway{ftpd: ftpd}
+	g := &gateway{ftpd: ftpd, mounts: []string{"/a/", "/b/"}}
 	sum := writeRandomFile(t, g, "big.bin", bigFile, 3)
 	ftpd.WriteFile(t, "small.txt", []byte("small"))
 	reg := prometheus.NewRegistry()

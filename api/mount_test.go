@@ -162,7 +162,7 @@ func TestValidMount(t *testing.T) {
 			t.Errorf("ValidMount(%q) = %v, want nil", m, err)
 		}
 	}
-	for _, m := range []string{"", "/", "files", "/files", "files/", "//", "/a//b/", "/./", "/../", "/a b/", "/{x}/", "/a*/", "/healthz/", "/metrics/x/", "/readyz/", "/signed-urls/", "/é/"} {
+	for _, m := range []string{"", "/", "files", "/files", "files/", "//", "/a//b/", "/./", "/../", "/a b/", "/{x}/", "/a*/", "/healthz/", "/metrics/x/", "/readyz/", "/signed-urls/", "/openapi.yaml/", "/é/"} {
 		if err := api.ValidMount(m); err == nil {
 			t.Errorf("ValidMount(%q) = nil, want an error", m)
 		}
