@@ -421,31 +421,25 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		wg.Go(func() { errs[i] = b.ready(ctx) })
 	}
 	wg.Wait()
-	if len(s.backends) == 1 {
-		if errs[0] != nil {
-			s.writeError(w, r, notReadyBackends([]string{s.name}, errs[0]))
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ready\n"))
-		return
-	}
-	var body strings.Builder
 	var failed []string
 	for i, b := range s.backends {
-		name := b.name
 		if errs[i] != nil {
-			failed = append(failed, name)
-			fmt.Fprintf(&body, "%s: not ready\n", name)
-			continue
+			failed = append(failed, b.name)
 		}
-		fmt.Fprintf(&body, "%s: ready\n", name)
 	}
 	if len(failed) > 0 {
 		s.writeError(w, r, notReadyBackends(failed, errors.Join(errs...)))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(s.backends) == 1 {
+		w.Write([]byte("ready\n"))
+		return
+	}
+	var body strings.Builder
+	for _, b := range s.backends {
+		fmt.Fprintf(&body, "%s: ready\n", b.name)
+	}
 	w.Write([]byte(body.String()))
 }
 
