@@ -348,6 +348,9 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	return fs, v
 }
 
+// all returns every backend's config: c's own, then Backends'.
+func (c *config) all() []*config { return append([]*config{c}, c.Backends...) }
+
 // parseEnvAndArgs sets fs's flags from the environment and then from
 // args, so that the command line overrides the environment.
 func parseEnvAndArgs(fs *flag.FlagSet, args []string, getenv func(string) string) error {

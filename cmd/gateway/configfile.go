@@ -116,10 +116,10 @@ func loadConfigFile(name string, args []string, getenv func(string) string, out 
 		first.Backends = append(first.Backends, bc)
 	}
 	first.ConfigFile = name
-	if err := checkSigning(append([]*config{first}, first.Backends...)); err != nil {
+	if err := checkSigning(first.all()); err != nil {
 		return nil, fmt.Errorf("--config %s: %w", name, err)
 	}
-	if !first.listenGiven && slices.ContainsFunc(append([]*config{first}, first.Backends...), func(c *config) bool { return c.Auth.Mode == authNone }) {
+	if !first.listenGiven && slices.ContainsFunc(first.all(), func(c *config) bool { return c.Auth.Mode == authNone }) {
 		// One backend open to anyone keeps the whole gateway on this
 		// machine, unless told where to listen.
 		first.Listen = loopbackListen

@@ -119,7 +119,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	}
 	defer signer.Close()
 	var servers []*api.Server
-	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+	for _, b := range cfg.all() {
 		// One pool of the upstream's login, or with --auth basic one for
 		// each user that logs in.
 		var p *pool.Pool
@@ -208,7 +208,7 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 // where each backend is served from.
 func printCheck(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "configuration ok: listening on %s\n", cfg.Listen)
-	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+	for _, b := range cfg.all() {
 		fmt.Fprintf(w, "  %s -> %s (backend %s, auth %s)\n", cmp.Or(b.Mount, api.DefaultMount), b.Upstream, cmp.Or(b.Name, "default"), b.Auth.Mode)
 	}
 }
@@ -223,7 +223,7 @@ func logStart(logger *slog.Logger, cfg *config) {
 		logger.Warn("the FTP password is in --upstream on the command line, where any user of this machine can read it in the process list: " +
 			"give it with --upstream-password-file or in FTPGW_UPSTREAM instead")
 	}
-	for _, b := range append([]*config{cfg}, cfg.Backends...) {
+	for _, b := range cfg.all() {
 		if b.Upstream.TLS != ftpcore.TLSOff && b.TLS.InsecureSkipVerify {
 			// Every start, so that a test setting that reached production
 			// keeps saying so.
