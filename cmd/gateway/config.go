@@ -209,6 +209,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 		// inside policy could not tell a link from a file there.
 		v.links = api.LinksFollow.String()
 	}
+	if v.demo && !v.set["drain-pause"] {
+		// No load balancer sends the demo requests: Ctrl-C frees its
+		// port at once, so that it can be started again.
+		v.drainPause = 0
+	}
 	if err := v.validate(); err != nil {
 		return nil, err
 	}

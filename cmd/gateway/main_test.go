@@ -553,17 +553,18 @@ func TestLoadConfig(t *testing.T) {
 			env:  map[string]string{"FTPGW_DEMO": "1"},
 			check: func(t *testing.T, c *config) {
 				// Its server shows no links: inside could not tell them.
-				if !c.Demo || c.Listen != "127.0.0.1:8080" || c.Links != api.LinksFollow {
+				// Nothing balances its load: no drain pause.
+				if !c.Demo || c.Listen != "127.0.0.1:8080" || c.Links != api.LinksFollow || c.DrainPause != 0 {
 					t.Errorf("demo config: %+v", c)
 				}
 			},
 		},
 		{
 			name: "demo with a link policy",
-			args: []string{"--demo", "--links", "inside"},
+			args: []string{"--demo", "--links", "inside", "--drain-pause", "2s"},
 			check: func(t *testing.T, c *config) {
-				if c.Links != api.LinksInside {
-					t.Errorf("demo with --links inside: %v", c.Links)
+				if c.Links != api.LinksInside || c.DrainPause != 2*time.Second {
+					t.Errorf("demo with --links inside --drain-pause 2s: %v, %v", c.Links, c.DrainPause)
 				}
 			},
 		},
