@@ -200,6 +200,17 @@ func storThen(limit int, end func(c *ftptest.Conn, dc net.Conn)) ftptest.Handler
 	}
 }
 
+// sendThenReset writes b to the gateway on dc, then resets dc. Through a
+// small send buffer: with the kernel's (megabytes on loopback) all of b
+// could be written, and dc reset, before the gateway saw its connect
+// complete, which would fail its dial rather than cut a transfer (as
+// faultproxy's smallSendBuffer, for the same reason).
+func sendThenReset(dc net.Conn, b []byte) {
+	dc.(*net.TCPConn).SetWriteBuffer(4096)
+	dc.Write(b)
+	resetData(dc)
+}
+
 func resetData(dc net.Conn) {
 	dc.(*net.TCPConn).SetLinger(0)
 	dc.Close()
@@ -265,8 +276,7 @@ var cases = []faultCase{
 				if err != nil {
 					return
 				}
-				dc.Write(v0[:after])
-				resetData(dc)
+				sendThenReset(dc, v0[:after])
 				c.Reply(426, "Failure writing network stream.")
 			}))
 		},
