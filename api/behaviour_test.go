@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,7 +154,7 @@ func killSessionProcesses(t *testing.T, g *gateway) int {
 	t.Helper()
 	conf := filepath.Join(filepath.Dir(g.ftpd.Root), "vsftpd.conf")
 	procs, _ := filepath.Glob("/proc/[0-9]*")
-	killed := 0
+	var killed []int
 	for _, p := range procs {
 		cmd, err := os.ReadFile(p + "/cmdline")
 		if err != nil || !strings.Contains(string(cmd), conf) {
@@ -170,10 +172,19 @@ func killSessionProcesses(t *testing.T, g *gateway) int {
 			continue
 		}
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed++
+			killed = append(killed, pid)
 		}
 	}
-	return killed
+	// kill(2) returns before the process is gone; its sockets close as
+	// it exits. Wait for that, so that the next request meets a dead
+	// session rather than one that dies under it.
+	waitFor(t, "the killed sessions to exit", func() bool {
+		return !slices.ContainsFunc(killed, func(pid int) bool {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			return err == nil && strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))[0] != "Z"
+		})
+	})
+	return len(killed)
 }
 
 func TestConcurrentRangesShareFewSessions(t *testing.T) {
