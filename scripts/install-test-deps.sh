@@ -115,9 +115,13 @@ kwok_ok() {
 	[[ -x "${TOOLS_DIR}/bin/kwok" ]] && [[ "$("${TOOLS_DIR}/bin/kwok" --version 2>/dev/null)" == "kwok version ${KWOK_VERSION} "* ]]
 }
 
-# kube_files_ok: kwok's stages and the CRDs are in KUBE_DIR.
+# kube_files_ok: kwok's stages and the CRDs are in KUBE_DIR, copied from the
+# versions above (recorded in KUBE_FILES_STAMP).
+KUBE_FILES_STAMP=.files-version
+kube_files_version="kwok ${KWOK_VERSION}, prometheus-operator ${PROMETHEUS_OPERATOR_VERSION}, gateway-api ${GATEWAY_API_VERSION}"
 kube_files_ok() {
 	local f c
+	[[ "$(cat "${KUBE_DIR}/${KUBE_FILES_STAMP}" 2>/dev/null)" == "${kube_files_version}" ]] || return 1
 	for f in "${KWOK_STAGES[@]}"; do
 		[[ -s "${KUBE_DIR}/kwok-stages/$(basename "$f")" ]] || return 1
 	done
@@ -260,6 +264,7 @@ else
 		[[ -n "$dir" ]] || die "go mod download ${c%% *} failed"
 		install -m 0644 "${dir}/${c#* }" "${KUBE_DIR}/crds/"
 	done
+	printf '%s\n' "${kube_files_version}" >"${KUBE_DIR}/${KUBE_FILES_STAMP}"
 	kube_files_ok || die "kwok's stages or the CRDs are missing in ${KUBE_DIR}"
 	log "copied kwok's stages and the CRDs into ${KUBE_DIR}"
 fi
