@@ -332,7 +332,9 @@ proftpd_version="$("${SERVERS_DIR}/proftpd/usr/sbin/proftpd" -v 2>&1)" || die "p
 chromium_version="$(chromium-headless-shell --version 2>&1)" || die "chromium-headless-shell --version failed: ${chromium_version}"
 podman_version="$(podman --version 2>&1)" || die "podman --version failed: ${podman_version}"
 prometheus_version="$(prometheus --version 2>&1 | head -n1)" || die "prometheus --version failed: ${prometheus_version}"
-etcd_version="$(etcd --version 2>&1 | head -n1)" || die "etcd --version failed: ${etcd_version}"
+# Read whole: etcd dies of SIGPIPE if head closes the pipe before it is done.
+etcd_version="$(etcd --version 2>&1)" || die "etcd --version failed: ${etcd_version}"
+etcd_version=${etcd_version%%$'\n'*}
 
 if ! getent passwd "$TEST_USER" >/dev/null; then
 	log "creating account ${TEST_USER}"
