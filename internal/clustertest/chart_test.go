@@ -74,8 +74,7 @@ func TestInstallAllOn(t *testing.T) {
 		"stringData": obj{"media": "m", "archive": "a"},
 	})
 	c.install(t, "install", ns, "files", chart, "-f", allOn)
-	objs := c.checkManifest(t, ns, "files", "Deployment", "Service", "Secret", "PodDisruptionBudget",
-		"HorizontalPodAutoscaler", "Ingress", "HTTPRoute", "ServiceMonitor")
+	objs := c.checkManifest(t, ns, "files", append([]string{"Deployment", "Service", "Secret"}, switchedOn(t, allOn)...)...)
 
 	d, hpa := objs["Deployment"], objs["HorizontalPodAutoscaler"]
 	if d.get("spec", "replicas") != nil {
@@ -166,6 +165,38 @@ func TestInvalidChartRejected(t *testing.T) {
 	}
 }
 
+// optional are the chart's optional objects: the value whose enabled
+// turns each on, and its kind.
+var optional = []struct{ value, kind string }{
+	{"ingress", "Ingress"},
+	{"httpRoute", "HTTPRoute"},
+	{"autoscaling", "HorizontalPodAutoscaler"},
+	{"podDisruptionBudget", "PodDisruptionBudget"},
+	{"serviceMonitor", "ServiceMonitor"},
+	{"prometheusRule", "PrometheusRule"},
+	{"networkPolicy", "NetworkPolicy"},
+}
+
+// switchedOn is the kinds of the optional objects a values file turns on.
+func switchedOn(t *testing.T, values string) []string {
+	t.Helper()
+	b, err := os.ReadFile(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v obj
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", values, err)
+	}
+	var kinds []string
+	for _, o := range optional {
+		if v.get(o.value, "enabled") == true {
+			kinds = append(kinds, o.kind)
+		}
+	}
+	return kinds
+}
+
 // renderedDeployment renders a chart with helm template (which passes:
 // nothing checks the fields client-side) and returns its Deployment's
 // name.
@@ -211,8 +242,15 @@ func TestUpgradeRollsPods(t *testing.T) {
 		t.Errorf("an upgrade with unchanged values: ReplicaSets %v, want only %s", names(same.sets), before.rs.str("metadata", "name"))
 	}
 
+	// While the pods roll, the Deployment never has fewer available than
+	// it wants (maxUnavailable 0): watched as often as the API answers.
+	stop, lowest := c.watchAvailable(ns, name)
 	c.install(t, "upgrade", ns, "files", chart, "-f", valuesFile(t, "tokens:\n  - "+tokenLine('4')+"\n"))
 	after := c.rolledOut(t, ns, name, replicas)
+	stop()
+	if low := <-lowest; low < replicas {
+		t.Errorf("during the roll the Deployment had %d pods available, want never fewer than its %d replicas", low, replicas)
+	}
 	const sum = "checksum/config"
 	if a, b := before.deploy.str("spec", "template", "metadata", "annotations", sum), after.deploy.str("spec", "template", "metadata", "annotations", sum); a == "" || a == b {
 		t.Errorf("%s %q before the new token, %q after: want it changed", sum, a, b)
@@ -232,6 +270,32 @@ func TestUpgradeRollsPods(t *testing.T) {
 			}
 		}
 	}
+}
+
+// watchAvailable polls the Deployment's available replicas until stop is
+// called, then sends the lowest it saw.
+func (c *cluster) watchAvailable(ns, name string) (stop func(), lowest <-chan int) {
+	done := make(chan struct{})
+	low := make(chan int, 1)
+	go func() {
+		least := -1
+		for {
+			select {
+			case <-done:
+				low <- least
+				return
+			default:
+			}
+			var d obj
+			if err := c.getObj("/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, &d); err == nil {
+				if n := max(0, d.num("status", "availableReplicas")); least < 0 || n < least {
+					least = n
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return func() { close(done) }, low
 }
 
 // TestExistingConfigSecret: a release given existingConfigSecret mounts
@@ -380,8 +444,8 @@ func decodeManifest(s string) ([]obj, error) {
 
 // checkManifest checks that every object helm get manifest lists for the
 // release exists on the server with its kind and version, and that the
-// wanted kinds are among them. It returns the objects by kind (the
-// manifest's, each kind once).
+// wanted kinds are among them. It returns the manifest's objects by kind
+// (the first of each).
 func (c *cluster) checkManifest(t *testing.T, ns, release string, want ...string) map[string]obj {
 	t.Helper()
 	out, err := c.helm("get", "manifest", release, "--namespace", ns)
@@ -395,10 +459,9 @@ func (c *cluster) checkManifest(t *testing.T, ns, release string, want ...string
 	byKind := map[string]obj{}
 	for _, o := range objs {
 		kind, name := o.str("kind"), o.str("metadata", "name")
-		if _, dup := byKind[kind]; dup {
-			t.Fatalf("two %s objects in the release", kind)
+		if _, ok := byKind[kind]; !ok {
+			byKind[kind] = o
 		}
-		byKind[kind] = o
 		path, err := c.resourcePath(o.str("apiVersion"), kind, ns, name)
 		if err != nil {
 			t.Errorf("%s %s: %v", kind, name, err)
