@@ -276,27 +276,30 @@ func start(tl tools) (c *cluster, err error) {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}
 
-	etcd := c.run("etcd", tl.etcd,
+	c.run("etcd", tl.etcd,
 		"--name=default", "--data-dir="+filepath.Join(dir, "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=default="+peerURL,
 		"--logger=zap", "--log-level=warn")
-	if err := waitFor(etcd, 30*time.Second, func() bool {
+	if err := c.poll(30*time.Second, func() string {
 		resp, err := http.Get(etcdURL + "/health")
 		if err != nil {
-			return false
+			return "etcd: " + err.Error()
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"health":"true"`))
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"health":"true"`)) {
+			return fmt.Sprintf("etcd's health: %s %s", resp.Status, b)
+		}
+		return ""
 	}); err != nil {
 		return c, err
 	}
 
 	// --endpoint-reconciler-type=none: the API server refuses to advertise
 	// a loopback address otherwise.
-	apiserver := c.run("kube-apiserver", tl.apiserver,
+	c.run("kube-apiserver", tl.apiserver,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1", "--secure-port="+ports[2], "--advertise-address=127.0.0.1",
 		"--endpoint-reconciler-type=none",
@@ -314,9 +317,11 @@ func start(tl tools) (c *cluster, err error) {
 		// relist, seconds late (a roll of two pods took 30 s). With the gate
 		// off the request itself is refused, and clients list and watch.
 		"--feature-gates=WatchList=false")
-	if err := waitFor(apiserver, 60*time.Second, func() bool {
-		code, _ := c.do(http.MethodGet, "/readyz", nil, nil)
-		return code == http.StatusOK
+	if err := c.poll(60*time.Second, func() string {
+		if _, err := c.do(http.MethodGet, "/readyz", nil, nil); err != nil {
+			return "kube-apiserver: " + err.Error()
+		}
+		return ""
 	}); err != nil {
 		return c, err
 	}
@@ -350,7 +355,7 @@ func start(tl tools) (c *cluster, err error) {
 }
 
 // run starts a component, its output kept, killed if the test binary dies.
-func (c *cluster) run(name, path string, args ...string) *proc {
+func (c *cluster) run(name, path string, args ...string) {
 	p := &proc{name: name, out: &tail{}, done: make(chan struct{})}
 	p.cmd = exec.Command(path, args...)
 	p.cmd.Stdout = p.out
@@ -362,28 +367,22 @@ func (c *cluster) run(name, path string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		p.err = err
 		close(p.done)
-		return p
+		return
 	}
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	return p
 }
 
-// waitFor polls ok until it holds, p exits, or d passes.
-func waitFor(p *proc, d time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(d)
-	for !ok() {
+// exited says which component has exited, if one has.
+func (c *cluster) exited() error {
+	for _, p := range c.procs {
 		select {
 		case <-p.done:
 			return fmt.Errorf("%s exited: %v", p.name, p.err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v", p.name, d)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
 }
@@ -575,13 +574,17 @@ func (c *cluster) createNodes() error {
 }
 
 // poll calls check until it returns "" (all is as wanted) or d passes;
-// then the error is check's last answer, which says what is not.
+// then the error is check's last answer, which says what is not. A
+// component that has exited is an error at once.
 func (c *cluster) poll(d time.Duration, check func() string) error {
 	deadline := time.Now().Add(d)
 	for {
 		why := check()
 		if why == "" {
 			return nil
+		}
+		if err := c.exited(); err != nil {
+			return fmt.Errorf("%v (while waiting: %s)", err, why)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %v: %s", d, why)
