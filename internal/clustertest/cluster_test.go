@@ -282,7 +282,7 @@ func start(tl tools) (c *cluster, err error) {
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=default="+peerURL,
 		"--logger=zap", "--log-level=warn")
-	if err := c.poll(30*time.Second, func() string {
+	if err := c.poll(60*time.Second, func() string {
 		resp, err := http.Get(etcdURL + "/health")
 		if err != nil {
 			return "etcd: " + err.Error()
@@ -532,7 +532,7 @@ func (c *cluster) installCRDs(files []string) error {
 		}
 		names = append(names, crd.str("metadata", "name"))
 	}
-	return c.poll(30*time.Second, func() string {
+	return c.poll(60*time.Second, func() string {
 		for _, n := range names {
 			var crd obj
 			if _, err := c.do(http.MethodGet, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+n, nil, &crd); err != nil {
