@@ -7,19 +7,18 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"github.com/ftpgw/ftpgw/internal/testpki"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -230,10 +230,11 @@ func start(tl tools) (c *cluster, err error) {
 	peerURL := "http://127.0.0.1:" + ports[1]
 	c.server = "https://127.0.0.1:" + ports[2]
 
-	caFile, err := c.writeCerts()
+	pki, err := c.writeCerts()
 	if err != nil {
 		return c, err
 	}
+	caFile := filepath.Join(dir, "ca.crt")
 	users := []struct{ name, groups string }{
 		{"admin", "system:masters"},
 		{"system:kube-controller-manager", ""},
@@ -265,15 +266,9 @@ func start(tl tools) (c *cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	pool := x509.NewCertPool()
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		return c, err
-	}
-	pool.AppendCertsFromPEM(caPEM)
 	c.http = &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Roots}},
 	}
 
 	c.run("etcd", tl.etcd,
@@ -304,7 +299,7 @@ func start(tl tools) (c *cluster, err error) {
 		"--bind-address=127.0.0.1", "--secure-port="+ports[2], "--advertise-address=127.0.0.1",
 		"--endpoint-reconciler-type=none",
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
-		"--tls-cert-file="+caFile, "--tls-private-key-file="+filepath.Join(dir, "serving.key"),
+		"--tls-cert-file="+filepath.Join(dir, "serving.crt"), "--tls-private-key-file="+filepath.Join(dir, "serving.key"),
 		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
@@ -408,38 +403,27 @@ func (c *cluster) logs() string {
 	return b.String()
 }
 
-// writeCerts writes a self-signed serving certificate for 127.0.0.1, which
-// clients also trust as the cluster's CA, and returns its file.
-func (c *cluster) writeCerts() (string, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// writeCerts writes the API server's certificate for 127.0.0.1 with its
+// chain (serving.crt), its key (serving.key) and the CA that clients trust
+// (ca.crt).
+func (c *cluster) writeCerts() (*testpki.PKI, error) {
+	pki, err := testpki.New("ftpgw-test-cluster-ca")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ftpgw-test-apiserver"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost", "kubernetes.default.svc"},
+	for _, f := range []struct {
+		name string
+		pem  []byte
+	}{
+		{"ca.crt", pki.CAPEM},
+		{"serving.crt", slices.Concat(pki.CertPEM, pki.CAPEM)},
+		{"serving.key", pki.KeyPEM},
+	} {
+		if err := os.WriteFile(filepath.Join(c.dir, f.name), f.pem, 0o600); err != nil {
+			return nil, err
+		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", err
-	}
-	crt := filepath.Join(c.dir, "serving.crt")
-	if err := writePEM(crt, "CERTIFICATE", der); err != nil {
-		return "", err
-	}
-	return crt, writePEM(filepath.Join(c.dir, "serving.key"), "PRIVATE KEY", keyDER)
+	return pki, nil
 }
 
 // writeServiceAccountKeys writes the key that signs service-account tokens
