@@ -299,7 +299,8 @@ func (c *cluster) watchAvailable(ns, name string) (stop func(), lowest <-chan in
 }
 
 // TestExistingConfigSecret: a release given existingConfigSecret mounts
-// that Secret as its config file, and its own Secret carries no config.
+// that Secret as its config file, and its own Secret carries no config;
+// uninstalled, it leaves nothing behind but that Secret.
 func TestExistingConfigSecret(t *testing.T) {
 	c := controlPlane(t)
 	t.Parallel()
@@ -327,6 +328,31 @@ func TestExistingConfigSecret(t *testing.T) {
 		if !slices.Contains(mounted, "gateway-config") {
 			t.Errorf("pod %s mounts the Secrets %q, want gateway-config among them", p.str("metadata", "name"), mounted)
 		}
+	}
+
+	// helm uninstall takes the release's objects and its pods, and leaves
+	// the operator's Secret.
+	if out, err := c.helm("uninstall", "files", "--namespace", ns, "--wait", "--timeout", rollout.String()); err != nil {
+		t.Fatalf("helm uninstall: %v\n%s", err, out)
+	}
+	c.eventually(t, "the uninstalled release", func() string {
+		for _, o := range objs {
+			path, err := c.resourcePath(o.str("apiVersion"), o.str("kind"), ns, o.str("metadata", "name"))
+			if err != nil {
+				return err.Error()
+			}
+			if err := c.getObj(path, nil); !errors.Is(err, errNotFound) {
+				return fmt.Sprintf("%s %s: %v, want it gone", o.str("kind"), o.str("metadata", "name"), err)
+			}
+		}
+		pods, err := c.list("/api/v1/namespaces/" + ns + "/pods")
+		if err != nil || len(pods) > 0 {
+			return fmt.Sprintf("pods %v (%v), want none", names(pods), err)
+		}
+		return ""
+	})
+	if err := c.getObj("/api/v1/namespaces/"+ns+"/secrets/gateway-config", nil); err != nil {
+		t.Errorf("the existing Secret after helm uninstall: %v", err)
 	}
 }
 
