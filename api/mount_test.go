@@ -57,6 +57,11 @@ func startJoined(t *testing.T, extra ...api.Config) *joined {
 	}
 	ts := serveHandler(servers[0], api.Join(servers...))
 	t.Cleanup(ts.Close)
+	mounts := []string{"/a/", "/b/"}
+	for _, c := range extra {
+		mounts = append(mounts, c.Mount)
+	}
+	mountsAt(t, ts.URL, mounts...)
 	return &joined{ftpd: ftpd, url: ts.URL, reg: reg}
 }
 
