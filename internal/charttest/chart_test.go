@@ -55,14 +55,31 @@ func isExecutable(p string) bool {
 
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
-	var stderr bytes.Buffer
-	cmd := exec.Command(helmPath(t), args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := runHelm(t, args...)
 	if err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
-	return string(out)
+	return out
+}
+
+// helmFails runs helm, which must fail, and returns what it said on
+// stderr.
+func helmFails(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, err := runHelm(t, args...)
+	if err == nil {
+		t.Fatalf("helm %s succeeded, want it to fail:\n%s", strings.Join(args, " "), out)
+	}
+	return stderr
+}
+
+func runHelm(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var errb bytes.Buffer
+	cmd := exec.Command(helmPath(t), args...)
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	return string(out), errb.String(), err
 }
 
 // object is one rendered manifest.
@@ -96,10 +113,17 @@ func (o object) str(path ...string) string { s, _ := o.get(path...).(string); re
 // objects by kind (each kind once, as this chart renders it).
 func render(t *testing.T, values ...string) map[string]object {
 	t.Helper()
-	args := []string{"template", "rel", chart, "--namespace", "files", "--kube-version", kubeV}
+	var args []string
 	for _, v := range values {
 		args = append(args, "-f", v)
 	}
+	return renderArgs(t, args...)
+}
+
+// renderArgs is render with helm template's arguments (-f, --set).
+func renderArgs(t *testing.T, extra ...string) map[string]object {
+	t.Helper()
+	args := append([]string{"template", "rel", chart, "--namespace", "files", "--kube-version", kubeV}, extra...)
 	out := helm(t, args...)
 	objs := map[string]object{}
 	dec := yaml.NewDecoder(strings.NewReader(out))
@@ -129,6 +153,11 @@ func render(t *testing.T, values ...string) map[string]object {
 func TestChartLint(t *testing.T) {
 	helm(t, "lint", "--strict", chart, "--kube-version", kubeV)
 	helm(t, "lint", "--strict", chart, "--kube-version", kubeV, "-f", allOn)
+	// Before 1.30 the kubelet has no preStop sleep (beta, on by default,
+	// from 1.30).
+	if msg := helmFails(t, "template", "rel", chart, "--kube-version", "1.29.9"); !strings.Contains(msg, "kubeVersion") {
+		t.Errorf("helm template for Kubernetes 1.29 failed with %q, want the chart's kubeVersion named", msg)
+	}
 }
 
 // TestChartObjects: what each values file renders, and what the
@@ -202,6 +231,7 @@ func checkDeployment(t *testing.T, d object) {
 		{c.get("readinessProbe", "httpGet", "path"), "/readyz", "readiness probe"},
 		{d.get("spec", "strategy", "rollingUpdate", "maxUnavailable"), 0, "maxUnavailable"},
 		{pod.get("topologySpreadConstraints", "0", "topologyKey"), "kubernetes.io/hostname", "topology spread"},
+		{c.get("lifecycle", "preStop", "sleep", "seconds"), 5, "preStop sleep"},
 	} {
 		if want.got != want.want {
 			t.Errorf("%s = %v, want %v", want.what, want.got, want.want)
@@ -291,5 +321,55 @@ func TestChartConfigAccepted(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--check printed\n%s\nwant a line with %q", out, want)
 		}
+	}
+}
+
+// TestChartGracePeriod: terminationGracePeriodSeconds is the preStop
+// sleep, the drain pause and the requests' grace after SIGTERM, and 10 s
+// to spare, whatever way the durations are written; the preStop hook is
+// the kubelet's sleep (the image has no sleep program), or none.
+func TestChartGracePeriod(t *testing.T) {
+	for _, tc := range []struct {
+		preStop, drain, shutdown string
+		override                 string
+		want                     int
+	}{
+		{"5", "10s", "60s", "", 85}, // the defaults
+		{"0", "0", "90s", "", 100},
+		{"3", "2m", "1m30s", "", 3 + 120 + 90 + 10},
+		{"10", "1m30s", "1h", "", 10 + 90 + 3600 + 10},
+		{"5", "10s", "1h2m3s", "", 5 + 10 + 3723 + 10},
+		{"5", "10s", "60s", "600", 600}, // set outright
+	} {
+		name := fmt.Sprintf("preStop=%s,drain=%s,shutdown=%s,override=%s", tc.preStop, tc.drain, tc.shutdown, tc.override)
+		t.Run(name, func(t *testing.T) {
+			args := []string{"--set", "preStopSleepSeconds=" + tc.preStop, "--set", "drainPause=" + tc.drain, "--set", "shutdownTimeout=" + tc.shutdown}
+			if tc.override != "" {
+				args = append(args, "--set", "terminationGracePeriodSeconds="+tc.override)
+			}
+			pod, _ := renderArgs(t, args...)["Deployment"].get("spec", "template", "spec").(object)
+			if got := pod.get("terminationGracePeriodSeconds"); got != tc.want {
+				t.Errorf("terminationGracePeriodSeconds = %v, want %d", got, tc.want)
+			}
+			c, _ := pod.get("containers", "0").(object)
+			sleep := c.get("lifecycle", "preStop", "sleep", "seconds")
+			if want, _ := strconv.Atoi(tc.preStop); want == 0 && c.get("lifecycle") != nil || want != 0 && sleep != want {
+				t.Errorf("lifecycle %v, want a preStop sleep of %d s (none for 0)", c.get("lifecycle"), want)
+			}
+			args = anyStrings(c.get("args"))
+			for _, want := range []string{"--drain-pause=" + tc.drain, "--shutdown-timeout=" + tc.shutdown} {
+				if !slices.Contains(args, want) {
+					t.Errorf("args %q, want %s", args, want)
+				}
+			}
+		})
+	}
+	// What the gateway would take but the chart cannot add up is refused.
+	for _, d := range []string{"1.5m", "90", "500ms", "1d"} {
+		t.Run("drainPause="+d, func(t *testing.T) {
+			if msg := helmFails(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "drainPause="+d); !strings.Contains(msg, "drainPause") {
+				t.Errorf("helm template with drainPause=%s failed with %q, want the value named", d, msg)
+			}
+		})
 	}
 }
