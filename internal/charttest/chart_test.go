@@ -169,7 +169,7 @@ func TestChartObjects(t *testing.T) {
 		kinds  []string
 	}{
 		{"defaults", nil, []string{"Deployment", "PodDisruptionBudget", "Secret", "Service"}},
-		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Secret", "Service", "ServiceMonitor"}},
+		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceMonitor"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.values...)
@@ -203,6 +203,13 @@ func TestChartObjects(t *testing.T) {
 		if got := route.str("spec", "rules", "0", "timeouts", k); got != "3600s" {
 			t.Errorf("HTTPRoute timeout %s = %q, want 3600s (some implementations cut at 15 s)", k, got)
 		}
+	}
+	rule := objs["PrometheusRule"]
+	if got := rule.str("metadata", "labels", "release"); got != "prometheus" {
+		t.Errorf("PrometheusRule label release = %q, want prometheus (prometheusRule.labels)", got)
+	}
+	if got := rule.str("spec", "groups", "1", "rules", "0", "alert"); got != "FtpgwTransfersWaiting" {
+		t.Errorf("PrometheusRule's second group's first alert %q, want prometheusRule.extraRules' FtpgwTransfersWaiting", got)
 	}
 	if objs["Deployment"].get("spec", "replicas") != nil {
 		t.Error("with the autoscaler on, the Deployment sets replicas, which the autoscaler owns")
