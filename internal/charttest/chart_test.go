@@ -169,7 +169,7 @@ func TestChartObjects(t *testing.T) {
 		kinds  []string
 	}{
 		{"defaults", nil, []string{"Deployment", "PodDisruptionBudget", "Secret", "Service"}},
-		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceMonitor"}},
+		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceMonitor"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.values...)
@@ -378,5 +378,72 @@ func TestChartGracePeriod(t *testing.T) {
 				t.Errorf("helm template with drainPause=%s failed with %q, want the value named", d, msg)
 			}
 		})
+	}
+}
+
+// TestChartNetworkPolicy: the pods may connect to the FTP servers' control
+// and passive ports and to the cluster's DNS, nothing else, and be reached
+// on the HTTP port only; without FTP servers listed the chart refuses to
+// render rather than cut the gateway off.
+func TestChartNetworkPolicy(t *testing.T) {
+	np := render(t, allOn)["NetworkPolicy"]
+	if got := anyStrings(np.get("spec", "policyTypes")); !slices.Equal(got, []string{"Ingress", "Egress"}) {
+		t.Errorf("policyTypes %q, want Ingress and Egress", got)
+	}
+	if got := np.get("spec", "podSelector", "matchLabels", "app.kubernetes.io/instance"); got != "rel" {
+		t.Errorf("podSelector's instance %v, want the release's pods", got)
+	}
+	in, _ := np.get("spec", "ingress").([]any)
+	if len(in) != 1 || np.get("spec", "ingress", "0", "ports", "0", "port") != "http" || len(anyStrings(np.get("spec", "ingress", "0", "from"))) != 2 {
+		t.Errorf("ingress %v, want one rule: the http port, from networkPolicy.ingressFrom's two peers", in)
+	}
+	// ports lists an egress rule's ports as "21" or "30000-30100".
+	ports := func(rule int) []string {
+		var out []string
+		ps, _ := np.get("spec", "egress", strconv.Itoa(rule), "ports").([]any)
+		for i := range ps {
+			p := func(k string) any { return np.get("spec", "egress", strconv.Itoa(rule), "ports", strconv.Itoa(i), k) }
+			s := fmt.Sprintf("%v/%v", p("protocol"), p("port"))
+			if e := p("endPort"); e != nil {
+				s += fmt.Sprintf("-%v", e)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	for i, want := range []struct {
+		to    string
+		ports []string
+	}{
+		{"192.0.2.10/32", []string{"TCP/21", "TCP/30000-30100"}},
+		{"198.51.100.0/24", []string{"TCP/21", "TCP/50000-50099"}},
+		{"", []string{"UDP/53", "TCP/53"}}, // DNS
+		{"203.0.113.5/32", []string{"TCP/990"}},
+	} {
+		if got := np.str("spec", "egress", strconv.Itoa(i), "to", "0", "ipBlock", "cidr"); got != want.to {
+			t.Errorf("egress rule %d to %q, want %q", i, got, want.to)
+		}
+		if got := ports(i); !slices.Equal(got, want.ports) {
+			t.Errorf("egress rule %d ports %q, want %q", i, got, want.ports)
+		}
+	}
+	if got := np.str("spec", "egress", "1", "to", "0", "ipBlock", "except", "0"); got != "198.51.100.128/25" {
+		t.Errorf("the second FTP server's except %q, want 198.51.100.128/25", got)
+	}
+	dns := []string{"spec", "egress", "2", "to", "0"}
+	if np.str(append(dns, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")...) != "kube-system" || np.str(append(dns, "podSelector", "matchLabels", "k8s-app")...) != "kube-dns" {
+		t.Errorf("DNS peer %v, want kube-system's kube-dns pods", np.get(dns...))
+	}
+	if egress, _ := np.get("spec", "egress").([]any); len(egress) != 4 {
+		t.Errorf("%d egress rules, want 4: two FTP servers, DNS, extraEgress", len(egress))
+	}
+
+	// Without the DNS rule; and with no FTP server named.
+	noDNS := renderArgs(t, "-f", allOn, "--set", "networkPolicy.dns.enabled=false")["NetworkPolicy"]
+	if egress, _ := noDNS.get("spec", "egress").([]any); len(egress) != 3 {
+		t.Errorf("with networkPolicy.dns.enabled=false, %d egress rules, want 3", len(egress))
+	}
+	if msg := helmFails(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "networkPolicy.enabled=true"); !strings.Contains(msg, "networkPolicy.ftpServers") {
+		t.Errorf("a NetworkPolicy with no FTP server failed with %q, want networkPolicy.ftpServers named", msg)
 	}
 }
