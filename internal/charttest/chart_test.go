@@ -62,15 +62,15 @@ func helm(t *testing.T, args ...string) string {
 	return out
 }
 
-// helmFails runs helm, which must fail, and returns what it said on
-// stderr.
+// helmFails runs helm, which must fail, and returns what it said (lint
+// reports on stdout, template on stderr).
 func helmFails(t *testing.T, args ...string) string {
 	t.Helper()
 	out, stderr, err := runHelm(t, args...)
 	if err == nil {
 		t.Fatalf("helm %s succeeded, want it to fail:\n%s", strings.Join(args, " "), out)
 	}
-	return stderr
+	return out + stderr
 }
 
 func runHelm(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -446,4 +446,37 @@ func TestChartNetworkPolicy(t *testing.T) {
 	if msg := helmFails(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "networkPolicy.enabled=true"); !strings.Contains(msg, "networkPolicy.ftpServers") {
 		t.Errorf("a NetworkPolicy with no FTP server failed with %q, want networkPolicy.ftpServers named", msg)
 	}
+}
+
+// TestChartSchema: values.schema.json refuses a wrong type at the top and
+// deeper down, and a misspelt key, in helm lint and helm template alike,
+// naming the value; the defaults and every option on pass (TestChartLint).
+func TestChartSchema(t *testing.T) {
+	for _, tc := range []struct {
+		set, want string
+	}{
+		{"replicaCount=two", "at '/replicaCount': got string, want integer"},
+		{"replicaCont=2", "additional properties 'replicaCont' not allowed"},
+		{"networkPolicy.dns.enabled=yes", "at '/networkPolicy/dns/enabled': got string, want boolean"},
+		{"prometheusRule.poolSaturated.ratio=high", "at '/prometheusRule/poolSaturated/ratio'"},
+		{"prometheusRule.enable=true", "additional properties 'enable' not allowed"},
+		{"service.prot=80", "additional properties 'prot' not allowed"},
+		{"logLevel=verbose", "at '/logLevel'"},
+		{"shutdownTimeout=1.5m", "at '/shutdownTimeout'"},
+		{"shutdownTimeout=0s", "at '/shutdownTimeout'"}, // the gateway wants more than 0
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			for _, cmd := range [][]string{
+				{"lint", "--strict", chart},
+				{"template", "rel", chart},
+			} {
+				msg := helmFails(t, append(cmd, "--kube-version", kubeV, "--set", tc.set)...)
+				if !strings.Contains(msg, "schema") || !strings.Contains(msg, tc.want) {
+					t.Errorf("helm %s --set %s failed with\n%s\nwant a schema error with %q", cmd[0], tc.set, msg, tc.want)
+				}
+			}
+		})
+	}
+	// config is the gateway's to check (--check): any key passes here.
+	helm(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "config.no-such-setting=1")
 }
