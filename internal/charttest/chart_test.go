@@ -264,17 +264,27 @@ func anyStrings(v any) []string {
 	return out
 }
 
-// TestChartChecksumRolls: a changed token changes the pods' checksum
-// annotation, so that an upgrade rolls them.
+// TestChartChecksumRolls: a changed config, token or signing key changes
+// the pods' checksum annotation, so that an upgrade rolls them.
 func TestChartChecksumRolls(t *testing.T) {
-	other := filepath.Join(t.TempDir(), "other.yaml")
-	if err := os.WriteFile(other, []byte("tokens:\n  - \"sha256:1111111111111111111111111111111111111111111111111111111111111111 scopes=read\"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	checksum := func(values ...string) string {
+		return render(t, values...)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
 	}
-	a := render(t, allOn)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
-	b := render(t, allOn, other)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
-	if a == "" || a == b {
-		t.Errorf("checksum %q with one token, %q with another: want two different ones", a, b)
+	a := checksum(allOn)
+	for name, change := range map[string]string{
+		"config": "config:\n  max-sessions: 5\n  backends:\n    - {name: media, mount: /media/, upstream: \"ftp://ftp.example.com/\"}\n",
+		"token":  "tokens:\n  - \"sha256:1111111111111111111111111111111111111111111111111111111111111111 scopes=read\"\n",
+		"key":    "signingKeys:\n  - \"k2 ZIx0HGUhcmM5QMGC9nshVDyqkhr2ltv2qZWUc0SZc7s\"\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			other := filepath.Join(t.TempDir(), "other.yaml")
+			if err := os.WriteFile(other, []byte(change), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b := checksum(allOn, other); a == "" || a == b {
+				t.Errorf("checksum %q before the %s changed, %q after: want two different ones", a, name, b)
+			}
+		})
 	}
 }
 
