@@ -48,7 +48,8 @@ func TestPrometheusScrape(t *testing.T) {
 	base, stop := startGateway(t, []string{"--demo", "--demo-dir", demoDir})
 	defer stop()
 
-	// The requests: three whole GETs, one range, two misses, one PUT.
+	// The requests: three whole GETs, one range, two misses, one PUT, and
+	// a readiness probe.
 	for range 3 {
 		httpDo(t, http.MethodGet, base+"/files/hello.txt", nil, nil, http.StatusOK)
 	}
@@ -57,6 +58,7 @@ func TestPrometheusScrape(t *testing.T) {
 		httpDo(t, http.MethodGet, base+"/files/no-such-file", nil, nil, http.StatusNotFound)
 	}
 	httpDo(t, http.MethodPut, base+"/files/up.bin", strings.NewReader(strings.Repeat("x", 1000)), nil, http.StatusCreated)
+	httpDo(t, http.MethodGet, base+"/readyz", nil, nil, http.StatusOK)
 
 	exposition := httpDo(t, http.MethodGet, base+"/metrics", nil, nil, http.StatusOK)
 	check := exec.Command(promtool, "check", "metrics")
@@ -93,6 +95,7 @@ func TestPrometheusScrape(t *testing.T) {
 		{`ftpgw_transfer_bytes_total{backend="default",direction="upload"}`, 1000},
 		{`ftpgw_ftp_replies_total{backend="default",command="STOR",class="2xx"}`, 1},
 		{`ftpgw_pool_max_sessions{backend="default"}`, 8},
+		{`ftpgw_backend_ready{backend="default"}`, 1},
 		{`count(go_build_info)`, 1},
 	} {
 		if got := query(t, api, c.query); got != c.want {
