@@ -423,9 +423,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	var failed []string
 	for i, b := range s.backends {
+		ready := 1.0
 		if errs[i] != nil {
 			failed = append(failed, b.name)
+			ready = 0
 		}
+		b.metrics.backendReady.WithLabelValues(b.name).Set(ready)
 	}
 	if len(failed) > 0 {
 		s.writeError(w, r, notReadyBackends(failed, errors.Join(errs...)))

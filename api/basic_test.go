@@ -403,6 +403,7 @@ func TestBasicBesideAnotherBackend(t *testing.T) {
 	t.Cleanup(func() { fixed.Close(); people.Close(); p.Close(); users.Close() })
 	ts := serveHandler(fixed, api.Join(fixed, people))
 	t.Cleanup(ts.Close)
+	mountsAt(t, ts.URL, "/fixed/", "/people/")
 	get := func(path string, hdr ...string) int {
 		t.Helper()
 		code, _, _ := fetchURL(t, http.MethodGet, ts.URL+path, hdr...)

@@ -119,6 +119,7 @@ func serveHandler(h *api.Server, handler http.Handler) *httptest.Server {
 	ts.Listener = h.Listener(ts.Listener)
 	ts.Config.ConnContext = h.ConnContext
 	ts.Start()
+	holdToContract(ts)
 	return ts
 }
 

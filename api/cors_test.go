@@ -31,7 +31,7 @@ func corsPolicy() *api.CORS {
 // noRedirects is an HTTP client that shows a redirect instead of
 // following it.
 var noRedirects = &http.Client{
-	Transport:     &http.Transport{},
+	Transport:     contractTransport{next: &http.Transport{}},
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
@@ -46,7 +46,7 @@ func corsFetch(t *testing.T, method, url string, body io.Reader, hdr ...string) 
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := noRedirects.Do(req)
+	resp, err := noRedirects.Do(withTest(t, req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,6 +394,7 @@ func TestCORSPerBackend(t *testing.T) {
 	b := api.New(api.Config{Pool: newTestPool(t, ftpd), Mount: "/b/", CORS: &api.CORS{AllowedOrigins: []string{originB}, MaxAge: time.Minute}})
 	c := api.New(api.Config{Pool: newTestPool(t, ftpd), Mount: "/c/"})
 	ts := httptest.NewServer(api.Join(a, b, c))
+	mountsAt(t, ts.URL, "/a/", "/b/", "/c/")
 	t.Cleanup(func() {
 		ts.Close()
 		a.Close()

@@ -55,7 +55,7 @@ func fakeGatewayMetrics(t *testing.T, srv *ftptest.Server, tune func(*pool.Confi
 // shared: every httptest.Server's Close closes its idle connections, and a
 // request of a test running in parallel that has just picked one of them
 // fails with "CloseIdleConnections called".
-var testClient = &http.Client{Transport: &http.Transport{}}
+var testClient = &http.Client{Transport: contractTransport{next: &http.Transport{}}}
 
 func fetchURL(t *testing.T, method, url string, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
@@ -63,7 +63,7 @@ func fetchURL(t *testing.T, method, url string, hdr ...string) (int, http.Header
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := testClient.Do(req)
+	resp, err := testClient.Do(withTest(t, req))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -223,7 +223,7 @@ func (g *gateway) do(t *testing.T, method, p string, body io.Reader, hdr ...stri
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := g.http.Client().Do(req)
+	resp, err := g.http.Client().Do(withTest(t, req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,8 +239,7 @@ func (g *gateway) fetch(t *testing.T, method, p string, body io.Reader, hdr ...s
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", method, p, err)
 	}
-	// After any redirect, the request answered.
-	checkContract(t, resp.Request.Method, resp.Request.URL.String(), resp.StatusCode, resp.Header, b, g.mounts...)
+	// do's transport has checked the response against openapi.yaml.
 	return resp.StatusCode, resp.Header, b
 }
 

@@ -325,6 +325,8 @@ func TestTransferCapPerBackend(t *testing.T) {
 	}
 	ts := httptest.NewServer(api.Join(servers...))
 	t.Cleanup(ts.Close)
+	holdToContract(ts)
+	mountsAt(t, ts.URL, g.mounts...)
 	g.http = ts
 
 	holdDownload(t, g, "/a/big.bin")

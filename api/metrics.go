@@ -30,6 +30,8 @@ type metrics struct {
 	transfersFinished *prometheus.CounterVec
 	transferDuration  *prometheus.HistogramVec
 	downloads         *prometheus.CounterVec
+
+	backendReady *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -85,6 +87,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		downloads: counterVec("ftpgw_downloads_total",
 			"Downloads begun, by backend and kind: full (the whole file) or range (a 206 of part of it).",
 			"backend", "kind"),
+		backendReady: gaugeVec("ftpgw_backend_ready",
+			"Whether the backend could serve at the last /readyz: 1 if a session could be had (or all were busy serving a server that was fine), 0 if not; absent before the first /readyz.",
+			"backend"),
 	}
 	if reg != nil {
 		// The Servers of several backends share one registry, and so
@@ -104,6 +109,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		register(reg, &m.transfersFinished)
 		register(reg, &m.transferDuration)
 		register(reg, &m.downloads)
+		register(reg, &m.backendReady)
 	}
 	return m
 }

@@ -57,6 +57,11 @@ func startJoined(t *testing.T, extra ...api.Config) *joined {
 	}
 	ts := serveHandler(servers[0], api.Join(servers...))
 	t.Cleanup(ts.Close)
+	mounts := []string{"/a/", "/b/"}
+	for _, c := range extra {
+		mounts = append(mounts, c.Mount)
+	}
+	mountsAt(t, ts.URL, mounts...)
 	return &joined{ftpd: ftpd, url: ts.URL, reg: reg}
 }
 
@@ -124,11 +129,21 @@ func TestJoinServesEachBackendAtItsMount(t *testing.T) {
 }
 
 // TestJoinReadiness: /readyz asks every backend and names the one that
-// cannot serve.
+// cannot serve; ftpgw_backend_ready says the same of each.
 func TestJoinReadiness(t *testing.T) {
-	code, _, body := startJoined(t).fetch(t, http.MethodGet, "/readyz", nil)
+	up := startJoined(t)
+	const help = "# HELP ftpgw_backend_ready Whether the backend could serve at the last /readyz: 1 if a session could be had (or all were busy serving a server that was fine), 0 if not; absent before the first /readyz.\n# TYPE ftpgw_backend_ready gauge\n"
+	if n, err := testutil.GatherAndCount(up.reg, "ftpgw_backend_ready"); n != 0 || err != nil {
+		t.Errorf("ftpgw_backend_ready has %d series before any /readyz (%v), want none", n, err)
+	}
+	code, _, body := up.fetch(t, http.MethodGet, "/readyz", nil)
 	if code != 200 || string(body) != "backend-a: ready\nbackend-b: ready\n" {
 		t.Errorf("/readyz = %d %q, want 200 with both backends ready", code, body)
+	}
+	if err := testutil.GatherAndCompare(up.reg, strings.NewReader(help+`ftpgw_backend_ready{backend="backend-a"} 1
+ftpgw_backend_ready{backend="backend-b"} 1
+`), "ftpgw_backend_ready"); err != nil {
+		t.Error(err)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -149,6 +164,12 @@ func TestJoinReadiness(t *testing.T) {
 	}
 	if d := problemOf(t, hdr, body)["detail"]; d != "no FTP session can be had of backend dead" {
 		t.Errorf("detail %q, want it to name the backend dead (and only it)", d)
+	}
+	if err := testutil.GatherAndCompare(j.reg, strings.NewReader(help+`ftpgw_backend_ready{backend="backend-a"} 1
+ftpgw_backend_ready{backend="backend-b"} 1
+ftpgw_backend_ready{backend="dead"} 0
+`), "ftpgw_backend_ready"); err != nil {
+		t.Error(err)
 	}
 	if code, _, _ := j.fetch(t, http.MethodGet, "/a/", nil); code != 200 {
 		t.Errorf("GET /a/ with another backend down = %d, want 200", code)

@@ -396,7 +396,9 @@ func TestSignedURLsPerBackend(t *testing.T) {
 	}
 	ts := httptest.NewServer(api.Join(servers...))
 	t.Cleanup(ts.Close)
+	holdToContract(ts)
 	g := &gateway{ftpd: ftpd, http: ts, mounts: []string{"/a/", "/b/", "/open/"}}
+	mountsAt(t, ts.URL, g.mounts...)
 	forA := s.Sign("GET", "/a/f.txt", time.Now().Add(time.Hour))
 	if status, _, b := g.fetch(t, "GET", signed("/a/f.txt", forA), nil); status != 200 || string(b) != "shared" {
 		t.Errorf("under its mount: %d %.200q", status, b)

@@ -161,22 +161,24 @@ func watchDrain(t *testing.T, addr net.Addr, stopped time.Time, pause time.Durat
 	}
 }
 
-// TestSIGTERMDrainsBinary: the built gateway, sent SIGTERM during a slow
-// download, drains as run does (TestDrainLetsDownloadFinish), lets the
-// download finish byte-identical and exits 0; the signal, not a context,
-// starts it.
+// TestSIGTERMDrainsBinary is the issue's "done means" on the built
+// gateway: during a slow 1 GiB download, /transfers shows it with a
+// percent that grows and an ETA that fits its speed; then SIGTERM drains
+// as run does (TestDrainLetsDownloadFinish): /readyz answers 503 at once
+// and every time within the pause, new connections are refused after it,
+// and the download finishes byte-identical; the gateway exits 0.
 func TestSIGTERMDrainsBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("builds the binary and moves 1 GiB")
 	}
-	const size, pause = 32 << 20, time.Second
+	const size, pause = 1 << 30, 2 * time.Second
 	bin := buildGateway(t)
 	dir := t.TempDir()
-	want := writeBigFile(t, dir, "big.bin", size)
+	want := writeBigFileStream(t, dir, "big.bin", size)
 	if err := os.WriteFile(filepath.Join(dir, "small.txt"), []byte("small\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--drain-pause", pause.String(), "--shutdown-timeout", "10s")
+	cmd := exec.Command(bin, "--demo", "--demo-dir", dir, "--listen", "127.0.0.1:0", "--drain-pause", pause.String(), "--shutdown-timeout", "60s")
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -200,9 +202,10 @@ func TestSIGTERMDrainsBinary(t *testing.T) {
 	}
 	go io.Copy(io.Discard, logs)
 
-	// 256 KiB every 20 ms: 32 MiB in about 2.6 s, beyond the pause.
-	downloaded := startSlowDownload(t, addr, "/files/big.bin", 20*time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
+	// 256 KiB a millisecond or so: 1 GiB in several seconds, beyond the
+	// pause.
+	downloaded := startSlowDownload(t, addr, "/files/big.bin", time.Millisecond)
+	watchLiveDownload(t, addr, "/files/big.bin", size)
 	stopped := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -221,6 +224,86 @@ func TestSIGTERMDrainsBinary(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the gateway did not exit after the download ended")
 	}
+}
+
+// writeBigFileStream is writeBigFile for sizes not to be held in memory.
+func writeBigFileStream(t *testing.T, dir, name string, size int64) [32]byte {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.NewChaCha8([32]byte{7}), size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// watchLiveDownload follows the one download of path, size bytes, in the
+// gateway's /transfers until it has seen it three times midway: its total
+// is the file's size, its percent is its bytes' and grows, and its ETA is
+// what is left at its speed (within a second, both being rounded).
+func watchLiveDownload(t *testing.T, addr net.Addr, path string, size int64) {
+	t.Helper()
+	type entry struct {
+		Method, Path   string
+		Bytes          int64
+		Total          *int64
+		Percent        *float64
+		BytesPerSecond int64  `json:"bytes_per_second"`
+		ETASeconds     *int64 `json:"eta_seconds"`
+	}
+	var seen []entry
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < 3 && time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		req, _ := http.NewRequest("GET", "http://"+addr.String()+"/transfers", nil)
+		req.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ Transfers []entry }
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("/transfers: %d %v", resp.StatusCode, err)
+		}
+		if len(list.Transfers) != 1 {
+			t.Fatalf("/transfers lists %d transfers, want the download: %+v", len(list.Transfers), list.Transfers)
+		}
+		e := list.Transfers[0]
+		if e.Bytes == 0 || e.Bytes == size {
+			continue // not started or already done: not midway
+		}
+		if e.Method != "GET" || e.Path != path || e.Total == nil || *e.Total != size || e.Percent == nil {
+			t.Fatalf("entry %+v: want GET of %s with total %d and a percent", e, path, size)
+		}
+		if want := float64(e.Bytes*1000/size) / 10; *e.Percent != want {
+			t.Errorf("percent %v of %d/%d, want %v", *e.Percent, e.Bytes, size, want)
+		}
+		if e.BytesPerSecond <= 0 || e.ETASeconds == nil {
+			t.Fatalf("entry %+v: want a speed and an ETA midway", e)
+		}
+		if want := (size - e.Bytes) / e.BytesPerSecond; *e.ETASeconds < want-1 || *e.ETASeconds > want+1 {
+			t.Errorf("ETA %ds with %d bytes left at %d B/s, want about %ds", *e.ETASeconds, size-e.Bytes, e.BytesPerSecond, want)
+		}
+		if n := len(seen); n > 0 && (e.Bytes <= seen[n-1].Bytes || *e.Percent < *seen[n-1].Percent) {
+			t.Errorf("the download did not move on: %+v after %+v", e, seen[n-1])
+		}
+		seen = append(seen, e)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("the download was seen midway in /transfers %d times in 20 s: %+v", len(seen), seen)
+	}
+	t.Logf("/transfers midway: %d%%, %d MB/s, ETA %ds", int(*seen[2].Percent), seen[2].BytesPerSecond/1e6, *seen[2].ETASeconds)
 }
 
 // TestShutdownCutsTransfers: a download and an upload still running when

@@ -48,7 +48,8 @@ func TestPrometheusScrape(t *testing.T) {
 	base, stop := startGateway(t, []string{"--demo", "--demo-dir", demoDir})
 	defer stop()
 
-	// The requests: three whole GETs, one range, two misses, one PUT.
+	// The requests: three whole GETs, one range, two misses, one PUT, and
+	// a readiness probe.
 	for range 3 {
 		httpDo(t, http.MethodGet, base+"/files/hello.txt", nil, nil, http.StatusOK)
 	}
@@ -57,6 +58,7 @@ func TestPrometheusScrape(t *testing.T) {
 		httpDo(t, http.MethodGet, base+"/files/no-such-file", nil, nil, http.StatusNotFound)
 	}
 	httpDo(t, http.MethodPut, base+"/files/up.bin", strings.NewReader(strings.Repeat("x", 1000)), nil, http.StatusCreated)
+	httpDo(t, http.MethodGet, base+"/readyz", nil, nil, http.StatusOK)
 
 	exposition := httpDo(t, http.MethodGet, base+"/metrics", nil, nil, http.StatusOK)
 	check := exec.Command(promtool, "check", "metrics")
@@ -65,7 +67,11 @@ func TestPrometheusScrape(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 
-	api := startPrometheus(t, prometheus, strings.TrimPrefix(base, "http://"))
+	alerts, err := filepath.Abs(filepath.Join("..", "..", "internal", "charttest", "testdata", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := startPrometheus(t, prometheus, strings.TrimPrefix(base, "http://"), alerts)
 	waitForScrape(t, api)
 
 	// Every family of the gateway's own is in Prometheus.
@@ -89,6 +95,7 @@ func TestPrometheusScrape(t *testing.T) {
 		{`ftpgw_transfer_bytes_total{backend="default",direction="upload"}`, 1000},
 		{`ftpgw_ftp_replies_total{backend="default",command="STOR",class="2xx"}`, 1},
 		{`ftpgw_pool_max_sessions{backend="default"}`, 8},
+		{`ftpgw_backend_ready{backend="default"}`, 1},
 		{`count(go_build_info)`, 1},
 	} {
 		if got := query(t, api, c.query); got != c.want {
@@ -107,6 +114,81 @@ func TestPrometheusScrape(t *testing.T) {
 		t.Errorf("logins timed: %v, want at least 1", got)
 	}
 	checkDashboard(t, api, fams)
+	checkAlerts(t, api, fams)
+}
+
+// checkAlerts checks the Helm chart's alerts (deploy/helm/ftpgw's
+// files/alerts.yaml, rendered with the default values into
+// internal/charttest's testdata, which TestChartAlerts keeps the chart's)
+// as the real Prometheus evaluates them: every rule evaluated without an
+// error, and every metric it names is one the gateway exports. Whether
+// each fires when it should is promtool's unit tests' business
+// (internal/charttest).
+func checkAlerts(t *testing.T, api string, fams []string) {
+	t.Helper()
+	exported := exportedNames(fams)
+	type rule struct {
+		Name, Query, Health, LastError string
+		LastEvaluation                 time.Time
+	}
+	var rules []rule
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(api + "/api/v1/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Status string
+			Data   struct{ Groups []struct{ Rules []rule } }
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || r.Status != "success" {
+			t.Fatalf("/api/v1/rules: %v, status %q", err, r.Status)
+		}
+		rules = rules[:0]
+		evaluated := true
+		for _, g := range r.Data.Groups {
+			for _, x := range g.Rules {
+				rules = append(rules, x)
+				evaluated = evaluated && !x.LastEvaluation.IsZero() && x.Health != "unknown"
+			}
+		}
+		if evaluated && len(rules) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(rules) < 5 {
+		t.Fatalf("Prometheus has %d rules of the chart's, want its five alerts at least", len(rules))
+	}
+	for _, r := range rules {
+		if r.Health != "ok" {
+			t.Errorf("rule %s: health %q (last evaluated %v): %s", r.Name, r.Health, r.LastEvaluation, r.LastError)
+		}
+		names := metricName.FindAllString(r.Query, -1)
+		if len(names) == 0 {
+			t.Errorf("rule %s names no metric of the gateway's: %s", r.Name, r.Query)
+		}
+		for _, name := range names {
+			if !exported[name] {
+				t.Errorf("rule %s names %s, which the gateway does not export: %s", r.Name, name, r.Query)
+			}
+		}
+	}
+}
+
+// exportedNames are the names a query may use for the families fams: a
+// histogram's _bucket, _sum and _count too.
+func exportedNames(fams []string) map[string]bool {
+	exported := map[string]bool{}
+	for _, f := range fams {
+		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
+			exported[f+suffix] = true
+		}
+	}
+	return exported
 }
 
 // dashboard is the part of a Grafana dashboard the test reads: the
@@ -147,12 +229,7 @@ func checkDashboard(t *testing.T, api string, fams []string) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("deploy/grafana/ftpgw.json: %v", err)
 	}
-	exported := map[string]bool{}
-	for _, f := range fams {
-		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
-			exported[f+suffix] = true
-		}
-	}
+	exported := exportedNames(fams)
 	var exprs []string
 	for _, v := range d.Templating.List {
 		if v.Type == "query" {
@@ -250,14 +327,16 @@ func families(exposition string) []string {
 }
 
 // startPrometheus runs Prometheus on loopback, scraping target's /metrics
-// every second, and returns its base URL. It is stopped at t's end.
-func startPrometheus(t *testing.T, prometheus, target string) string {
+// and evaluating the rule files every second, and returns its base URL.
+// It is stopped at t's end.
+func startPrometheus(t *testing.T, prometheus, target string, ruleFiles ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files: [`+strings.Join(quoted(ruleFiles), ", ")+`]
 scrape_configs:
   - job_name: ftpgw
     static_configs:
@@ -290,6 +369,15 @@ scrape_configs:
 		}
 	})
 	return "http://" + addr
+}
+
+// quoted returns each string in double quotes (JSON's, which YAML reads).
+func quoted(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, strconv.Quote(s))
+	}
+	return out
 }
 
 // waitForScrape waits until Prometheus has the gateway's requests counted.

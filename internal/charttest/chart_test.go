@@ -55,14 +55,31 @@ func isExecutable(p string) bool {
 
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
-	var stderr bytes.Buffer
-	cmd := exec.Command(helmPath(t), args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, stderr, err := runHelm(t, args...)
 	if err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
-	return string(out)
+	return out
+}
+
+// helmFails runs helm, which must fail, and returns what it said (lint
+// reports on stdout, template on stderr).
+func helmFails(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, err := runHelm(t, args...)
+	if err == nil {
+		t.Fatalf("helm %s succeeded, want it to fail:\n%s", strings.Join(args, " "), out)
+	}
+	return out + stderr
+}
+
+func runHelm(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var errb bytes.Buffer
+	cmd := exec.Command(helmPath(t), args...)
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	return string(out), errb.String(), err
 }
 
 // object is one rendered manifest.
@@ -96,10 +113,17 @@ func (o object) str(path ...string) string { s, _ := o.get(path...).(string); re
 // objects by kind (each kind once, as this chart renders it).
 func render(t *testing.T, values ...string) map[string]object {
 	t.Helper()
-	args := []string{"template", "rel", chart, "--namespace", "files", "--kube-version", kubeV}
+	var args []string
 	for _, v := range values {
 		args = append(args, "-f", v)
 	}
+	return renderArgs(t, args...)
+}
+
+// renderArgs is render with helm template's arguments (-f, --set).
+func renderArgs(t *testing.T, extra ...string) map[string]object {
+	t.Helper()
+	args := append([]string{"template", "rel", chart, "--namespace", "files", "--kube-version", kubeV}, extra...)
 	out := helm(t, args...)
 	objs := map[string]object{}
 	dec := yaml.NewDecoder(strings.NewReader(out))
@@ -129,6 +153,11 @@ func render(t *testing.T, values ...string) map[string]object {
 func TestChartLint(t *testing.T) {
 	helm(t, "lint", "--strict", chart, "--kube-version", kubeV)
 	helm(t, "lint", "--strict", chart, "--kube-version", kubeV, "-f", allOn)
+	// Before 1.30 the kubelet has no preStop sleep (beta, on by default,
+	// from 1.30).
+	if msg := helmFails(t, "template", "rel", chart, "--kube-version", "1.29.9"); !strings.Contains(msg, "kubeVersion") {
+		t.Errorf("helm template for Kubernetes 1.29 failed with %q, want the chart's kubeVersion named", msg)
+	}
 }
 
 // TestChartObjects: what each values file renders, and what the
@@ -140,7 +169,7 @@ func TestChartObjects(t *testing.T) {
 		kinds  []string
 	}{
 		{"defaults", nil, []string{"Deployment", "PodDisruptionBudget", "Secret", "Service"}},
-		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Secret", "Service", "ServiceMonitor"}},
+		{"all on", []string{allOn}, []string{"Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceMonitor"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.values...)
@@ -175,6 +204,13 @@ func TestChartObjects(t *testing.T) {
 			t.Errorf("HTTPRoute timeout %s = %q, want 3600s (some implementations cut at 15 s)", k, got)
 		}
 	}
+	rule := objs["PrometheusRule"]
+	if got := rule.str("metadata", "labels", "release"); got != "prometheus" {
+		t.Errorf("PrometheusRule label release = %q, want prometheus (prometheusRule.labels)", got)
+	}
+	if got := rule.str("spec", "groups", "1", "rules", "0", "alert"); got != "FtpgwTransfersWaiting" {
+		t.Errorf("PrometheusRule's second group's first alert %q, want prometheusRule.extraRules' FtpgwTransfersWaiting", got)
+	}
 	if objs["Deployment"].get("spec", "replicas") != nil {
 		t.Error("with the autoscaler on, the Deployment sets replicas, which the autoscaler owns")
 	}
@@ -202,6 +238,7 @@ func checkDeployment(t *testing.T, d object) {
 		{c.get("readinessProbe", "httpGet", "path"), "/readyz", "readiness probe"},
 		{d.get("spec", "strategy", "rollingUpdate", "maxUnavailable"), 0, "maxUnavailable"},
 		{pod.get("topologySpreadConstraints", "0", "topologyKey"), "kubernetes.io/hostname", "topology spread"},
+		{c.get("lifecycle", "preStop", "sleep", "seconds"), 5, "preStop sleep"},
 	} {
 		if want.got != want.want {
 			t.Errorf("%s = %v, want %v", want.what, want.got, want.want)
@@ -227,17 +264,27 @@ func anyStrings(v any) []string {
 	return out
 }
 
-// TestChartChecksumRolls: a changed token changes the pods' checksum
-// annotation, so that an upgrade rolls them.
+// TestChartChecksumRolls: a changed config, token or signing key changes
+// the pods' checksum annotation, so that an upgrade rolls them.
 func TestChartChecksumRolls(t *testing.T) {
-	other := filepath.Join(t.TempDir(), "other.yaml")
-	if err := os.WriteFile(other, []byte("tokens:\n  - \"sha256:1111111111111111111111111111111111111111111111111111111111111111 scopes=read\"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	checksum := func(values ...string) string {
+		return render(t, values...)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
 	}
-	a := render(t, allOn)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
-	b := render(t, allOn, other)["Deployment"].str("spec", "template", "metadata", "annotations", "checksum/config")
-	if a == "" || a == b {
-		t.Errorf("checksum %q with one token, %q with another: want two different ones", a, b)
+	a := checksum(allOn)
+	for name, change := range map[string]string{
+		"config": "config:\n  max-sessions: 5\n  backends:\n    - {name: media, mount: /media/, upstream: \"ftp://ftp.example.com/\"}\n",
+		"token":  "tokens:\n  - \"sha256:1111111111111111111111111111111111111111111111111111111111111111 scopes=read\"\n",
+		"key":    "signingKeys:\n  - \"k2 ZIx0HGUhcmM5QMGC9nshVDyqkhr2ltv2qZWUc0SZc7s\"\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			other := filepath.Join(t.TempDir(), "other.yaml")
+			if err := os.WriteFile(other, []byte(change), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b := checksum(allOn, other); a == "" || a == b {
+				t.Errorf("checksum %q before the %s changed, %q after: want two different ones", a, name, b)
+			}
+		})
 	}
 }
 
@@ -292,4 +339,154 @@ func TestChartConfigAccepted(t *testing.T) {
 			t.Errorf("--check printed\n%s\nwant a line with %q", out, want)
 		}
 	}
+}
+
+// TestChartGracePeriod: terminationGracePeriodSeconds is the preStop
+// sleep, the drain pause and the requests' grace after SIGTERM, and 10 s
+// to spare, whatever way the durations are written; the preStop hook is
+// the kubelet's sleep (the image has no sleep program), or none.
+func TestChartGracePeriod(t *testing.T) {
+	for _, tc := range []struct {
+		preStop, drain, shutdown string
+		override                 string
+		want                     int
+	}{
+		{"5", "10s", "60s", "", 85}, // the defaults
+		{"0", "0", "90s", "", 100},
+		{"3", "2m", "1m30s", "", 3 + 120 + 90 + 10},
+		{"10", "1m30s", "1h", "", 10 + 90 + 3600 + 10},
+		{"5", "10s", "1h2m3s", "", 5 + 10 + 3723 + 10},
+		{"5", "10s", "60s", "600", 600}, // set outright
+	} {
+		name := fmt.Sprintf("preStop=%s,drain=%s,shutdown=%s,override=%s", tc.preStop, tc.drain, tc.shutdown, tc.override)
+		t.Run(name, func(t *testing.T) {
+			args := []string{"--set", "preStopSleepSeconds=" + tc.preStop, "--set", "drainPause=" + tc.drain, "--set", "shutdownTimeout=" + tc.shutdown}
+			if tc.override != "" {
+				args = append(args, "--set", "terminationGracePeriodSeconds="+tc.override)
+			}
+			pod, _ := renderArgs(t, args...)["Deployment"].get("spec", "template", "spec").(object)
+			if got := pod.get("terminationGracePeriodSeconds"); got != tc.want {
+				t.Errorf("terminationGracePeriodSeconds = %v, want %d", got, tc.want)
+			}
+			c, _ := pod.get("containers", "0").(object)
+			sleep := c.get("lifecycle", "preStop", "sleep", "seconds")
+			if want, _ := strconv.Atoi(tc.preStop); want == 0 && c.get("lifecycle") != nil || want != 0 && sleep != want {
+				t.Errorf("lifecycle %v, want a preStop sleep of %d s (none for 0)", c.get("lifecycle"), want)
+			}
+			args = anyStrings(c.get("args"))
+			for _, want := range []string{"--drain-pause=" + tc.drain, "--shutdown-timeout=" + tc.shutdown} {
+				if !slices.Contains(args, want) {
+					t.Errorf("args %q, want %s", args, want)
+				}
+			}
+		})
+	}
+	// What the gateway would take but the chart cannot add up is refused.
+	for _, d := range []string{"1.5m", "90", "500ms", "1d"} {
+		t.Run("drainPause="+d, func(t *testing.T) {
+			if msg := helmFails(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "drainPause="+d); !strings.Contains(msg, "drainPause") {
+				t.Errorf("helm template with drainPause=%s failed with %q, want the value named", d, msg)
+			}
+		})
+	}
+}
+
+// TestChartNetworkPolicy: the pods may connect to the FTP servers' control
+// and passive ports and to the cluster's DNS, nothing else, and be reached
+// on the HTTP port only; without FTP servers listed the chart refuses to
+// render rather than cut the gateway off.
+func TestChartNetworkPolicy(t *testing.T) {
+	np := render(t, allOn)["NetworkPolicy"]
+	if got := anyStrings(np.get("spec", "policyTypes")); !slices.Equal(got, []string{"Ingress", "Egress"}) {
+		t.Errorf("policyTypes %q, want Ingress and Egress", got)
+	}
+	if got := np.get("spec", "podSelector", "matchLabels", "app.kubernetes.io/instance"); got != "rel" {
+		t.Errorf("podSelector's instance %v, want the release's pods", got)
+	}
+	in, _ := np.get("spec", "ingress").([]any)
+	if len(in) != 1 || np.get("spec", "ingress", "0", "ports", "0", "port") != "http" || len(anyStrings(np.get("spec", "ingress", "0", "from"))) != 2 {
+		t.Errorf("ingress %v, want one rule: the http port, from networkPolicy.ingressFrom's two peers", in)
+	}
+	// ports lists an egress rule's ports as "21" or "30000-30100".
+	ports := func(rule int) []string {
+		var out []string
+		ps, _ := np.get("spec", "egress", strconv.Itoa(rule), "ports").([]any)
+		for i := range ps {
+			p := func(k string) any { return np.get("spec", "egress", strconv.Itoa(rule), "ports", strconv.Itoa(i), k) }
+			s := fmt.Sprintf("%v/%v", p("protocol"), p("port"))
+			if e := p("endPort"); e != nil {
+				s += fmt.Sprintf("-%v", e)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	for i, want := range []struct {
+		to    string
+		ports []string
+	}{
+		{"192.0.2.10/32", []string{"TCP/21", "TCP/30000-30100"}},
+		{"198.51.100.0/24", []string{"TCP/21", "TCP/50000-50099"}},
+		{"", []string{"UDP/53", "TCP/53"}}, // DNS
+		{"203.0.113.5/32", []string{"TCP/990"}},
+	} {
+		if got := np.str("spec", "egress", strconv.Itoa(i), "to", "0", "ipBlock", "cidr"); got != want.to {
+			t.Errorf("egress rule %d to %q, want %q", i, got, want.to)
+		}
+		if got := ports(i); !slices.Equal(got, want.ports) {
+			t.Errorf("egress rule %d ports %q, want %q", i, got, want.ports)
+		}
+	}
+	if got := np.str("spec", "egress", "1", "to", "0", "ipBlock", "except", "0"); got != "198.51.100.128/25" {
+		t.Errorf("the second FTP server's except %q, want 198.51.100.128/25", got)
+	}
+	dns := []string{"spec", "egress", "2", "to", "0"}
+	if np.str(append(dns, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")...) != "kube-system" || np.str(append(dns, "podSelector", "matchLabels", "k8s-app")...) != "kube-dns" {
+		t.Errorf("DNS peer %v, want kube-system's kube-dns pods", np.get(dns...))
+	}
+	if egress, _ := np.get("spec", "egress").([]any); len(egress) != 4 {
+		t.Errorf("%d egress rules, want 4: two FTP servers, DNS, extraEgress", len(egress))
+	}
+
+	// Without the DNS rule; and with no FTP server named.
+	noDNS := renderArgs(t, "-f", allOn, "--set", "networkPolicy.dns.enabled=false")["NetworkPolicy"]
+	if egress, _ := noDNS.get("spec", "egress").([]any); len(egress) != 3 {
+		t.Errorf("with networkPolicy.dns.enabled=false, %d egress rules, want 3", len(egress))
+	}
+	if msg := helmFails(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "networkPolicy.enabled=true"); !strings.Contains(msg, "networkPolicy.ftpServers") {
+		t.Errorf("a NetworkPolicy with no FTP server failed with %q, want networkPolicy.ftpServers named", msg)
+	}
+}
+
+// TestChartSchema: values.schema.json refuses a wrong type at the top and
+// deeper down, and a misspelt key, in helm lint and helm template alike,
+// naming the value; the defaults and every option on pass (TestChartLint).
+func TestChartSchema(t *testing.T) {
+	for _, tc := range []struct {
+		set, want string
+	}{
+		{"replicaCount=two", "at '/replicaCount': got string, want integer"},
+		{"replicaCont=2", "additional properties 'replicaCont' not allowed"},
+		{"networkPolicy.dns.enabled=yes", "at '/networkPolicy/dns/enabled': got string, want boolean"},
+		{"prometheusRule.poolSaturated.ratio=high", "at '/prometheusRule/poolSaturated/ratio'"},
+		{"prometheusRule.enable=true", "additional properties 'enable' not allowed"},
+		{"service.prot=80", "additional properties 'prot' not allowed"},
+		{"logLevel=verbose", "at '/logLevel'"},
+		{"shutdownTimeout=1.5m", "at '/shutdownTimeout'"},
+		{"shutdownTimeout=0s", "at '/shutdownTimeout'"}, // the gateway wants more than 0
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			for _, cmd := range [][]string{
+				{"lint", "--strict", chart},
+				{"template", "rel", chart},
+			} {
+				msg := helmFails(t, append(cmd, "--kube-version", kubeV, "--set", tc.set)...)
+				if !strings.Contains(msg, "schema") || !strings.Contains(msg, tc.want) {
+					t.Errorf("helm %s --set %s failed with\n%s\nwant a schema error with %q", cmd[0], tc.set, msg, tc.want)
+				}
+			}
+		})
+	}
+	// config is the gateway's to check (--check): any key passes here.
+	helm(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "config.no-such-setting=1")
 }
