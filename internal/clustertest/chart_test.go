@@ -91,6 +91,8 @@ func TestInstallAllOn(t *testing.T) {
 		t.Errorf("%d pods on %d nodes (%v), want them spread over %d", len(r.pods), len(on), on, want)
 	}
 	c.checkPDB(t, ns, objs["PodDisruptionBudget"].str("metadata", "name"), minReplicas)
+	c.checkEndpoints(t, ns, objs["Service"].str("metadata", "name"), r.pods)
+	checkSelectors(t, objs, r.pods)
 	c.eventually(t, "the HPA's status", func() string {
 		var h obj
 		if err := c.getObj("/apis/autoscaling/v2/namespaces/"+ns+"/horizontalpodautoscalers/"+hpa.str("metadata", "name"), &h); err != nil {
@@ -319,9 +321,8 @@ func TestExistingConfigSecret(t *testing.T) {
 	r := c.rolledOut(t, ns, d.str("metadata", "name"), d.num("spec", "replicas"))
 	for _, p := range r.pods {
 		var mounted []string
-		vols, _ := p.get("spec", "volumes").([]any)
-		for _, v := range vols {
-			if s := obj(v.(map[string]any)).str("secret", "secretName"); s != "" {
+		for _, v := range anys(p.get("spec", "volumes")) {
+			if s := v.str("secret", "secretName"); s != "" {
 				mounted = append(mounted, s)
 			}
 		}
@@ -536,10 +537,7 @@ func (c *cluster) resourcePath(apiVersion, kind, ns, name string) (string, error
 		if err := c.getObj(base, &l); err != nil {
 			return "", fmt.Errorf("the server does not serve %s: %w", apiVersion, err)
 		}
-		xs, _ := l.get("resources").([]any)
-		for _, x := range xs {
-			rs = append(rs, obj(x.(map[string]any)))
-		}
+		rs = anys(l.get("resources"))
 		discovery.lists[apiVersion] = rs
 	}
 	for _, r := range rs {
@@ -641,9 +639,8 @@ func (c *cluster) rolledOut(t *testing.T, ns, name string, replicas int) rollout
 func ownedBy(o, owner obj) bool { return ownedByUID(o, owner.str("metadata", "uid")) }
 
 func ownedByUID(o obj, uid string) bool {
-	refs, _ := o.get("metadata", "ownerReferences").([]any)
-	for _, r := range refs {
-		if m, _ := r.(map[string]any); m["uid"] == uid && m["controller"] == true {
+	for _, r := range anys(o.get("metadata", "ownerReferences")) {
+		if r.str("uid") == uid && r.get("controller") == true {
 			return true
 		}
 	}
@@ -663,7 +660,7 @@ func names(objs []obj) []string {
 func checkHardening(t *testing.T, pods []obj) {
 	t.Helper()
 	for _, p := range pods {
-		c := obj(p.get("spec", "containers", "0").(map[string]any))
+		c := asMap(p.get("spec", "containers", "0"))
 		for _, want := range []struct {
 			got, want any
 			what      string
@@ -681,13 +678,69 @@ func checkHardening(t *testing.T, pods []obj) {
 			}
 		}
 		// No service-account token reached the pod by any path.
-		vols, _ := p.get("spec", "volumes").([]any)
-		for _, v := range vols {
-			if obj(v.(map[string]any)).get("projected") != nil {
+		for _, v := range anys(p.get("spec", "volumes")) {
+			if v.get("projected") != nil {
 				t.Errorf("pod %s has a projected volume (a service-account token?): %v", p.str("metadata", "name"), v)
 			}
 		}
 	}
+}
+
+// checkSelectors checks that the release's objects that find the pods or
+// the Service by labels and port names find them: a ServiceMonitor or a
+// NetworkPolicy that selects nothing is accepted by the server all the
+// same, and does nothing.
+func checkSelectors(t *testing.T, objs map[string]obj, pods []obj) {
+	t.Helper()
+	svc := objs["Service"]
+	svcPorts := map[string]bool{}
+	for _, p := range anys(svc.get("spec", "ports")) {
+		svcPorts[p.str("name")] = true
+	}
+	if sm, ok := objs["ServiceMonitor"]; ok {
+		if !selects(sm.get("spec", "selector", "matchLabels"), svc.get("metadata", "labels")) {
+			t.Errorf("ServiceMonitor selects %v, which the Service's labels %v do not match", sm.get("spec", "selector"), svc.get("metadata", "labels"))
+		}
+		for _, e := range anys(sm.get("spec", "endpoints")) {
+			if !svcPorts[e.str("port")] {
+				t.Errorf("ServiceMonitor scrapes port %q, which the Service does not name (%v)", e.str("port"), svc.get("spec", "ports"))
+			}
+		}
+	}
+	np, ok := objs["NetworkPolicy"]
+	if !ok {
+		return
+	}
+	for _, p := range pods {
+		if !selects(np.get("spec", "podSelector", "matchLabels"), p.get("metadata", "labels")) {
+			t.Errorf("NetworkPolicy selects %v, which pod %s's labels %v do not match", np.get("spec", "podSelector"), p.str("metadata", "name"), p.get("metadata", "labels"))
+		}
+		containerPorts := map[string]bool{}
+		for _, c := range anys(p.get("spec", "containers")) {
+			for _, cp := range anys(c.get("ports")) {
+				containerPorts[cp.str("name")] = true
+			}
+		}
+		for _, rule := range anys(np.get("spec", "ingress")) {
+			for _, port := range anys(rule.get("ports")) {
+				if name, named := port.get("port").(string); named && !containerPorts[name] {
+					t.Errorf("NetworkPolicy lets in port %q, which pod %s does not name", name, p.str("metadata", "name"))
+				}
+			}
+		}
+	}
+}
+
+// selects says whether every label of a selector's matchLabels is among
+// the labels; an empty selector selects nothing here.
+func selects(matchLabels, labels any) bool {
+	sel, have := asMap(matchLabels), asMap(labels)
+	for k, v := range sel {
+		if have[k] != v {
+			return false
+		}
+	}
+	return len(sel) > 0
 }
 
 // checkPDB waits until the disruption controller has computed the PDB's
@@ -724,12 +777,10 @@ func (c *cluster) checkEndpoints(t *testing.T, ns, service string, pods []obj) {
 		}
 		var got []string
 		for _, s := range slicesOf {
-			if fmt.Sprint(s.get("ports")) == "[]" || obj(s).str("ports", "0", "name") != "http" {
+			if s.str("ports", "0", "name") != "http" {
 				return fmt.Sprintf("EndpointSlice %s ports %v, want the port named http", s.str("metadata", "name"), s.get("ports"))
 			}
-			eps, _ := s.get("endpoints").([]any)
-			for _, e := range eps {
-				e := obj(e.(map[string]any))
+			for _, e := range anys(s.get("endpoints")) {
 				if e.get("conditions", "ready") == true {
 					got = append(got, e.str("addresses", "0"))
 				}

@@ -681,25 +681,36 @@ func (o obj) num(path ...string) int {
 }
 
 // items is a list's objects.
-func (o obj) items() []obj {
+func (o obj) items() []obj { return anys(o.get("items")) }
+
+// condition is the status of the object's condition of that type.
+func condition(o obj, typ string) string {
+	for _, c := range anys(o.get("status", "conditions")) {
+		if c.str("type") == typ {
+			return c.str("status")
+		}
+	}
+	return ""
+}
+
+// anys is a list's objects.
+func anys(v any) []obj {
 	var out []obj
-	xs, _ := o.get("items").([]any)
+	xs, _ := v.([]any)
 	for _, x := range xs {
-		m, _ := x.(map[string]any)
-		out = append(out, obj(m))
+		out = append(out, asMap(x))
 	}
 	return out
 }
 
-// condition is the status of the object's condition of that type.
-func condition(o obj, typ string) string {
-	cs, _ := o.get("status", "conditions").([]any)
-	for _, c := range cs {
-		m, _ := c.(map[string]any)
-		if m["type"] == typ {
-			s, _ := m["status"].(string)
-			return s
-		}
+// asMap is a JSON or YAML object as an obj (yaml.v3 decodes an obj's
+// nested maps as obj, JSON as map[string]any); nil if it is not one.
+func asMap(v any) obj {
+	switch m := v.(type) {
+	case obj:
+		return m
+	case map[string]any:
+		return m
 	}
-	return ""
+	return nil
 }
