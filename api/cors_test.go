@@ -12,6 +12,7 @@ import (
 
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
 )
@@ -31,7 +32,7 @@ func corsPolicy() *api.CORS {
 // noRedirects is an HTTP client that shows a redirect instead of
 // following it.
 var noRedirects = &http.Client{
-	Transport:     contractTransport{next: &http.Transport{}},
+	Transport:     contract.Transport{Next: &http.Transport{}},
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/internal/faultproxy"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"go.uber.org/goleak"
@@ -39,6 +40,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if gatewayBinary.path != "" {
 		os.RemoveAll(filepath.Dir(gatewayBinary.path))
+	}
+	if errs := contract.Late(); len(errs) > 0 {
+		fmt.Fprintf(os.Stderr, "responses not as openapi.yaml says:\n  %s\n", strings.Join(errs, "\n  "))
+		if code == 0 {
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

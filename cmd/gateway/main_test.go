@@ -74,6 +74,7 @@ func TestDemo(t *testing.T) {
 	select {
 	case a := <-listening:
 		base = "http://" + a.String()
+		registerContract(t, base, cfg)
 	case err := <-done:
 		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
 	case <-time.After(10 * time.Second):
@@ -987,6 +988,7 @@ func startGatewayEnv(t *testing.T, args []string, env map[string]string) (base s
 	select {
 	case a := <-listening:
 		base = "http://" + a.String()
+		registerContract(t, base, cfg)
 	case err := <-done:
 		cancel()
 		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
