@@ -9,6 +9,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -211,6 +212,12 @@ type Config struct {
 	// Empty: the client is always the connection's peer. Only
 	// MaxClientTransfers looks at it.
 	TrustedProxies []netip.Prefix
+	// UploadKey signs the IDs of resumable uploads (resumable.go): every
+	// replica that is to continue another's uploads needs the same key,
+	// at least 32 bytes. Nil means a random key of this Server's own, so
+	// that its uploads survive neither a restart nor a move to another
+	// replica.
+	UploadKey []byte
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -245,6 +252,8 @@ type Server struct {
 	live *liveSet
 	// draining is set by Drain: /readyz answers 503 from then on.
 	draining atomic.Bool
+	// uploadKey is Config.UploadKey, or a random one.
+	uploadKey []byte
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -298,6 +307,11 @@ func New(cfg Config) *Server {
 		}
 	}
 	s.backends = []*Server{s}
+	s.uploadKey = cfg.UploadKey
+	if len(s.uploadKey) == 0 {
+		s.uploadKey = make([]byte, 32)
+		rand.Read(s.uploadKey)
+	}
 	s.clock.maxSkew = cfg.MaxClockSkew
 	s.temps = newTempCleaner(s)
 	s.transfers = newTransfers(cfg, s.name, s.acquireTimeout(), s.metrics)
@@ -330,9 +344,10 @@ func New(cfg Config) *Server {
 		files = r.With(s.requireBasic)
 	}
 	files.Method(http.MethodGet, s.mount+"*", s.handle(s.getFile))
-	files.Method(http.MethodHead, s.mount+"*", s.handle(s.getFile))
-	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
-	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
+	files.Method(http.MethodHead, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.getFile)))
+	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putOrCreate))
+	files.Method(http.MethodPatch, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.patchWithoutUpload)))
+	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.deleteFile)))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		// The gateway's own paths take one method each; the mount's
 		// paths, allowHeader.

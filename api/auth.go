@@ -38,6 +38,11 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			return
 		}
 		need := methodScope(r.Method)
+		if isUploadRequest(r) {
+			// A resumable upload's every request writes the file, or
+			// tells how far its writing got.
+			need = auth.Write
+		}
 		clean := "/"
 		if tok.Prefix != "/" {
 			// A path that does not clean is refused by the handler with
@@ -86,10 +91,10 @@ func bearerToken(h string) (token string, given bool) {
 }
 
 // methodScope is the scope a method on /files/ needs. The router lets
-// only GET, HEAD, PUT and DELETE through to it.
+// only GET, HEAD, PUT, PATCH and DELETE through to it.
 func methodScope(method string) auth.Scope {
 	switch method {
-	case http.MethodPut:
+	case http.MethodPut, http.MethodPatch:
 		return auth.Write
 	case http.MethodDelete:
 		return auth.Delete

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,22 +38,26 @@ const (
 	removeBatch = 32
 )
 
-// isUploadTemp reports whether name is exactly of the form tempName
-// makes: tempPrefix, 16 lowercase hex digits, ".tmp". Only such files are
-// deleted for their age. isTempName's other names (another case, a
-// directory such as a lock) may be the gateway's, but are not files it
-// wrote and abandoned.
+// isUploadTemp reports whether name is exactly of a form the gateway
+// writes files under: tempPrefix, then 16 lowercase hex digits and ".tmp"
+// (a PUT's, tempName), or 32 and ".part" or ".lock" (a resumable upload's,
+// resumable.go). Only such files are deleted for their age: a resumable
+// upload left alone that long has expired. isTempName's other names
+// (another case, a directory such as a lock) may be the gateway's, but
+// are not files it wrote and abandoned.
 func isUploadTemp(name string) bool {
-	const hexLen, suffix = 16, ".tmp"
-	if len(name) != len(tempPrefix)+hexLen+len(suffix) || name[:len(tempPrefix)] != tempPrefix || name[len(name)-len(suffix):] != suffix {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok {
 		return false
 	}
-	for _, b := range []byte(name[len(tempPrefix) : len(tempPrefix)+hexLen]) {
-		if (b < '0' || b > '9') && (b < 'a' || b > 'f') {
-			return false
-		}
+	hexPart, suffix, _ := strings.Cut(rest, ".")
+	switch {
+	case len(hexPart) == 16 && suffix == "tmp":
+	case len(hexPart) == 2*resumableNonceLen && (suffix == partSuffix[1:] || suffix == lockSuffix[1:]):
+	default:
+		return false
 	}
-	return true
+	return isLowerHex(hexPart)
 }
 
 // leftover is a temporary file waiting to be deleted. path, pool and

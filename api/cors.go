@@ -475,6 +475,10 @@ const allowHeader = "GET, HEAD, PUT, DELETE, OPTIONS"
 func (s *Server) options(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Allow", allowHeader)
+	// A PUT of a file may create a resumable upload (resumable.go): the
+	// draft's §4.1.4 asks for Accept-Patch and the limits.
+	h.Set("Accept-Patch", partialUploadType)
+	s.setUploadLimit(h)
 	if s.cors != nil && isPreflight(r) {
 		s.cors.preflight(h, r)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,10 @@ type problem struct {
 	// busy is a request turned away because the gateway is busy: its
 	// Retry-After is the time it waited (transfers.retryAfter).
 	busy bool
+	// typ is the problem type's URI, "about:blank" when empty; expected
+	// and provided are the offsets of resumable.go's mismatching-offset.
+	typ                string
+	expected, provided *int64
 }
 
 func (p *problem) Error() string {
@@ -278,6 +283,9 @@ type classified struct {
 	ftpMsg     string
 	retryAfter retry
 	header     http.Header
+	// typ, expected and provided are the problem's (resumable.go).
+	typ                string
+	expected, provided *int64
 }
 
 // retry is whether, and when, a response asks the client to try again.
@@ -304,6 +312,7 @@ func classify(err error) classified {
 	switch {
 	case errors.As(err, &p):
 		c.status, c.detail, c.header = p.status, p.detail, p.header
+		c.typ, c.expected, c.provided = p.typ, p.expected, p.provided
 		if p.busy {
 			c.retryAfter = retryBusy
 		}
@@ -418,6 +427,10 @@ type problemBody struct {
 	// helps whoever runs the gateway, and 4xx responses have no need of
 	// the server's wording (which can name server-side paths).
 	FTPMessage string `json:"ftp_message,omitempty"`
+	// ExpectedOffset and ProvidedOffset are the members of the
+	// mismatching-upload-offset problem type (resumable.go).
+	ExpectedOffset *int64 `json:"expected-offset,omitempty"`
+	ProvidedOffset *int64 `json:"provided-offset,omitempty"`
 }
 
 // errClientLeft marks an error of a response's bytes that the client's
@@ -491,12 +504,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", fileCSP)
 	body := problemBody{
-		Type:     "about:blank",
+		Type:     cmp.Or(c.typ, "about:blank"),
 		Title:    http.StatusText(c.status),
 		Status:   c.status,
 		Detail:   c.detail,
 		Instance: r.URL.Path,
 		FTPCode:  c.ftpCode,
+
+		ExpectedOffset: c.expected,
+		ProvidedOffset: c.provided,
 	}
 	if info != nil {
 		body.RequestID = info.id

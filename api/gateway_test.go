@@ -91,7 +91,8 @@ type gatewayOptions struct {
 	// basic, when set, serves the backend in Basic passthrough: Users
 	// with these settings (the Pool field of which is filled in), and
 	// the api's failed-login limits.
-	basic *basicOptions
+	basic     *basicOptions
+	uploadKey []byte // api.Config.UploadKey
 }
 
 // basicOptions are the settings of Basic passthrough in a test.
@@ -130,7 +131,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
-		Signer: o.signer, SignedURLMaxExpiry: o.signedMax,
+		Signer: o.signer, SignedURLMaxExpiry: o.signedMax, UploadKey: o.uploadKey,
 	}
 	var p *pool.Pool
 	var users *pool.Users

@@ -1,0 +1,758 @@
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
+)
+
+// Resumable uploads after "Resumable Uploads for HTTP"
+// (draft-ietf-httpbis-resumable-upload, the editor's copy after -11:
+// interop version 8). Section numbers below are that copy's: §4 the upload
+// resource (§4.1 its state: §4.1.1 Upload-Offset, §4.1.2 Upload-Complete,
+// §4.1.3 Upload-Length, §4.1.4 Upload-Limit), §4.2 creation, §4.3 offset
+// retrieval, §4.4 append, §4.5 cancellation, §4.6 concurrency, §5 the 104
+// status, §6 application/partial-upload, §7 the problem types.
+//
+// The state lives on the FTP server, never in the gateway, so that any
+// replica continues an upload another began and a restart loses nothing:
+//
+//   - An upload is a file in the target's directory, named after the
+//     upload's nonce: tempPrefix + 32 hex digits + ".part" while no
+//     request writes to it, the same + ".lock" while one does. Its offset
+//     is the file's SIZE.
+//   - The upload's URL is the target's with ?upload=ID, where ID is the
+//     nonce, the declared length (if any) and an HMAC over them, the mount
+//     and the target's path, with Config.UploadKey. An ID cannot be
+//     guessed, nor pointed at another file: one that does not verify is a
+//     404, before the FTP server is asked anything.
+//   - A request that writes takes the upload by renaming .part to .lock
+//     (RNFR/RNTO: atomic on every server, whichever replica asks) and
+//     gives it back by renaming it again; completion renames .lock onto
+//     the target, under the name's lock (lock.go), as a PUT does. A second
+//     writer finds no .part and gets 409: two appends never interleave
+//     (§4.6, the "simpler approach" of an access lock). A .lock that has
+//     not been written for resumableLockStale (its holder died) is taken
+//     back.
+//   - Appends use APPE, not REST+STOR: vsftpd, pure-ftpd and proftpd all
+//     append at the end (ftpcore's TestRealUploads), while REST+STOR
+//     differs (pure-ftpd truncates at the offset, proftpd refuses an
+//     offset past the end). The gateway compares the client's
+//     Upload-Offset with the SIZE under the lock, so APPE's "at the end"
+//     is the offset. A data connection cut mid-body leaves the bytes the
+//     server wrote, a prefix of what was sent
+//     (TestRealAppendCutKeepsPrefix): the next SIZE is the offset to
+//     resume from.
+//   - Expired uploads are the temporary files TempMaxAge old that the
+//     sweep deletes (cleanup.go); Upload-Limit's max-age says so.
+
+// The header fields and media type of the draft.
+const (
+	hdrUploadOffset   = "Upload-Offset"
+	hdrUploadComplete = "Upload-Complete"
+	hdrUploadLength   = "Upload-Length"
+	hdrUploadLimit    = "Upload-Limit"
+	// hdrInteropVersion is sent by clients of the draft's interop
+	// versions (Apple's URLSession among them); the gateway answers with
+	// the one it implements.
+	hdrInteropVersion = "Upload-Draft-Interop-Version"
+	interopVersion    = "8"
+	partialUploadType = "application/partial-upload"
+	// statusUploadResumption is 104 (Upload Resumption Supported), §5.
+	statusUploadResumption = 104
+	// uploadParam is the query parameter that names an upload.
+	uploadParam = "upload"
+)
+
+// The problem types of §7.
+const (
+	problemMismatchingOffset = "https://iana.org/assignments/http-problem-types#mismatching-upload-offset"
+	problemInconsistentLen   = "https://iana.org/assignments/http-problem-types#inconsistent-upload-length"
+)
+
+const (
+	// resumableNonceLen is the bytes of an upload's nonce.
+	resumableNonceLen = 16
+	partSuffix        = ".part"
+	lockSuffix        = ".lock"
+	// resumableLockStaleMin is the least time a .lock must go unwritten
+	// before it is taken for a dead holder's: a live append writes all
+	// the time, and waits on its client no longer than the client
+	// timeouts.
+	resumableLockStaleMin = 2 * time.Minute
+)
+
+// uploadID is an upload resource's identity: its nonce (hex) and the
+// length the client declared when it created it, -1 for none.
+type uploadID struct {
+	nonce  string
+	length int64
+}
+
+// uploadMAC is the HMAC of an upload of the file clean under the mount.
+func (s *Server) uploadMAC(clean string, id uploadID) string {
+	m := hmac.New(sha256.New, s.uploadKey)
+	fmt.Fprintf(m, "ftpgw resumable upload\x00%s\x00%s\x00%s\x00%d", s.mount, clean, id.nonce, id.length)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// encode returns the ID as it appears in the query: nonce, length ("" for
+// none) and MAC, joined by dots.
+func (s *Server) encodeUploadID(clean string, id uploadID) string {
+	l := ""
+	if id.length >= 0 {
+		l = strconv.FormatInt(id.length, 10)
+	}
+	return id.nonce + "." + l + "." + s.uploadMAC(clean, id)
+}
+
+// errNoUpload is an upload ID that does not verify for the path, or an
+// upload that is gone (completed, cancelled or expired): the two look the
+// same, so that a forged ID learns nothing.
+var errNoUpload = notFound("no such upload: it completed, was cancelled or expired, or never existed here")
+
+// decodeUploadID verifies raw, an ID from the query, for clean.
+func (s *Server) decodeUploadID(clean, raw string) (uploadID, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 || len(parts[0]) != 2*resumableNonceLen || !isLowerHex(parts[0]) {
+		return uploadID{}, errNoUpload
+	}
+	id := uploadID{nonce: parts[0], length: -1}
+	if parts[1] != "" {
+		n, err := strconv.ParseInt(parts[1], 10, 64)
+		if err != nil || n < 0 || strconv.FormatInt(n, 10) != parts[1] {
+			return uploadID{}, errNoUpload
+		}
+		id.length = n
+	}
+	if !hmac.Equal([]byte(parts[2]), []byte(s.uploadMAC(clean, id))) {
+		return uploadID{}, errNoUpload
+	}
+	return id, nil
+}
+
+func isLowerHex(s string) bool {
+	for _, b := range []byte(s) {
+		if (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// uploadQuery returns the raw value of the upload parameter, and whether
+// the query has one. Twice is an error.
+func uploadQuery(r *http.Request) (raw string, present bool, err error) {
+	if !strings.Contains(r.URL.RawQuery, uploadParam) {
+		return "", false, nil
+	}
+	vs, perr := url.ParseQuery(r.URL.RawQuery)
+	v, ok := vs[uploadParam]
+	switch {
+	case !ok:
+		return "", false, nil
+	case perr != nil || len(v) != 1:
+		return "", true, badRequest("the query must name one upload", perr)
+	}
+	return v[0], true, nil
+}
+
+// isUploadRequest reports whether r is to an upload resource (its query
+// names one) or appends to one (PATCH): such requests need the write
+// scope, whatever their method.
+func isUploadRequest(r *http.Request) bool {
+	_, present, err := uploadQuery(r)
+	return present || err != nil || r.Method == http.MethodPatch
+}
+
+// sfBoolean parses a Structured Field Boolean (RFC 9651 §3.3.6) with no
+// parameters; ok is false for anything else, which the draft says to
+// ignore (§4.1.2).
+func sfBoolean(v []string) (b, ok bool) {
+	if len(v) != 1 {
+		return false, false
+	}
+	switch strings.TrimSpace(v[0]) {
+	case "?1":
+		return true, true
+	case "?0":
+		return false, true
+	}
+	return false, false
+}
+
+// sfInteger parses a non-negative Structured Field Integer (RFC 9651
+// §3.3.1, at most 15 digits) with no parameters.
+func sfInteger(v []string) (n int64, ok bool) {
+	if len(v) != 1 {
+		return 0, false
+	}
+	s := strings.TrimSpace(v[0])
+	if s == "" || len(s) > 15 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// uploadPaths are an upload's two names on the FTP server.
+type uploadPaths struct{ part, lock string }
+
+func uploadPathsOf(full string, id uploadID) uploadPaths {
+	base := path.Join(path.Dir(full), tempPrefix+id.nonce)
+	return uploadPaths{part: base + partSuffix, lock: base + lockSuffix}
+}
+
+// setUploadLimit sets Upload-Limit (§4.1.4): max-size is MaxUploadSize,
+// max-age how long an upload left alone lives (TempMaxAge).
+func (s *Server) setUploadLimit(h http.Header) {
+	var lim []string
+	if s.cfg.MaxUploadSize > 0 {
+		lim = append(lim, "max-size="+strconv.FormatInt(s.cfg.MaxUploadSize, 10))
+	}
+	if s.cfg.TempMaxAge > 0 {
+		lim = append(lim, "max-age="+strconv.FormatInt(int64(s.cfg.TempMaxAge/time.Second), 10))
+	}
+	if len(lim) > 0 {
+		h.Set(hdrUploadLimit, strings.Join(lim, ", "))
+	}
+}
+
+// uploadURL is the upload resource's URL: the file's, with the ID.
+func (s *Server) uploadURL(clean string, id uploadID) string {
+	return (&url.URL{Path: s.mountDir + clean}).EscapedPath() + "?" + uploadParam + "=" + s.encodeUploadID(clean, id)
+}
+
+// mismatchingOffset is §7.1's 409: the upload is at expected, the request
+// said provided.
+func mismatchingOffset(expected, provided int64) error {
+	return &problem{status: http.StatusConflict, typ: problemMismatchingOffset,
+		detail:   fmt.Sprintf("the upload is at offset %d, the request appends at %d", expected, provided),
+		header:   http.Header{hdrUploadOffset: {strconv.FormatInt(expected, 10)}},
+		expected: &expected, provided: &provided}
+}
+
+// inconsistentLength is §7.3's 400.
+func inconsistentLength(detail string) error {
+	return &problem{status: http.StatusBadRequest, typ: problemInconsistentLen, detail: detail}
+}
+
+var errUploadBusy = conflict("another request is appending to this upload; retry when it has ended", nil)
+
+// wantsResumable reports whether a PUT asks to be a resumable upload: it
+// carries Upload-Complete (§4.2).
+func wantsResumable(r *http.Request) bool {
+	_, ok := r.Header[hdrUploadComplete]
+	return ok
+}
+
+// resumableOr routes a request to an upload resource (?upload=) to res,
+// and any other to plain.
+func (s *Server) resumableOr(res, plain func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if _, present, err := uploadQuery(r); present || err != nil {
+			return res(w, r)
+		}
+		return plain(w, r)
+	}
+}
+
+// putOrCreate is PUT: a resumable upload's creation when it carries
+// Upload-Complete (§4.2), an atomic PUT otherwise.
+func (s *Server) putOrCreate(w http.ResponseWriter, r *http.Request) error {
+	if _, present, err := uploadQuery(r); present || err != nil {
+		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+		return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
+	}
+	if wantsResumable(r) {
+		return s.createUpload(w, r)
+	}
+	return s.putFile(w, r)
+}
+
+// resumableTarget is an upload resource's request resolved: the file's
+// clean path and the verified ID.
+func (s *Server) resumableTarget(r *http.Request) (clean string, id uploadID, err error) {
+	clean, dirReq, err := s.requestPath(r)
+	if err != nil {
+		return "", id, err
+	}
+	raw, _, err := uploadQuery(r)
+	if err != nil {
+		return "", id, err
+	}
+	if dirReq {
+		return "", id, errNoUpload
+	}
+	id, err = s.decodeUploadID(clean, raw)
+	return clean, id, err
+}
+
+// piece is what a request brings to an upload: whether it completes it,
+// and the length it declares (-1: none).
+type piece struct {
+	complete bool
+	length   int64
+}
+
+// readPiece reads Upload-Complete and Upload-Length, and checks them
+// against each other, Content-Length and the ID's length (§4.1.3).
+func readPiece(r *http.Request, id uploadID, offset int64) (piece, error) {
+	var p piece
+	var ok bool
+	if p.complete, ok = sfBoolean(r.Header.Values(hdrUploadComplete)); !ok {
+		return p, badRequest("Upload-Complete must be ?0 or ?1", nil)
+	}
+	p.length = -1
+	if v := r.Header.Values(hdrUploadLength); len(v) > 0 {
+		n, ok := sfInteger(v)
+		if !ok {
+			return p, badRequest("Upload-Length must be a non-negative integer", nil)
+		}
+		p.length = n
+	}
+	if p.complete && r.ContentLength >= 0 {
+		n := offset + r.ContentLength
+		if p.length >= 0 && p.length != n {
+			return p, inconsistentLength("Upload-Length differs from the offset plus Content-Length of a request that completes the upload")
+		}
+		p.length = n
+	}
+	if id.length >= 0 && p.length >= 0 && id.length != p.length {
+		return p, inconsistentLength(fmt.Sprintf("the upload was declared %d bytes long", id.length))
+	}
+	if p.length < 0 {
+		p.length = id.length
+	}
+	if p.length >= 0 && p.length < offset {
+		return p, inconsistentLength("the declared length is less than the upload's offset")
+	}
+	return p, nil
+}
+
+// newUploadID returns a fresh ID with the declared length.
+func newUploadID(length int64) uploadID {
+	var b [resumableNonceLen]byte
+	rand.Read(b[:])
+	return uploadID{nonce: hex.EncodeToString(b[:]), length: length}
+}
+
+// createUpload is §4.2: a PUT with Upload-Complete. Everything that can
+// refuse it is judged first, as for a PUT; then the upload's file is made
+// (held, as .lock) and 104 announces its URL before the body is read.
+// The body is appended; what arrived stays if it is cut. The answer is the
+// PUT's (201/204) if the request completes the upload, 201 with the
+// upload's URL in Location otherwise.
+func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
+	clean, err := s.checkPut(w, r, s.cfg.MaxUploadSize)
+	if err != nil {
+		return err
+	}
+	p, err := readPiece(r, uploadID{length: -1}, 0)
+	if err != nil {
+		return err
+	}
+	if s.cfg.MaxUploadSize > 0 && p.length > s.cfg.MaxUploadSize {
+		s.setUploadLimit(w.Header())
+		return uploadTooLarge(s.cfg.MaxUploadSize, nil)
+	}
+	var slot transferSlot
+	defer s.transfers.release(&slot)
+	if err := s.transfers.admit(r, &slot, true); err != nil {
+		return err
+	}
+	ctx := context.WithoutCancel(r.Context())
+	id := newUploadID(p.length)
+	var u upload
+	var names uploadPaths
+	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
+		u.full = s.ftpPath(c, clean)
+		if err := s.judgeTarget(ctx, c, r, &u); err != nil {
+			return err
+		}
+		if !u.existed {
+			if err := checkParent(ctx, c, u.full); err != nil {
+				return err
+			}
+		}
+		names = uploadPathsOf(u.full, id)
+		u.tmp = names.lock
+		u.stor, err = c.Stor(ctx, names.lock, 0)
+		if err != nil {
+			err = whyRefused(ctx, c, refusedCreate, u.full, err)
+		}
+		return err
+	})
+	if err != nil {
+		if u.tmp != "" {
+			s.temps.retry(s.poolOf(ctx), u.tmp)
+		}
+		return err
+	}
+	defer sess.Release()
+	conn := sess.Conn()
+	s.temps.sweepLater(path.Dir(names.lock))
+
+	// §4.2: 104 with Location and Upload-Limit as soon as the upload
+	// exists. The headers of an interim response stay in the map, so
+	// they are taken out again for the final one.
+	h := w.Header()
+	h.Set("Location", s.uploadURL(clean, id))
+	h.Set(hdrInteropVersion, interopVersion)
+	s.setUploadLimit(h)
+	w.WriteHeader(statusUploadResumption)
+	for _, k := range []string{"Location", hdrInteropVersion, hdrUploadLimit} {
+		h.Del(k)
+	}
+	return s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p)
+}
+
+// appendPiece receives r's body into the upload's held file (u.stor, open
+// at offset), then completes the upload or gives it back. Whatever
+// happens, the file is given back or renamed onto the target: never left
+// held by a request that has ended.
+func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context.Context, conn *ftpcore.Conn,
+	clean string, id uploadID, u *upload, names uploadPaths, offset int64, p piece) error {
+	limit := int64(-1)
+	if s.cfg.MaxUploadSize > 0 {
+		limit = s.cfg.MaxUploadSize - offset
+	}
+	if p.length >= 0 && (limit < 0 || p.length-offset < limit) {
+		limit = p.length - offset
+	}
+	if limit >= 0 {
+		if r.ContentLength > limit {
+			u.stor.Abort(errors.New("the piece is too large"))
+			s.giveBack(ctx, conn, names)
+			return uploadTooLarge(offset+limit, nil)
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	live := s.beginLive(r, clean, r.ContentLength)
+	n, err := s.receiveBody(w, r, u.stor, live)
+	s.live.end(live)
+	if err == nil {
+		err = u.stor.Close()
+	}
+	var stored int64
+	if err == nil {
+		stored, err = conn.Size(ctx, names.lock)
+		if err == nil && stored != offset+n {
+			err = upstreamMismatch(fmt.Sprintf("the FTP server holds %d bytes of the upload, %d were expected", stored, offset+n))
+		}
+	}
+	if err == nil && p.complete {
+		if p.length >= 0 && stored != p.length {
+			err = inconsistentLength(fmt.Sprintf("the upload has %d bytes, %d were declared", stored, p.length))
+		} else {
+			return s.completeUpload(w, r, ctx, conn, clean, u, names)
+		}
+	}
+	// The bytes the server wrote stay (§4.4): the next HEAD tells how
+	// many. The file is given back even when the request failed.
+	if gerr := s.giveBack(ctx, conn, names); err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return err
+	}
+	if mod, merr := conn.ModTime(ctx, names.part); merr == nil {
+		s.clock.observe(mod, time.Now())
+	}
+	h := w.Header()
+	h.Set(hdrUploadComplete, "?0")
+	h.Set(hdrUploadOffset, strconv.FormatInt(stored, 10))
+	s.setUploadLimit(h)
+	if r.Method == http.MethodPatch {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	h.Set("Location", s.uploadURL(clean, id))
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// completeUpload renames the held file onto the target, under the name's
+// lock, and answers as the PUT that created the upload would have, with
+// Upload-Complete: ?1 (§4.4).
+func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx context.Context, conn *ftpcore.Conn,
+	clean string, u *upload, names uploadPaths) error {
+	unlock, err := s.lockName(ctx, conn, u.full)
+	if err != nil {
+		s.giveBack(ctx, conn, names)
+		return err
+	}
+	existed := u.existed
+	if r.Method != http.MethodPatch && httpsem.Guarded(r.Header) {
+		err = s.judgeTarget(ctx, conn, r, u)
+	} else {
+		// A PATCH does not carry the creation's preconditions: the
+		// answer only tells whether the file was there.
+		_, serr := conn.Size(ctx, u.full)
+		existed = serr == nil
+	}
+	if err == nil {
+		err = conn.Rename(ctx, names.lock, u.full)
+		if fe := (*ftpcore.Error)(nil); errors.As(err, &fe) && fe.Cmd == "RNTO" {
+			err = whyRefused(ctx, conn, refusedRename, u.full, err)
+		}
+	}
+	unlock()
+	if err != nil {
+		s.giveBack(ctx, conn, names)
+		return err
+	}
+	if r.Method != http.MethodPatch {
+		existed = u.existed
+	}
+	h := w.Header()
+	h.Set(hdrUploadComplete, "?1")
+	if mod, err := conn.ModTime(ctx, u.full); err == nil {
+		s.clock.observe(mod, time.Now())
+		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
+	if existed {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	h.Set("Location", (&url.URL{Path: s.mountDir + clean}).EscapedPath())
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// giveBack renames the held .lock back to .part, on conn if it is usable
+// and on a fresh session otherwise. If that fails too, the .lock stays
+// until it is resumableLockStale old, when the next request takes it.
+func (s *Server) giveBack(ctx context.Context, conn *ftpcore.Conn, names uploadPaths) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	ren := func(c *ftpcore.Conn) error { return c.Rename(ctx, names.lock, names.part) }
+	var err error
+	if conn.Usable() {
+		err = ren(conn)
+	} else {
+		err = s.poolOf(ctx).Do(ctx, ren)
+	}
+	if err != nil {
+		s.log.Warn("resumable upload left held; it is taken back once stale", "backend", s.name, "path", names.lock, "err", err)
+	}
+	return err
+}
+
+// lockStale is how long a .lock goes unwritten before it is taken for
+// the leftover of a request that died.
+func (s *Server) resumableLockStale() time.Duration {
+	return max(resumableLockStaleMin, 2*s.cfg.ClientIdleTimeout)
+}
+
+// takeUpload holds the upload on c: .part renamed to .lock. It returns
+// the upload's offset; errUploadBusy if another request holds it,
+// errNoUpload if it is gone. A name missing may be one another request
+// renamed a moment ago (giving the upload back, or taking it): the names
+// are looked at again before the upload is called gone.
+func (s *Server) takeUpload(ctx context.Context, c *ftpcore.Conn, names uploadPaths) (int64, error) {
+	gone := false
+	for range 3 {
+		err := c.Rename(ctx, names.part, names.lock)
+		if err == nil {
+			return c.Size(ctx, names.lock)
+		}
+		if ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable || !c.Usable() {
+			return 0, err
+		}
+		mod, merr := c.ModTime(ctx, names.lock)
+		switch {
+		case ftpcore.ReplyCode(merr) == ftpcore.StatusFileUnavailable:
+			gone = true
+			continue
+		case merr != nil:
+			return 0, merr
+		}
+		gone = false
+		now, _ := s.clock.now()
+		if now.Sub(mod) < s.resumableLockStale() {
+			return 0, errUploadBusy
+		}
+		// Its holder is gone: give it back on its behalf, and race for it
+		// like anyone else. Of two requests doing so at once, one's RNFR
+		// or RNTO fails, and it answers 409.
+		if err := c.Rename(ctx, names.lock, names.part); err != nil && ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable {
+			return 0, err
+		}
+	}
+	if gone {
+		return 0, errNoUpload
+	}
+	return 0, errUploadBusy
+}
+
+// findUpload runs onPart on the upload's .part and, if it has none, onLock
+// on its .lock, twice over, as a request may rename one to the other in
+// between. Neither there: errNoUpload.
+func findUpload(names uploadPaths, onPart, onLock func(string) error) error {
+	for range 2 {
+		err := onPart(names.part)
+		if ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable {
+			return err
+		}
+		err = onLock(names.lock)
+		if ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable {
+			return err
+		}
+	}
+	return errNoUpload
+}
+
+// uploadResource serves HEAD, PATCH and DELETE on an upload resource.
+func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
+	switch r.Method {
+	case http.MethodHead:
+		return s.uploadOffset(w, r)
+	case http.MethodPatch:
+		return s.appendUpload(w, r)
+	case http.MethodDelete:
+		return s.cancelUpload(w, r)
+	}
+	w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+	return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
+}
+
+// uploadOffset is §4.3: 204 with Upload-Offset, Upload-Complete: ?0 (a
+// completed upload is no longer a resource: 404), Upload-Length when
+// declared, Upload-Limit and Cache-Control: no-store. An upload another
+// request is appending to gets 409: its offset is moving.
+func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
+	clean, id, err := s.resumableTarget(r)
+	if err != nil {
+		return err
+	}
+	var size int64
+	err = s.poolOf(r.Context()).Do(r.Context(), func(c *ftpcore.Conn) error {
+		ctx := r.Context()
+		return findUpload(uploadPathsOf(s.ftpPath(c, clean), id), func(part string) (err error) {
+			size, err = c.Size(ctx, part)
+			return err
+		}, func(lock string) error {
+			if _, err := c.Size(ctx, lock); err != nil {
+				return err
+			}
+			return errUploadBusy
+		})
+	})
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set(hdrUploadOffset, strconv.FormatInt(size, 10))
+	h.Set(hdrUploadComplete, "?0")
+	if id.length >= 0 {
+		h.Set(hdrUploadLength, strconv.FormatInt(id.length, 10))
+	}
+	s.setUploadLimit(h)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// appendUpload is §4.4: PATCH with application/partial-upload at the
+// upload's offset.
+func (s *Server) appendUpload(w http.ResponseWriter, r *http.Request) error {
+	clean, id, err := s.resumableTarget(r)
+	if err != nil {
+		return err
+	}
+	if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(mt), partialUploadType) {
+		return &problem{status: http.StatusUnsupportedMediaType, detail: "an append is a PATCH of type " + partialUploadType,
+			header: http.Header{"Accept-Patch": {partialUploadType}}}
+	}
+	offset, ok := sfInteger(r.Header.Values(hdrUploadOffset))
+	if !ok {
+		return badRequest("Upload-Offset must be a non-negative integer", nil)
+	}
+	p, err := readPiece(r, id, offset)
+	if err != nil {
+		return err
+	}
+	var slot transferSlot
+	defer s.transfers.release(&slot)
+	if err := s.transfers.admit(r, &slot, true); err != nil {
+		return err
+	}
+	ctx := context.WithoutCancel(r.Context())
+	var u upload
+	var names uploadPaths
+	held := false
+	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) error {
+		u.full = s.ftpPath(c, clean)
+		names = uploadPathsOf(u.full, id)
+		at, err := s.takeUpload(ctx, c, names)
+		if err != nil {
+			return err
+		}
+		held = true
+		if at != offset {
+			return mismatchingOffset(at, offset)
+		}
+		if p.length >= 0 && r.ContentLength >= 0 && offset+r.ContentLength > p.length {
+			return inconsistentLength("the piece passes the declared length")
+		}
+		u.stor, err = c.Appe(ctx, names.lock)
+		return err
+	})
+	if err != nil {
+		if held {
+			s.giveBackFresh(ctx, names)
+		}
+		return err
+	}
+	defer sess.Release()
+	return s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p)
+}
+
+// giveBackFresh is giveBack on a session of its own, for a request whose
+// session went back to the pool with the error.
+func (s *Server) giveBackFresh(ctx context.Context, names uploadPaths) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	if err := s.poolOf(ctx).Do(ctx, func(c *ftpcore.Conn) error { return c.Rename(ctx, names.lock, names.part) }); err != nil {
+		s.log.Warn("resumable upload left held; it is taken back once stale", "backend", s.name, "path", names.lock, "err", err)
+	}
+}
+
+// cancelUpload is §4.5: the upload's file is deleted, held or not (an
+// append in progress then fails to give it back, and ends).
+func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
+	clean, id, err := s.resumableTarget(r)
+	if err != nil {
+		return err
+	}
+	err = s.poolOf(r.Context()).Do(r.Context(), func(c *ftpcore.Conn) error {
+		del := func(p string) error { return c.Delete(r.Context(), p) }
+		return findUpload(uploadPathsOf(s.ftpPath(c, clean), id), del, del)
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// patchWithoutUpload is a PATCH that names no upload: the gateway
+// patches nothing else, and answers 405 as before it took PATCH at all.
+func (s *Server) patchWithoutUpload(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Allow", allowHeader)
+	return errMethodNotAllowed
+}

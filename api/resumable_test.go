@@ -1,0 +1,299 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpgw/ftpgw/api"
+)
+
+// resumableKey is the upload key the replicas of these tests share.
+var resumableKey = bytes.Repeat([]byte("k"), 32)
+
+// createUpload starts a resumable upload of rel with PUT and
+// Upload-Complete: ?0 and the first piece, and returns the upload's URL
+// (a path with its query), checking that 104 announced it first.
+func createUpload(t *testing.T, g *gateway, rel string, first []byte, hdr ...string) string {
+	t.Helper()
+	var interim []string
+	req, err := http.NewRequest(http.MethodPut, g.url("/files/"+rel), bytes.NewReader(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Upload-Complete", "?0")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		if code == 104 {
+			interim = append(interim, h.Get("Location"))
+			if v := h.Get("Upload-Draft-Interop-Version"); v != "8" {
+				t.Errorf("104: Upload-Draft-Interop-Version = %q, want 8", v)
+			}
+		}
+		return nil
+	}}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	resp, err := g.http.Client().Do(withTest(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creation: %d %s", resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+	if len(interim) != 1 || interim[0] != loc {
+		t.Fatalf("104 Locations %q, final Location %q: want the same one, once", interim, loc)
+	}
+	if got := resp.Header.Get("Upload-Offset"); got != strconv.Itoa(len(first)) {
+		t.Errorf("creation: Upload-Offset = %q, want %d", got, len(first))
+	}
+	if !strings.Contains(loc, "?upload=") {
+		t.Fatalf("Location %q names no upload", loc)
+	}
+	return loc
+}
+
+// uploadOffset is HEAD on the upload: its Upload-Offset.
+func uploadOffset(t *testing.T, g *gateway, loc string) int64 {
+	t.Helper()
+	code, h, body := g.fetch(t, http.MethodHead, loc, nil)
+	if code != http.StatusNoContent {
+		t.Fatalf("HEAD %s: %d %s", loc, code, body)
+	}
+	if h.Get("Cache-Control") != "no-store" || h.Get("Upload-Complete") != "?0" {
+		t.Errorf("HEAD: Cache-Control %q, Upload-Complete %q", h.Get("Cache-Control"), h.Get("Upload-Complete"))
+	}
+	n, err := strconv.ParseInt(h.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		t.Fatalf("HEAD: Upload-Offset %q", h.Get("Upload-Offset"))
+	}
+	return n
+}
+
+// appendPiece PATCHes data at offset, complete saying whether it is the
+// last piece.
+func appendPiece(t *testing.T, g *gateway, loc string, offset int64, data []byte, complete bool) (int, http.Header, []byte) {
+	t.Helper()
+	uc := "?0"
+	if complete {
+		uc = "?1"
+	}
+	return g.fetch(t, http.MethodPatch, loc, bytes.NewReader(data),
+		"Content-Type", "application/partial-upload", "Upload-Offset", strconv.FormatInt(offset, 10), "Upload-Complete", uc)
+}
+
+// cutPatch sends a PATCH of data at offset that announces twice its
+// length, writes data, and closes the connection: a client whose
+// connection broke mid-body.
+func cutPatch(t *testing.T, g *gateway, loc string, offset int64, data []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w := bufio.NewWriter(conn)
+	fmt.Fprintf(w, "PATCH %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/partial-upload\r\nUpload-Offset: %d\r\nUpload-Complete: ?1\r\nContent-Length: %d\r\n\r\n",
+		loc, offset, 2*len(data))
+	w.Write(data)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Let the gateway take the bytes before the connection goes.
+	time.Sleep(200 * time.Millisecond)
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) // a reset, not a polite close
+	}
+}
+
+// waitOffset polls HEAD until the upload is no longer held by the request
+// that was cut, and returns its offset.
+func waitOffset(t *testing.T, g *gateway, loc string) int64 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, h, _ := g.fetch(t, http.MethodHead, loc, nil)
+		if code == http.StatusNoContent {
+			n, _ := strconv.ParseInt(h.Get("Upload-Offset"), 10, 64)
+			return n
+		}
+		if code != http.StatusConflict || time.Now().After(deadline) {
+			t.Fatalf("HEAD %s: %d", loc, code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestResumableUpload: an upload created with its first piece, a PATCH at
+// a wrong offset (409 with the draft's problem), pieces cut twice mid-body
+// (each resume at the server's offset, what it kept a prefix of what was
+// sent), a piece through a second gateway with the same key (a replica,
+// or this one restarted), and the last piece: the file is byte-identical,
+// no temporary file is left, and the upload is gone.
+func TestResumableUpload(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{uploadKey: resumableKey}, func(t *testing.T, g *gateway) {
+		data := randomBytes(3<<20+12345, 7)
+		loc := createUpload(t, g, "big.bin", data[:100000])
+
+		code, h, body := appendPiece(t, g, loc, 5, data[5:10], false)
+		if code != http.StatusConflict {
+			t.Fatalf("wrong offset: %d %s", code, body)
+		}
+		p := problemOf(t, h, body)
+		if p["type"] != "https://iana.org/assignments/http-problem-types#mismatching-upload-offset" ||
+			p["expected-offset"] != float64(100000) || p["provided-offset"] != float64(5) || h.Get("Upload-Offset") != "100000" {
+			t.Errorf("wrong offset: %v, Upload-Offset %q", p, h.Get("Upload-Offset"))
+		}
+
+		off := uploadOffset(t, g, loc)
+		for cut := range 2 {
+			cutPatch(t, g, loc, off, data[off:off+1<<20])
+			got := waitOffset(t, g, loc)
+			if got < off || got > off+1<<20 {
+				t.Fatalf("cut %d: offset %d after sending [%d, %d)", cut, got, off, off+1<<20)
+			}
+			off = got
+		}
+
+		replica := api.New(api.Config{Pool: g.pool, UploadKey: resumableKey})
+		rs := serveGateway(replica)
+		defer func() { rs.Close(); replica.Close() }()
+		r := &gateway{ftpd: g.ftpd, pool: g.pool, api: replica, http: rs}
+		if got := uploadOffset(t, r, loc); got != off {
+			t.Fatalf("the replica says offset %d, the first gateway %d", got, off)
+		}
+		mid := off + (int64(len(data))-off)/2
+		if code, h, body := appendPiece(t, r, loc, off, data[off:mid], false); code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(mid, 10) {
+			t.Fatalf("replica's PATCH: %d %v %s", code, h, body)
+		}
+		code, h, body = appendPiece(t, g, loc, mid, data[mid:], true)
+		if code != http.StatusCreated || h.Get("Upload-Complete") != "?1" || h.Get("Location") != "/files/big.bin" {
+			t.Fatalf("last PATCH: %d %v %s", code, h, body)
+		}
+		got, err := os.ReadFile(g.ftpd.Path("big.bin"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("file on the server: %d bytes (err %v), want the %d sent", len(got), err, len(data))
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil); code != http.StatusNotFound {
+			t.Errorf("HEAD of the completed upload: %d, want 404", code)
+		}
+	})
+}
+
+// TestResumableConcurrentAppend: while one PATCH holds the upload, a
+// second gets 409 and the file has only the first's bytes; HEAD says 409
+// too, as the offset is moving.
+func TestResumableConcurrentAppend(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "c.bin", []byte("0123456789"))
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest(http.MethodPatch, g.url(loc), pr)
+		req.Header.Set("Content-Type", "application/partial-upload")
+		req.Header.Set("Upload-Offset", "10")
+		req.Header.Set("Upload-Complete", "?1")
+		req.ContentLength = 6
+		done := make(chan *http.Response, 1)
+		go func() {
+			resp, err := g.http.Client().Do(withTest(t, req))
+			if err != nil {
+				t.Error(err)
+			}
+			done <- resp
+		}()
+		pw.Write([]byte("abc"))
+		// The first holds the upload once its bytes reached the server.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, _, _ := g.fetch(t, http.MethodHead, loc, nil)
+			if code == http.StatusConflict {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("HEAD during the first PATCH: %d, want 409", code)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		code, _, body := appendPiece(t, g, loc, 10, []byte("XYZxyz"), true)
+		if code != http.StatusConflict {
+			t.Fatalf("second PATCH: %d %s, want 409", code, body)
+		}
+		pw.Write([]byte("def"))
+		pw.Close()
+		resp := <-done
+		if resp == nil {
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("first PATCH: %d", resp.StatusCode)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("c.bin")); string(got) != "0123456789abcdef" {
+			t.Errorf("file %q", got)
+		}
+	})
+}
+
+// TestResumableBadIDs: a forged ID, one of another file, one with its
+// MAC changed, and requests to a cancelled upload get 404 with a problem
+// body and touch no file; DELETE removes the upload's file.
+func TestResumableBadIDs(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "other.txt", []byte("other"))
+		loc := createUpload(t, g, "a.txt", []byte("abc"))
+		id := loc[strings.Index(loc, "=")+1:]
+		flipped := "0"
+		if strings.HasSuffix(id, "0") {
+			flipped = "1"
+		}
+		bad := []string{
+			"/files/other.txt?upload=" + id,
+			"/files/a.txt?upload=" + id[:len(id)-1] + flipped,
+			"/files/a.txt?upload=0123456789abcdef0123456789abcdef..00",
+			"/files/a.txt?upload=..%2F..%2Fother.txt",
+		}
+		for _, u := range bad {
+			for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+				code, h, body := g.fetch(t, m, u, strings.NewReader("zz"),
+					"Content-Type", "application/partial-upload", "Upload-Offset", "3", "Upload-Complete", "?1")
+				if code != http.StatusNotFound {
+					t.Errorf("%s %s: %d %s, want 404", m, u, code, body)
+				} else if m != http.MethodHead {
+					problemOf(t, h, body)
+				}
+			}
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("other.txt")); string(got) != "other" {
+			t.Errorf("other.txt is %q", got)
+		}
+		if code, _, body := g.fetch(t, http.MethodDelete, loc, nil); code != http.StatusNoContent {
+			t.Fatalf("DELETE: %d %s", code, body)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left after DELETE: %v", left)
+		}
+		if code, _, _ := appendPiece(t, g, loc, 3, []byte("d"), true); code != http.StatusNotFound {
+			t.Errorf("PATCH after DELETE: %d, want 404", code)
+		}
+		if _, err := os.Stat(g.ftpd.Path("a.txt")); err == nil {
+			t.Error("a.txt exists after a cancelled upload")
+		}
+	})
+}
