@@ -9,6 +9,18 @@ func TestIsUploadTemp(t *testing.T) {
 		}
 	}
 	for _, name := range []string{
+		tempPrefix + newUploadID(-1).nonce + partSuffix, // a resumable upload's
+		tempPrefix + newUploadID(-1).nonce + lockSuffix, // held
+	} {
+		if !isUploadTemp(name) {
+			t.Errorf("isUploadTemp(%q) = false", name)
+		}
+	}
+	for _, name := range []string{
+		".ftpgw-upload-0123456789abcdef0123456789abcdef.tmp",  // 32 digits, a PUT's suffix
+		".ftpgw-upload-0123456789abcdef.part",                 // 16 digits, a resumable suffix
+		".ftpgw-upload-0123456789abcdef0123456789abcdeF.part", // upper case
+		".ftpgw-upload-0123456789abcdef0123456789abcdef.part.x",
 		".ftpgw-upload-0123456789abcdef",       // no suffix
 		".ftpgw-upload-0123456789abcde.tmp",    // 15 digits
 		".ftpgw-upload-0123456789abcdef0.tmp",  // 17

@@ -86,14 +86,14 @@ func uploadOffset(t *testing.T, g *gateway, loc string) int64 {
 
 // appendPiece PATCHes data at offset, complete saying whether it is the
 // last piece.
-func appendPiece(t *testing.T, g *gateway, loc string, offset int64, data []byte, complete bool) (int, http.Header, []byte) {
+func appendPiece(t *testing.T, g *gateway, loc string, offset int64, data []byte, complete bool, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
 	uc := "?0"
 	if complete {
 		uc = "?1"
 	}
-	return g.fetch(t, http.MethodPatch, loc, bytes.NewReader(data),
-		"Content-Type", "application/partial-upload", "Upload-Offset", strconv.FormatInt(offset, 10), "Upload-Complete", uc)
+	return g.fetch(t, http.MethodPatch, loc, bytes.NewReader(data), append([]string{
+		"Content-Type", "application/partial-upload", "Upload-Offset", strconv.FormatInt(offset, 10), "Upload-Complete", uc}, hdr...)...)
 }
 
 // cutPatch sends a PATCH of data at offset that announces twice its
@@ -296,4 +296,136 @@ func TestResumableBadIDs(t *testing.T) {
 			t.Error("a.txt exists after a cancelled upload")
 		}
 	})
+}
+
+// TestResumableScopes: every request to an upload resource needs the
+// write scope on the file's path, whatever its method: a read-only token
+// may neither learn the offset nor append nor cancel, a token of another
+// prefix neither; a token that may write does all three.
+func TestResumableScopes(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{tokens: authTokens(t)}, func(t *testing.T, g *gateway) {
+		all := []string{"Authorization", "Bearer " + tokAll}
+		loc := createUpload(t, g, "s.bin", []byte("abc"), all...)
+		for _, tok := range []string{tokReader, tokPub} {
+			h := []string{"Authorization", "Bearer " + tok}
+			for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+				code, _, _ := g.fetch(t, m, loc, strings.NewReader("d"), append([]string{
+					"Content-Type", "application/partial-upload", "Upload-Offset", "3", "Upload-Complete", "?1"}, h...)...)
+				if code != http.StatusForbidden {
+					t.Errorf("%s with token %.6s: %d, want 403", m, tok, code)
+				}
+			}
+			code, _, _ := g.fetch(t, http.MethodPut, "/files/s2.bin", strings.NewReader("x"), append([]string{"Upload-Complete", "?0"}, h...)...)
+			if code != http.StatusForbidden {
+				t.Errorf("creation with token %.6s: %d, want 403", tok, code)
+			}
+		}
+		if code, h, body := g.fetch(t, http.MethodHead, loc, nil, all...); code != http.StatusNoContent || h.Get("Upload-Offset") != "3" {
+			t.Fatalf("HEAD with the write token: %d %v %s", code, h, body)
+		}
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true, all...); code != http.StatusCreated {
+			t.Fatalf("PATCH with the write token: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("s.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+	})
+}
+
+// TestResumableBasic: under Basic passthrough the upload runs on the
+// user's own FTP login, from creation to completion.
+func TestResumableBasic(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{basic: &basicOptions{}}, func(t *testing.T, g *gateway) {
+		creds := basicAuth(g.ftpd.User, g.ftpd.Password)
+		loc := createUpload(t, g, "b.bin", []byte("abc"), creds...)
+		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil); code != http.StatusUnauthorized {
+			t.Errorf("HEAD without credentials: %d, want 401", code)
+		}
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true, creds...); code != http.StatusCreated {
+			t.Fatalf("PATCH: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("b.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+	})
+}
+
+// TestResumableStaleLock: an upload left held by a request that died (a
+// .lock not written for hours) is taken back by the next PATCH; one
+// written a moment ago is another request's, and the PATCH gets 409.
+func TestResumableStaleLock(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "l.bin", []byte("abc"))
+		parts := tempFilesUnder(t, g.ftpd.Path(""))
+		if len(parts) != 1 || !strings.HasSuffix(parts[0], ".part") {
+			t.Fatalf("temporary files %v, want one .part", parts)
+		}
+		lock := strings.TrimSuffix(parts[0], ".part") + ".lock"
+		if err := os.Rename(parts[0], lock); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), false); code != http.StatusConflict {
+			t.Fatalf("PATCH of an upload held a moment ago: %d %s, want 409", code, body)
+		}
+		old := time.Now().Add(-3 * time.Hour)
+		if err := os.Chtimes(lock, old, old); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true); code != http.StatusCreated {
+			t.Fatalf("PATCH of an upload held by a dead request: %d %s, want 201", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("l.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
+
+// TestResumableLimits: an upload whose declared length passes the upload
+// limit is refused at creation with 413 and Upload-Limit; a PATCH that
+// would take the upload past it is 413 and leaves the offset; OPTIONS
+// advertises Accept-Patch and Upload-Limit.
+func TestResumableLimits(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{maxUpload: 10}, func(t *testing.T, g *gateway) {
+		code, h, body := g.fetch(t, http.MethodPut, "/files/m.bin", strings.NewReader("abc"), "Upload-Complete", "?0", "Upload-Length", "11")
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(h.Get("Upload-Limit"), "max-size=10") {
+			t.Fatalf("creation of 11 bytes: %d, Upload-Limit %q; %s", code, h.Get("Upload-Limit"), body)
+		}
+		loc := createUpload(t, g, "m.bin", []byte("abcdef"))
+		if code, _, body := appendPiece(t, g, loc, 6, []byte("ghijk"), true); code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("PATCH past the limit: %d %s, want 413", code, body)
+		}
+		if off := uploadOffset(t, g, loc); off != 6 {
+			t.Errorf("offset after the refused PATCH: %d, want 6", off)
+		}
+		code, h, _ = g.fetch(t, http.MethodOptions, "/files/m.bin", nil)
+		if code != http.StatusNoContent || h.Get("Accept-Patch") != "application/partial-upload" || !strings.Contains(h.Get("Upload-Limit"), "max-size=10") {
+			t.Errorf("OPTIONS: %d, Accept-Patch %q, Upload-Limit %q", code, h.Get("Accept-Patch"), h.Get("Upload-Limit"))
+		}
+	})
+}
+
+// TestResumableJoin: with several backends, an upload's ID is bound to
+// its mount: the same path under another backend does not know it.
+func TestResumableJoin(t *testing.T) {
+	j := startJoined(t)
+	req, _ := http.NewRequest(http.MethodPut, j.url+"/a/x.bin", strings.NewReader("abc"))
+	req.Header.Set("Upload-Complete", "?0")
+	resp, err := http.DefaultClient.Do(withTest(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, "/a/x.bin?upload=") {
+		t.Fatalf("creation: %d, Location %q", resp.StatusCode, loc)
+	}
+	if code, _, _ := j.fetch(t, http.MethodHead, "/b/"+strings.TrimPrefix(loc, "/a/"), nil); code != http.StatusNotFound {
+		t.Errorf("the upload under the other mount: %d, want 404", code)
+	}
+	if code, _, _ := j.fetch(t, http.MethodHead, loc, nil); code != http.StatusNoContent {
+		t.Errorf("the upload under its mount: %d, want 204", code)
+	}
 }
