@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/tls"
 	"crypto/x509"
@@ -109,6 +110,11 @@ type config struct {
 	// often the sweep looks for them; negative turns one off.
 	TempMaxAge        time.Duration
 	TempSweepInterval time.Duration
+	// UploadKeyFile is --upload-key-file, "" for none; UploadKey is what
+	// it holds (api.Config.UploadKey): nil for none, a random key of the
+	// process's own.
+	UploadKeyFile string
+	UploadKey     []byte
 	// Links is the policy for symbolic links on the FTP server.
 	Links api.LinkPolicy
 	// TrustedContent serves HTML, SVG, XML, JavaScript and PDF inline
@@ -253,6 +259,8 @@ type flagValues struct {
 	check                            bool
 	tokensReload                     time.Duration
 	signingKeysFile                  string
+	uploadKeyFile                    string
+	uploadKey                        []byte
 	signedMax                        time.Duration
 	basicMaxUsers, basicPerUser      int
 	failuresPerUser, failuresPerAddr int
@@ -315,6 +323,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+"), basic (HTTP Basic credentials, which are the FTP login; --upstream then names no user) or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
 	fs.StringVar(&v.tokensFile, "tokens-file", "", "file of bearer tokens, one a line as 'sha256:<hex> scopes=read,write,delete [prefix=/path] [name=who]' (make lines with 'gateway hash-token'); reloaded when it changes")
 	fs.DurationVar(&v.tokensReload, "tokens-reload-interval", auth.DefaultReloadInterval, "how often --tokens-file and --signing-keys-file are looked at for a change")
+	fs.StringVar(&v.uploadKeyFile, "upload-key-file", "", "file whose content (at least 32 bytes, surrounding white space trimmed) signs the ids of resumable uploads: every replica that is to continue another's uploads needs the same file; without it a random key of the process's own, so that its resumable uploads survive neither a restart nor a move to another replica")
 	fs.StringVar(&v.signingKeysFile, "signing-keys-file", "", "file of keys for signed URLs, one a line as '<id> <base64url key>' (make lines with 'gateway sign-key'); the first signs, all verify; with it a request may carry a signed URL instead of a token (needs --auth token); reloaded when it changes")
 	fs.DurationVar(&v.signedMax, "signed-url-max-expiry", auth.MaxExpiry, "the longest a signed URL may be valid, at most "+auth.MaxExpiry.String()+"; a URL expiring further ahead is refused")
 	fs.IntVar(&v.basicMaxUsers, "basic-max-users", pool.DefaultMaxUsers, "with --auth basic: most users with a pool of FTP sessions open at once; a new user closes the least recently used idle one, and gets 503 when all are busy")
@@ -394,7 +403,7 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 // upstream with its password and CA files (which it reads). What it
 // parses it keeps for config.
 func (v *flagValues) validate() error {
-	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateCORS, v.validateFTPOptions, v.validateUpstream} {
+	for _, check := range []func() error{v.validateLimits, v.validateServing, v.validateCORS, v.validateFTPOptions, v.validateUpstream, v.validateUploadKey} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -563,6 +572,28 @@ func formatSize(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// minUploadKey is the fewest bytes --upload-key-file may hold: an HMAC
+// key shorter than SHA-256's output weakens it.
+const minUploadKey = 32
+
+// validateUploadKey reads --upload-key-file, if given, and keeps its
+// content. An error never quotes the key.
+func (v *flagValues) validateUploadKey() error {
+	if v.uploadKeyFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(v.uploadKeyFile)
+	if err != nil {
+		return fmt.Errorf("--upload-key-file: %w", err)
+	}
+	key := bytes.TrimSpace(b)
+	if len(key) < minUploadKey {
+		return fmt.Errorf("--upload-key-file %s holds %d bytes, fewer than the %d an upload key needs", v.uploadKeyFile, len(key), minUploadKey)
+	}
+	v.uploadKey = key
+	return nil
 }
 
 func (v *flagValues) validateServing() error {
@@ -778,6 +809,7 @@ func (v *flagValues) config() *config {
 		DemoDir:         v.demoDir,
 	}
 	cfg.Auth.SigningKeysFile, cfg.Auth.SignedURLMaxExpiry = v.signingKeysFile, v.signedMax
+	cfg.UploadKeyFile, cfg.UploadKey = v.uploadKeyFile, v.uploadKey
 	if v.demo {
 		for _, name := range slices.Concat([]string{"upstream", "upstream-password-file"}, activeFlags(), tlsFlags()) {
 			if v.set[name] {
@@ -917,6 +949,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("max_clock_skew", c.MaxClockSkew.String()),
 		slog.String("temp_max_age", c.TempMaxAge.String()),
 		slog.String("temp_sweep_interval", c.TempSweepInterval.String()),
+		slog.String("upload_key_file", c.UploadKeyFile),
 		slog.String("links", c.Links.String()),
 		slog.Bool("trusted_content", c.TrustedContent),
 		slog.Int("max_transfers", c.MaxTransfers),

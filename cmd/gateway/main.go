@@ -305,6 +305,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MaxClockSkew:        c.MaxClockSkew,
 		TempMaxAge:          c.TempMaxAge,
 		TempSweepInterval:   c.TempSweepInterval,
+		UploadKey:           c.UploadKey,
 		Links:               c.Links,
 		TrustedContent:      c.TrustedContent,
 		SignedURLMaxExpiry:  c.Auth.SignedURLMaxExpiry,
