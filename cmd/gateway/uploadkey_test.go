@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/internal/realftpd"
 )
 
 // TestUploadKeyFile: --upload-key-file is read at start, its content
@@ -75,5 +80,69 @@ backends:
 `)}, envFrom(nil), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "upload-key-file is the gateway's") {
 		t.Errorf("upload-key-file in a backend's entry: %v, want it refused", err)
+	}
+}
+
+// TestReplicasResumeUploads: a resumable upload one gateway began,
+// another with the same --upload-key-file continues, and the first,
+// restarted between the pieces, completes, on every server of the
+// matrix: the upload's state is on the FTP server. Gateways without the
+// file do not know each other's uploads (404).
+func TestReplicasResumeUploads(t *testing.T) {
+	tokens := writeTokensFile(t, tokenLine(t, testToken, auth.All))
+	keyFile := filepath.Join(t.TempDir(), "upload-key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("0123456789", 4)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + testToken}
+	for _, kind := range realftpd.Matrix {
+		t.Run(string(kind), func(t *testing.T) {
+			ftpd := realftpd.Start(t, kind)
+			scheme, args := "ftp", []string{"--listen", "127.0.0.1:0"}
+			if ftpd.TLS != nil {
+				scheme = "ftpes"
+				if ftpd.TLS.Implicit {
+					scheme = "ftps"
+				}
+				args = append(args, "--tls-ca-file", ftpd.TLS.CAFile, "--tls-server-name", ftpd.TLS.ServerName)
+			}
+			password := filepath.Join(t.TempDir(), "password")
+			if err := os.WriteFile(password, []byte(ftpd.Password+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--upstream", scheme+"://"+ftpd.User+"@"+ftpd.Addr+"/", "--upstream-password-file", password,
+				"--tokens-file", tokens)
+			keyed := append(args[:len(args):len(args)], "--upload-key-file", keyFile)
+			data := strings.Repeat("resumable replica ", 200)
+
+			a, stopA := startGateway(t, keyed)
+			b, stopB := startGateway(t, keyed)
+			defer stopB()
+			created := replicaDo(t, "PUT", a+"/files/r.bin", data[:1000], with(bearer, "Upload-Complete", "?0"), http.StatusCreated)
+			loc := created.Header.Get("Location")
+			if got := replicaDo(t, "HEAD", b+loc, "", bearer, http.StatusNoContent).Header.Get("Upload-Offset"); got != "1000" {
+				t.Fatalf("the other replica says offset %q, want 1000", got)
+			}
+			patch := func(base string, from, to int, complete string, want int) {
+				t.Helper()
+				h := with(with(with(bearer, "Content-Type", "application/partial-upload"), "Upload-Offset", strconv.Itoa(from)), "Upload-Complete", complete)
+				replicaDo(t, "PATCH", base+loc, data[from:to], h, want)
+			}
+			patch(b, 1000, 2000, "?0", http.StatusNoContent)
+			stopA()
+			a, stopA = startGateway(t, keyed)
+			defer stopA()
+			patch(a, 2000, len(data), "?1", http.StatusCreated)
+			if got, err := os.ReadFile(ftpd.Path("r.bin")); err != nil || string(got) != data {
+				t.Fatalf("the file has %d bytes (%v), want the %d sent", len(got), err, len(data))
+			}
+
+			c, stopC := startGateway(t, args)
+			defer stopC()
+			d, stopD := startGateway(t, args)
+			defer stopD()
+			loc = replicaDo(t, "PUT", c+"/files/s.bin", "abc", with(bearer, "Upload-Complete", "?0"), http.StatusCreated).Header.Get("Location")
+			replicaDo(t, "HEAD", d+loc, "", bearer, http.StatusNotFound)
+		})
 	}
 }
