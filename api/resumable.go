@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,7 +18,6 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
-	"github.com/ftpgw/ftpgw/internal/httpsem"
 )
 
 // Resumable uploads after "Resumable Uploads for HTTP"
@@ -95,28 +96,61 @@ const (
 	resumableLockStaleMin = 2 * time.Minute
 )
 
-// uploadID is an upload resource's identity: its nonce (hex) and the
-// length the client declared when it created it, -1 for none.
+// uploadID is an upload resource's identity: its nonce (hex), the length
+// the client declared when it created it (-1 for none), and the
+// preconditions of the creating request (conds, encoded in condsRaw), which
+// the request that completes the upload is judged by again, as a PUT's
+// are at its rename.
 type uploadID struct {
-	nonce  string
-	length int64
+	nonce    string
+	length   int64
+	conds    http.Header
+	condsRaw string
+}
+
+// preconditionFields are the request fields a PUT's rename is judged by
+// (judgeTarget): an upload's ID carries them.
+var preconditionFields = []string{"If-Match", "If-None-Match", "If-Unmodified-Since"}
+
+// maxCondsLen bounds an ID's encoded preconditions, so that its URL stays
+// of a size any client takes.
+const maxCondsLen = 1024
+
+// encodeConds returns the preconditions of h as an ID carries them:
+// base64url of their JSON, "" for none.
+func encodeConds(h http.Header) (string, error) {
+	c := http.Header{}
+	for _, k := range preconditionFields {
+		if v := h.Values(k); len(v) > 0 {
+			c[k] = v
+		}
+	}
+	if len(c) == 0 {
+		return "", nil
+	}
+	b, _ := json.Marshal(c)
+	raw := base64.RawURLEncoding.EncodeToString(b)
+	if len(raw) > maxCondsLen {
+		return "", badRequest("the preconditions are too long for a resumable upload", nil)
+	}
+	return raw, nil
 }
 
 // uploadMAC is the HMAC of an upload of the file clean under the mount.
 func (s *Server) uploadMAC(clean string, id uploadID) string {
 	m := hmac.New(sha256.New, s.uploadKey)
-	fmt.Fprintf(m, "ftpgw resumable upload\x00%s\x00%s\x00%s\x00%d", s.mount, clean, id.nonce, id.length)
+	fmt.Fprintf(m, "ftpgw resumable upload\x00%s\x00%s\x00%s\x00%d\x00%s", s.mount, clean, id.nonce, id.length, id.condsRaw)
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // encode returns the ID as it appears in the query: nonce, length ("" for
-// none) and MAC, joined by dots.
+// none), preconditions ("" for none) and MAC, joined by dots.
 func (s *Server) encodeUploadID(clean string, id uploadID) string {
 	l := ""
 	if id.length >= 0 {
 		l = strconv.FormatInt(id.length, 10)
 	}
-	return id.nonce + "." + l + "." + s.uploadMAC(clean, id)
+	return id.nonce + "." + l + "." + id.condsRaw + "." + s.uploadMAC(clean, id)
 }
 
 // errNoUpload is an upload ID that does not verify for the path, or an
@@ -124,13 +158,14 @@ func (s *Server) encodeUploadID(clean string, id uploadID) string {
 // same, so that a forged ID learns nothing.
 var errNoUpload = notFound("no such upload: it completed, was cancelled or expired, or never existed here")
 
-// decodeUploadID verifies raw, an ID from the query, for clean.
+// decodeUploadID verifies raw, an ID from the query, for clean. Only an
+// ID that verifies is decoded further.
 func (s *Server) decodeUploadID(clean, raw string) (uploadID, error) {
 	parts := strings.Split(raw, ".")
-	if len(parts) != 3 || len(parts[0]) != 2*resumableNonceLen || !isLowerHex(parts[0]) {
+	if len(parts) != 4 || len(parts[0]) != 2*resumableNonceLen || !isLowerHex(parts[0]) || len(parts[2]) > maxCondsLen {
 		return uploadID{}, errNoUpload
 	}
-	id := uploadID{nonce: parts[0], length: -1}
+	id := uploadID{nonce: parts[0], length: -1, condsRaw: parts[2]}
 	if parts[1] != "" {
 		n, err := strconv.ParseInt(parts[1], 10, 64)
 		if err != nil || n < 0 || strconv.FormatInt(n, 10) != parts[1] {
@@ -138,8 +173,14 @@ func (s *Server) decodeUploadID(clean, raw string) (uploadID, error) {
 		}
 		id.length = n
 	}
-	if !hmac.Equal([]byte(parts[2]), []byte(s.uploadMAC(clean, id))) {
+	if !hmac.Equal([]byte(parts[3]), []byte(s.uploadMAC(clean, id))) {
 		return uploadID{}, errNoUpload
+	}
+	if id.condsRaw != "" {
+		b, err := base64.RawURLEncoding.DecodeString(id.condsRaw)
+		if err != nil || json.Unmarshal(b, &id.conds) != nil {
+			return uploadID{}, errNoUpload
+		}
 	}
 	return id, nil
 }
@@ -245,6 +286,18 @@ func mismatchingOffset(expected, provided int64) error {
 		expected: &expected, provided: &provided}
 }
 
+// uploadTooLarge is a resumable upload passing the upload limit (or its
+// declared length): 413 with Upload-Limit, which §4.1.4 asks of it.
+func (s *Server) uploadTooLarge(cause error) error {
+	h := http.Header{}
+	s.setUploadLimit(h)
+	detail := "the upload would pass its declared length"
+	if s.cfg.MaxUploadSize > 0 {
+		detail = "the upload would pass the " + strconv.FormatInt(s.cfg.MaxUploadSize, 10) + " bytes an upload may have, or its declared length"
+	}
+	return &problem{status: http.StatusRequestEntityTooLarge, detail: detail, cause: cause, header: h}
+}
+
 // inconsistentLength is §7.3's 400.
 func inconsistentLength(detail string) error {
 	return &problem{status: http.StatusBadRequest, typ: problemInconsistentLen, detail: detail}
@@ -253,9 +306,10 @@ func inconsistentLength(detail string) error {
 var errUploadBusy = conflict("another request is appending to this upload; retry when it has ended", nil)
 
 // wantsResumable reports whether a PUT asks to be a resumable upload: it
-// carries Upload-Complete (§4.2).
+// carries Upload-Complete (§4.2). One whose value is not a Boolean is
+// ignored (§4.1.2), and the PUT is a plain one.
 func wantsResumable(r *http.Request) bool {
-	_, ok := r.Header[hdrUploadComplete]
+	_, ok := sfBoolean(r.Header.Values(hdrUploadComplete))
 	return ok
 }
 
@@ -350,6 +404,23 @@ func newUploadID(length int64) uploadID {
 	return uploadID{nonce: hex.EncodeToString(b[:]), length: length}
 }
 
+// newUploadIDFor is newUploadID for the creating request r, whose
+// preconditions the ID carries.
+func newUploadIDFor(r *http.Request, length int64) (uploadID, error) {
+	id := newUploadID(length)
+	var err error
+	if id.condsRaw, err = encodeConds(r.Header); err != nil {
+		return id, err
+	}
+	id.conds = http.Header{}
+	for _, k := range preconditionFields {
+		if v := r.Header.Values(k); len(v) > 0 {
+			id.conds[k] = v
+		}
+	}
+	return id, nil
+}
+
 // createUpload is §4.2: a PUT with Upload-Complete. Everything that can
 // refuse it is judged first, as for a PUT; then the upload's file is made
 // (held, as .lock) and 104 announces its URL before the body is read.
@@ -366,8 +437,11 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if s.cfg.MaxUploadSize > 0 && p.length > s.cfg.MaxUploadSize {
-		s.setUploadLimit(w.Header())
-		return uploadTooLarge(s.cfg.MaxUploadSize, nil)
+		return s.uploadTooLarge(nil)
+	}
+	id, err := newUploadIDFor(r, p.length)
+	if err != nil {
+		return err
 	}
 	var slot transferSlot
 	defer s.transfers.release(&slot)
@@ -375,7 +449,6 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := context.WithoutCancel(r.Context())
-	id := newUploadID(p.length)
 	var u upload
 	var names uploadPaths
 	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
@@ -437,13 +510,16 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 		if r.ContentLength > limit {
 			u.stor.Abort(errors.New("the piece is too large"))
 			s.giveBack(ctx, conn, names)
-			return uploadTooLarge(offset+limit, nil)
+			return s.uploadTooLarge(nil)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	live := s.beginLive(r, clean, r.ContentLength)
 	n, err := s.receiveBody(w, r, u.stor, live)
 	s.live.end(live)
+	if p := (*problem)(nil); errors.As(err, &p) && p.status == http.StatusRequestEntityTooLarge {
+		err = s.uploadTooLarge(err)
+	}
 	if err == nil {
 		err = u.stor.Close()
 	}
@@ -458,7 +534,7 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 		if p.length >= 0 && stored != p.length {
 			err = inconsistentLength(fmt.Sprintf("the upload has %d bytes, %d were declared", stored, p.length))
 		} else {
-			return s.completeUpload(w, r, ctx, conn, clean, u, names)
+			return s.completeUpload(w, r, ctx, conn, clean, id, u, names)
 		}
 	}
 	// The bytes the server wrote stay (§4.4): the next HEAD tells how
@@ -487,23 +563,18 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 
 // completeUpload renames the held file onto the target, under the name's
 // lock, and answers as the PUT that created the upload would have, with
-// Upload-Complete: ?1 (§4.4).
+// Upload-Complete: ?1 (§4.4). The creating request's preconditions (the
+// ID's) are judged again under the lock, as a PUT's are at its rename: a
+// create-only upload (If-None-Match: *) does not replace a file that
+// appeared while it ran. A refusal leaves the upload as it is.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx context.Context, conn *ftpcore.Conn,
-	clean string, u *upload, names uploadPaths) error {
+	clean string, id uploadID, u *upload, names uploadPaths) error {
 	unlock, err := s.lockName(ctx, conn, u.full)
 	if err != nil {
 		s.giveBack(ctx, conn, names)
 		return err
 	}
-	existed := u.existed
-	if r.Method != http.MethodPatch && httpsem.Guarded(r.Header) {
-		err = s.judgeTarget(ctx, conn, r, u)
-	} else {
-		// A PATCH does not carry the creation's preconditions: the
-		// answer only tells whether the file was there.
-		_, serr := conn.Size(ctx, u.full)
-		existed = serr == nil
-	}
+	err = s.judgeTarget(ctx, conn, &http.Request{Method: http.MethodPut, Header: id.conds}, u)
 	if err == nil {
 		err = conn.Rename(ctx, names.lock, u.full)
 		if fe := (*ftpcore.Error)(nil); errors.As(err, &fe) && fe.Cmd == "RNTO" {
@@ -515,16 +586,13 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx cont
 		s.giveBack(ctx, conn, names)
 		return err
 	}
-	if r.Method != http.MethodPatch {
-		existed = u.existed
-	}
 	h := w.Header()
 	h.Set(hdrUploadComplete, "?1")
 	if mod, err := conn.ModTime(ctx, u.full); err == nil {
 		s.clock.observe(mod, time.Now())
 		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
-	if existed {
+	if u.existed {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
@@ -685,6 +753,9 @@ func (s *Server) appendUpload(w http.ResponseWriter, r *http.Request) error {
 	p, err := readPiece(r, id, offset)
 	if err != nil {
 		return err
+	}
+	if s.cfg.MaxUploadSize > 0 && r.ContentLength > s.cfg.MaxUploadSize-offset {
+		return s.uploadTooLarge(nil)
 	}
 	var slot transferSlot
 	defer s.transfers.release(&slot)

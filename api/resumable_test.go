@@ -98,8 +98,9 @@ func appendPiece(t *testing.T, g *gateway, loc string, offset int64, data []byte
 
 // cutPatch sends a PATCH of data at offset that announces twice its
 // length, writes data, and closes the connection: a client whose
-// connection broke mid-body.
-func cutPatch(t *testing.T, g *gateway, loc string, offset int64, data []byte) {
+// connection broke mid-body (reset), or that was killed (its kernel closes
+// the connection: a FIN).
+func cutPatch(t *testing.T, g *gateway, loc string, offset int64, data []byte, reset bool) {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.http.URL, "http://"))
 	if err != nil {
@@ -115,7 +116,7 @@ func cutPatch(t *testing.T, g *gateway, loc string, offset int64, data []byte) {
 	}
 	// Let the gateway take the bytes before the connection goes.
 	time.Sleep(200 * time.Millisecond)
-	if tc, ok := conn.(*net.TCPConn); ok {
+	if tc, ok := conn.(*net.TCPConn); ok && reset {
 		tc.SetLinger(0) // a reset, not a polite close
 	}
 }
@@ -161,7 +162,7 @@ func TestResumableUpload(t *testing.T) {
 
 		off := uploadOffset(t, g, loc)
 		for cut := range 2 {
-			cutPatch(t, g, loc, off, data[off:off+1<<20])
+			cutPatch(t, g, loc, off, data[off:off+1<<20], cut == 0)
 			got := waitOffset(t, g, loc)
 			if got < off || got > off+1<<20 {
 				t.Fatalf("cut %d: offset %d after sending [%d, %d)", cut, got, off, off+1<<20)
@@ -266,7 +267,8 @@ func TestResumableBadIDs(t *testing.T) {
 		bad := []string{
 			"/files/other.txt?upload=" + id,
 			"/files/a.txt?upload=" + id[:len(id)-1] + flipped,
-			"/files/a.txt?upload=0123456789abcdef0123456789abcdef..00",
+			"/files/a.txt?upload=0123456789abcdef0123456789abcdef...00",
+			"/files/a.txt?upload=" + strings.Replace(id, "..", ".3.", 1), // a length added
 			"/files/a.txt?upload=..%2F..%2Fother.txt",
 		}
 		for _, u := range bad {
@@ -394,8 +396,8 @@ func TestResumableLimits(t *testing.T) {
 			t.Fatalf("creation of 11 bytes: %d, Upload-Limit %q; %s", code, h.Get("Upload-Limit"), body)
 		}
 		loc := createUpload(t, g, "m.bin", []byte("abcdef"))
-		if code, _, body := appendPiece(t, g, loc, 6, []byte("ghijk"), true); code != http.StatusRequestEntityTooLarge {
-			t.Fatalf("PATCH past the limit: %d %s, want 413", code, body)
+		if code, h, body := appendPiece(t, g, loc, 6, []byte("ghijk"), true); code != http.StatusRequestEntityTooLarge || !strings.Contains(h.Get("Upload-Limit"), "max-size=10") {
+			t.Fatalf("PATCH past the limit: %d, Upload-Limit %q; %s, want 413 with the limit", code, h.Get("Upload-Limit"), body)
 		}
 		if off := uploadOffset(t, g, loc); off != 6 {
 			t.Errorf("offset after the refused PATCH: %d, want 6", off)
@@ -428,4 +430,106 @@ func TestResumableJoin(t *testing.T) {
 	if code, _, _ := j.fetch(t, http.MethodHead, loc, nil); code != http.StatusNoContent {
 		t.Errorf("the upload under its mount: %d, want 204", code)
 	}
+}
+
+// TestResumableCreationCut: the optimistic creation of the draft (§4.2):
+// a PUT of the whole file with Upload-Complete: ?1 and Expect:
+// 100-continue gets 104 with the upload's URL, then 100 Continue; its
+// body is cut halfway by a reset; HEAD tells what the server kept (with
+// the length the PUT declared), and a PATCH of the rest completes the
+// file, byte-identical.
+func TestResumableCreationCut(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		data := randomBytes(2<<20, 11)
+		conn, err := net.Dial("tcp", strings.TrimPrefix(g.http.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT /files/o.bin HTTP/1.1\r\nHost: x\r\nUpload-Complete: ?1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(data))
+		br := bufio.NewReader(conn)
+		var codes []int
+		loc := ""
+		for len(codes) < 2 {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("after %v: %v", codes, err)
+			}
+			codes = append(codes, resp.StatusCode)
+			if resp.StatusCode == 104 {
+				loc = resp.Header.Get("Location")
+			}
+			if resp.StatusCode >= 200 {
+				t.Fatalf("final response %d before the body", resp.StatusCode)
+			}
+		}
+		if codes[0] != 104 || codes[1] != http.StatusContinue || !strings.HasPrefix(loc, "/files/o.bin?upload=") {
+			t.Fatalf("interim responses %v, Location %q: want 104 with the upload, then 100", codes, loc)
+		}
+		if _, err := conn.Write(data[:1<<20]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		conn.(*net.TCPConn).SetLinger(0)
+		conn.Close()
+
+		off := waitOffset(t, g, loc)
+		if off > 1<<20 {
+			t.Fatalf("offset %d after 1 MiB sent", off)
+		}
+		if _, h, _ := g.fetch(t, http.MethodHead, loc, nil); h.Get("Upload-Length") != strconv.Itoa(len(data)) {
+			t.Errorf("Upload-Length %q, want the PUT's %d", h.Get("Upload-Length"), len(data))
+		}
+		if code, h, body := appendPiece(t, g, loc, off, data[off:], true); code != http.StatusCreated || h.Get("Upload-Complete") != "?1" {
+			t.Fatalf("PATCH of the rest: %d %v %s", code, h, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("o.bin")); !bytes.Equal(got, data) {
+			t.Fatalf("the file has %d bytes, not the %d sent", len(got), len(data))
+		}
+	})
+}
+
+// TestResumablePreconditions: the creating PUT's preconditions hold at
+// the completing PATCH, as a PUT's hold at its rename: a create-only
+// upload (If-None-Match: *) whose file appeared meanwhile is refused 412,
+// the file and the upload untouched; one whose If-Match still holds
+// replaces the file. A precondition that fails at creation is 412 at
+// once, with no upload made.
+func TestResumablePreconditions(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "p.txt", []byte("abc"), "If-None-Match", "*")
+		g.ftpd.WriteFile(t, "p.txt", []byte("someone else's"))
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true); code != http.StatusPreconditionFailed {
+			t.Fatalf("completing a create-only upload over a new file: %d %s, want 412", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("p.txt")); string(got) != "someone else's" {
+			t.Errorf("the file is %q", got)
+		}
+		if off := uploadOffset(t, g, loc); off != 6 {
+			t.Errorf("the refused upload's offset %d, want 6", off)
+		}
+		g.settle(t, "p.txt")
+		_, h, _ := g.fetch(t, http.MethodHead, "/files/p.txt", nil)
+		etag := h.Get("ETag")
+		if etag == "" {
+			t.Fatal("no ETag")
+		}
+		code, _, _ := g.fetch(t, http.MethodPut, "/files/p.txt", strings.NewReader("x"), "Upload-Complete", "?0", "If-Match", `"nope"`)
+		if code != http.StatusPreconditionFailed {
+			t.Errorf("creation with a failing If-Match: %d, want 412", code)
+		}
+		loc2 := createUpload(t, g, "p.txt", []byte("new "), "If-Match", etag)
+		if code, _, body := appendPiece(t, g, loc2, 4, []byte("text"), true); code != http.StatusNoContent {
+			t.Fatalf("completing an If-Match upload: %d %s, want 204", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("p.txt")); string(got) != "new text" {
+			t.Errorf("the file is %q", got)
+		}
+		if code, _, _ := g.fetch(t, http.MethodDelete, loc, nil); code != http.StatusNoContent {
+			t.Errorf("DELETE of the refused upload: %d", code)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
 }
