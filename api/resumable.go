@@ -272,9 +272,21 @@ func (s *Server) setUploadLimit(h http.Header) {
 	}
 }
 
-// uploadURL is the upload resource's URL: the file's, with the ID.
-func (s *Server) uploadURL(clean string, id uploadID) string {
-	return (&url.URL{Path: s.mountDir + clean}).EscapedPath() + "?" + uploadParam + "=" + s.encodeUploadID(clean, id)
+// uploadURL is the upload resource's URL: the file's, with the ID; for a
+// request a signed URL allowed (a signed PUT), with that URL's ftpgw-
+// parameters too, so that the client may go on with the upload as long as
+// the signed URL is valid (checkSigned, signedMethod).
+func (s *Server) uploadURL(r *http.Request, clean string, id uploadID) string {
+	u := (&url.URL{Path: s.mountDir + clean}).EscapedPath() + "?" + uploadParam + "=" + s.encodeUploadID(clean, id)
+	if info := requestInfoFrom(r.Context()); info == nil || info.signedKey == "" {
+		return u
+	}
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		if k, _, _ := strings.Cut(pair, "="); strings.HasPrefix(k, signedParamPrefix) {
+			u += "&" + pair
+		}
+	}
+	return u
 }
 
 // mismatchingOffset is §7.1's 409: the upload is at expected, the request
@@ -483,7 +495,7 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	// exists. The headers of an interim response stay in the map, so
 	// they are taken out again for the final one.
 	h := w.Header()
-	h.Set("Location", s.uploadURL(clean, id))
+	h.Set("Location", s.uploadURL(r, clean, id))
 	h.Set(hdrInteropVersion, interopVersion)
 	s.setUploadLimit(h)
 	w.WriteHeader(statusUploadResumption)
@@ -556,7 +568,7 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	h.Set("Location", s.uploadURL(clean, id))
+	h.Set("Location", s.uploadURL(r, clean, id))
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }

@@ -533,3 +533,41 @@ func TestResumablePreconditions(t *testing.T) {
 		}
 	})
 }
+
+// TestResumableSigned: a signed PUT URL may create a resumable upload,
+// and the upload's URL carries its signature, so that a client with no
+// token goes on with it (HEAD, PATCH) while the signed URL is valid; a
+// signed GET URL of the file does not reach the upload (403), nor does a
+// signed PUT URL of another file (its id is of this file: 404).
+func TestResumableSigned(t *testing.T) {
+	s := testSigner(t, "k1 "+signKey1+"\n")
+	forEachServerWith(t, gatewayOptions{tokens: authTokens(t), signer: s}, func(t *testing.T, g *gateway) {
+		hour := time.Now().Add(time.Hour)
+		put := s.Sign("PUT", "/files/sg.bin", hour)
+		loc := createUpload(t, g, "sg.bin?"+put.Query(), []byte("abc"))
+		if !strings.Contains(loc, "ftpgw-signature=") {
+			t.Fatalf("Location %q has no signature", loc)
+		}
+		if off := uploadOffset(t, g, loc); off != 3 {
+			t.Fatalf("offset %d", off)
+		}
+		id := loc[strings.Index(loc, "upload=")+len("upload=") : strings.Index(loc, "&")]
+		get := s.Sign("GET", "/files/sg.bin", hour)
+		if code, _, _ := g.fetch(t, http.MethodHead, "/files/sg.bin?upload="+id+"&"+get.Query(), nil); code != http.StatusForbidden {
+			t.Errorf("HEAD with a signed GET URL: %d, want 403", code)
+		}
+		other := s.Sign("PUT", "/files/other.bin", hour)
+		if code, _, _ := g.fetch(t, http.MethodHead, "/files/other.bin?upload="+id+"&"+other.Query(), nil); code != http.StatusNotFound {
+			t.Errorf("the id under another file's signed PUT URL: %d, want 404", code)
+		}
+		if code, _, _ := g.fetch(t, http.MethodHead, "/files/sg.bin?upload="+id, nil); code != http.StatusUnauthorized {
+			t.Errorf("the id with neither signature nor token: %d, want 401", code)
+		}
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true); code != http.StatusCreated {
+			t.Fatalf("PATCH through the signed upload URL: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("sg.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+	})
+}

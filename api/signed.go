@@ -58,13 +58,23 @@ func (s *Server) checkSigned(r *http.Request, authz string) (ok bool, err error)
 		// Signed paths are clean: one with ".." was signed for no URL.
 		return false, signedRefused(auth.ErrBadSignature, u.Method, r.Method, s.cfg.SignedURLMaxExpiry)
 	}
-	if err := s.cfg.Signer.Verify(u, r.Method, s.signedPath(clean), time.Now(), s.cfg.SignedURLMaxExpiry); err != nil {
-		return false, signedRefused(err, u.Method, r.Method, s.cfg.SignedURLMaxExpiry)
+	if err := s.cfg.Signer.Verify(u, signedMethod(r), s.signedPath(clean), time.Now(), s.cfg.SignedURLMaxExpiry); err != nil {
+		return false, signedRefused(err, u.Method, signedMethod(r), s.cfg.SignedURLMaxExpiry)
 	}
 	if info := requestInfoFrom(r.Context()); info != nil {
 		info.signedKey = u.KeyID
 	}
 	return true, nil
+}
+
+// signedMethod is the method a signed URL must be for to allow r: its
+// own, but PUT for every request to a resumable upload (resumable.go),
+// which a signed PUT URL made and may go on with until it expires.
+func signedMethod(r *http.Request) string {
+	if isUploadRequest(r) {
+		return http.MethodPut
+	}
+	return r.Method
 }
 
 // signedQuery reads the ftpgw- parameters of a raw query: present says
@@ -85,7 +95,7 @@ func signedQuery(raw string) (u auth.SignedURL, present bool, err error) {
 		case kerr != nil:
 			foreign = true
 			continue
-		case k == "download":
+		case k == "download", k == uploadParam:
 			continue
 		case k == auth.ParamMethod:
 			field = &u.Method
