@@ -571,3 +571,32 @@ func TestResumableSigned(t *testing.T) {
 		}
 	})
 }
+
+// TestResumableCORS: a page of an allowed origin may run a resumable
+// upload: the preflight of its PATCH allows the method and the draft's
+// request headers, and its responses expose Location and the Upload-
+// headers.
+func TestResumableCORS(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{cors: corsPolicy()}, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "cors.bin", []byte("abc"), "Origin", appOrigin)
+		code, h, _ := g.fetch(t, http.MethodOptions, loc, nil, "Origin", appOrigin, "Access-Control-Request-Method", "PATCH",
+			"Access-Control-Request-Headers", "content-type, upload-offset, upload-complete, upload-length")
+		if code != http.StatusNoContent || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "PATCH") ||
+			h.Get("Access-Control-Allow-Headers") != "content-type, upload-offset, upload-complete, upload-length" {
+			t.Fatalf("preflight of the PATCH: %d, methods %q, headers %q", code, h.Get("Access-Control-Allow-Methods"), h.Get("Access-Control-Allow-Headers"))
+		}
+		code, h, body := appendPiece(t, g, loc, 3, []byte("def"), false, "Origin", appOrigin)
+		if code != http.StatusNoContent {
+			t.Fatalf("PATCH: %d %s", code, body)
+		}
+		exposed := h.Get("Access-Control-Expose-Headers")
+		for _, name := range []string{"Location", "Upload-Offset", "Upload-Complete", "Upload-Limit", "Upload-Length"} {
+			if !strings.Contains(exposed, name) {
+				t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, name)
+			}
+		}
+		if h.Get("Access-Control-Allow-Origin") != appOrigin {
+			t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
+		}
+	})
+}
