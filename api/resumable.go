@@ -441,6 +441,9 @@ func newUploadIDFor(r *http.Request, length int64) (uploadID, error) {
 // upload's URL in Location otherwise.
 func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	clean, err := s.checkPut(w, r, s.cfg.MaxUploadSize)
+	if p := (*problem)(nil); errors.As(err, &p) && p.status == http.StatusRequestEntityTooLarge {
+		return s.uploadTooLarge(err)
+	}
 	if err != nil {
 		return err
 	}

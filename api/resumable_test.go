@@ -395,6 +395,10 @@ func TestResumableLimits(t *testing.T) {
 		if code != http.StatusRequestEntityTooLarge || !strings.Contains(h.Get("Upload-Limit"), "max-size=10") {
 			t.Fatalf("creation of 11 bytes: %d, Upload-Limit %q; %s", code, h.Get("Upload-Limit"), body)
 		}
+		code, h, body = g.fetch(t, http.MethodPut, "/files/m.bin", strings.NewReader("0123456789a"), "Upload-Complete", "?1")
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(h.Get("Upload-Limit"), "max-size=10") {
+			t.Fatalf("creation with 11 bytes of content: %d, Upload-Limit %q; %s", code, h.Get("Upload-Limit"), body)
+		}
 		loc := createUpload(t, g, "m.bin", []byte("abcdef"))
 		if code, h, body := appendPiece(t, g, loc, 6, []byte("ghijk"), true); code != http.StatusRequestEntityTooLarge || !strings.Contains(h.Get("Upload-Limit"), "max-size=10") {
 			t.Fatalf("PATCH past the limit: %d, Upload-Limit %q; %s, want 413 with the limit", code, h.Get("Upload-Limit"), body)
@@ -597,6 +601,47 @@ func TestResumableCORS(t *testing.T) {
 		}
 		if h.Get("Access-Control-Allow-Origin") != appOrigin {
 			t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
+		}
+	})
+}
+
+// TestResumableExpires: an upload left alone for TempMaxAge (a day) has
+// expired: the sweep deletes its file, held or not, and its URL is 404; a
+// younger one stays.
+func TestResumableExpires(t *testing.T) {
+	const sweep = 200 * time.Millisecond
+	forEachServerWith(t, gatewayOptions{tempSweep: sweep}, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "e/keep.txt", []byte("a directory to upload to"))
+		oldLoc := createUpload(t, g, "e/old.bin", []byte("abc"))
+		heldLoc := createUpload(t, g, "e/held.bin", []byte("abc"))
+		youngLoc := createUpload(t, g, "e/young.bin", []byte("abc"))
+		files := map[string]string{}
+		for _, p := range tempFilesUnder(t, g.ftpd.Path("e")) {
+			files[p] = p
+		}
+		if len(files) != 3 {
+			t.Fatalf("temporary files %v, want 3", files)
+		}
+		// Which file is which upload: the nonce starts each id.
+		fileOf := func(loc string) string {
+			nonce := loc[strings.Index(loc, "upload=")+len("upload=") : strings.Index(loc, "upload=")+len("upload=")+32]
+			return g.ftpd.Path("e/.ftpgw-upload-" + nonce + ".part")
+		}
+		held := strings.TrimSuffix(fileOf(heldLoc), ".part") + ".lock"
+		if err := os.Rename(fileOf(heldLoc), held); err != nil {
+			t.Fatal(err)
+		}
+		age(t, fileOf(oldLoc), 2*24*time.Hour)
+		age(t, held, 2*24*time.Hour)
+		waitFor(t, "the sweep of e/", func() bool { return !exists(fileOf(oldLoc)) && !exists(held) })
+		for _, loc := range []string{oldLoc, heldLoc} {
+			if code, _, _ := g.fetch(t, http.MethodHead, loc, nil); code != http.StatusNotFound {
+				t.Errorf("HEAD of an expired upload: %d, want 404", code)
+			}
+		}
+		time.Sleep(3 * sweep)
+		if off := uploadOffset(t, g, youngLoc); off != 3 {
+			t.Errorf("the young upload's offset %d, want 3", off)
 		}
 	})
 }
