@@ -645,3 +645,53 @@ func TestResumableExpires(t *testing.T) {
 		}
 	})
 }
+
+// TestResumableCaps: a PATCH is a transfer under the caps, as a PUT is:
+// with one transfer a client may have, a PUT while its PATCH runs gets
+// 429, and HEAD, which is no transfer, is not held.
+func TestResumableCaps(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{maxClientTransfers: 1}, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "cap.bin", []byte("abc"))
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest(http.MethodPatch, g.url(loc), pr)
+		req.Header.Set("Content-Type", "application/partial-upload")
+		req.Header.Set("Upload-Offset", "3")
+		req.Header.Set("Upload-Complete", "?1")
+		req.ContentLength = 6
+		done := make(chan int, 1)
+		go func() {
+			resp, err := g.http.Client().Do(withTest(t, req))
+			if err != nil {
+				t.Error(err)
+				done <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		pw.Write([]byte("def"))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, _, _ := g.fetch(t, http.MethodHead, loc, nil)
+			if code == http.StatusConflict {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("HEAD during the PATCH: %d, want 409", code)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if code, _, body := g.fetch(t, http.MethodPut, "/files/other.bin", strings.NewReader("x")); code != http.StatusTooManyRequests {
+			t.Errorf("PUT beside the PATCH: %d %s, want 429", code, body)
+		}
+		pw.Write([]byte("ghi"))
+		pw.Close()
+		if code := <-done; code != http.StatusCreated {
+			t.Fatalf("PATCH: %d", code)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("cap.bin")); string(got) != "abcdefghi" {
+			t.Errorf("file %q", got)
+		}
+	})
+}
