@@ -61,8 +61,12 @@ type config struct {
 	Backends   []*config
 	ConfigFile string
 
-	Listen   string
-	Upstream upstream // zero in demo mode until the demo server is up
+	Listen string
+	// MetricsListen, when set, is the address /metrics is served on
+	// instead of Listen's, so that an ingress routing Listen's port does
+	// not publish it.
+	MetricsListen string
+	Upstream      upstream // zero in demo mode until the demo server is up
 
 	MaxSessions        int32
 	MinSessions        int32
@@ -152,6 +156,8 @@ type config struct {
 	// onListening, if set, is called with the HTTP listener's address
 	// once it is bound (tests listen on 127.0.0.1:0).
 	onListening func(net.Addr)
+	// onMetricsListening is onListening for --metrics-listen's.
+	onMetricsListening func(net.Addr)
 }
 
 // tlsSettings is how the gateway checks an FTPS server's certificate.
@@ -229,6 +235,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 // turns them into a config.
 type flagValues struct {
 	upstream, passwordFile, listen    string
+	metricsListen                     string
 	maxSessions, minSessions          int
 	maxTransfers, maxClientTransfers  int
 	trustedProxies                    string
@@ -288,6 +295,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.BoolVar(&v.check, "check", false, "check the configuration (flags, environment, --config file, and the files they name), print where each backend is served, and exit: 0 when it is valid, 2 when not; nothing is connected to")
 	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
+	fs.StringVar(&v.metricsListen, "metrics-listen", "", "serve /metrics on this address instead of --listen's (e.g. :9090), so that what routes --listen's port to the internet does not publish it; default: on --listen")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
 	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
 	fs.IntVar(&v.maxTransfers, "max-transfers", 0, "most transfers (a GET sending a file's bytes, a PUT) under way at once; one more waits up to --acquire-timeout for one to end, then gets 503; HEAD, listings and DELETE pass it (0: no cap but --max-sessions; keep it below that to leave them sessions)")
@@ -584,6 +592,15 @@ func (v *flagValues) validateServing() error {
 		return fmt.Errorf("--listen %q serves beyond this machine with no authentication: give --tokens-file or %s, "+
 			"or --auth none to let anyone who can reach it read, write and delete", v.listen, envTokenVar)
 	}
+	if v.metricsListen != "" {
+		_, port, err := net.SplitHostPort(v.metricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen %q: %v", v.metricsListen, err)
+		}
+		if v.metricsListen == v.listen && port != "0" {
+			return fmt.Errorf("--metrics-listen %q is --listen's address", v.metricsListen)
+		}
+	}
 	return nil
 }
 
@@ -742,6 +759,7 @@ func (v *flagValues) validateUpstream() error {
 func (v *flagValues) config() *config {
 	cfg := &config{
 		Listen:              v.listen,
+		MetricsListen:       v.metricsListen,
 		MaxSessions:         int32(v.maxSessions),
 		MinSessions:         int32(v.minSessions),
 		MaxSessionLifetime:  v.lifetime,
@@ -896,6 +914,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("backend", cmp.Or(c.Name, "default")),
 		slog.String("mount", cmp.Or(c.Mount, api.DefaultMount)),
 		slog.String("listen", c.Listen),
+		slog.String("metrics_listen", c.MetricsListen),
 		slog.Any("upstream", c.Upstream),
 		slog.Int("max_sessions", int(c.MaxSessions)),
 		slog.Int("min_sessions", int(c.MinSessions)),
