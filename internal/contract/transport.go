@@ -1,10 +1,12 @@
 package contract
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -147,6 +149,18 @@ func Late() []string {
 	late.Lock()
 	defer late.Unlock()
 	return append([]string(nil), late.errs...)
+}
+
+// Verdict is a test binary's exit code: code, m.Run's, or 1 if a
+// violation was found that no running test could take (Late), which it
+// prints. For a TestMain: os.Exit(contract.Verdict(m.Run())).
+func Verdict(code int) int {
+	errs := Late()
+	if len(errs) == 0 {
+		return code
+	}
+	fmt.Fprintf(os.Stderr, "responses not as openapi.yaml says, found after their tests:\n  %s\n", strings.Join(errs, "\n  "))
+	return cmp.Or(code, 1)
 }
 
 type lateReport struct{ caller string }
