@@ -88,6 +88,7 @@ type gatewayOptions struct {
 	// api.Config.MaxTransfers, MaxClientTransfers and TrustedProxies
 	maxTransfers, maxClientTransfers int
 	trustedProxies                   []netip.Prefix
+	maxRanges                        int // api.Config.MaxRanges
 	// basic, when set, serves the backend in Basic passthrough: Users
 	// with these settings (the Pool field of which is filled in), and
 	// the api's failed-login limits.
@@ -130,7 +131,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
-		Signer: o.signer, SignedURLMaxExpiry: o.signedMax,
+		Signer: o.signer, SignedURLMaxExpiry: o.signedMax, MaxRanges: o.maxRanges,
 	}
 	var p *pool.Pool
 	var users *pool.Users

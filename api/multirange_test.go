@@ -16,6 +16,7 @@ import (
 
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // byteRange is a part's range, inclusive, as Content-Range writes it.
@@ -316,52 +317,136 @@ func TestMultiRangeJoined(t *testing.T) {
 	}
 }
 
-// TestMultiRangeFileGrowsBetweenParts: a file that grows while a
-// multipart response is sent, between the RETRs of two parts, cuts the
-// response: the client never gets the close delimiter, so no reader takes
-// the body for complete, and the gateway never sends the new version's
-// bytes under the old one's headers. On every server of the matrix.
-func TestMultiRangeFileGrowsBetweenParts(t *testing.T) {
+// TestMultiRangeFileChangesBetweenParts: a file that grows, or is
+// deleted, while a multipart response is sent, between the RETRs of two
+// parts, cuts the response: the client never gets the close delimiter, so
+// no reader takes the body for complete, and the gateway never sends the
+// new version's bytes under the old one's headers, nor starts the
+// response over on the same connection. On every server of the matrix.
+func TestMultiRangeFileChangesBetweenParts(t *testing.T) {
 	forEachServer(t, func(t *testing.T, g *gateway) {
 		const size = 32 << 20
-		writeRandomFile(t, g, "grow.bin", size, 16)
-		g.settle(t, "grow.bin")
-		// The first part is larger than every buffer between the gateway
-		// and a client that reads through a small one: its RETR is still
-		// under way when the file grows.
-		req, err := http.NewRequest(http.MethodGet, g.url("/files/grow.bin"), nil)
-		if err != nil {
-			t.Fatal(err)
+		for _, change := range []struct {
+			name string
+			do   func(path string) error
+		}{
+			{"grows", func(path string) error {
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					return err
+				}
+				if _, err := f.Write(make([]byte, 1<<20)); err != nil {
+					f.Close()
+					return err
+				}
+				return f.Close()
+			}},
+			{"deleted", os.Remove},
+		} {
+			t.Run(change.name, func(t *testing.T) {
+				writeRandomFile(t, g, "change.bin", size, 16)
+				g.settle(t, "change.bin")
+				// The first part is larger than every buffer between the
+				// gateway and a client that reads through a small one: its
+				// RETR is still under way when the file changes.
+				req, err := http.NewRequest(http.MethodGet, g.url("/files/change.bin"), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Range", "bytes=0-25165823,30000000-30000099")
+				resp, err := smallBufferClient().Do(withTest(t, req))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != 206 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+					t.Fatal(err)
+				}
+				if err := change.do(g.ftpd.Path("change.bin")); err != nil {
+					t.Fatal(err)
+				}
+				rest, err := io.ReadAll(resp.Body)
+				if !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("body read to its end (%d more bytes, %v), want it cut", len(rest), err)
+				}
+				cl, _ := strconv.Atoi(resp.Header.Get("Content-Length"))
+				if got := 1000 + len(rest); got >= cl || got > 25165823+200 {
+					t.Errorf("%d of %d bytes, want no more than the first part", got, cl)
+				}
+			})
 		}
-		req.Header.Set("Range", "bytes=0-25165823,30000000-30000099")
-		resp, err := smallBufferClient().Do(withTest(t, req))
-		if err != nil {
-			t.Fatal(err)
+	})
+}
+
+// TestMultiRangeCap: Config.MaxRanges counts the parts after coalescing;
+// more get the whole file, and 1 serves single ranges only. The bytes the
+// parts hold are counted as moved (ftpgw_transfer_bytes_total), not those
+// read between two parts of one RETR, and the download as a range.
+func TestMultiRangeCap(t *testing.T) {
+	data := randomBytes(100000, 17)
+	for _, tc := range []struct {
+		max    int
+		rng    string
+		status int
+	}{
+		{2, "bytes=0-9,20-29", 206},
+		{2, "bytes=0-9,20-29,40-49", 200},
+		{2, "bytes=0-9,10-29,40-49", 206},
+		{1, "bytes=0-9,20-29", 200},
+		{1, "bytes=0-9,10-29", 206},
+	} {
+		t.Run(fmt.Sprintf("%d %s", tc.max, tc.rng), func(t *testing.T) {
+			g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxRanges: tc.max})
+			g.ftpd.WriteFile(t, "c.bin", data)
+			status, _, body := g.fetch(t, http.MethodGet, "/files/c.bin", nil, "Range", tc.rng)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d", status, tc.status)
+			}
+			if status == 200 && !bytes.Equal(body, data) {
+				t.Errorf("200 of %d bytes, not the file", len(body))
+			}
+		})
+	}
+	t.Run("bytes moved", func(t *testing.T) {
+		g := startGateway(t)
+		g.ftpd.WriteFile(t, "c.bin", data)
+		status, h, body := g.fetch(t, http.MethodGet, "/files/c.bin", nil, "Range", "bytes=0-9,60000-60009")
+		if status != 206 {
+			t.Fatalf("status %d", status)
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 206 {
-			t.Fatalf("status %d", resp.StatusCode)
+		readByteranges(t, h, body, data, "application/octet-stream")
+		// One RETR served both parts, reading the 59990 bytes between them.
+		want := `
+# HELP ftpgw_transfer_bytes_total File bytes moved between HTTP clients and FTP servers, by backend and direction.
+# TYPE ftpgw_transfer_bytes_total counter
+ftpgw_transfer_bytes_total{backend="vsftpd",direction="download"} 20
+# HELP ftpgw_downloads_total Downloads begun, by backend and kind: full (the whole file) or range (a 206 of part of it).
+# TYPE ftpgw_downloads_total counter
+ftpgw_downloads_total{backend="vsftpd",kind="range"} 1
+`
+		if err := testutil.GatherAndCompare(g.reg, strings.NewReader(want), "ftpgw_transfer_bytes_total", "ftpgw_downloads_total"); err != nil {
+			t.Error(err)
 		}
-		if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
-			t.Fatal(err)
+	})
+}
+
+// TestMultiRangeBasic: several ranges under Basic passthrough, from the
+// user's own session, on every server of the matrix.
+func TestMultiRangeBasic(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{basic: &basicOptions{}}, func(t *testing.T, g *gateway) {
+		data := randomBytes(200000, 18)
+		g.ftpd.WriteFile(t, "b.bin", data)
+		hdr := append(basicAuth(g.ftpd.User, g.ftpd.Password), "Range", "bytes=-10,0-9,100000-100099")
+		status, h, body := g.fetch(t, http.MethodGet, "/files/b.bin", nil, hdr...)
+		if status != 206 {
+			t.Fatalf("status %d (body %q)", status, body)
 		}
-		f, err := os.OpenFile(g.ftpd.Path("grow.bin"), os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.Write(make([]byte, 1<<20)); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		rest, err := io.ReadAll(resp.Body)
-		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("body read to its end (%d more bytes, %v), want it cut", len(rest), err)
-		}
-		cl, _ := strconv.Atoi(resp.Header.Get("Content-Length"))
-		if got := 1000 + len(rest); got >= cl || got > 25165823+200 {
-			t.Errorf("%d of %d bytes, want no more than the first part", got, cl)
+		got := readByteranges(t, h, body, data, "application/octet-stream")
+		if want := fmt.Sprint([]byteRange{{0, 9}, {100000, 100099}, {199990, 199999}}); fmt.Sprint(got) != want {
+			t.Errorf("parts %v, want %s", got, want)
 		}
 	})
 }
