@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -447,6 +449,46 @@ func TestMultiRangeBasic(t *testing.T) {
 		got := readByteranges(t, h, body, data, "application/octet-stream")
 		if want := fmt.Sprint([]byteRange{{0, 9}, {100000, 100099}, {199990, 199999}}); fmt.Sprint(got) != want {
 			t.Errorf("parts %v, want %s", got, want)
+		}
+	})
+}
+
+// TestMultiRangeClientGone: on every server, a client that closes its
+// connection in the middle of a multipart response's first part has the
+// transfer aborted and its session kept, proven in step: none is
+// destroyed, and the next multi-range request is served on it.
+func TestMultiRangeClientGone(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		writeRandomFile(t, g, "big.bin", 64<<20, 26)
+		data := randomBytes(100000, 27)
+		g.ftpd.WriteFile(t, "small.bin", data)
+		req, _ := http.NewRequest(http.MethodGet, g.url("/files/big.bin"), nil)
+		req.Header.Set("Range", "bytes=0-33554431,50000000-50000099")
+		conn, err := net.Dial("tcp", req.URL.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+		if err := req.Write(conn); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(resp.Body, make([]byte, 256<<10)); err != nil || resp.StatusCode != http.StatusPartialContent {
+			t.Fatalf("status %d, reading: %v", resp.StatusCode, err)
+		}
+		conn.Close()
+		waitFor(t, "the session's release", func() bool { return g.pool.Stat().AcquiredSessions() == 0 })
+		status, h, body := g.fetch(t, http.MethodGet, "/files/small.bin", nil, "Range", "bytes=0-9,90000-90009")
+		if status != http.StatusPartialContent {
+			t.Fatalf("next GET: %d", status)
+		}
+		readByteranges(t, h, body, data, "application/octet-stream")
+		if st := g.pool.Stat(); st.DestroyedBroken != 0 || st.Dials != 1 {
+			t.Errorf("%d sessions destroyed as broken, %d dialled; want the one session kept", st.DestroyedBroken, st.Dials)
 		}
 	})
 }
