@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -215,7 +216,8 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 		h.Set("Content-Range", rs[0].ContentRange(size))
 		return span{status: http.StatusPartialContent, offset: rs[0].Start, length: rs[0].Length()}, nil
 	case httpsem.RangeMulti:
-		return span{status: http.StatusPartialContent, ranges: rs}, nil
+		// A copy, so that one stays on the stack of every ranged GET.
+		return span{status: http.StatusPartialContent, ranges: slices.Clone(rs)}, nil
 	}
 	return whole, nil
 }
