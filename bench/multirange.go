@@ -8,7 +8,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -185,29 +184,25 @@ func getMulti(ctx context.Context, client *http.Client, url string, file content
 	}
 	mr := multipart.NewReader(resp.Body, params["boundary"])
 	got, want := make([]byte, mrPartLen+1), make([]byte, mrPartLen)
-	var seen []int64
-	for {
+	// The parts come in the order asked, offs being sorted and apart.
+	for _, off := range offs {
 		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
 		if err != nil {
-			return err
+			return fmt.Errorf("multi-range: part at %d: %w", off, err)
 		}
-		var start, end, size int64
-		if _, err := fmt.Sscanf(p.Header.Get("Content-Range"), "bytes %d-%d/%d", &start, &end, &size); err != nil || end-start+1 != mrPartLen {
-			return fmt.Errorf("multi-range: part Content-Range %q", p.Header.Get("Content-Range"))
+		cr := fmt.Sprintf("bytes %d-%d/%d", off, off+mrPartLen-1, file.size)
+		if p.Header.Get("Content-Range") != cr {
+			return fmt.Errorf("multi-range: part Content-Range %q, want %q", p.Header.Get("Content-Range"), cr)
 		}
 		if err := readBody(p, got, mrPartLen); err != nil {
 			return err
 		}
-		if err := file.check(got[:mrPartLen], start, want); err != nil {
+		if err := file.check(got[:mrPartLen], off, want); err != nil {
 			return err
 		}
-		seen = append(seen, start)
 	}
-	if !slices.Equal(seen, offs) {
-		return fmt.Errorf("multi-range: parts at %v, asked for %v", seen, offs)
+	if _, err := mr.NextRawPart(); err != io.EOF {
+		return fmt.Errorf("multi-range: after the %d parts asked for: %v", len(offs), err)
 	}
 	return nil
 }
