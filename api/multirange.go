@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -94,7 +95,7 @@ func (b *byteranges) retrs() [][]part {
 func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, b *byteranges, size int64) error {
 	ctx := r.Context()
 	runs := b.retrs()
-	tr, err := startRun(r, c, full, runs[0], size)
+	tr, err := startRun(ctx, c, full, runs[0], size)
 	if err != nil {
 		return whyRefused(ctx, c, refusedRead, full, err)
 	}
@@ -113,27 +114,14 @@ func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 	defer cw.done()
 	for i, run := range runs {
 		if i > 0 {
-			if tr, err = startRun(r, c, full, run, size); err != nil {
+			if tr, err = startRun(ctx, c, full, run, size); err != nil {
 				return err // headers are out: writeError cuts the response
 			}
 		}
 		tr.OnProgress(progress)
-		for j, p := range run {
-			if j > 0 {
-				between = true
-				err = copyPart(tr, io.Discard, run[j-1].r.End+1, p.r.Start-run[j-1].r.End-1)
-				between = false
-			}
-			if err == nil {
-				_, err = cw.Write(p.head)
-			}
-			if err == nil {
-				err = copyPart(tr, cw, p.r.Start, p.r.Length())
-			}
-			if err != nil {
-				tr.Close()
-				return err
-			}
+		if err := sendRun(tr, cw, run, &between); err != nil {
+			tr.Close()
+			return err
 		}
 		cerr := tr.Close()
 		if i < len(runs)-1 && cerr != nil {
@@ -146,10 +134,34 @@ func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 	return err
 }
 
+// sendRun writes the parts of run to w from tr, which starts at the first
+// part's first byte: each part's framing, then its bytes. The bytes
+// between two parts are read and dropped, with *between set meanwhile.
+func sendRun(tr *ftpcore.Transfer, w io.Writer, run []part, between *bool) error {
+	for j, p := range run {
+		if j > 0 {
+			prev := run[j-1].r.End
+			*between = true
+			err := copyPart(tr, io.Discard, prev+1, p.r.Start-prev-1)
+			*between = false
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(p.head); err != nil {
+			return err
+		}
+		if err := copyPart(tr, w, p.r.Start, p.r.Length()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startRun starts the RETR of a run of parts (startRetr).
-func startRun(r *http.Request, c *ftpcore.Conn, full string, run []part, size int64) (*ftpcore.Transfer, error) {
+func startRun(ctx context.Context, c *ftpcore.Conn, full string, run []part, size int64) (*ftpcore.Transfer, error) {
 	start, end := run[0].r.Start, run[len(run)-1].r.End
-	return startRetr(r.Context(), c, full, start, end-start+1, size)
+	return startRetr(ctx, c, full, start, end-start+1, size)
 }
 
 // copyPart copies the next n bytes of tr, which are those from offset on,
