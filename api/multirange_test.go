@@ -251,43 +251,45 @@ func TestMultiRangeIfRange(t *testing.T) {
 	})
 }
 
-// TestMultiRangeAuthorised: a multi-range GET under a bearer token, with
-// a signed URL, and from a page of an allowed origin (CORS) is served
-// like any other; the one from the page carries the CORS headers.
+// TestMultiRangeAuthorised: a multi-range GET under a bearer token (of
+// every path, and of the path's prefix), with a signed URL, and from a
+// page of an allowed origin (CORS) is served like any other, on every
+// server of the matrix; the one from the page carries the CORS headers,
+// and without a token or signature there is nothing.
 func TestMultiRangeAuthorised(t *testing.T) {
 	s := testSigner(t, "k1 "+signKey1+"\n")
-	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: authTokens(t), signer: s, cors: corsPolicy()})
-	data := randomBytes(100000, 14)
-	g.ftpd.WriteFile(t, "pub/a.bin", data)
-	const rng = "bytes=0-9,90000-90009"
-	want := fmt.Sprint([]byteRange{{0, 9}, {90000, 90009}})
-	bearer := []string{"Authorization", "Bearer " + tokReader, "Range", rng}
-	for _, tc := range []struct {
-		name, target string
-		hdr          []string
-	}{
-		{"bearer token", "/files/pub/a.bin", bearer},
-		{"token of the path's prefix", "/files/pub/a.bin", []string{"Authorization", "Bearer " + tokPub, "Range", rng}},
-		{"signed URL", signed("/files/pub/a.bin", s.Sign("GET", "/files/pub/a.bin", time.Now().Add(time.Hour))), []string{"Range", rng}},
-		{"CORS", "/files/pub/a.bin", append([]string{"Origin", appOrigin}, bearer...)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			status, h, body := g.fetch(t, http.MethodGet, tc.target, nil, tc.hdr...)
-			if status != 206 {
-				t.Fatalf("status %d (body %q)", status, body)
-			}
-			if got := fmt.Sprint(readByteranges(t, h, body, data, "application/octet-stream")); got != want {
-				t.Errorf("parts %s, want %s", got, want)
-			}
-			if tc.name == "CORS" && (h.Get("Access-Control-Allow-Origin") != appOrigin || h.Get("Access-Control-Expose-Headers") == "") {
-				t.Errorf("Access-Control-Allow-Origin %q, Access-Control-Expose-Headers %q", h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Expose-Headers"))
-			}
-		})
-	}
-	// Without a token or signature, nothing: the parts are no way round.
-	if status, _, _ := g.fetch(t, http.MethodGet, "/files/pub/a.bin", nil, "Range", rng); status != 401 {
-		t.Errorf("no token: status %d, want 401", status)
-	}
+	forEachServerWith(t, gatewayOptions{tokens: authTokens(t), signer: s, cors: corsPolicy()}, func(t *testing.T, g *gateway) {
+		data := randomBytes(100000, 14)
+		g.ftpd.WriteFile(t, "pub/a.bin", data)
+		const rng = "bytes=0-9,90000-90009"
+		want := fmt.Sprint([]byteRange{{0, 9}, {90000, 90009}})
+		bearer := []string{"Authorization", "Bearer " + tokReader, "Range", rng}
+		for _, tc := range []struct {
+			name, target string
+			hdr          []string
+		}{
+			{"bearer token", "/files/pub/a.bin", bearer},
+			{"token of the path's prefix", "/files/pub/a.bin", []string{"Authorization", "Bearer " + tokPub, "Range", rng}},
+			{"signed URL", signed("/files/pub/a.bin", s.Sign("GET", "/files/pub/a.bin", time.Now().Add(time.Hour))), []string{"Range", rng}},
+			{"CORS", "/files/pub/a.bin", append([]string{"Origin", appOrigin}, bearer...)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, h, body := g.fetch(t, http.MethodGet, tc.target, nil, tc.hdr...)
+				if status != 206 {
+					t.Fatalf("status %d (body %q)", status, body)
+				}
+				if got := fmt.Sprint(readByteranges(t, h, body, data, "application/octet-stream")); got != want {
+					t.Errorf("parts %s, want %s", got, want)
+				}
+				if tc.name == "CORS" && (h.Get("Access-Control-Allow-Origin") != appOrigin || h.Get("Access-Control-Expose-Headers") == "") {
+					t.Errorf("Access-Control-Allow-Origin %q, Access-Control-Expose-Headers %q", h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Expose-Headers"))
+				}
+			})
+		}
+		if status, _, _ := g.fetch(t, http.MethodGet, "/files/pub/a.bin", nil, "Range", rng); status != 401 {
+			t.Errorf("no token: status %d, want 401", status)
+		}
+	})
 }
 
 // TestMultiRangeJoined: one backend of several on one handler serves
