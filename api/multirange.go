@@ -23,10 +23,12 @@ import (
 // partGap is the most bytes between two parts that one RETR reads through
 // rather than start another. A RETR ended early costs REST, EPSV, RETR,
 // a data connection, the abort's reply and a NOOP, five round trips or
-// so; on loopback that is the time to read some hundreds of KiB (make
-// bench, multirange), on a LAN more, so parts this close always gain. It
-// also bounds what a request can make the gateway read and not send: at
-// most partGap for each of Config.MaxRanges parts.
+// so: bench's workload i measured 0.4–0.5 ms on loopback with vsftpd, the
+// time the gateway reads about 180 KiB of a file; over a network each
+// round trip costs more, and bandwidth rarely grows in step. Reading
+// through a gap of at most a third of that always gains. It also bounds
+// what a request can make the gateway read and not send: at most partGap
+// for each of Config.MaxRanges parts.
 const partGap = 64 << 10
 
 // byteranges is the multipart/byteranges body of a response: its parts,
