@@ -8,6 +8,8 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -31,10 +33,63 @@ const (
 
 // multirangeResult is workload i: per run, the median milliseconds to get
 // one set of mrParts ranges, and the gateway's read speed in bytes per
-// second.
+// second; and the trace of one GET of mrSpliceParts large ranges.
 type multirangeResult struct {
 	far, farOne, near, nearOne []float64
 	speed                      []float64
+	splice                     spliceResult
+}
+
+// mrSpliceParts ranges of an eighth of the big file each, one in every
+// other eighth, make the GET whose parts must be spliced.
+const mrSpliceParts = 4
+
+// multirangeSplice GETs mrSpliceParts ranges of the big file in one
+// request with the gateway (restarted) under strace, as g does the whole
+// file, unless strace is not to be run.
+func multirangeSplice(ctx context.Context, r *results, tmp string, gws *gateways, big content) error {
+	m := &r.multirange
+	if r.splice.skipped != "" || !r.opts.strace {
+		m.splice.skipped = "not run (no strace)"
+		return nil
+	}
+	if _, err := exec.LookPath("strace"); err != nil {
+		m.splice.skipped = "not run: strace is not installed (make bench installs it)"
+		return nil
+	}
+	logf("multi-range splice: one GET of %d ranges with the gateway under strace", mrSpliceParts)
+	trace := filepath.Join(tmp, "strace-multirange.out")
+	gw, err := gws.restart(ctx, straceWrap(trace))
+	if err != nil {
+		return err
+	}
+	eighth := big.size / 8
+	specs := make([]string, mrSpliceParts)
+	for i := range specs {
+		specs[i] = fmt.Sprintf("%d-%d", int64(2*i)*eighth, int64(2*i+1)*eighth-1)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", gw.url("/files/big.bin"), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Range", "bytes="+strings.Join(specs, ","))
+	t0 := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusPartialContent || n != resp.ContentLength || n < mrSpliceParts*eighth {
+		return fmt.Errorf("multi-range GET under strace: %s, %d of %d bytes, %v", resp.Status, n, resp.ContentLength, err)
+	}
+	speed := float64(n) / time.Since(t0).Seconds()
+	if err := gws.stop(); err != nil {
+		return err
+	}
+	m.splice, err = readStrace(trace)
+	m.splice.speed = speed
+	return err
 }
 
 // retrCost is what one more RETR costs inside a multi-range request, in
@@ -208,7 +263,7 @@ func getMulti(ctx context.Context, client *http.Client, url string, file content
 }
 
 // renderMultirange writes workload i's rows with row.
-func renderMultirange(row func(cells ...string), m multirangeResult) {
+func renderMultirange(row func(cells ...string), m multirangeResult, bigSize int64) {
 	for _, s := range []struct {
 		name       string
 		multi, one []float64
@@ -219,12 +274,15 @@ func renderMultirange(row func(cells ...string), m multirangeResult) {
 		g, o := median(s.multi), median(s.one)
 		row(s.name, "ms per set: one request / one by one", f2(g), f2(o), fmt.Sprintf("%.2fx", g/o), "report", "")
 	}
+	data := mrSpliceParts * (bigSize / 8)
+	row(fmt.Sprintf("i. %d ranges of an eighth of the file in one GET, under strace", mrSpliceParts), "splice calls / bytes spliced",
+		spliceCell(m.splice, data), "", "", "parts spliced", spliceVerdict(m.splice, data))
 	row("i. break-even gap", "one RETR's cost × read speed", fmt.Sprintf("%.2f ms × %.0f MiB/s = %.0f KiB", m.retrCost(), mibs(median(m.speed)), m.breakEven()/1024),
 		"", "", "above the gateway's 64 KiB", verdict(m.breakEven() >= 64<<10, fmt.Sprintf("%.0f KiB", 64-m.breakEven()/1024)))
 }
 
 // multirangeDetail is workload i's line of each run.
 func multirangeDetail(m multirangeResult) string {
-	return fmt.Sprintf("i. multi-range ms per set, far: one request %s, one by one %s; near: one request %s, one by one %s; read speed MiB/s %s",
-		list(m.far, "%.2f"), list(m.farOne, "%.2f"), list(m.near, "%.2f"), list(m.nearOne, "%.2f"), list(scaled(m.speed, mibs), "%.0f"))
+	return fmt.Sprintf("i. multi-range ms per set, far: one request %s, one by one %s; near: one request %s, one by one %s; read speed MiB/s %s. Multi-range %s",
+		list(m.far, "%.2f"), list(m.farOne, "%.2f"), list(m.near, "%.2f"), list(m.nearOne, "%.2f"), list(scaled(m.speed, mibs), "%.0f"), spliceDetail(m.splice))
 }

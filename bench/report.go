@@ -126,7 +126,7 @@ func render(r *results) string {
 		fmt.Fprintf(&b, "Workload i alone (-multirange-only): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", o.runs, sizeName(o.bigSize))
 		b.WriteString("| Workload | Metric | Gateway | One by one | Ratio | Target | |\n")
 		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
-		renderMultirange(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }, r.multirange)
+		renderMultirange(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }, r.multirange, o.bigSize)
 		fmt.Fprintf(&b, "\n- %s\n", multirangeDetail(r.multirange))
 		return b.String()
 	}
@@ -177,7 +177,7 @@ func render(r *results) string {
 	row("f. gateway CPU, PUT", "CPU-seconds per GiB", f2(median(r.putCPU)), "", "", "report", "")
 	row("g. "+big+" GET under strace", "splice calls / bytes spliced", spliceCell(r.splice, o.bigSize), "", "",
 		"body spliced", spliceVerdict(r.splice, o.bigSize))
-	renderMultirange(row, r.multirange)
+	renderMultirange(row, r.multirange, o.bigSize)
 	if q := r.soak; q.skipped != "" {
 		row("h. soak", "", q.skipped, "", "", "", "")
 	} else {
@@ -443,7 +443,10 @@ compare numbers within one results section.
   judges the gateway's 64 KiB gap below which it reads through rather than
   start another RETR: one more RETR costs (far − near) / 7 ms, in which the
   gateway reads (speed of a GET of a 64 MiB range) that many bytes. Met
-  when it is above 64 KiB.
+  when it is above 64 KiB. Last, as in g, the gateway restarted under
+  strace serves one GET of 4 ranges, each an eighth of the big file, one
+  in every other eighth; met when at least 90% of their bytes went
+  through splice.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),

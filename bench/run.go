@@ -112,7 +112,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	switch {
 	case o.multirangeOnly:
-		if err := multirangeAlone(ctx, r, srv, gws); err != nil {
+		if err := multirangeAlone(ctx, r, tmp, srv, gws); err != nil {
 			return err
 		}
 	case !o.soakOnly:
@@ -241,11 +241,11 @@ func compare(ctx context.Context, r *results, tmp string, srv *realftpd.Server, 
 		}
 		r.splice.speed = res.speed
 	}
-	return nil
+	return multirangeSplice(ctx, r, tmp, gws, big)
 }
 
 // multirangeAlone runs workload i on its own (-multirange-only).
-func multirangeAlone(ctx context.Context, r *results, srv *realftpd.Server, gws *gateways) error {
+func multirangeAlone(ctx context.Context, r *results, tmp string, srv *realftpd.Server, gws *gateways) error {
 	r.multirangeOnly = true
 	logf("creating a %d MiB file", r.opts.bigSize>>20)
 	if err := writeRandom(srv.Path("big.bin"), r.opts.bigSize); err != nil {
@@ -261,7 +261,10 @@ func multirangeAlone(ctx context.Context, r *results, srv *realftpd.Server, gws 
 	if err != nil {
 		return err
 	}
-	return measureMultirange(ctx, r, gw, big)
+	if err := measureMultirange(ctx, r, gw, big); err != nil {
+		return err
+	}
+	return multirangeSplice(ctx, r, tmp, gws, big)
 }
 
 // gateways runs the gateway under test, one process at a time. Not safe
