@@ -53,6 +53,11 @@ const (
 	DefaultTempSweepInterval = time.Hour
 	// DefaultMount is where a backend's files are served.
 	DefaultMount = "/files/"
+	// DefaultMaxRanges is more parts than the readers that ask for
+	// several ranges at once (PDF and media viewers, download managers)
+	// use, and few enough RETRs that one request costs the FTP server
+	// no more than a handful of ranged GETs would.
+	DefaultMaxRanges = 16
 )
 
 // Config configures the handler returned by New.
@@ -211,6 +216,13 @@ type Config struct {
 	// Empty: the client is always the connection's peer. Only
 	// MaxClientTransfers looks at it.
 	TrustedProxies []netip.Prefix
+	// MaxRanges is the most parts a multipart/byteranges response to a
+	// GET of several ranges may have, counted after overlapping and
+	// adjacent ranges are coalesced (multirange.go); a Range of more is
+	// answered with the whole file (200). Every part may cost a RETR, so
+	// it bounds the work one request makes upstream. 1 serves single
+	// ranges only. Zero or negative means DefaultMaxRanges.
+	MaxRanges int
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -263,6 +275,7 @@ func New(cfg Config) *Server {
 	orPositive(&cfg.ReadyTimeout, DefaultReadyTimeout)
 	orPositive(&cfg.MinClientRateWindow, DefaultMinClientRateWindow)
 	orPositive(&cfg.MaxClockSkew, DefaultMaxClockSkew)
+	orPositive(&cfg.MaxRanges, DefaultMaxRanges)
 	orZero(&cfg.MinClientRate, DefaultMinClientRate)
 	orZero(&cfg.MaxTransferTime, DefaultMaxTransferTime)
 	orZero(&cfg.MaxUploadSize, DefaultMaxUploadSize)
@@ -364,7 +377,7 @@ func (s *Server) Close() {
 }
 
 // orPositive sets *v to def unless it is positive.
-func orPositive[T int64 | time.Duration](v *T, def T) {
+func orPositive[T int | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}

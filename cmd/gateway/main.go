@@ -350,6 +350,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MaxTransfers:        c.MaxTransfers,
 		MaxClientTransfers:  c.MaxClientTransfers,
 		TrustedProxies:      c.TrustedProxies,
+		MaxRanges:           c.MaxRanges,
 	}
 }
 
