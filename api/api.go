@@ -230,6 +230,9 @@ type Server struct {
 	// backends are the Servers /readyz asks and /signed-urls signs for:
 	// this one, and the others Join serves beside it.
 	backends []*Server
+	// nested are the mounts of the backends Join serves inside this
+	// one's: a MOVE may not reach them.
+	nested []string
 	// cors is cfg.CORS made ready; nil without one.
 	cors    *corsPolicy
 	log     *slog.Logger
@@ -333,6 +336,8 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.getFile))
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
+	files.Method(methodMkcol, s.mount+"*", s.handle(s.makeCollection))
+	files.Method(methodMove, s.mount+"*", s.handle(s.moveFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		// The gateway's own paths take one method each; the mount's
 		// paths, allowHeader.
@@ -487,6 +492,13 @@ func Join(servers ...*Server) http.Handler {
 	for i := 1; i < len(byMount); i++ {
 		if byMount[i].mount == byMount[i-1].mount {
 			panic("api: two backends mounted at " + byMount[i].mount)
+		}
+	}
+	for _, outer := range servers {
+		for _, inner := range servers {
+			if inner != outer && strings.HasPrefix(inner.mount, outer.mount) {
+				outer.nested = append(outer.nested, inner.mount)
+			}
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

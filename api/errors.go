@@ -231,6 +231,11 @@ func methodNotAllowed(detail string) error {
 	return &problem{status: http.StatusMethodNotAllowed, detail: detail}
 }
 
+// unsupportedMediaType is a request body the method does not take.
+func unsupportedMediaType(detail string) error {
+	return &problem{status: http.StatusUnsupportedMediaType, detail: detail}
+}
+
 func preconditionFailed() error {
 	return &problem{status: http.StatusPreconditionFailed, detail: "a precondition in the request headers does not hold"}
 }

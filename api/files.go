@@ -26,14 +26,14 @@ func (s *Server) ftpPath(c *ftpcore.Conn, clean string) string {
 // requestPath returns the cleaned /files/ path of r. A path through an
 // upload in progress (a segment that isTempName) is refused here, for every
 // method, before anything reaches the FTP server: such names belong to the
-// gateway. To GET, HEAD and DELETE the name does not exist (404); a PUT is
-// told that the name cannot be had (400).
+// gateway. To GET, HEAD, DELETE and MOVE the name does not exist (404); a
+// PUT or MKCOL is told that the name cannot be had (400).
 func (s *Server) requestPath(r *http.Request) (clean string, dir bool, err error) {
 	clean, dir, err = s.filesPath(r)
 	if err != nil || !hasTempSegment(clean) {
 		return clean, dir, err
 	}
-	if r.Method == http.MethodPut {
+	if r.Method == http.MethodPut || r.Method == methodMkcol {
 		return "", false, badRequest("names starting with "+tempPrefix+" are reserved for uploads in progress", nil)
 	}
 	return "", false, notFound("no such file or directory")
