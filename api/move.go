@@ -71,15 +71,7 @@ func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
 		if replaced, err = s.judgeDestination(ctx, c, to, overwrite); err != nil {
 			return err
 		}
-		err = c.Rename(ctx, from, to)
-		if fe := (*ftpcore.Error)(nil); errors.As(err, &fe) {
-			op, at := refusedRename, to
-			if fe.Cmd == "RNFR" {
-				op, at = refusedDelete, from
-			}
-			err = whyRefused(ctx, c, op, at, err)
-		}
-		return err
+		return whyMoveRefused(ctx, c, from, to, c.Rename(ctx, from, to))
 	})
 	if err != nil {
 		return err
@@ -91,6 +83,34 @@ func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", (&url.URL{Path: s.mountDir + dest}).EscapedPath())
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// whyMoveRefused explains err, the FTP server's refusal of the rename of
+// from to to, by looking at both: a source gone is 404, a missing parent
+// of to 409, anything else about the names as the server sees them 403
+// (vsftpd says "550 Rename failed." whether the source's directory or the
+// Destination's may not be written). It returns err unchanged when err is
+// no refusal of the names or a look fails.
+func whyMoveRefused(ctx context.Context, c *ftpcore.Conn, from, to string, err error) error {
+	var fe *ftpcore.Error
+	if !errors.As(err, &fe) || !c.Usable() {
+		return err
+	}
+	// pure-ftpd answers a refused RNTO "451 Rename/move failure:
+	// Permission denied", the error of rename(2).
+	if !ambiguous(err) && !(fe.Code == ftpcore.StatusLocalError && isPermissionText(fe.Msg)) {
+		return err
+	}
+	if fe.Cmd == "RNFR" {
+		return whyRefused(ctx, c, refusedDelete, from, err)
+	}
+	if _, serr := c.Stat(ctx, from); ftpcore.ReplyCode(serr) == ftpcore.StatusFileUnavailable {
+		return vanished(err)
+	}
+	if err := checkParent(ctx, c, to); err != nil {
+		return err
+	}
+	return denied("the FTP server denied the move", err)
 }
 
 // judgeDestination looks at to, a move's target, under the link policy:
