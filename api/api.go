@@ -23,6 +23,7 @@ import (
 
 	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -389,11 +390,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 const openAPIPath = "/openapi.yaml"
 
 // openAPI serves openapi.yaml, without a token, as /healthz: it says how
-// to call the gateway, and nothing of its backends.
+// to call the gateway, and nothing of its backends. It is compressed once,
+// for the clients that take gzip.
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/yaml")
+	h := w.Header()
+	h.Set("Content-Type", "application/yaml")
+	h.Set("Vary", "Accept-Encoding")
+	if httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ",")) {
+		h.Set("Content-Encoding", "gzip")
+		w.Write(openAPIGzipped())
+		return
+	}
 	io.WriteString(w, ftpgw.OpenAPI())
 }
+
+// openAPIGzipped is openapi.yaml compressed.
+var openAPIGzipped = sync.OnceValue(func() []byte { return gzipped([]byte(ftpgw.OpenAPI())) })
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
