@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strings"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/httpsem"
@@ -41,18 +40,17 @@ const maxParents = 32
 // unmapped URL); 409 when the parent is missing, unless ?parents=1 asks
 // for it to be made; 415 for a body, which RFC 4918 leaves undefined.
 func (s *Server) makeCollection(w http.ResponseWriter, r *http.Request) error {
-	clean, _, err := s.requestPath(r)
-	if err != nil {
-		return err
-	}
-	parents, err := wantsParents(r)
-	if err != nil {
-		return err
-	}
 	if r.ContentLength != 0 {
 		return unsupportedMediaType("MKCOL takes no body")
 	}
-	return s.makeDir(w, r, clean, parents, true)
+	clean, _, err := s.requestPath(r)
+	if err == nil {
+		var parents bool
+		if parents, err = wantsParents(r); err == nil {
+			return s.makeDir(w, r, clean, parents, true)
+		}
+	}
+	return err
 }
 
 // putsDir reports whether r is a PUT of a directory's path, the root's
@@ -160,19 +158,11 @@ const allowHeaderExisting = "GET, HEAD, PUT, DELETE, MOVE, OPTIONS"
 // directories above the path are to be made. Any other value, or the
 // parameter twice, is 400.
 func wantsParents(r *http.Request) (bool, error) {
-	parents, seen := false, false
-	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
-		k, v, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(k); err != nil || k != "parents" {
-			continue
-		}
-		v, err := url.QueryUnescape(v)
-		if seen || err != nil || (v != "0" && v != "1") {
-			return false, badRequest(`"parents" must be 1 or 0, once`, nil)
-		}
-		parents, seen = v == "1", true
+	v, ok := queryChoice(r, "parents", "0", "1")
+	if !ok {
+		return false, badRequest(`"parents" must be 1 or 0, once`, nil)
 	}
-	return parents, nil
+	return v == "1", nil
 }
 
 // parentFor makes sure the directory a new file full (clean under the

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -115,4 +117,24 @@ func whyRefused(ctx context.Context, c *ftpcore.Conn, op refusedOp, full string,
 		return denied(detailDeniedWrite, err)
 	}
 	return badRequest(detailBadName, err)
+}
+
+// queryChoice returns the value of r's query parameter name, one of
+// choices, or "" when there is none; ok is false when the parameter is
+// given twice, does not decode, or is none of choices. Other parameters
+// are not looked at.
+func queryChoice(r *http.Request, name string, choices ...string) (v string, ok bool) {
+	seen := false
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		k, val, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != name {
+			continue
+		}
+		val, err := url.QueryUnescape(val)
+		if seen || err != nil || !slices.Contains(choices, val) {
+			return "", false
+		}
+		v, seen = val, true
+	}
+	return v, true
 }

@@ -210,20 +210,13 @@ func listPrecision(t time.Time) string {
 // says whether the listing is HTML. Another value, or the parameter twice,
 // is 400.
 func listingFormat(r *http.Request) (html bool, err error) {
-	seen := false
-	html = httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ","))
-	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
-		k, v, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(k); err != nil || k != "format" {
-			continue
-		}
-		v, err := url.QueryUnescape(v)
-		if seen || err != nil || (v != "json" && v != "html") {
-			return false, badRequest(`"format" must be json or html, once`, nil)
-		}
-		html, seen = v == "html", true
+	switch v, ok := queryChoice(r, "format", "json", "html"); {
+	case !ok:
+		return false, badRequest(`"format" must be json or html, once`, nil)
+	case v != "":
+		return v == "html", nil
 	}
-	return html, nil
+	return httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ",")), nil
 }
 
 // gzipped returns b compressed with gzip.

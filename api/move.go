@@ -24,19 +24,18 @@ import (
 // names' locks (lock.go), taken in one order so that two crossing moves
 // cannot wait for each other.
 func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
+	overwrite, err := overwriteHeader(r)
+	if err != nil {
+		return err
+	}
 	clean, dirReq, err := s.requestPath(r)
 	if err != nil {
 		return err
 	}
 	dest, err := s.moveDestination(r)
-	if err != nil {
-		return err
-	}
-	overwrite, err := overwriteHeader(r)
-	if err != nil {
-		return err
-	}
 	switch {
+	case err != nil:
+		return err
 	case dirReq:
 		return denied("only files can be moved", nil)
 	case dest == clean:
