@@ -154,8 +154,9 @@ func TestPutParents(t *testing.T) {
 	})
 }
 
-// TestMakeDirectoryLinks: no directory is made where a link leads out of
-// the root, with or without ?parents=1, under LinksInside.
+// TestMakeDirectoryLinks: no directory is made, and no file moved, where a
+// link leads out of the root, with or without ?parents=1, under
+// LinksInside; not even a MOVE's lock is made there.
 func TestMakeDirectoryLinks(t *testing.T) {
 	for _, kind := range realftpd.Matrix[:3] {
 		t.Run(string(kind), func(t *testing.T) {
@@ -175,9 +176,31 @@ func TestMakeDirectoryLinks(t *testing.T) {
 				}
 				problemOf(t, h, b)
 			}
-			for _, never := range []string{"outdir/new", "outdir/a", "outdir/new2", "outdir/c", "new"} {
+			for _, tc := range []struct{ path, dest string }{
+				{"/files/in.txt", "/files/outdir/in.txt"}, // into a directory out
+				{"/files/in.txt", "/files/up"},            // onto a link out
+				{"/files/up", "/files/in2.txt"},           // a link out
+				{"/files/outdir/o.txt", "/files/o.txt"},   // out of a directory out
+			} {
+				status, h, b := g.fetch(t, "MOVE", tc.path, nil, "Destination", tc.dest)
+				if status != http.StatusNotFound {
+					t.Errorf("MOVE %s to %s: %d, want 404: %s", tc.path, tc.dest, status, b)
+					continue
+				}
+				problemOf(t, h, b)
+			}
+			for _, never := range []string{"outdir/new", "outdir/a", "outdir/new2", "outdir/c", "new", "outdir/in.txt", "pub/in2.txt", "pub/o.txt"} {
 				if _, err := os.Lstat(g.ftpd.Path(never)); err == nil {
 					t.Errorf("%s made through a link out of the root", never)
+				}
+			}
+			if !fileIs(g, "pub/in.txt", "inside\n") || !fileIs(g, "outdir/o.txt", secretMark+" in outdir\n") {
+				t.Error("a refused MOVE moved a file")
+			}
+			// Not even a lock beside the Destination, for a moment.
+			for _, c := range g.commands() {
+				if strings.HasPrefix(c, "MKD ") && strings.Contains(c, "outdir") {
+					t.Errorf("%q reached the FTP server", c)
 				}
 			}
 			// Inside, through a link that stays inside: made.

@@ -45,9 +45,13 @@ func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
 	replaced := false
 	err = s.poolOf(ctx).Do(ctx, func(c *ftpcore.Conn) error {
 		from, to := s.ftpPath(c, clean), s.ftpPath(c, dest)
-		guarded := httpsem.Guarded(r.Header)
+		// Judged before the locks too, so that no lock is made beside
+		// a name the link policy keeps the gateway from.
+		if _, err := s.judgeMove(ctx, c, r, from, to, overwrite); err != nil {
+			return err
+		}
 		names := []string{to}
-		if guarded {
+		if httpsem.Guarded(r.Header) {
 			names = append(names, from)
 			slices.Sort(names)
 		}
@@ -58,16 +62,8 @@ func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
 			}
 			defer unlock()
 		}
-		src, err := s.stat(ctx, c, from, false)
-		switch {
-		case err != nil:
-			return err
-		case src.Type == ftpcore.EntryDir:
-			return denied("only files can be moved", nil)
-		case guarded && httpsem.CheckPreconditions(r.Method, r.Header, s.validatorsOf(src)) != httpsem.PrecondProceed:
-			return preconditionFailed()
-		}
-		if replaced, err = s.judgeDestination(ctx, c, to, overwrite); err != nil {
+		var err error
+		if replaced, err = s.judgeMove(ctx, c, r, from, to, overwrite); err != nil {
 			return err
 		}
 		return whyMoveRefused(ctx, c, from, to, c.Rename(ctx, from, to))
@@ -82,6 +78,23 @@ func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", (&url.URL{Path: s.mountDir + dest}).EscapedPath())
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// judgeMove looks at a move's source from and Destination to, under the
+// link policy: the source must be a file (or a link to one) and meet the
+// request's preconditions; the Destination is judged by
+// judgeDestination, whose replaced it returns.
+func (s *Server) judgeMove(ctx context.Context, c *ftpcore.Conn, r *http.Request, from, to string, overwrite bool) (replaced bool, err error) {
+	src, err := s.stat(ctx, c, from, false)
+	switch {
+	case err != nil:
+		return false, err
+	case src.Type == ftpcore.EntryDir:
+		return false, denied("only files can be moved", nil)
+	case httpsem.CheckPreconditions(r.Method, r.Header, s.validatorsOf(src)) != httpsem.PrecondProceed:
+		return false, preconditionFailed()
+	}
+	return s.judgeDestination(ctx, c, to, overwrite)
 }
 
 // whyMoveRefused explains err, the FTP server's refusal of the rename of
