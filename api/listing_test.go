@@ -303,3 +303,25 @@ func TestOpenAPIGzip(t *testing.T) {
 		t.Errorf("without Accept-Encoding: Content-Encoding %q", h.Get("Content-Encoding"))
 	}
 }
+
+// TestListingFormatSigned: a URL signed for a directory's GET may carry
+// format, which grants nothing more; a bad value is still 400.
+func TestListingFormatSigned(t *testing.T) {
+	signer := testSigner(t, "k1 "+signKey1+"\n")
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: authTokens(t), signer: signer})
+	g.ftpd.WriteFile(t, "pub/a.txt", []byte("a"))
+	q := signer.Sign("GET", "/files/pub", time.Now().Add(time.Hour)).Query()
+	for _, tc := range []struct {
+		query, ctype string
+		status       int
+	}{
+		{"&format=html", "text/html; charset=utf-8", 200},
+		{"&format=json", "application/json", 200},
+		{"&format=xml", "application/problem+json", 400},
+	} {
+		status, h, b := g.fetch(t, "GET", "/files/pub/?"+q+tc.query, nil)
+		if status != tc.status || h.Get("Content-Type") != tc.ctype {
+			t.Errorf("%s: %d %q, want %d %q: %.80s", tc.query, status, h.Get("Content-Type"), tc.status, tc.ctype, b)
+		}
+	}
+}
