@@ -77,7 +77,9 @@ func (s *Server) putDir(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r.ContentLength > 0 {
+	if r.ContentLength != 0 {
+		// A chunked body too: it could carry bytes the client meant to
+		// store somewhere.
 		return badRequest("a PUT of a directory's path takes no body", nil)
 	}
 	return s.makeDir(w, r, clean, parents, false)

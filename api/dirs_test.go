@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"net/http"
 	"os"
 	"strings"
@@ -100,6 +101,21 @@ func TestMakeDirectory(t *testing.T) {
 		}
 		// The server's refusal: vsftpd and pure-ftpd say 550 in words of
 		// their own, proftpd "Permission denied".
+		// A chunked body, even an empty one, is a body.
+		for _, method := range []string{"PUT", "MKCOL"} {
+			c := rawRequest(t, g, method+" /files/chunked/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n", nil)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := map[string]int{"PUT": 400, "MKCOL": 415}[method]; resp.StatusCode != want {
+				t.Errorf("%s with a chunked body: %d, want %d", method, resp.StatusCode, want)
+			}
+		}
+		if _, err := os.Lstat(g.ftpd.Path("chunked")); err == nil {
+			t.Error("a request with a body made a directory")
+		}
 		status, h, b := g.fetch(t, "MKCOL", "/files/readonly/x/", nil)
 		if status != http.StatusForbidden {
 			t.Fatalf("MKCOL in a directory the account may not write: %d %s", status, b)
