@@ -144,17 +144,17 @@ func (s *Server) makeDir(w http.ResponseWriter, r *http.Request, clean string, p
 func dirExists(w http.ResponseWriter, e ftpcore.Entry, strict bool) error {
 	switch {
 	case strict:
-		w.Header().Set("Allow", allowHeaderExisting)
+		allow := "GET, HEAD, PUT, DELETE, OPTIONS" // a directory does not move
+		if e.Type != ftpcore.EntryDir {
+			allow = "GET, HEAD, PUT, DELETE, MOVE, OPTIONS"
+		}
+		w.Header().Set("Allow", allow)
 		return methodNotAllowed("the path exists; MKCOL makes only new directories")
 	case e.Type != ftpcore.EntryDir:
 		return conflict("a file exists at this path", nil)
 	}
 	return nil
 }
-
-// allowHeaderExisting is the Allow of a path that exists, which MKCOL
-// cannot make.
-const allowHeaderExisting = "GET, HEAD, PUT, DELETE, MOVE, OPTIONS"
 
 // wantsParents reads ?parents=1 (or 0) of r's query: whether the missing
 // directories above the path are to be made. Any other value, or the
