@@ -2,9 +2,12 @@ package api_test
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ftpgw/ftpgw/api"
@@ -228,4 +231,41 @@ func TestMakeDirectoryLinks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParentsRace: uploads that make the same missing directories at once
+// all succeed, each taking a directory another made meanwhile for its
+// own; of MKCOLs of one new directory at once, one makes it and the
+// others get 405.
+func TestParentsRace(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{maxSessions: 6}, func(t *testing.T, g *gateway) {
+		const n = 6
+		var wg sync.WaitGroup
+		statuses := make([]int, n)
+		for i := range n {
+			wg.Go(func() {
+				statuses[i], _, _ = g.fetch(t, "PUT", fmt.Sprintf("/files/r/s/t/f%d.txt?parents=1", i), strings.NewReader("x"))
+			})
+		}
+		wg.Wait()
+		for i, s := range statuses {
+			if s != http.StatusCreated {
+				t.Errorf("PUT %d: %d, want 201", i, s)
+			}
+			if !fileIs(g, fmt.Sprintf("r/s/t/f%d.txt", i), "x") {
+				t.Errorf("r/s/t/f%d.txt not there", i)
+			}
+		}
+		for i := range n {
+			wg.Go(func() { statuses[i], _, _ = g.fetch(t, "MKCOL", "/files/once/", nil) })
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		if want := []int{201, 405, 405, 405, 405, 405}; !slices.Equal(statuses, want) {
+			t.Errorf("MKCOLs at once: %v, want %v", statuses, want)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Root); len(left) != 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
 }
