@@ -23,6 +23,7 @@ import (
 
 	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -242,6 +243,9 @@ type Server struct {
 	// backends are the Servers /readyz asks and /signed-urls signs for:
 	// this one, and the others Join serves beside it.
 	backends []*Server
+	// nested are the mounts of the backends Join serves inside this
+	// one's: a MOVE may not reach them.
+	nested []string
 	// cors is cfg.CORS made ready; nil without one.
 	cors    *corsPolicy
 	log     *slog.Logger
@@ -346,6 +350,8 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.getFile))
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
+	files.Method(methodMkcol, s.mount+"*", s.handle(s.makeCollection))
+	files.Method(methodMove, s.mount+"*", s.handle(s.moveFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		// The gateway's own paths take one method each; the mount's
 		// paths, allowHeader.
@@ -397,11 +403,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 const openAPIPath = "/openapi.yaml"
 
 // openAPI serves openapi.yaml, without a token, as /healthz: it says how
-// to call the gateway, and nothing of its backends.
+// to call the gateway, and nothing of its backends. It is compressed once,
+// for the clients that take gzip.
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/yaml")
+	h := w.Header()
+	h.Set("Content-Type", "application/yaml")
+	h.Set("Vary", "Accept-Encoding")
+	if httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ",")) {
+		h.Set("Content-Encoding", "gzip")
+		w.Write(openAPIGzipped())
+		return
+	}
 	io.WriteString(w, ftpgw.OpenAPI())
 }
+
+// openAPIGzipped is openapi.yaml compressed.
+var openAPIGzipped = sync.OnceValue(func() []byte { return gzipped([]byte(ftpgw.OpenAPI())) })
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -500,6 +517,13 @@ func Join(servers ...*Server) http.Handler {
 	for i := 1; i < len(byMount); i++ {
 		if byMount[i].mount == byMount[i-1].mount {
 			panic("api: two backends mounted at " + byMount[i].mount)
+		}
+	}
+	for _, outer := range servers {
+		for _, inner := range servers {
+			if inner != outer && strings.HasPrefix(inner.mount, outer.mount) {
+				outer.nested = append(outer.nested, inner.mount)
+			}
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
