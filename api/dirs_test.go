@@ -195,6 +195,15 @@ func TestMakeDirectoryLinks(t *testing.T) {
 				}
 				problemOf(t, h, b)
 			}
+			// A conditional DELETE locks the name: not beside one out.
+			for _, p := range []string{"/files/outdir/o.txt", "/files/up"} {
+				status, h, b := g.fetch(t, "DELETE", p, nil, "If-Match", "*")
+				if status != http.StatusNotFound {
+					t.Errorf("DELETE %s with If-Match: %d, want 404: %s", p, status, b)
+					continue
+				}
+				problemOf(t, h, b)
+			}
 			for _, tc := range []struct{ path, dest string }{
 				{"/files/in.txt", "/files/outdir/in.txt"}, // into a directory out
 				{"/files/in.txt", "/files/up"},            // onto a link out
