@@ -196,7 +196,25 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(200, "HEAD", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(301, "GET", "/files/pub/a.bin/", nil, "Authorization", all)
 	cc.fetch(404, "GET", "/files/nodir/", nil, "Authorization", all)
-	cc.fetch(405, "PUT", "/files/docs/", []byte("x"), "Authorization", all)
+	cc.fetch(400, "PUT", "/files/docs/", []byte("x"), "Authorization", all)
+	cc.fetch(204, "PUT", "/files/docs/", nil, "Authorization", all, origin, appOrigin)
+	cc.fetch(201, "PUT", "/files/made/", nil, "Authorization", all)
+	cc.fetch(412, "PUT", "/files/made/", nil, "Authorization", all, "If-None-Match", "*")
+	cc.fetch(409, "PUT", "/files/pub/a.bin/", nil, "Authorization", all)
+	cc.fetch(403, "PUT", "/files/readonly/sub/", nil, "Authorization", all)
+	cc.fetch(201, "MKCOL", "/files/col/", nil, "Authorization", all, origin, appOrigin)
+	cc.fetch(201, "MKCOL", "/files/col/a/b?parents=1", nil, "Authorization", all)
+	cc.fetch(405, "MKCOL", "/files/col/", nil, "Authorization", all)
+	cc.fetch(405, "MKCOL", "/files/", nil, "Authorization", all)
+	cc.fetch(409, "MKCOL", "/files/nodir/x/", nil, "Authorization", all)
+	cc.fetch(412, "MKCOL", "/files/col/", nil, "Authorization", all, "If-None-Match", "*")
+	cc.fetch(415, "MKCOL", "/files/col2/", []byte("<x/>"), "Authorization", all)
+	cc.fetch(400, "MKCOL", "/files/col2/?parents=2", nil, "Authorization", all)
+	cc.fetch(403, "MKCOL", "/files/col2/", nil, "Authorization", reader)
+	cc.fetch(401, "MKCOL", "/files/col2/", nil)
+	cc.fetch(403, "MOVE", "/files/", nil, "Authorization", all, "Destination", "/files/x")
+	cc.fetch(403, "MOVE", "/files/docs/", nil, "Authorization", all, "Destination", "/files/x")
+	cc.fetch(400, "MOVE", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(409, "DELETE", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(204, "DELETE", "/files/empty/", nil, "Authorization", all)
 	cc.fetch(204, "OPTIONS", "/files/docs/", nil, origin, appOrigin, "Access-Control-Request-Method", "DELETE",
@@ -239,6 +257,30 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(204, "DELETE", "/files/pub/new.txt", nil, "Authorization", all, origin, appOrigin)
 	cc.fetch(404, "DELETE", "/files/pub/new.txt", nil, "Authorization", all)
 	cc.fetch(412, "DELETE", "/files/pub/a.bin", nil, "Authorization", all, "If-Match", `"0-0"`)
+
+	// Moves.
+	cc.fetch(201, "PUT", "/files/pub/m.txt", []byte("m"), "Authorization", all)
+	h, _ = cc.fetch(201, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt", origin, appOrigin)
+	if h.Get("Location") != "/files/docs/m.txt" {
+		t.Errorf("MOVE: Location %q", h.Get("Location"))
+	}
+	cc.fetch(201, "PUT", "/files/pub/m.txt", []byte("m2"), "Authorization", all)
+	cc.fetch(412, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt", "Overwrite", "F")
+	cc.fetch(204, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", cc.base+"/files/docs/m.txt")
+	cc.fetch(404, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", "/files/docs/n.txt")
+	cc.fetch(409, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/nodir/m.txt")
+	cc.fetch(409, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/pub")
+	cc.fetch(412, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/pub/m.txt", "If-Match", `"0-0"`)
+	cc.fetch(403, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt")
+	cc.fetch(403, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/elsewhere/m.txt")
+	cc.fetch(400, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/docs/")
+	cc.fetch(400, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt", "Overwrite", "maybe")
+	cc.fetch(403, "MOVE", "/files/docs/m.txt", nil, "Authorization", reader, "Destination", "/files/pub/m.txt")
+	cc.fetch(403, "MOVE", "/files/pub/a.bin", nil, "Authorization", "Bearer "+tokPub, "Destination", "/files/docs/a.bin")
+	cc.fetch(403, "MOVE", "/files/pub/a.bin?"+signer.Sign("PUT", "/files/pub/a.bin", time.Now().Add(time.Hour)).Query(), nil,
+		"Destination", "/files/pub/b.bin")
+	cc.fetch(204, "OPTIONS", "/files/pub/a.bin", nil, origin, appOrigin, "Access-Control-Request-Method", "MOVE",
+		"Access-Control-Request-Headers", "authorization, destination, overwrite")
 
 	// Tokens and signed URLs.
 	cc.fetch(401, "GET", "/files/pub/a.bin", nil, origin, appOrigin)

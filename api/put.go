@@ -14,6 +14,7 @@ import (
 
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/internal/httpsem"
+	"github.com/ftpgw/ftpgw/pool"
 )
 
 // tempPrefix starts the name of every upload in progress. Such names
@@ -37,40 +38,23 @@ const cleanupTimeout = 30 * time.Second
 // temporary name in the same directory, a size check, then RNFR/RNTO. The
 // target is never touched unless the whole body arrived and was stored.
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
+	if s.putsDir(r) {
+		return s.putDir(w, r) // dirs.go
+	}
 	clean, err := s.checkPut(w, r, s.cfg.MaxUploadSize)
 	if err != nil {
 		return err
 	}
-	// A PUT is a transfer from the start: it waits for its place under
-	// the caps before it takes a session.
 	var slot transferSlot
 	defer s.transfers.release(&slot)
-	if err := s.transfers.admit(r, &slot, true); err != nil {
-		return err
-	}
-	// The FTP side does not follow the request's cancellation, so that a
-	// client that vanishes mid-body still leaves a clean server behind:
-	// the upload is aborted and the temporary file removed on a session
-	// that is still usable. Every FTP step has its own timeout.
-	ctx := context.WithoutCancel(r.Context())
-	var u upload
-	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
-		u, err = s.startUpload(ctx, c, r, clean)
-		return err
+	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
+		return s.startUpload(ctx, c, r, clean, tempName())
 	})
 	if err != nil {
-		if u.tmp != "" {
-			// The STOR failed, perhaps after the server had made the
-			// file (a data connection that broke, a server going down):
-			// its deletion is left to the background, where a missing
-			// file costs one DELE.
-			s.temps.retry(s.poolOf(ctx), u.tmp)
-		}
 		return err
 	}
 	defer sess.Release()
 	conn := sess.Conn()
-	s.temps.sweepLater(path.Dir(u.tmp))
 	live := s.beginLive(r, clean, r.ContentLength)
 	defer s.live.end(live)
 
@@ -98,6 +82,39 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// openUpload admits r as a transfer (slot, which the caller releases:
+// an upload waits for its place under the caps before it takes a session)
+// and runs start on a session, which opens the upload's STOR (or APPE)
+// once it has found nothing to refuse. ctx is the FTP side's, for the
+// rest of the upload: it does not follow the request's cancellation, so
+// that a client that vanishes mid-body still leaves a clean server
+// behind (the upload aborted, its file removed or kept as the upload
+// wants, on a session that is still usable). Every FTP step has its own
+// timeout. On success, the caller Releases sess.
+func (s *Server) openUpload(r *http.Request, slot *transferSlot, start func(ctx context.Context, c *ftpcore.Conn) (upload, error)) (
+	ctx context.Context, sess *pool.Session, u upload, err error) {
+	if err := s.transfers.admit(r, slot, true); err != nil {
+		return nil, nil, u, err
+	}
+	ctx = context.WithoutCancel(r.Context())
+	sess, err = s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
+		u, err = start(ctx, c)
+		return err
+	})
+	if err != nil {
+		if u.tmp != "" {
+			// The STOR failed, perhaps after the server had made the
+			// file (a data connection that broke, a server going down):
+			// its deletion is left to the background, where a missing
+			// file costs one DELE.
+			s.temps.retry(s.poolOf(ctx), u.tmp)
+		}
+		return ctx, nil, u, err
+	}
+	s.temps.sweepLater(path.Dir(u.full))
+	return ctx, sess, u, nil
+}
+
 // checkPut refuses the PUTs no FTP server needs to see: of a directory
 // path, of part of a file, and of a body announced larger than limit (if
 // limit > 0).
@@ -116,6 +133,9 @@ func (s *Server) checkPut(w http.ResponseWriter, r *http.Request, limit int64) (
 	if limit > 0 && r.ContentLength > limit {
 		return "", uploadTooLarge(limit, nil)
 	}
+	if _, err := wantsParents(r); err != nil {
+		return "", err
+	}
 	return clean, nil
 }
 
@@ -130,18 +150,18 @@ type upload struct {
 // startUpload does on c everything that can refuse the upload, before the
 // body is read, so that a client sending "Expect: 100-continue" gets the
 // refusal instead of an invitation to send; then it opens the STOR of the
-// temporary file.
-func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean string) (upload, error) {
+// temporary file base, beside the target.
+func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean, base string) (upload, error) {
 	u := upload{full: s.ftpPath(c, clean)}
 	if err := s.judgeTarget(ctx, c, r, &u); err != nil {
 		return u, err
 	}
 	if !u.existed {
-		if err := checkParent(ctx, c, u.full); err != nil {
+		if err := s.parentFor(ctx, c, r, clean, u.full); err != nil {
 			return u, err
 		}
 	}
-	u.tmp = path.Join(path.Dir(u.full), tempName())
+	u.tmp = path.Join(path.Dir(u.full), base)
 	var err error
 	u.stor, err = c.Stor(ctx, u.tmp, 0)
 	if err != nil {
@@ -277,14 +297,17 @@ func (s *Server) removeTemp(ctx context.Context, conn *ftpcore.Conn, tmp string)
 		}
 		return err
 	}
-	var err error
-	if conn.Usable() {
-		err = del(conn)
-	} else {
-		err = s.poolOf(ctx).Do(ctx, del)
-	}
-	if err != nil {
+	if err := s.doOn(ctx, conn, del); err != nil {
 		s.log.Warn("temporary upload file left behind; its deletion will be retried", "backend", s.name, "path", tmp, "err", err)
 		s.temps.retry(s.poolOf(ctx), tmp)
 	}
+}
+
+// doOn runs fn on conn while it is usable, and on a fresh session
+// otherwise (a failed transfer can leave conn in a state not known).
+func (s *Server) doOn(ctx context.Context, conn *ftpcore.Conn, fn func(*ftpcore.Conn) error) error {
+	if conn.Usable() {
+		return fn(conn)
+	}
+	return s.poolOf(ctx).Do(ctx, fn)
 }

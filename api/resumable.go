@@ -337,13 +337,14 @@ func (s *Server) resumableOr(res, plain func(http.ResponseWriter, *http.Request)
 }
 
 // putOrCreate is PUT: a resumable upload's creation when it carries
-// Upload-Complete (§4.2), an atomic PUT otherwise.
+// Upload-Complete (§4.2) and names a file, an atomic PUT (or a
+// directory's, dirs.go) otherwise.
 func (s *Server) putOrCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, present, err := uploadQuery(r); present || err != nil {
 		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
 		return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
 	}
-	if wantsResumable(r) {
+	if wantsResumable(r) && !s.putsDir(r) {
 		return s.createUpload(w, r)
 	}
 	return s.putFile(w, r)
@@ -458,41 +459,19 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The upload's file is made held (.lock): it is this request's until
+	// appendPiece gives it back.
 	var slot transferSlot
 	defer s.transfers.release(&slot)
-	if err := s.transfers.admit(r, &slot, true); err != nil {
-		return err
-	}
-	ctx := context.WithoutCancel(r.Context())
-	var u upload
-	var names uploadPaths
-	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) (err error) {
-		u.full = s.ftpPath(c, clean)
-		if err := s.judgeTarget(ctx, c, r, &u); err != nil {
-			return err
-		}
-		if !u.existed {
-			if err := checkParent(ctx, c, u.full); err != nil {
-				return err
-			}
-		}
-		names = uploadPathsOf(u.full, id)
-		u.tmp = names.lock
-		u.stor, err = c.Stor(ctx, names.lock, 0)
-		if err != nil {
-			err = whyRefused(ctx, c, refusedCreate, u.full, err)
-		}
-		return err
+	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
+		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
 	})
 	if err != nil {
-		if u.tmp != "" {
-			s.temps.retry(s.poolOf(ctx), u.tmp)
-		}
 		return err
 	}
 	defer sess.Release()
 	conn := sess.Conn()
-	s.temps.sweepLater(path.Dir(names.lock))
+	names := uploadPathsOf(u.full, id)
 
 	// §4.2: 104 with Location and Upload-Limit as soon as the upload
 	// exists. The headers of an interim response stay in the map, so
@@ -622,13 +601,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx cont
 func (s *Server) giveBack(ctx context.Context, conn *ftpcore.Conn, names uploadPaths) error {
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	ren := func(c *ftpcore.Conn) error { return c.Rename(ctx, names.lock, names.part) }
-	var err error
-	if conn.Usable() {
-		err = ren(conn)
-	} else {
-		err = s.poolOf(ctx).Do(ctx, ren)
-	}
+	err := s.doOn(ctx, conn, func(c *ftpcore.Conn) error { return c.Rename(ctx, names.lock, names.part) })
 	if err != nil {
 		s.log.Warn("resumable upload left held; it is taken back once stale", "backend", s.name, "path", names.lock, "err", err)
 	}
@@ -774,48 +747,33 @@ func (s *Server) appendUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	var slot transferSlot
 	defer s.transfers.release(&slot)
-	if err := s.transfers.admit(r, &slot, true); err != nil {
-		return err
-	}
-	ctx := context.WithoutCancel(r.Context())
-	var u upload
 	var names uploadPaths
-	held := false
-	sess, err := s.poolOf(r.Context()).Begin(r.Context(), func(c *ftpcore.Conn) error {
-		u.full = s.ftpPath(c, clean)
+	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
+		u := upload{full: s.ftpPath(c, clean)}
 		names = uploadPathsOf(u.full, id)
 		at, err := s.takeUpload(ctx, c, names)
 		if err != nil {
-			return err
+			return u, err
 		}
-		held = true
-		if at != offset {
-			return mismatchingOffset(at, offset)
+		switch {
+		case at != offset:
+			err = mismatchingOffset(at, offset)
+		case p.length >= 0 && r.ContentLength >= 0 && offset+r.ContentLength > p.length:
+			err = inconsistentLength("the piece passes the declared length")
+		default:
+			if u.stor, err = c.Appe(ctx, names.lock); err == nil {
+				return u, nil
+			}
 		}
-		if p.length >= 0 && r.ContentLength >= 0 && offset+r.ContentLength > p.length {
-			return inconsistentLength("the piece passes the declared length")
-		}
-		u.stor, err = c.Appe(ctx, names.lock)
-		return err
+		// Held, but not to be written: given back at once.
+		s.giveBack(ctx, c, names)
+		return u, err
 	})
 	if err != nil {
-		if held {
-			s.giveBackFresh(ctx, names)
-		}
 		return err
 	}
 	defer sess.Release()
 	return s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p)
-}
-
-// giveBackFresh is giveBack on a session of its own, for a request whose
-// session went back to the pool with the error.
-func (s *Server) giveBackFresh(ctx context.Context, names uploadPaths) {
-	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-	defer cancel()
-	if err := s.poolOf(ctx).Do(ctx, func(c *ftpcore.Conn) error { return c.Rename(ctx, names.lock, names.part) }); err != nil {
-		s.log.Warn("resumable upload left held; it is taken back once stale", "backend", s.name, "path", names.lock, "err", err)
-	}
 }
 
 // cancelUpload is §4.5: the upload's file is deleted, held or not (an

@@ -2,10 +2,8 @@ package main
 
 import (
 	"cmp"
-	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/ftpgw/ftpgw/api"
@@ -19,14 +17,7 @@ import (
 // ended fails the run.
 func TestMain(m *testing.M) {
 	http.DefaultTransport = contract.Transport{Next: http.DefaultTransport, OnlyRegistered: true}
-	code := m.Run()
-	if errs := contract.Late(); len(errs) > 0 {
-		fmt.Fprintf(os.Stderr, "responses not as openapi.yaml says:\n  %s\n", strings.Join(errs, "\n  "))
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(contract.Verdict(m.Run()))
 }
 
 // registerContract has the responses of the gateway at base, run with

@@ -1,10 +1,14 @@
 package contract
 
 import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -122,7 +126,20 @@ func (b *body) Close() error {
 // was short enough to be kept.
 func (b *body) check(whole bool) {
 	req := b.resp.Request
-	Check(b.report(), MountOf(b.mounts, req.URL.Path), req, b.resp.StatusCode, b.resp.Header, b.kept, whole && b.read <= bodyLimit)
+	whole = whole && b.read <= bodyLimit
+	kept := b.kept
+	if whole && req.Method != http.MethodHead && b.resp.Header.Get("Content-Encoding") == "gzip" && !b.resp.Uncompressed {
+		// The schema is of the body as the client decodes it.
+		zr, err := gzip.NewReader(bytes.NewReader(kept))
+		if err == nil {
+			kept, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			b.report().Errorf("%s %s: a gzip body that does not decode: %v", req.Method, req.URL.Path, err)
+			return
+		}
+	}
+	Check(b.report(), MountOf(b.mounts, req.URL.Path), req, b.resp.StatusCode, b.resp.Header, kept, whole)
 }
 
 // report is where a violation goes: the Reporter the request was made
@@ -147,6 +164,18 @@ func Late() []string {
 	late.Lock()
 	defer late.Unlock()
 	return append([]string(nil), late.errs...)
+}
+
+// Verdict is a test binary's exit code: code, m.Run's, or 1 if a
+// violation was found that no running test could take (Late), which it
+// prints. For a TestMain: os.Exit(contract.Verdict(m.Run())).
+func Verdict(code int) int {
+	errs := Late()
+	if len(errs) == 0 {
+		return code
+	}
+	fmt.Fprintf(os.Stderr, "responses not as openapi.yaml says, found after their tests:\n  %s\n", strings.Join(errs, "\n  "))
+	return cmp.Or(code, 1)
 }
 
 type lateReport struct{ caller string }
