@@ -695,3 +695,31 @@ func TestResumableCaps(t *testing.T) {
 		}
 	})
 }
+
+// TestResumableParentsAndDirs: a resumable creation with ?parents=1 makes
+// the missing directories, as a PUT does; without it a missing parent is
+// 409 and no upload is made; a PUT of a directory's path makes the
+// directory, Upload-Complete or not.
+func TestResumableParentsAndDirs(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		if code, _, body := g.fetch(t, http.MethodPut, "/files/x/y/z.bin", strings.NewReader("abc"), "Upload-Complete", "?0"); code != http.StatusConflict {
+			t.Fatalf("creation under a missing parent: %d %s, want 409", code, body)
+		}
+		loc := createUpload(t, g, "x/y/z.bin?parents=1", []byte("abc"))
+		if !strings.HasPrefix(loc, "/files/x/y/z.bin?upload=") {
+			t.Fatalf("Location %q", loc)
+		}
+		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true); code != http.StatusCreated {
+			t.Fatalf("PATCH: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("x/y/z.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+		if code, _, body := g.fetch(t, http.MethodPut, "/files/d/", nil, "Upload-Complete", "?1"); code != http.StatusCreated {
+			t.Fatalf("PUT of a directory's path with Upload-Complete: %d %s, want 201", code, body)
+		}
+		if st, err := os.Stat(g.ftpd.Path("d")); err != nil || !st.IsDir() {
+			t.Errorf("d is not a directory: %v", err)
+		}
+	})
+}
