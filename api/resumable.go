@@ -136,7 +136,20 @@ func encodeConds(h http.Header) (string, error) {
 	return raw, nil
 }
 
-// uploadMAC is the HMAC of an upload of the file clean under the mount.
+// uploadBinding is what an upload's ID is bound to, besides the mount:
+// the file's path and, in Basic passthrough, the user, whose FTP login
+// the upload is written with (another user's may see other files at the
+// same path, or the same with other rights).
+func (s *Server) uploadBinding(r *http.Request, clean string) string {
+	if s.cfg.Users == nil {
+		return clean
+	}
+	user, _, _ := r.BasicAuth()
+	return clean + "\x00" + user
+}
+
+// uploadMAC is the HMAC of an upload of the file clean (as uploadBinding
+// gives it) under the mount.
 func (s *Server) uploadMAC(clean string, id uploadID) string {
 	m := hmac.New(sha256.New, s.uploadKey)
 	fmt.Fprintf(m, "ftpgw resumable upload\x00%s\x00%s\x00%s\x00%d\x00%s", s.mount, clean, id.nonce, id.length, id.condsRaw)
@@ -277,7 +290,7 @@ func (s *Server) setUploadLimit(h http.Header) {
 // parameters too, so that the client may go on with the upload as long as
 // the signed URL is valid (checkSigned, signedMethod).
 func (s *Server) uploadURL(r *http.Request, clean string, id uploadID) string {
-	u := (&url.URL{Path: s.mountDir + clean}).EscapedPath() + "?" + uploadParam + "=" + s.encodeUploadID(clean, id)
+	u := (&url.URL{Path: s.mountDir + clean}).EscapedPath() + "?" + uploadParam + "=" + s.encodeUploadID(s.uploadBinding(r, clean), id)
 	if info := requestInfoFrom(r.Context()); info == nil || info.signedKey == "" {
 		return u
 	}
@@ -364,7 +377,7 @@ func (s *Server) resumableTarget(r *http.Request) (clean string, id uploadID, er
 	if dirReq {
 		return "", id, errNoUpload
 	}
-	id, err = s.decodeUploadID(clean, raw)
+	id, err = s.decodeUploadID(s.uploadBinding(r, clean), raw)
 	return clean, id, err
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/ftpgw/ftpgw/pool"
 )
 
 // FuzzUploadID: no ID from a client makes decodeUploadID panic, and one
@@ -72,4 +74,23 @@ func FuzzStructuredFields(f *testing.F) {
 			t.Fatal("sfInteger took a field given twice")
 		}
 	})
+}
+
+// TestUploadBoundToBasicUser: in Basic passthrough an upload's ID is the
+// user's: another user (whose FTP login may see other files, or the same
+// with other rights) does not get it verified for the same path.
+func TestUploadBoundToBasicUser(t *testing.T) {
+	s := &Server{cfg: Config{Users: new(pool.Users)}, mount: "/files/", uploadKey: []byte(strings.Repeat("k", 32))}
+	req := func(user string) *http.Request {
+		r, _ := http.NewRequest(http.MethodHead, "http://x/files/a.txt", nil)
+		r.SetBasicAuth(user, "pw")
+		return r
+	}
+	raw := s.encodeUploadID(s.uploadBinding(req("alice"), "/a.txt"), newUploadID(-1))
+	if _, err := s.decodeUploadID(s.uploadBinding(req("alice"), "/a.txt"), raw); err != nil {
+		t.Fatalf("alice's own upload: %v", err)
+	}
+	if _, err := s.decodeUploadID(s.uploadBinding(req("bob"), "/a.txt"), raw); err != errNoUpload {
+		t.Fatalf("bob with alice's upload: %v, want errNoUpload", err)
+	}
 }

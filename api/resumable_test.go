@@ -343,6 +343,10 @@ func TestResumableBasic(t *testing.T) {
 		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil); code != http.StatusUnauthorized {
 			t.Errorf("HEAD without credentials: %d, want 401", code)
 		}
+		other := basicAuth(g.ftpd.User, "wrong password")
+		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil, other...); code != http.StatusUnauthorized {
+			t.Errorf("HEAD with a wrong password: %d, want 401", code)
+		}
 		if code, _, body := appendPiece(t, g, loc, 3, []byte("def"), true, creds...); code != http.StatusCreated {
 			t.Fatalf("PATCH: %d %s", code, body)
 		}
