@@ -727,3 +727,35 @@ func TestResumableParentsAndDirs(t *testing.T) {
 		}
 	})
 }
+
+// TestResumableEmptyPieces: the careful creation of the draft (an empty
+// PUT with Upload-Complete: ?0, §4.2) makes an upload at offset 0; an
+// empty PATCH with ?1 completes an upload whose bytes all came before;
+// an empty file can be uploaded so.
+func TestResumableEmptyPieces(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "careful.bin", nil)
+		if off := uploadOffset(t, g, loc); off != 0 {
+			t.Fatalf("offset %d, want 0", off)
+		}
+		if code, _, body := appendPiece(t, g, loc, 0, []byte("all of it"), false); code != http.StatusNoContent {
+			t.Fatalf("PATCH: %d %s", code, body)
+		}
+		if code, _, body := appendPiece(t, g, loc, 9, nil, true); code != http.StatusCreated {
+			t.Fatalf("empty PATCH with ?1: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("careful.bin")); string(got) != "all of it" {
+			t.Errorf("file %q", got)
+		}
+		empty := createUpload(t, g, "empty.bin", nil)
+		if code, _, body := appendPiece(t, g, empty, 0, nil, true); code != http.StatusCreated {
+			t.Fatalf("empty file: %d %s", code, body)
+		}
+		if st, err := os.Stat(g.ftpd.Path("empty.bin")); err != nil || st.Size() != 0 {
+			t.Errorf("empty.bin: %v", err)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
