@@ -637,7 +637,11 @@ func (s *Server) takeUpload(ctx context.Context, c *ftpcore.Conn, names uploadPa
 	for range 3 {
 		err := c.Rename(ctx, names.part, names.lock)
 		if err == nil {
-			return c.Size(ctx, names.lock)
+			n, err := c.Size(ctx, names.lock)
+			if err != nil {
+				s.giveBack(ctx, c, names)
+			}
+			return n, err
 		}
 		if ftpcore.ReplyCode(err) != ftpcore.StatusFileUnavailable || !c.Usable() {
 			return 0, err
