@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 )
 
 // resumableKey is the upload key the replicas of these tests share.
@@ -758,4 +759,63 @@ func TestResumableEmptyPieces(t *testing.T) {
 			t.Errorf("temporary files left: %v", left)
 		}
 	})
+}
+
+// TestResumableSizeFailsAfterTake: a PATCH that has taken the upload
+// (RNFR/RNTO to .lock) and then cannot read its SIZE (a 451 of the fake
+// server) gives the upload back at once: the next PATCH, on a server
+// answering again, is not turned away as if another request held it.
+func TestResumableSizeFailsAfterTake(t *testing.T) {
+	srv := ftptest.NewServer(t)
+	ts := fakeGateway(t, srv, nil)
+	req, _ := http.NewRequest(http.MethodPut, ts.URL+"/files/f.bin", strings.NewReader("abc"))
+	req.Header.Set("Upload-Complete", "?0")
+	resp, err := testClient.Do(withTest(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || loc == "" {
+		t.Fatalf("creation: %d, Location %q", resp.StatusCode, loc)
+	}
+	srv.Handle("SIZE", func(c *ftptest.Conn, arg string) {
+		if strings.HasSuffix(arg, ".lock") {
+			c.Reply(451, "Requested action aborted: local error in processing")
+			return
+		}
+		c.Default("SIZE", arg)
+	})
+	patch := func() int {
+		req, _ := http.NewRequest(http.MethodPatch, ts.URL+loc, strings.NewReader("def"))
+		req.Header.Set("Content-Type", "application/partial-upload")
+		req.Header.Set("Upload-Offset", "3")
+		req.Header.Set("Upload-Complete", "?1")
+		resp, err := testClient.Do(withTest(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := patch(); code < 500 {
+		t.Fatalf("PATCH with SIZE failing: %d, want a 5xx", code)
+	}
+	var held []string
+	for _, name := range srv.List("/") {
+		if strings.HasSuffix(name, ".lock") {
+			held = append(held, name)
+		}
+	}
+	if len(held) > 0 {
+		t.Errorf("the upload is left held: %v", held)
+	}
+	srv.Handle("SIZE", nil)
+	if code := patch(); code != http.StatusCreated {
+		t.Fatalf("PATCH on a server answering again: %d, want 201", code)
+	}
+	if got, _ := srv.File("/f.bin"); string(got) != "abcdef" {
+		t.Errorf("file %q", got)
+	}
 }
