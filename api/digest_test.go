@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 )
 
@@ -417,4 +420,103 @@ func readFTPFile(t *testing.T, g *gateway, rel string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestReprDigestServerReplies: what the gateway makes of each answer an
+// FTP server may give to HASH, on the fake server. A 213 with the digest
+// (one line or several) is the Repr-Digest; a refusal (450, 501, 502,
+// 504, 550), a 213 with no digest of the algorithm's length, or of
+// another algorithm, is no digest, and the file is served on the same
+// session; a reply that is no reply is the server's fault (502). Without
+// HASH in FEAT, XSHA256 serves; with neither, nothing is asked.
+func TestReprDigestServerReplies(t *testing.T) {
+	data := []byte(strings.Repeat("fake file\n", 50))
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	mod := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	feats := func(extra ...string) ftptest.Option {
+		return ftptest.WithFeatures(append([]string{"EPSV", "PASV", "SIZE", "MDTM", "REST STREAM", "UTF8", "MLST type*;size*;modify*;"}, extra...)...)
+	}
+	reply := func(code int, lines ...string) ftptest.Handler {
+		return func(c *ftptest.Conn, _ string) { c.ReplyLines(code, lines...) }
+	}
+	for _, row := range []struct {
+		name    string
+		opts    []ftptest.Option
+		cmd     string
+		handler ftptest.Handler
+		status  int
+		digest  bool
+		asked   string // the command that must have been sent, "" for none
+	}{
+		{"HASH", []ftptest.Option{feats("HASH SHA-256*;SHA-512")}, "", nil, 200, true, "HASH /f.bin"},
+		{"HASH after OPTS", []ftptest.Option{feats("HASH SHA-1*;SHA-256")}, "", nil, 200, true, "OPTS HASH SHA-256"},
+		{"XSHA256", []ftptest.Option{feats("XSHA256")}, "", nil, 200, true, "XSHA256 /f.bin"},
+		{"none offered", []ftptest.Option{feats("XMD5")}, "", nil, 200, false, ""},
+		{"several lines", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(213, "Computing SHA-256 digest", "SHA-256 0-500 "+hexSum+" /f.bin"), 200, true, "HASH /f.bin"},
+		{"upper-case hex", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(213, "SHA-256 0-500 "+strings.ToUpper(hexSum)+" /f.bin"), 200, true, "HASH /f.bin"},
+		{"450", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(450, "Busy."), 200, false, "HASH /f.bin"},
+		{"501", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(501, "Syntax."), 200, false, "HASH /f.bin"},
+		{"502", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(502, "Not implemented."), 200, false, "HASH /f.bin"},
+		{"504", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(504, "Not for that algorithm."), 200, false, "HASH /f.bin"},
+		{"550", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(550, "Denied."), 200, false, "HASH /f.bin"},
+		{"213 without a digest", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(213, "SHA-256 0-500 abcdef /f.bin"), 200, false, "HASH /f.bin"},
+		{"213 of another algorithm", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(213, "SHA-512 0-500 "+hexSum+hexSum+" /f.bin"), 200, false, "HASH /f.bin"},
+		{"213 of garbage", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", reply(213, "\x1b[31m<script>"), 200, false, "HASH /f.bin"},
+		{"no reply", []ftptest.Option{feats("HASH SHA-256*")}, "HASH", func(c *ftptest.Conn, _ string) { c.WriteRaw("garbage\r\n") }, 502, false, "HASH /f.bin"},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			t.Parallel()
+			srv := ftptest.NewServer(t, row.opts...)
+			srv.PutFile("/f.bin", data, mod)
+			if row.handler != nil {
+				srv.Handle(row.cmd, row.handler)
+			}
+			ts := fakeGateway(t, srv, nil)
+			for _, m := range []string{http.MethodHead, http.MethodGet} {
+				req, _ := http.NewRequest(m, ts.URL+"/files/f.bin", nil)
+				req.Header.Set("Want-Repr-Digest", "sha-256=1")
+				resp, err := testClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != row.status {
+					t.Fatalf("%s: %d, %v; want %d; body %.200q", m, resp.StatusCode, err, row.status, b)
+				}
+				want := ""
+				if row.digest {
+					want = sha256Field(data)
+				}
+				if got := resp.Header.Get("Repr-Digest"); got != want {
+					t.Errorf("%s: Repr-Digest %q, want %q", m, got, want)
+				}
+				if m == http.MethodGet && row.status == 200 && !bytes.Equal(b, data) {
+					t.Errorf("GET: the body is not the file's")
+				}
+				if row.status != 200 && m == http.MethodGet {
+					problemOf(t, resp.Header, b)
+				}
+			}
+			cmds := srv.Commands()
+			if row.asked != "" && !slices.Contains(cmds, row.asked) {
+				t.Errorf("%q not sent: %q", row.asked, cmds)
+			}
+			if row.asked == "" && slices.ContainsFunc(cmds, func(c string) bool { return strings.HasPrefix(c, "HASH") || strings.HasPrefix(c, "XSHA") }) {
+				t.Errorf("a digest was asked of a server that offers none: %q", cmds)
+			}
+			// The next request is answered, digest or not.
+			srv.Handle("HASH", nil)
+			resp, err := testClient.Get(ts.URL + "/files/f.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !bytes.Equal(b, data) {
+				t.Errorf("next GET: %d, %d bytes", resp.StatusCode, len(b))
+			}
+		})
+	}
 }
