@@ -82,6 +82,11 @@ type uploadDigests struct {
 	// with; none if the client finds neither acceptable.
 	answer digestAlgo
 	none   bool
+	// The hashing goroutine (wrap): work takes a piece read, done says
+	// it is hashed; pending is a piece sent and not yet done.
+	work    chan []byte
+	done    chan struct{}
+	pending bool
 }
 
 // parseUploadDigests reads an upload's Content-Digest and Repr-Digest (an
@@ -131,8 +136,25 @@ func parseUploadDigests(h http.Header) (*uploadDigests, error) {
 	return d, nil
 }
 
-// wrap returns body with every byte read from it also hashed.
+// wrap returns body with every byte read from it also hashed, on a
+// goroutine of its own, so that hashing a piece overlaps sending it on to
+// the FTP server: each Read waits until the piece before is hashed, since
+// the caller reads the next one into the same buffer (as ftpcore's
+// Upload.ReadFrom does, and io.Copy), and only reads the buffer between
+// two Reads. Call stop when the body is done with.
 func (d *uploadDigests) wrap(body io.ReadCloser) io.ReadCloser {
+	work, done, hashes := make(chan []byte), make(chan struct{}, 1), d.hashes
+	d.work, d.done = work, done
+	go func() {
+		for p := range work {
+			for _, h := range hashes {
+				if h != nil {
+					h.Write(p)
+				}
+			}
+			done <- struct{}{}
+		}
+	}()
 	return &hashingBody{ReadCloser: body, d: d}
 }
 
@@ -142,17 +164,37 @@ type hashingBody struct {
 }
 
 func (b *hashingBody) Read(p []byte) (int, error) {
+	b.d.wait()
 	n, err := b.ReadCloser.Read(p)
-	for _, h := range b.d.hashes {
-		if h != nil {
-			h.Write(p[:n])
-		}
+	if n > 0 {
+		b.d.pending = true
+		b.d.work <- p[:n]
 	}
 	return n, err
 }
 
-// sums returns the digests of the bytes read through wrap.
+// wait returns once every byte read so far is hashed.
+func (d *uploadDigests) wait() {
+	if d.pending {
+		<-d.done
+		d.pending = false
+	}
+}
+
+// stop waits for the hashing and ends its goroutine. It may be called
+// again.
+func (d *uploadDigests) stop() {
+	if d.work != nil {
+		d.wait()
+		close(d.work)
+		d.work = nil
+	}
+}
+
+// sums returns the digests of the bytes read through wrap, once read to
+// the end.
 func (d *uploadDigests) sums() digestSet {
+	d.stop()
 	var s digestSet
 	for a, h := range d.hashes {
 		if h != nil {

@@ -79,6 +79,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	defer s.live.end(live)
 
 	r.Body = digests.wrap(r.Body)
+	defer digests.stop()
 	u.digests = digests
 	n, err := s.receiveBody(w, r, u.stor, live)
 	if err == nil {
