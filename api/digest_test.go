@@ -520,3 +520,51 @@ func TestReprDigestServerReplies(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptDigestAcrossReplicas: two replicas of the gateway on one FTP
+// server; one uploads a version, the other a version of the same size
+// within the same second. The first must not answer with its own
+// version's digest for the second's: on pure-ftpd and proftpd the unique
+// fact of the second (another temporary file renamed into place) is not
+// the first's, and on vsftpd, where the two would share size, date and
+// key, the gateway keeps no digest of its uploads at all.
+func TestKeptDigestAcrossReplicas(t *testing.T) {
+	for _, kind := range []realftpd.Kind{realftpd.Vsftpd, realftpd.PureFTPd, realftpd.ProFTPD} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			a := startGatewayOn(t, kind)
+			b := startGatewayOn(t, kind, gatewayOptions{ftpd: a.ftpd})
+			v1, v2 := randomBytes(1000, 21), randomBytes(1000, 22)
+			sameSecond := false
+			for try := 0; try < 10 && !sameSecond; try++ {
+				if code, _, _ := a.fetch(t, http.MethodPut, "/files/r.bin", bytes.NewReader(v1)); code != 201 && code != 204 {
+					t.Fatalf("PUT on a: %d", code)
+				}
+				fi1, err := os.Stat(a.ftpd.Path("r.bin"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if code, _, _ := b.fetch(t, http.MethodPut, "/files/r.bin", bytes.NewReader(v2)); code != 204 {
+					t.Fatalf("PUT on b: %d", code)
+				}
+				fi2, err := os.Stat(a.ftpd.Path("r.bin"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameSecond = fi1.ModTime().Unix() == fi2.ModTime().Unix()
+			}
+			if !sameSecond {
+				t.Skip("no two PUTs within one second in 10 tries")
+			}
+			settled(t, a, "/files/r.bin")
+			code, h, _ := a.fetch(t, http.MethodHead, "/files/r.bin", nil, "Want-Repr-Digest", "sha-256=1")
+			if d := h.Get("Repr-Digest"); code != 200 || d != "" && d != sha256Field(v2) {
+				t.Fatalf("HEAD on a: %d, Repr-Digest %q; v1's is %q", code, d, sha256Field(v1))
+			}
+			code, h, _ = b.fetch(t, http.MethodHead, "/files/r.bin", nil, "Want-Repr-Digest", "sha-256=1")
+			if want := map[bool]string{true: sha256Field(v2)}[storesDigests(kind)]; code != 200 || h.Get("Repr-Digest") != want {
+				t.Fatalf("HEAD on b: %d, Repr-Digest %q, want %q", code, h.Get("Repr-Digest"), want)
+			}
+		})
+	}
+}
