@@ -493,19 +493,27 @@ func TestFileCommands(t *testing.T) {
 			s.PutFile("/a.txt", []byte("hello\n"), mod)
 			s.PutFile("/d/e.txt", []byte("e"), mod)
 			c := dialLogin(t, s)
-			for _, step := range tt.script {
-				line, rest, _ := strings.Cut(step, " => ")
-				code, text, hasText := strings.Cut(rest, " ")
-				want, _ := strconv.Atoi(code)
-				got := c.cmd(line, want)
-				if hasText && strings.Join(got, "|") != text {
-					t.Errorf("%s: reply %q, want %q", line, strings.Join(got, "|"), text)
-				}
-			}
+			runScript(t, c, tt.script)
 			if tt.check != nil {
 				tt.check(t, s)
 			}
 		})
+	}
+}
+
+// runScript sends each step's command ("COMMAND => code [text]") and
+// checks the reply's code and, where given, its text (lines joined with
+// "|").
+func runScript(t *testing.T, c *client, script []string) {
+	t.Helper()
+	for _, step := range script {
+		line, rest, _ := strings.Cut(step, " => ")
+		code, text, hasText := strings.Cut(rest, " ")
+		want, _ := strconv.Atoi(code)
+		got := c.cmd(line, want)
+		if hasText && strings.Join(got, "|") != text {
+			t.Errorf("%s: reply %q, want %q", line, strings.Join(got, "|"), text)
+		}
 	}
 }
 
@@ -1006,15 +1014,7 @@ func TestHashCommands(t *testing.T) {
 			s.PutFile("/a.txt", []byte("hello\n"), mod)
 			s.Mkdir("/d")
 			c := dialLogin(t, s)
-			for _, step := range tt.script {
-				line, rest, _ := strings.Cut(step, " => ")
-				code, text, hasText := strings.Cut(rest, " ")
-				want, _ := strconv.Atoi(code)
-				got := c.cmd(line, want)
-				if hasText && strings.Join(got, "|") != text {
-					t.Errorf("%s: reply %q, want %q", line, strings.Join(got, "|"), text)
-				}
-			}
+			runScript(t, c, tt.script)
 		})
 	}
 }
