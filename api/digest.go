@@ -91,7 +91,7 @@ type uploadDigests struct {
 
 // parseUploadDigests reads an upload's Content-Digest and Repr-Digest (an
 // RFC 8941 dictionary each; keys other than sha-256 and sha-512 are
-// ignored, as RFC 9530 §5 says) and its Want-Repr-Digest or
+// ignored, as RFC 9530 says) and its Want-Repr-Digest or
 // Want-Content-Digest. A digest field that is no dictionary, or whose
 // sha-256 or sha-512 is not a byte sequence of the algorithm's length, is
 // 400. SHA-256 is always computed: the upload is answered with it, and the

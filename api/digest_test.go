@@ -259,6 +259,13 @@ func TestGetReprDigest(t *testing.T) {
 				t.Errorf("%s: the body is not the file's", tc.name)
 			}
 		}
+		// A name with spaces, which HASH takes whole.
+		g.ftpd.WriteFile(t, "an old file.bin", old)
+		g.settle(t, "an old file.bin")
+		if code, h, _ := g.fetch(t, http.MethodHead, "/files/an%20old%20file.bin", nil, "Want-Repr-Digest", "sha-256=3"); code != 200 ||
+			h.Get("Repr-Digest") != map[bool]string{true: sha256Field(old)}[hashing] {
+			t.Errorf("a name with spaces: %d, Repr-Digest %q", code, h.Get("Repr-Digest"))
+		}
 		// The server's digests are kept: asking again costs no HASH.
 		n := g.hashes()
 		for range 3 {
