@@ -575,3 +575,36 @@ func TestKeptDigestAcrossReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestServerDigestIsATransfer: the FTP server's digest reads the whole
+// file, so asking for it takes a transfer place like a download: a client
+// with its one transfer under way (--max-client-transfers 1) is told 429
+// for a HEAD that would need HASH, whereas a HEAD that asks for no digest,
+// or one the gateway knows, is answered. Once the download ends, the HEAD
+// gets its digest.
+func TestServerDigestIsATransfer(t *testing.T) {
+	g := startGatewayOn(t, realftpd.ProFTPD, gatewayOptions{maxClientTransfers: 1, acquireTimeout: 3 * time.Second})
+	writeRandomFile(t, g, "big.bin", bigFile, 4)
+	old := randomBytes(1000, 5)
+	g.ftpd.WriteFile(t, "old.bin", old)
+	g.settle(t, "old.bin")
+	held := holdDownload(t, g, "/files/big.bin")
+	status, h, msg := g.fetch(t, http.MethodHead, "/files/old.bin", nil, "Want-Repr-Digest", "sha-256=1")
+	if status != http.StatusTooManyRequests || h.Get("Repr-Digest") != "" {
+		t.Fatalf("HEAD asking for the server's digest during a download: %d, Repr-Digest %q %s", status, h.Get("Repr-Digest"), msg)
+	}
+	if status, _, _ := g.fetch(t, http.MethodHead, "/files/old.bin", nil); status != 200 {
+		t.Fatalf("HEAD asking for no digest: %d", status)
+	}
+	if n := g.hashes(); n != 0 {
+		t.Errorf("%d digest commands while the client had no transfer place", n)
+	}
+	held.Body.Close()
+	waitFor(t, "the download's place", func() bool {
+		status, h, _ = g.fetch(t, http.MethodHead, "/files/old.bin", nil, "Want-Repr-Digest", "sha-256=1")
+		return status == 200
+	})
+	if h.Get("Repr-Digest") != sha256Field(old) {
+		t.Errorf("HEAD after the download: Repr-Digest %q", h.Get("Repr-Digest"))
+	}
+}
