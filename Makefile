@@ -1,7 +1,9 @@
 # ftpgw — `make` or `make test` runs what CI runs: install the test
-# dependencies (vsftpd, curl, chromium-headless-shell, podman, prometheus, pure-ftpd and
+# dependencies (vsftpd, curl, chromium-headless-shell, podman, prometheus, etcd, pure-ftpd and
 # proftpd unpacked under $FTPGW_TEST_SERVERS_DIR or
-# /opt/ftpgw-test-servers, the ftpgwtest account; needs root), check formatting, vet, staticcheck (a pinned version; any
+# /opt/ftpgw-test-servers, the ftpgwtest account, and helm, kwok and a
+# Kubernetes control plane built from Go modules under $FTPGW_TEST_TOOLS_DIR
+# or /opt/ftpgw-test-tools, about ten minutes the first time; needs root), check formatting, vet, staticcheck (a pinned version; any
 # finding fails), then every test under -race with the real-server tests
 # required rather than skipped. Other targets: build, run, vet, fmt, fuzz
 # (every fuzz target in the tree for FUZZTIME each, default 10s), and bench

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/auth"
+	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,11 @@ const (
 	DefaultTempSweepInterval = time.Hour
 	// DefaultMount is where a backend's files are served.
 	DefaultMount = "/files/"
+	// DefaultMaxRanges is more parts than the readers that ask for
+	// several ranges at once (PDF and media viewers, download managers)
+	// use, and few enough RETRs that one request costs the FTP server
+	// no more than a handful of ranged GETs would.
+	DefaultMaxRanges = 16
 )
 
 // Config configures the handler returned by New.
@@ -211,6 +217,13 @@ type Config struct {
 	// Empty: the client is always the connection's peer. Only
 	// MaxClientTransfers looks at it.
 	TrustedProxies []netip.Prefix
+	// MaxRanges is the most parts a multipart/byteranges response to a
+	// GET of several ranges may have, counted after overlapping and
+	// adjacent ranges are coalesced (multirange.go); a Range of more is
+	// answered with the whole file (200). Every part may cost a RETR, so
+	// it bounds the work one request makes upstream. 1 serves single
+	// ranges only. Zero or negative means DefaultMaxRanges.
+	MaxRanges int
 }
 
 // Server holds the handlers' dependencies, and a goroutine that deletes
@@ -230,6 +243,9 @@ type Server struct {
 	// backends are the Servers /readyz asks and /signed-urls signs for:
 	// this one, and the others Join serves beside it.
 	backends []*Server
+	// nested are the mounts of the backends Join serves inside this
+	// one's: a MOVE may not reach them.
+	nested []string
 	// cors is cfg.CORS made ready; nil without one.
 	cors    *corsPolicy
 	log     *slog.Logger
@@ -265,6 +281,7 @@ func New(cfg Config) *Server {
 	orPositive(&cfg.ReadyTimeout, DefaultReadyTimeout)
 	orPositive(&cfg.MinClientRateWindow, DefaultMinClientRateWindow)
 	orPositive(&cfg.MaxClockSkew, DefaultMaxClockSkew)
+	orPositive(&cfg.MaxRanges, DefaultMaxRanges)
 	orZero(&cfg.MinClientRate, DefaultMinClientRate)
 	orZero(&cfg.MaxTransferTime, DefaultMaxTransferTime)
 	orZero(&cfg.MaxUploadSize, DefaultMaxUploadSize)
@@ -335,6 +352,8 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.getFile))
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putFile))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.deleteFile))
+	files.Method(methodMkcol, s.mount+"*", s.handle(s.makeCollection))
+	files.Method(methodMove, s.mount+"*", s.handle(s.moveFile))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		// The gateway's own paths take one method each; the mount's
 		// paths, allowHeader.
@@ -366,7 +385,7 @@ func (s *Server) Close() {
 }
 
 // orPositive sets *v to def unless it is positive.
-func orPositive[T int64 | time.Duration](v *T, def T) {
+func orPositive[T int | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
@@ -386,11 +405,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 const openAPIPath = "/openapi.yaml"
 
 // openAPI serves openapi.yaml, without a token, as /healthz: it says how
-// to call the gateway, and nothing of its backends.
+// to call the gateway, and nothing of its backends. It is compressed once,
+// for the clients that take gzip.
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/yaml")
+	h := w.Header()
+	h.Set("Content-Type", "application/yaml")
+	h.Set("Vary", "Accept-Encoding")
+	if httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ",")) {
+		h.Set("Content-Encoding", "gzip")
+		w.Write(openAPIGzipped())
+		return
+	}
 	io.WriteString(w, ftpgw.OpenAPI())
 }
+
+// openAPIGzipped is openapi.yaml compressed.
+var openAPIGzipped = sync.OnceValue(func() []byte { return gzipped([]byte(ftpgw.OpenAPI())) })
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -489,6 +519,13 @@ func Join(servers ...*Server) http.Handler {
 	for i := 1; i < len(byMount); i++ {
 		if byMount[i].mount == byMount[i-1].mount {
 			panic("api: two backends mounted at " + byMount[i].mount)
+		}
+	}
+	for _, outer := range servers {
+		for _, inner := range servers {
+			if inner != outer && strings.HasPrefix(inner.mount, outer.mount) {
+				outer.nested = append(outer.nested, inner.mount)
+			}
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -52,6 +52,14 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			s.writeError(w, r, tokenForbidden(need, tok.Scopes&need == need))
 			return
 		}
+		if r.Method == methodMove {
+			// A move writes its Destination too. One that does not
+			// parse is the handler's 400.
+			if dest, err := s.moveDestination(r); err == nil && !tok.Allows(auth.Write, dest) {
+				s.writeError(w, r, tokenForbidden(auth.Write, tok.Scopes&auth.Write == auth.Write))
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -86,12 +94,13 @@ func bearerToken(h string) (token string, given bool) {
 }
 
 // methodScope is the scope a method on /files/ needs. The router lets
-// only GET, HEAD, PUT and DELETE through to it.
+// only GET, HEAD, PUT, DELETE, MKCOL and MOVE through to it. A MOVE takes
+// its source away (delete); its Destination needs write (requireToken).
 func methodScope(method string) auth.Scope {
 	switch method {
-	case http.MethodPut:
+	case http.MethodPut, methodMkcol:
 		return auth.Write
-	case http.MethodDelete:
+	case http.MethodDelete, methodMove:
 		return auth.Delete
 	}
 	return auth.Read

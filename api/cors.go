@@ -39,10 +39,10 @@ const DefaultCORSMaxAge = 10 * time.Minute
 // needs: ranges and conditional requests, bearer tokens, and resumable
 // uploads (the IETF's draft and tus), request ids and digests.
 var (
-	corsDefaultMethods = []string{"GET", "HEAD", "PUT", "DELETE", "POST", "PATCH", "OPTIONS"}
+	corsDefaultMethods = []string{"GET", "HEAD", "PUT", "DELETE", "POST", "PATCH", "OPTIONS", "MKCOL", "MOVE"}
 	corsDefaultHeaders = []string{
 		"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
-		"Authorization", "Content-Type", "X-Request-Id",
+		"Authorization", "Content-Type", "X-Request-Id", "Destination", "Overwrite",
 		"Upload-Complete", "Upload-Draft-Interop-Version", "Upload-Offset", "Upload-Length",
 		"Tus-Resumable", "Upload-Metadata", "Upload-Concat", "Upload-Checksum", "Upload-Defer-Length",
 		"Content-Digest", "Repr-Digest", "Want-Content-Digest", "Want-Repr-Digest",
@@ -79,8 +79,8 @@ type CORS struct {
 	// Required: a CORS with no origin allows nothing, and is refused.
 	AllowedOrigins []string
 	// AllowedMethods, when not empty, replace the default methods a page
-	// may use (GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS): a backend
-	// that pages may only read lists GET and HEAD. A browser sends GET,
+	// may use (GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS, MKCOL,
+	// MOVE): a backend that pages may only read lists GET and HEAD. A browser sends GET,
 	// HEAD and POST without asking, whatever the list says. Methods are
 	// compared with case (fetch() upper-cases only DELETE, GET, HEAD,
 	// OPTIONS, POST and PUT).
@@ -88,7 +88,8 @@ type CORS struct {
 	// AllowedHeaders are request headers a page may send besides the
 	// defaults, which stay: Range, If-Range, If-Match, If-None-Match,
 	// If-Modified-Since, If-Unmodified-Since, Authorization,
-	// Content-Type, X-Request-Id and the headers of resumable uploads
+	// Content-Type, X-Request-Id, Destination and Overwrite (of MOVE), and
+	// the headers of resumable uploads
 	// (Upload-Complete, Upload-Draft-Interop-Version, Upload-Offset,
 	// Upload-Length, Tus-Resumable, Upload-Metadata, Upload-Concat,
 	// Upload-Checksum, Upload-Defer-Length) and digests (Content-Digest,
@@ -470,7 +471,7 @@ func (p *corsPolicy) actual(h http.Header, origin string) {
 }
 
 // allowHeader is the Allow of the mount's paths (RFC 9110 §10.2.1).
-const allowHeader = "GET, HEAD, PUT, DELETE, OPTIONS"
+const allowHeader = "GET, HEAD, PUT, DELETE, MKCOL, MOVE, OPTIONS"
 
 // options answers OPTIONS on the mount with 204 and what Allow says: no
 // token is asked for, no FTP server is asked anything. For a preflight

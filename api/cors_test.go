@@ -12,6 +12,7 @@ import (
 
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
 )
@@ -31,7 +32,7 @@ func corsPolicy() *api.CORS {
 // noRedirects is an HTTP client that shows a redirect instead of
 // following it.
 var noRedirects = &http.Client{
-	Transport:     contractTransport{next: &http.Transport{}},
+	Transport:     contract.Transport{Next: &http.Transport{}},
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
@@ -166,7 +167,7 @@ func TestCORSPreflight(t *testing.T) {
 		if o := h.Values("Access-Control-Allow-Origin"); len(o) != 1 || o[0] != row.origin {
 			t.Errorf("%s: Access-Control-Allow-Origin %q, want %q", row.name, o, row.origin)
 		}
-		if m := h.Get("Access-Control-Allow-Methods"); m != "GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS" {
+		if m := h.Get("Access-Control-Allow-Methods"); m != "GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS, MKCOL, MOVE" {
 			t.Errorf("%s: Access-Control-Allow-Methods %q", row.name, m)
 		}
 		if got := h.Get("Access-Control-Allow-Headers"); got != row.allowHeaders {
@@ -332,8 +333,8 @@ func TestCORSCredentials(t *testing.T) {
 		methods, maxAge string
 		reqHeaders      string
 	}{
-		{"credentials", cred, appOrigin, appOrigin, "true", "GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS", "90", "authorization, x-client-version"},
-		{"credentials, pattern", cred, "https://a.example.org", "https://a.example.org", "true", "GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS", "90", "authorization, x-client-version"},
+		{"credentials", cred, appOrigin, appOrigin, "true", "GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS, MKCOL, MOVE", "90", "authorization, x-client-version"},
+		{"credentials, pattern", cred, "https://a.example.org", "https://a.example.org", "true", "GET, HEAD, PUT, DELETE, POST, PATCH, OPTIONS, MKCOL, MOVE", "90", "authorization, x-client-version"},
 		{"any origin", anyOrigin, evilOrigin, "*", "", "GET, HEAD", "0", "authorization"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -457,7 +458,7 @@ func TestCORSOff(t *testing.T) {
 	for _, p := range []string{"/files/f.txt", "/files/", "/files"} {
 		before := len(g.commands())
 		status, h, _ := corsFetch(t, "OPTIONS", g.url(p), nil)
-		if status != 204 || h.Get("Allow") != "GET, HEAD, PUT, DELETE, OPTIONS" || h.Get("WWW-Authenticate") != "" {
+		if status != 204 || h.Get("Allow") != "GET, HEAD, PUT, DELETE, MKCOL, MOVE, OPTIONS" || h.Get("WWW-Authenticate") != "" {
 			t.Errorf("OPTIONS %s: %d, Allow %q, WWW-Authenticate %q", p, status, h.Get("Allow"), h.Get("WWW-Authenticate"))
 		}
 		if msg := reachNothing.check(g.commands()[before:]); msg != "" {
@@ -473,7 +474,7 @@ func TestCORSOff(t *testing.T) {
 		t.Errorf("GET: %d, %s, Vary %q", status, noCORS(h), h.Values("Vary"))
 	}
 	status, h, _ = corsFetch(t, "POST", g.url("/files/f.txt"), nil, "Authorization", "Bearer "+tokAll)
-	if status != 405 || h.Get("Allow") != "GET, HEAD, PUT, DELETE, OPTIONS" {
+	if status != 405 || h.Get("Allow") != "GET, HEAD, PUT, DELETE, MKCOL, MOVE, OPTIONS" {
 		t.Errorf("POST: %d, Allow %q", status, h.Get("Allow"))
 	}
 }

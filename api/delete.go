@@ -22,18 +22,25 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	err = s.poolOf(ctx).Do(ctx, func(c *ftpcore.Conn) error {
 		full := s.ftpPath(c, clean)
+		// Located first, under the link policy: no lock is made beside a
+		// name the policy keeps the gateway from (in a directory that is
+		// a link out of the root).
+		l, err := s.locate(ctx, c, full, dirReq)
+		if err != nil {
+			return err
+		}
 		guarded := httpsem.Guarded(r.Header)
 		if guarded {
-			// Judged and acted on as one step, as a PUT's rename is.
+			// Judged and acted on as one step, as a PUT's rename is: looked
+			// at again under the lock.
 			unlock, err := s.lockName(ctx, c, full)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-		}
-		l, err := s.locate(ctx, c, full, dirReq)
-		if err != nil {
-			return err
+			if l, err = s.locate(ctx, c, full, dirReq); err != nil {
+				return err
+			}
 		}
 		e := l.entry
 		if guarded && httpsem.CheckPreconditions(r.Method, r.Header, s.validatorsOf(e)) != httpsem.PrecondProceed {

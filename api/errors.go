@@ -113,7 +113,7 @@ func tokenForbidden(need auth.Scope, scopeOK bool) error {
 // The refusals of a signed URL (signed.go) that are not about its
 // signature: parameters it may not have, and a token beside it.
 var (
-	errSignedQuery       = badRequest("a signed URL has no query parameters but its ftpgw- ones and download", nil)
+	errSignedQuery       = badRequest("a signed URL has no query parameters but its ftpgw- ones, download and format", nil)
 	errTokenAndSignature = badRequest("the request has both an Authorization header and a signed URL; send one", nil)
 )
 
@@ -244,6 +244,11 @@ func vanished(cause error) error {
 
 func methodNotAllowed(detail string) error {
 	return &problem{status: http.StatusMethodNotAllowed, detail: detail}
+}
+
+// unsupportedMediaType is a request body the method does not take.
+func unsupportedMediaType(detail string) error {
+	return &problem{status: http.StatusUnsupportedMediaType, detail: detail}
 }
 
 func preconditionFailed() error {

@@ -10,6 +10,7 @@ import (
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -55,7 +56,7 @@ func fakeGatewayMetrics(t *testing.T, srv *ftptest.Server, tune func(*pool.Confi
 // shared: every httptest.Server's Close closes its idle connections, and a
 // request of a test running in parallel that has just picked one of them
 // fails with "CloseIdleConnections called".
-var testClient = &http.Client{Transport: contractTransport{next: &http.Transport{}}}
+var testClient = &http.Client{Transport: contract.Transport{Next: &http.Transport{}}}
 
 func fetchURL(t *testing.T, method, url string, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -26,14 +28,14 @@ func (s *Server) ftpPath(c *ftpcore.Conn, clean string) string {
 // requestPath returns the cleaned /files/ path of r. A path through an
 // upload in progress (a segment that isTempName) is refused here, for every
 // method, before anything reaches the FTP server: such names belong to the
-// gateway. To GET, HEAD and DELETE the name does not exist (404); a PUT is
-// told that the name cannot be had (400).
+// gateway. To GET, HEAD, DELETE and MOVE the name does not exist (404); a
+// PUT or MKCOL is told that the name cannot be had (400).
 func (s *Server) requestPath(r *http.Request) (clean string, dir bool, err error) {
 	clean, dir, err = s.filesPath(r)
 	if err != nil || !hasTempSegment(clean) {
 		return clean, dir, err
 	}
-	if r.Method == http.MethodPut {
+	if r.Method == http.MethodPut || r.Method == methodMkcol {
 		return "", false, badRequest("names starting with "+tempPrefix+" are reserved for uploads in progress", nil)
 	}
 	return "", false, notFound("no such file or directory")
@@ -115,4 +117,24 @@ func whyRefused(ctx context.Context, c *ftpcore.Conn, op refusedOp, full string,
 		return denied(detailDeniedWrite, err)
 	}
 	return badRequest(detailBadName, err)
+}
+
+// queryChoice returns the value of r's query parameter name, one of
+// choices, or "" when there is none; ok is false when the parameter is
+// given twice, does not decode, or is none of choices. Other parameters
+// are not looked at.
+func queryChoice(r *http.Request, name string, choices ...string) (v string, ok bool) {
+	seen := false
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		k, val, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != name {
+			continue
+		}
+		val, err := url.QueryUnescape(val)
+		if seen || err != nil || !slices.Contains(choices, val) {
+			return "", false
+		}
+		v, seen = val, true
+	}
+	return v, true
 }

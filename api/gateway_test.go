@@ -88,6 +88,7 @@ type gatewayOptions struct {
 	// api.Config.MaxTransfers, MaxClientTransfers and TrustedProxies
 	maxTransfers, maxClientTransfers int
 	trustedProxies                   []netip.Prefix
+	maxRanges                        int // api.Config.MaxRanges
 	// ftpd, when set, is the FTP server of kind to use instead of a new
 	// one: a second gateway on it is another replica.
 	ftpd *realftpd.Server
@@ -136,7 +137,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
-		Signer: o.signer, SignedURLMaxExpiry: o.signedMax,
+		Signer: o.signer, SignedURLMaxExpiry: o.signedMax, MaxRanges: o.maxRanges,
 	}
 	var p *pool.Pool
 	var users *pool.Users
@@ -412,7 +413,7 @@ func TestRanges(t *testing.T) {
 			{"malformed", []string{"Range", "bytes=5-1"}, 200, 0, size - 1, ""},
 			{"garbage", []string{"Range", "bytes=abc"}, 200, 0, size - 1, ""},
 			{"unknown unit", []string{"Range", "items=0-1"}, 200, 0, size - 1, ""},
-			{"several ranges", []string{"Range", "bytes=0-1,5-6"}, 200, 0, size - 1, ""},
+			{"several ranges coalescing into one", []string{"Range", "bytes=0-1,2-6"}, 206, 0, 6, "bytes 0-6/" + s},
 			{"If-Range matches", []string{"Range", "bytes=10-19", "If-Range", etag}, 206, 10, 19, "bytes 10-19/" + s},
 			{"If-Range differs", []string{"Range", "bytes=10-19", "If-Range", `"other"`}, 200, 0, size - 1, ""},
 			{"If-Range old date", []string{"Range", "bytes=10-19", "If-Range", "Mon, 02 Jan 2006 15:04:05 GMT"}, 200, 0, size - 1, ""},

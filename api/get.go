@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,7 +65,7 @@ func (s *Server) getOnce(w http.ResponseWriter, r *http.Request, clean string, d
 	c := sess.Conn()
 	for attempt := 1; ; attempt++ {
 		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry, slot)
-		if !errors.Is(err, errFileChanged) && !isDenied(err) || attempt == changedTries {
+		if !errors.Is(err, errFileChanged) && !isDenied(err) || attempt == changedTries || responseBegun(ctx) {
 			return err
 		}
 		// The file changed between the look and the RETR (an upload
@@ -78,6 +80,15 @@ func (s *Server) getOnce(w http.ResponseWriter, r *http.Request, clean string, d
 			return err
 		}
 	}
+}
+
+// responseBegun reports whether the status line of the request's response
+// is out: a failure then cuts the response, and nothing may start over on
+// the same connection (a multipart/byteranges body whose later part finds
+// the file changed).
+func responseBegun(ctx context.Context) bool {
+	info := requestInfoFrom(ctx)
+	return info != nil && info.headerSent
 }
 
 // changedTries is how often a GET looks again at a file that changed under
@@ -133,7 +144,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		return preconditionFailed()
 	}
 
-	sp, err := selectSpan(h, r, v, e.Size)
+	sp, err := selectSpan(h, r, v, e.Size, s.cfg.MaxRanges)
 	if err != nil {
 		return err
 	}
@@ -142,6 +153,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 			h.Del("Content-Range") // not of the problem document
 			return err
 		}
+	}
+	var parts *byteranges
+	if sp.ranges != nil {
+		parts = newByteranges(sp.ranges, ctype, e.Size)
+		ctype, sp.length = parts.contentType, parts.length
 	}
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", ctype)
@@ -154,6 +170,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 	if err := s.transfers.admit(r, slot, false); err != nil {
 		h.Del("Content-Range") // not of the problem document
 		return err
+	}
+	if parts != nil {
+		return s.sendParts(w, r, c, full, clean, parts, e.Size)
 	}
 	return s.sendSpan(w, r, c, full, clean, sp, e.Size)
 }
@@ -174,15 +193,18 @@ func writeNotModified(w http.ResponseWriter) {
 }
 
 // span is the part of a file a GET sends: all of it with 200, or one range
-// with 206.
+// with 206, or several (ranges) with 206 as multipart/byteranges, whose
+// length serveFile fills in.
 type span struct {
 	status         int
 	offset, length int64
+	ranges         []httpsem.ByteRange
 }
 
 // selectSpan decides what a GET of a file of size bytes sends, as Range and
-// If-Range ask, and sets the Content-Range of a 206 in h.
-func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64) (span, error) {
+// If-Range ask, with at most maxRanges parts, and sets the Content-Range of
+// a 206 of one range in h.
+func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64, maxRanges int) (span, error) {
 	whole := span{status: http.StatusOK, length: size}
 	// Range is no list: two fields of it are no one range, and a proxy
 	// may have acted on the other (RFC 9110 §5.3). The whole file answers
@@ -191,13 +213,17 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 	if len(rh) != 1 || rh[0] == "" || !httpsem.RangeApplies(r.Header, v) {
 		return whole, nil
 	}
-	br, outcome := httpsem.ParseRange(rh[0], size)
+	var one [1]httpsem.ByteRange // a single range allocates nothing
+	rs, outcome := httpsem.ParseRange(one[:0], rh[0], size, maxRanges)
 	switch outcome {
 	case httpsem.RangeUnsatisfiable:
 		return span{}, rangeNotSatisfiable(size)
 	case httpsem.RangeSingle:
-		h.Set("Content-Range", br.ContentRange(size))
-		return span{status: http.StatusPartialContent, offset: br.Start, length: br.Length()}, nil
+		h.Set("Content-Range", rs[0].ContentRange(size))
+		return span{status: http.StatusPartialContent, offset: rs[0].Start, length: rs[0].Length()}, nil
+	case httpsem.RangeMulti:
+		// A copy, so that one stays on the stack of every ranged GET.
+		return span{status: http.StatusPartialContent, ranges: slices.Clone(rs)}, nil
 	}
 	return whole, nil
 }
@@ -206,38 +232,7 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 // size bytes, with RETR, and writes the status line once the data has
 // begun.
 func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, sp span, size int64) error {
-	// The transfer follows the request's context, which net/http cancels
-	// as soon as the client's connection closes: the transfer is aborted
-	// then, not when a write to the client next fails, which a server
-	// dripping its data may not bring about for a long time.
-	//
-	// It yields no more than the bytes promised, to the end of the file
-	// too: a file replaced by a longer one since it was looked at (an
-	// upload finishing in between, common under load) would overrun
-	// Content-Length, and net/http does not stop a ReaderFrom there, so on
-	// a kept-alive connection the file's bytes would be read as the next
-	// response. To the end of the file, Close waits for the server's end of
-	// data (ExpectEnd), and the transfer completes as if read to it.
-	tr, err := c.Retr(r.Context(), full, sp.offset, sp.length)
-	if err == nil {
-		if sp.offset+sp.length >= size {
-			tr.ExpectEnd()
-		}
-		// The status is committed only once the data has begun (or
-		// ended, for an empty rest): until then a server that sends
-		// nothing can still be answered with a problem document, and a
-		// file that changed since it was looked at (its size in the
-		// RETR's reply, or no data where some was due) can be looked at
-		// again. A change that keeps the size shows in neither.
-		if tr.SizeChanged(size) {
-			err = errFileChanged
-		} else if err = tr.Wait(); err == nil && tr.EndedEmpty() {
-			err = errFileChanged
-		}
-		if err != nil {
-			tr.Close()
-		}
-	}
+	tr, err := startRetr(r.Context(), c, full, sp.offset, sp.length, size)
 	if err != nil {
 		w.Header().Del("Content-Range") // not of the problem document
 		return whyRefused(r.Context(), c, refusedRead, full, err)
@@ -262,15 +257,61 @@ func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Con
 	if err != nil {
 		return err // headers are out: writeError aborts the response
 	}
-	if cerr != nil {
-		// Every byte the size promised was sent; the server's complaint
-		// at the end is worth a log line, not a broken response.
-		if info := requestInfoFrom(r.Context()); info != nil {
-			info.ftpCode = ftpcore.ReplyCode(cerr)
-		}
-		s.log.Warn("FTP transfer ended with an error after all data", "err", cerr)
-	}
+	s.complainedAtEnd(r, cerr)
 	return nil
+}
+
+// complainedAtEnd logs cerr, the error of closing a transfer of which
+// every byte the size promised was sent, if there is one: the server's
+// complaint at the end is worth a log line, not a broken response.
+func (s *Server) complainedAtEnd(r *http.Request, cerr error) {
+	if cerr == nil {
+		return
+	}
+	if info := requestInfoFrom(r.Context()); info != nil {
+		info.ftpCode = ftpcore.ReplyCode(cerr)
+	}
+	s.log.Warn("FTP transfer ended with an error after all data", "err", cerr)
+}
+
+// startRetr starts the RETR of length bytes at offset of the file at full,
+// of size bytes, and returns once the data has begun (or ended, for an
+// empty rest), so that the caller commits to a status only then: until
+// then a server that sends nothing can still be answered with a problem
+// document, and a file that changed since it was looked at (its size in
+// the RETR's reply, or no data where some was due) is errFileChanged and
+// can be looked at again. A change that keeps the size shows in neither.
+//
+// The transfer yields no more than the bytes asked for, to the end of the
+// file too: a file replaced by a longer one since it was looked at (an
+// upload finishing in between, common under load) would overrun
+// Content-Length, and net/http does not stop a ReaderFrom there, so on a
+// kept-alive connection the file's bytes would be read as the next
+// response. To the end of the file, Close waits for the server's end of
+// data (ExpectEnd), and the transfer completes as if read to it.
+//
+// The transfer follows ctx, the request's, which net/http cancels as
+// soon as the client's connection closes: it is aborted then, not when a
+// write to the client next fails, which a server dripping its data may
+// not bring about for a long time.
+func startRetr(ctx context.Context, c *ftpcore.Conn, full string, offset, length, size int64) (*ftpcore.Transfer, error) {
+	tr, err := c.Retr(ctx, full, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	if offset+length >= size {
+		tr.ExpectEnd()
+	}
+	if tr.SizeChanged(size) {
+		err = errFileChanged
+	} else if err = tr.Wait(); err == nil && tr.EndedEmpty() {
+		err = errFileChanged
+	}
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	return tr, nil
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, p string) {

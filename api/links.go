@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
 )
@@ -261,9 +262,12 @@ func (s *Server) linkRefused() error {
 // listedLink adjusts a listing's entry e, a symbolic link, to the policy
 // and reports whether it is listed at all. Where the link leads would take
 // a round trip per link to tell, so under LinksInside every link is listed
-// as a link without the size (its own, not the file's) and without the
-// target (which may name places outside the root); a GET of it decides.
-// LinksRefuse leaves links out: no request could follow one.
+// as a link without the size and time (its own, not the file's, and the
+// target's may be of a file outside the root) and without the target
+// (which may name places outside the root); a GET of it decides.
+// LinksRefuse leaves links out: no request could follow one. Under
+// LinksFollow the listing asks for the target's size and time
+// (refineListing).
 func (s *Server) listedLink(e *ftpcore.Entry) bool {
 	switch s.cfg.Links {
 	case LinksFollow:
@@ -271,6 +275,6 @@ func (s *Server) listedLink(e *ftpcore.Entry) bool {
 	case LinksRefuse:
 		return false
 	}
-	e.Size, e.Target = -1, ""
+	e.Size, e.Target, e.ModTime = -1, "", time.Time{}
 	return true
 }

@@ -54,7 +54,8 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 // methodLabel bounds the method label: a client can send any token.
 func methodLabel(m string) string {
 	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost, http.MethodOptions, http.MethodPatch:
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost, http.MethodOptions, http.MethodPatch,
+		methodMkcol, methodMove:
 		return m
 	}
 	return "OTHER"

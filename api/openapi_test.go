@@ -2,17 +2,13 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
 	"net/netip"
 	"os"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,147 +16,16 @@ import (
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
 )
 
-// contract is openapi.yaml, loaded to check real responses against it.
-type contract struct{ doc *openapi3.T }
-
-// specDoc is openapi.yaml, loaded and validated once: that takes some
-// 100 ms under -race, and the tests check hundreds of responses, in
-// parallel. Checking a response only reads it.
-var specDoc = sync.OnceValues(func() (*openapi3.T, error) {
-	doc, err := openapi3.NewLoader().LoadFromData([]byte(ftpgw.OpenAPI()))
-	if err != nil {
-		return nil, err
-	}
-	return doc, doc.Validate(context.Background())
-})
-
-func loadContract(t testing.TB) *contract {
-	t.Helper()
-	doc, err := specDoc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &contract{doc: doc}
-}
-
-// mountPaths are the spec's paths of the default mount, whose shape every
-// mount has.
-var mountPaths = []string{"/files", "/files/", "/files/{dir}/", "/files/{path}"}
-
-// specPath is the spec's path that the URL path p stands for, on a
-// backend mounted at mount; inMount says whether p is under it. The
-// gateway's own paths are their own.
-func specPath(mount, p string) (tmpl string, inMount bool) {
-	switch rest, ok := strings.CutPrefix(p, mount); {
-	case p == strings.TrimSuffix(mount, "/"):
-		return "/files", true
-	case !ok:
-		return p, false
-	case rest == "", rest == ".":
-		return "/files/", true
-	case strings.HasSuffix(rest, "/"), rest == ".", strings.HasSuffix(rest, "/."):
-		// A final "." names the directory it is in, as "./" does.
-		return "/files/{dir}/", true
-	}
-	return "/files/{path}", true
-}
-
-// transportHeaders are the response headers of HTTP itself, which the
-// spec leaves to the media type and the transport.
-var transportHeaders = []string{"Content-Type", "Content-Length", "Date", "Connection"}
-
-// check validates one response to req (sent to a backend mounted at
-// mount) against the contract: its status is one its operation documents,
-// every header the spec gives that status is there if required and matches
-// its schema, every header the response has is in the spec (but those of
-// transportHeaders), and the body matches its media type's schema, all
-// with openapi3filter.ValidateResponse, which checks headers and bodies
-// of other methods than HEAD and statuses but 301 and 304: those headers
-// are checked here. A method a path does not document must be answered
-// 405, and a path in no mount 404, as the spec's components describe
-// them.
-func (c *contract) check(t *testing.T, mount string, req *http.Request, status int, h http.Header, body []byte) {
-	t.Helper()
-	c.checkResponse(t, mount, req, status, h, body, true)
-}
-
-// checkResponse is check, of the body too if withBody is set (a body cut
-// short is not).
-func (c *contract) checkResponse(t reporter, mount string, req *http.Request, status int, h http.Header, body []byte, withBody bool) {
-	t.Helper()
-	where := req.Method + " " + req.URL.Path + " " + strconv.Itoa(status)
-	tmpl, inMount := specPath(mount, req.URL.Path)
-	item := c.doc.Paths.Value(tmpl)
-	var op *openapi3.Operation
-	if item != nil {
-		op = item.GetOperation(req.Method)
-	}
-	if op == nil && tmpl == "/files" {
-		// The mount's redirect takes every method: the others answer
-		// as its GET.
-		op = item.Get
-	}
-	var resp *openapi3.Response
-	switch {
-	case item == nil:
-		resp = c.component(t, where, status, http.StatusNotFound, "Problem")
-	case op == nil && inMount:
-		resp = c.component(t, where, status, http.StatusMethodNotAllowed, "FilesMethodNotAllowed")
-	case op == nil:
-		resp = c.component(t, where, status, http.StatusMethodNotAllowed, "MethodNotAllowed")
-	default:
-		ref := op.Responses.Status(status)
-		if ref == nil || ref.Value == nil {
-			t.Errorf("%s: status not in the spec (%s %s)", where, req.Method, tmpl)
-			return
-		}
-		resp = ref.Value
-	}
-	if resp == nil {
-		return
-	}
-	if req.Method == http.MethodHead {
-		// The GET's headers, no body.
-		bodiless := *resp
-		bodiless.Content = nil
-		resp = &bodiless
-	}
-	checkHeaders(t, where, resp, h)
-	// The operation as far as this status goes; the rest is not looked at.
-	one := openapi3.NewOperation()
-	one.Responses = openapi3.NewResponses(openapi3.WithStatus(status, &openapi3.ResponseRef{Value: resp}))
-	// ValidateResponse skips HEAD whole; as a GET, the response's headers
-	// are checked, and a HEAD's responses have no content to compare.
-	vreq := req.Clone(context.Background())
-	if vreq.Method == http.MethodHead {
-		vreq.Method = http.MethodGet
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{
-			Request: vreq,
-			Route:   &routers.Route{Spec: c.doc, Path: tmpl, PathItem: item, Method: req.Method, Operation: one},
-		},
-		Status:  status,
-		Header:  h,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: !withBody},
-	}
-	in.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		t.Errorf("%s: %v", where, err)
-	}
-}
-
 // checkContract checks the response to method on rawURL, of a gateway
 // whose backends have mounts (api.DefaultMount if none are given),
-// against openapi.yaml, as contract.check does: for tests that fetch with
+// against openapi.yaml (contract.Check): for tests that fetch with
 // helpers of their own.
 func checkContract(t *testing.T, method, rawURL string, status int, h http.Header, body []byte, mounts ...string) {
 	t.Helper()
@@ -171,56 +36,17 @@ func checkContract(t *testing.T, method, rawURL string, status int, h http.Heade
 	if len(mounts) == 0 {
 		mounts = []string{api.DefaultMount}
 	}
-	loadContract(t).check(t, mountOf(mounts, req.URL.Path), req, status, h, body)
+	contract.Check(t, contract.MountOf(mounts, req.URL.Path), req, status, h, body, true)
 }
 
-// component is the spec's response name, for a request the paths do not
-// document, which must have got status want.
-func (c *contract) component(t reporter, where string, status, want int, name string) *openapi3.Response {
+// specDoc is openapi.yaml, loaded, or t fails.
+func specDoc(t *testing.T) *openapi3.T {
 	t.Helper()
-	if status != want {
-		t.Errorf("%s: the spec has no such operation, and the status is not %d", where, want)
-		return nil
+	doc, err := contract.Doc()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return c.doc.Components.Responses[name].Value
-}
-
-// checkHeaders checks h against the headers resp documents, both ways.
-func checkHeaders(t reporter, where string, resp *openapi3.Response, h http.Header) {
-	t.Helper()
-	documented := map[string]bool{}
-	for name, ref := range resp.Headers {
-		documented[http.CanonicalHeaderKey(name)] = true
-		spec := ref.Value
-		values := h.Values(name)
-		if len(values) == 0 && spec.Required {
-			t.Errorf("%s: header %s missing", where, name)
-		}
-		for _, v := range values {
-			var x any = v
-			if spec.Schema.Value.Type.Is("integer") {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					t.Errorf("%s: header %s: %q is not an integer", where, name, v)
-					continue
-				}
-				x = float64(n)
-			}
-			if err := spec.Schema.Value.VisitJSON(x, openapi3.EnableJSONSchema2020()); err != nil {
-				t.Errorf("%s: header %s: %q: %v", where, name, v, err)
-			}
-		}
-	}
-	var extra []string
-	for name := range h {
-		if !documented[name] && !slices.Contains(transportHeaders, name) {
-			extra = append(extra, name)
-		}
-	}
-	sort.Strings(extra)
-	if len(extra) > 0 {
-		t.Errorf("%s: headers not in the spec: %v", where, extra)
-	}
+	return doc
 }
 
 // TestOpenAPIRoutes walks the router of a Server with every feature on
@@ -229,7 +55,7 @@ func checkHeaders(t reporter, where string, resp *openapi3.Response, h http.Head
 // for every method (the mount's redirect) is documented by its GET, HEAD
 // and OPTIONS.
 func TestOpenAPIRoutes(t *testing.T) {
-	c := loadContract(t)
+	doc := specDoc(t)
 	p, err := pool.New(pool.Config{Name: "walk", Conn: ftpcore.Config{Addr: "127.0.0.1:1", User: "u", Password: "p"}})
 	if err != nil {
 		t.Fatal(err)
@@ -243,9 +69,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 	err = chi.Walk(api.Router(s), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		paths := []string{route}
 		if route == api.DefaultMount+"*" {
-			paths = mountPaths[1:]
+			paths = contract.MountPaths[1:]
 		} else if route+"/" == api.DefaultMount {
-			paths = mountPaths[:1]
+			paths = contract.MountPaths[:1]
 		}
 		for _, p := range paths {
 			served[p] = append(served[p], method)
@@ -256,7 +82,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p, methods := range served {
-		item := c.doc.Paths.Value(p)
+		item := doc.Paths.Value(p)
 		if item == nil {
 			t.Errorf("%s %v: not in the spec", p, methods)
 			continue
@@ -276,7 +102,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 			}
 		}
 	}
-	for p := range c.doc.Paths.Map() {
+	for p := range doc.Paths.Map() {
 		if served[p] == nil {
 			t.Errorf("%s: in the spec, not served", p)
 		}
@@ -286,29 +112,13 @@ func TestOpenAPIRoutes(t *testing.T) {
 // contractClient sends requests to a gateway at base, whose backends
 // have mounts, and checks every response against openapi.yaml.
 type contractClient struct {
-	t      *testing.T
-	c      *contract
-	base   string
-	mounts []string
+	t    *testing.T
+	base string
 }
 
 func newContractClient(t *testing.T, base string, mounts ...string) *contractClient {
 	mountsAt(t, base, mounts...)
-	return &contractClient{t: t, c: loadContract(t), base: base, mounts: mounts}
-}
-
-// mountOf is the mount of mounts p is in, the longest; the first if none.
-func mountOf(mounts []string, p string) string {
-	found := ""
-	for _, m := range mounts {
-		if (strings.HasPrefix(p, m) || p == strings.TrimSuffix(m, "/")) && len(m) > len(found) {
-			found = m
-		}
-	}
-	if found == "" {
-		return mounts[0]
-	}
-	return found
+	return &contractClient{t: t, base: base}
 }
 
 // fetch sends the request (following no redirect), checks the response
@@ -386,7 +196,25 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(200, "HEAD", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(301, "GET", "/files/pub/a.bin/", nil, "Authorization", all)
 	cc.fetch(404, "GET", "/files/nodir/", nil, "Authorization", all)
-	cc.fetch(405, "PUT", "/files/docs/", []byte("x"), "Authorization", all)
+	cc.fetch(400, "PUT", "/files/docs/", []byte("x"), "Authorization", all)
+	cc.fetch(204, "PUT", "/files/docs/", nil, "Authorization", all, origin, appOrigin)
+	cc.fetch(201, "PUT", "/files/made/", nil, "Authorization", all)
+	cc.fetch(412, "PUT", "/files/made/", nil, "Authorization", all, "If-None-Match", "*")
+	cc.fetch(409, "PUT", "/files/pub/a.bin/", nil, "Authorization", all)
+	cc.fetch(403, "PUT", "/files/readonly/sub/", nil, "Authorization", all)
+	cc.fetch(201, "MKCOL", "/files/col/", nil, "Authorization", all, origin, appOrigin)
+	cc.fetch(201, "MKCOL", "/files/col/a/b?parents=1", nil, "Authorization", all)
+	cc.fetch(405, "MKCOL", "/files/col/", nil, "Authorization", all)
+	cc.fetch(405, "MKCOL", "/files/", nil, "Authorization", all)
+	cc.fetch(409, "MKCOL", "/files/nodir/x/", nil, "Authorization", all)
+	cc.fetch(412, "MKCOL", "/files/col/", nil, "Authorization", all, "If-None-Match", "*")
+	cc.fetch(415, "MKCOL", "/files/col2/", []byte("<x/>"), "Authorization", all)
+	cc.fetch(400, "MKCOL", "/files/col2/?parents=2", nil, "Authorization", all)
+	cc.fetch(403, "MKCOL", "/files/col2/", nil, "Authorization", reader)
+	cc.fetch(401, "MKCOL", "/files/col2/", nil)
+	cc.fetch(403, "MOVE", "/files/", nil, "Authorization", all, "Destination", "/files/x")
+	cc.fetch(403, "MOVE", "/files/docs/", nil, "Authorization", all, "Destination", "/files/x")
+	cc.fetch(400, "MOVE", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(409, "DELETE", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(204, "DELETE", "/files/empty/", nil, "Authorization", all)
 	cc.fetch(204, "OPTIONS", "/files/docs/", nil, origin, appOrigin, "Access-Control-Request-Method", "DELETE",
@@ -429,6 +257,30 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(204, "DELETE", "/files/pub/new.txt", nil, "Authorization", all, origin, appOrigin)
 	cc.fetch(404, "DELETE", "/files/pub/new.txt", nil, "Authorization", all)
 	cc.fetch(412, "DELETE", "/files/pub/a.bin", nil, "Authorization", all, "If-Match", `"0-0"`)
+
+	// Moves.
+	cc.fetch(201, "PUT", "/files/pub/m.txt", []byte("m"), "Authorization", all)
+	h, _ = cc.fetch(201, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt", origin, appOrigin)
+	if h.Get("Location") != "/files/docs/m.txt" {
+		t.Errorf("MOVE: Location %q", h.Get("Location"))
+	}
+	cc.fetch(201, "PUT", "/files/pub/m.txt", []byte("m2"), "Authorization", all)
+	cc.fetch(412, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt", "Overwrite", "F")
+	cc.fetch(204, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", cc.base+"/files/docs/m.txt")
+	cc.fetch(404, "MOVE", "/files/pub/m.txt", nil, "Authorization", all, "Destination", "/files/docs/n.txt")
+	cc.fetch(409, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/nodir/m.txt")
+	cc.fetch(409, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/pub")
+	cc.fetch(412, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/pub/m.txt", "If-Match", `"0-0"`)
+	cc.fetch(403, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt")
+	cc.fetch(403, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/elsewhere/m.txt")
+	cc.fetch(400, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/docs/")
+	cc.fetch(400, "MOVE", "/files/docs/m.txt", nil, "Authorization", all, "Destination", "/files/docs/m.txt", "Overwrite", "maybe")
+	cc.fetch(403, "MOVE", "/files/docs/m.txt", nil, "Authorization", reader, "Destination", "/files/pub/m.txt")
+	cc.fetch(403, "MOVE", "/files/pub/a.bin", nil, "Authorization", "Bearer "+tokPub, "Destination", "/files/docs/a.bin")
+	cc.fetch(403, "MOVE", "/files/pub/a.bin?"+signer.Sign("PUT", "/files/pub/a.bin", time.Now().Add(time.Hour)).Query(), nil,
+		"Destination", "/files/pub/b.bin")
+	cc.fetch(204, "OPTIONS", "/files/pub/a.bin", nil, origin, appOrigin, "Access-Control-Request-Method", "MOVE",
+		"Access-Control-Request-Headers", "authorization, destination, overwrite")
 
 	// Tokens and signed URLs.
 	cc.fetch(401, "GET", "/files/pub/a.bin", nil, origin, appOrigin)

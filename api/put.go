@@ -37,6 +37,9 @@ const cleanupTimeout = 30 * time.Second
 // temporary name in the same directory, a size check, then RNFR/RNTO. The
 // target is never touched unless the whole body arrived and was stored.
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
+	if s.putsDir(r) {
+		return s.putDir(w, r) // dirs.go
+	}
 	clean, err := s.checkPut(w, r, s.cfg.MaxUploadSize)
 	if err != nil {
 		return err
@@ -127,6 +130,9 @@ func (s *Server) checkPut(w http.ResponseWriter, r *http.Request, limit int64) (
 	if limit > 0 && r.ContentLength > limit {
 		return "", uploadTooLarge(limit, nil)
 	}
+	if _, err := wantsParents(r); err != nil {
+		return "", err
+	}
 	return clean, nil
 }
 
@@ -156,7 +162,7 @@ func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Reque
 		return u, err
 	}
 	if !u.existed {
-		if err := checkParent(ctx, c, u.full); err != nil {
+		if err := s.parentFor(ctx, c, r, clean, u.full); err != nil {
 			return u, err
 		}
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 
@@ -100,19 +99,11 @@ var errBadDownload = badRequest("the download parameter must be 1 (save the file
 // would not do. Other parameters are ignored, as before there was this
 // one.
 func wantsDownload(r *http.Request) (bool, error) {
-	download, seen := false, false
-	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
-		k, v, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(k); err != nil || k != "download" {
-			continue
-		}
-		v, err := url.QueryUnescape(v)
-		if seen || err != nil || (v != "0" && v != "1") {
-			return false, errBadDownload
-		}
-		download, seen = v == "1", true
+	v, ok := queryChoice(r, "download", "0", "1")
+	if !ok {
+		return false, errBadDownload
 	}
-	return download, nil
+	return v == "1", nil
 }
 
 // setFileSafety sets the headers of a file response (200, 206, HEAD, 304)

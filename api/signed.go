@@ -19,8 +19,8 @@ import (
 // that a browser can download or upload a file with no credentials of its
 // own. A URL signed for GET allows HEAD too; for a directory's path, its
 // listing; nothing else. Besides its four parameters a signed URL may
-// carry download (save the file rather than display it, which grants
-// nothing more), and no other: a parameter the gateway does not sign
+// carry download (save the file rather than display it) and format (a
+// listing's JSON or HTML), which grant nothing more, and no other: a parameter the gateway does not sign
 // could one day change what a request does. A path is signed as the
 // gateway serves it, decoded and cleaned, so the spellings of one file
 // (%41 for A, %2F for a slash, "//", "/./", a final slash) verify alike.
@@ -70,7 +70,7 @@ func (s *Server) checkSigned(r *http.Request, authz string) (ok bool, err error)
 // signedQuery reads the ftpgw- parameters of a raw query: present says
 // whether it has any. A parameter given twice, or whose value does not
 // decode, or an ftpgw- one the gateway does not know, makes the URL
-// malformed (403); another parameter but download, a 400.
+// malformed (403); another parameter but download and format, a 400.
 func signedQuery(raw string) (u auth.SignedURL, present bool, err error) {
 	var malformed, foreign bool
 	seen := map[string]bool{}
@@ -85,7 +85,7 @@ func signedQuery(raw string) (u auth.SignedURL, present bool, err error) {
 		case kerr != nil:
 			foreign = true
 			continue
-		case k == "download":
+		case k == "download", k == "format":
 			continue
 		case k == auth.ParamMethod:
 			field = &u.Method

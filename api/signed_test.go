@@ -133,7 +133,7 @@ func TestSignedURLs(t *testing.T) {
 		{"no signature", "GET", "/files/pub/a.txt?ftpgw-method=GET&ftpgw-expires=" + getA.Expires + "&ftpgw-key=k1", "", nil, 403, malformed, reachNothing},
 		{"unknown ftpgw- parameter", "GET", signed("/files/pub/a.txt", getA) + "&ftpgw-scope=all", "", nil, 403, malformed, reachNothing},
 		{"another parameter", "GET", signed("/files/pub/a.txt", getA) + "&list=1", "", nil, 400,
-			"a signed URL has no query parameters but its ftpgw- ones and download", reachNothing},
+			"a signed URL has no query parameters but its ftpgw- ones, download and format", reachNothing},
 		{"a token beside", "GET", signed("/files/pub/a.txt", getA), "", []string{"Authorization", "Bearer " + tokAll}, 400,
 			"the request has both an Authorization header and a signed URL; send one", reachNothing},
 		{"neither", "GET", "/files/pub/a.txt", "", nil, 401, "a bearer token is required", reachNothing},

@@ -15,7 +15,7 @@
 // 127.0.0.1 only; every child process (vsftpd, the gateway, curl, strace)
 // is stopped when it ends, on Ctrl-C too.
 //
-//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-write BENCHMARKS.md]
+//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-write BENCHMARKS.md]
 package main
 
 import (
@@ -42,6 +42,9 @@ type options struct {
 	soak        time.Duration // length of the soak; 0 skips it
 	soakClients int           // concurrent clients of the soak
 	soakOnly    bool          // run the soak alone, not the comparisons
+	// multirangeOnly runs workload i alone: no comparison with direct
+	// FTP, no soak.
+	multirangeOnly bool
 }
 
 func main() {
@@ -56,9 +59,10 @@ func main() {
 	flag.DurationVar(&o.soak, "soak", 10*time.Minute, "length of the soak (mixed requests, client aborts, one vsftpd restart); 0 skips it")
 	flag.IntVar(&o.soakClients, "soak-clients", 8, "concurrent clients of the soak")
 	flag.BoolVar(&o.soakOnly, "soak-only", false, "run only the soak, not the comparisons with direct FTP")
+	flag.BoolVar(&o.multirangeOnly, "multirange-only", false, "run only workload i: several ranges in one request against the same ranges one by one")
 	flag.Parse()
 	if flag.NArg() > 0 || o.runs < 1 || o.clients < 1 || o.duration <= 0 || *sizeMiB < 1 || *upMiB < 1 ||
-		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) {
+		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) || (o.soakOnly && o.multirangeOnly) {
 		flag.Usage()
 		os.Exit(2)
 	}

@@ -122,6 +122,14 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "Gateway built from %s.\n", e.revision)
 	fmt.Fprintf(&b, "Linux %s, %s, %d cores; %s; vsftpd %s; curl %s. Load average at the start: %s; at the end: %s.\n",
 		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
+	if r.multirangeOnly {
+		fmt.Fprintf(&b, "Workload i alone (-multirange-only): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", o.runs, sizeName(o.bigSize))
+		b.WriteString("| Workload | Metric | Gateway | One by one | Ratio | Target | |\n")
+		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
+		renderMultirange(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }, r.multirange, o.bigSize)
+		fmt.Fprintf(&b, "\n- %s\n", multirangeDetail(r.multirange))
+		return b.String()
+	}
 	if !r.compared {
 		b.WriteString("The soak alone (-soak-only): no comparison with direct FTP.\n")
 		renderSoak(&b, r.soak)
@@ -169,6 +177,7 @@ func render(r *results) string {
 	row("f. gateway CPU, PUT", "CPU-seconds per GiB", f2(median(r.putCPU)), "", "", "report", "")
 	row("g. "+big+" GET under strace", "splice calls / bytes spliced", spliceCell(r.splice, o.bigSize), "", "",
 		"body spliced", spliceVerdict(r.splice, o.bigSize))
+	renderMultirange(row, r.multirange, o.bigSize)
 	if q := r.soak; q.skipped != "" {
 		row("h. soak", "", q.skipped, "", "", "", "")
 	} else {
@@ -197,6 +206,7 @@ func render(r *results) string {
 		float64(r.mem.idleKiB)/1024, peakMiB, float64(r.mem.moved)/gib, r.mem.elapsed.Seconds())
 	fmt.Fprintf(&b, "- f. gateway CPU-seconds per GiB: GET %s; PUT %s\n", list(r.getCPU, "%.2f"), list(r.putCPU, "%.2f"))
 	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
+	fmt.Fprintf(&b, "- %s\n", multirangeDetail(r.multirange))
 	renderSoak(&b, r.soak)
 	return b.String()
 }
@@ -376,7 +386,7 @@ const header = `# Benchmarks
 test servers like ` + "`make test`" + ` and strace, then runs ` + "`go run ./bench -write BENCHMARKS.md`" + `,
 which prints a table and appends it here. ` + "`go run ./bench -h`" + ` lists the knobs
 (` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `, ` + "`-soak`" + `,
-` + "`-soak-clients`" + `, ` + "`-soak-only`" + `). A run takes about fifteen minutes with the
+` + "`-soak-clients`" + `, ` + "`-soak-only`" + `, ` + "`-multirange-only`" + `). A run takes about fifteen minutes with the
 defaults, ten of them the soak (h); ` + "`make bench SOAK=0`" + ` leaves it out.
 
 In one run the bench builds ` + "`./cmd/gateway`" + `, starts vsftpd on 127.0.0.1
@@ -422,6 +432,21 @@ compare numbers within one results section.
   serves one GET of the big file; the calls come from strace's summary table (what ` + "`-c`" + ` prints), the
   bytes from the calls' return values. Met when at least 90% of the body
   went through splice (each spliced byte counts twice: socket→pipe→socket).
+- **i. multi-range** (` + "`-multirange-only`" + ` runs it alone): one client on
+  one keep-alive connection GETs 8 ranges of 4 KiB of the big file in one
+  request (206 multipart/byteranges, every part's Content-Range and bytes
+  checked with a multipart reader), and the same 8 ranges one by one (8
+  GETs of one range), 40 sets per run, the same sets for both sides; the
+  row is the median time per set, and the ratio one request / one by one.
+  Two shapes: far apart (one range in each eighth of the file, a RETR each)
+  and 32 KiB apart (one RETR reads through the gaps). The break-even gap
+  judges the gateway's 64 KiB gap below which it reads through rather than
+  start another RETR: one more RETR costs (far − near) / 7 ms, in which the
+  gateway reads (speed of a GET of a 64 MiB range) that many bytes. Met
+  when it is above 64 KiB. Last, as in g, the gateway restarted under
+  strace serves one GET of 4 ranges, each an eighth of the big file, one
+  in every other eighth; met when at least 90% of their bytes went
+  through splice.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),

@@ -56,11 +56,14 @@ type results struct {
 	// it and after the small-file load.
 	dialsBefore, dialsRanges, dialsSmall float64
 
-	mem    memResult
-	splice spliceResult
+	mem        memResult
+	splice     spliceResult
+	multirange multirangeResult
 
-	compared bool // a to g ran (not -soak-only)
-	soak     soakResult
+	compared bool // a to g and i ran (not -soak-only)
+	// multirangeOnly: i alone ran (-multirange-only).
+	multirangeOnly bool
+	soak           soakResult
 }
 
 // memResult is the memory load.
@@ -107,13 +110,20 @@ func run(ctx context.Context, o options) (err error) {
 	gws := &gateways{bin: bin, upstream: upstream, log: filepath.Join(tmp, "gateway.log")}
 	defer func() { err = errors.Join(err, gws.stop()) }()
 
-	if !o.soakOnly {
+	switch {
+	case o.multirangeOnly:
+		if err := multirangeAlone(ctx, r, tmp, srv, gws); err != nil {
+			return err
+		}
+	case !o.soakOnly:
 		if err := compare(ctx, r, tmp, srv, gws); err != nil {
 			return err
 		}
 	}
 
-	if o.soak <= 0 {
+	if o.multirangeOnly {
+		r.soak.skipped = "not run (-multirange-only)"
+	} else if o.soak <= 0 {
 		r.soak.skipped = "not run (-soak 0)"
 	} else {
 		logf("soak: restarting the gateway")
@@ -190,6 +200,9 @@ func compare(ctx context.Context, r *results, tmp string, srv *realftpd.Server, 
 	if err := measureLoads(ctx, r, gw, ftpCfg, big, small); err != nil {
 		return err
 	}
+	if err := measureMultirange(ctx, r, gw, big); err != nil {
+		return err
+	}
 	if err := measurePut(ctx, r, gw, srv, direct("up-direct.bin"), bigPath); err != nil {
 		return err
 	}
@@ -228,7 +241,30 @@ func compare(ctx context.Context, r *results, tmp string, srv *realftpd.Server, 
 		}
 		r.splice.speed = res.speed
 	}
-	return nil
+	return multirangeSplice(ctx, r, tmp, gws, big)
+}
+
+// multirangeAlone runs workload i on its own (-multirange-only).
+func multirangeAlone(ctx context.Context, r *results, tmp string, srv *realftpd.Server, gws *gateways) error {
+	r.multirangeOnly = true
+	logf("creating a %d MiB file", r.opts.bigSize>>20)
+	if err := writeRandom(srv.Path("big.bin"), r.opts.bigSize); err != nil {
+		return err
+	}
+	big, err := openContent(srv.Path("big.bin"))
+	if err != nil {
+		return err
+	}
+	defer big.f.Close()
+	logf("starting the gateway")
+	gw, err := gws.restart(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := measureMultirange(ctx, r, gw, big); err != nil {
+		return err
+	}
+	return multirangeSplice(ctx, r, tmp, gws, big)
 }
 
 // gateways runs the gateway under test, one process at a time. Not safe

@@ -101,7 +101,16 @@ func (c *Conn) Stat(ctx context.Context, path string) (Entry, error) {
 		case EntryFile:
 			// The bytes RETR sends are what SIZE says (RFC 3659 §4).
 			// proftpd's MLST of a symbolic link says type=file with the
-			// link's own size.
+			// link's own size and time: where SIZE differs, the time
+			// is MDTM's, which follows the link as RETR does (a round
+			// trip that regular files do not pay).
+			if size >= 0 && e.Size >= 0 && size != e.Size {
+				mod, err := c.ModTime(ctx, path)
+				if err != nil && ReplyCode(err) == 0 {
+					return Entry{}, err
+				}
+				e.ModTime = mod
+			}
 			if size >= 0 {
 				e.Size = size
 			}
@@ -291,4 +300,45 @@ func baseName(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// Facts is what SIZE and MDTM said of one path.
+type Facts struct {
+	Size    int64     // bytes; -1 where SIZE was refused (a directory, a path gone)
+	ModTime time.Time // UTC; zero where MDTM was refused
+}
+
+// Describe sends SIZE and MDTM of each of paths, all in one write where
+// pipelining is on (one round trip, however many), and returns what the
+// server said of each, following symbolic links as RETR does. A refusal
+// leaves that fact unknown; a malformed 213 reply is a *ProtocolError.
+// The caller bounds len(paths): every path costs two commands.
+func (c *Conn) Describe(ctx context.Context, paths []string) ([]Facts, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	cmds := make([]cmd, 0, 2*len(paths))
+	for _, p := range paths {
+		cmds = append(cmds, cmd{"SIZE", p}, cmd{"MDTM", p})
+	}
+	reps, err := c.exchangeAll(ctx, cmds, nil)
+	if err != nil {
+		return nil, err
+	}
+	facts := make([]Facts, len(paths))
+	for i := range paths {
+		f := Facts{Size: -1}
+		if rep := reps[2*i]; rep.Code == StatusFileStatus {
+			if f.Size, err = sizeOf(rep); err != nil {
+				return nil, err
+			}
+		}
+		if rep := reps[2*i+1]; rep.Code == StatusFileStatus {
+			if f.ModTime, err = modTimeOf(rep); err != nil {
+				return nil, err
+			}
+		}
+		facts[i] = f
+	}
+	return facts, nil
 }

@@ -570,21 +570,70 @@ func TestFileCommands(t *testing.T) {
 }
 
 // TestStatSizeWinsOverMLST: proftpd answers MLST of a symbolic link with
-// type=file and the link's own size; the size that counts is what SIZE
-// (and so RETR) says.
+// type=file and the link's own size and time; the size that counts is
+// what SIZE (and so RETR) says, and the time MDTM's, which follows the
+// link too. Locate (the link policy's Stat) reads them alike.
 func TestStatSizeWinsOverMLST(t *testing.T) {
+	target := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
 	srv := ftptest.NewServer(t)
-	srv.PutFile("/link.bin", make([]byte, 5000), time.Now())
+	srv.PutFile("/link.bin", make([]byte, 5000), target)
 	srv.Handle("MLST", func(c *ftptest.Conn, arg string) {
 		c.ReplyLines(250, "Start of list for "+arg, " modify=20261124061610;perm=adfrw;size=10;type=file;UNIX.mode=0777; "+arg, "End of list")
 	})
 	c := dialTest(t, srv)
 	e, err := c.Stat(testCtx(t), "/link.bin")
-	if err != nil || e.Type != EntryFile || e.Size != 5000 {
-		t.Fatalf("Stat = %+v, %v; want a file of 5000 bytes", e, err)
+	if err != nil || e.Type != EntryFile || e.Size != 5000 || !e.ModTime.Equal(target) {
+		t.Fatalf("Stat = %+v, %v; want a file of 5000 bytes of %v", e, err, target)
 	}
 	c2 := dialTest(t, srv, func(c *Config) { c.DisablePipelining = true })
-	if e, err := c2.Stat(testCtx(t), "/link.bin"); err != nil || e.Size != 5000 {
-		t.Fatalf("unpipelined Stat = %+v, %v; want SIZE's 5000", e, err)
+	if e, err := c2.Stat(testCtx(t), "/link.bin"); err != nil || e.Size != 5000 || !e.ModTime.Equal(target) {
+		t.Fatalf("unpipelined Stat = %+v, %v; want SIZE's 5000 and MDTM's %v", e, err, target)
+	}
+	if loc, err := c.Locate(testCtx(t), "/link.bin", false); err != nil || loc.Entry.Size != 5000 || !loc.Entry.ModTime.Equal(target) {
+		t.Fatalf("Locate = %+v, %v; want SIZE's 5000 and MDTM's %v", loc.Entry, err, target)
+	}
+}
+
+// TestDescribe: SIZE and MDTM of many paths, pipelined or not: each
+// path's facts, a refusal leaving that fact unknown, and a malformed 213
+// a ProtocolError.
+func TestDescribe(t *testing.T) {
+	mod := time.Date(2023, 11, 24, 4, 12, 33, 0, time.UTC)
+	for _, pipelined := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pipelined=%v", pipelined), func(t *testing.T) {
+			s := ftptest.NewServer(t)
+			s.PutFile("/a", make([]byte, 7), mod)
+			s.PutFile("/b", nil, mod.Add(time.Second))
+			s.Mkdir("/d")
+			c := dialTest(t, s, func(cfg *Config) { cfg.DisablePipelining = !pipelined })
+			ctx := testCtx(t)
+			got, err := c.Describe(ctx, []string{"/a", "/nope", "/b", "/d"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Facts{{7, mod}, {-1, time.Time{}}, {0, mod.Add(time.Second)}, {-1, time.Time{}}}
+			if len(got) != len(want) {
+				t.Fatalf("%d facts, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if got[i].Size != want[i].Size || !got[i].ModTime.Equal(want[i].ModTime) {
+					t.Errorf("facts %d = %+v, want %+v", i, got[i], want[i])
+				}
+			}
+			if got, err := c.Describe(ctx, nil); got != nil || err != nil {
+				t.Errorf("Describe of nothing = %v, %v", got, err)
+			}
+			s.Handle("MDTM", func(sc *ftptest.Conn, _ string) { sc.Reply(213, "yesterday") })
+			var pe *ProtocolError
+			if _, err := c.Describe(ctx, []string{"/a"}); !errors.As(err, &pe) {
+				t.Errorf("a malformed MDTM: %v, want a ProtocolError", err)
+			}
+			if !c.Usable() {
+				t.Fatal(c.Err())
+			}
+			if _, err := c.Describe(ctx, []string{"/a\r\nDELE /a"}); !errors.Is(err, ErrBadArgument) {
+				t.Errorf("a path with CR LF: %v", err)
+			}
+		})
 	}
 }

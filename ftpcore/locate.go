@@ -264,6 +264,14 @@ func locateMLST(path string, mlstRep, sizeRep, mdtmRep *Reply, isDir bool) (e, s
 	case EntryFile:
 		if sizeRep.Code == StatusFileStatus {
 			if n, err := sizeOf(sizeRep); err == nil {
+				if e.Size >= 0 && n != e.Size {
+					// proftpd's MLST of a link: the link's own size
+					// and time (Stat). MDTM's follows the link.
+					e.ModTime = time.Time{}
+					if mdtmRep.Code == StatusFileStatus {
+						e.ModTime, _ = modTimeOf(mdtmRep)
+					}
+				}
 				e.Size = n
 			}
 		}

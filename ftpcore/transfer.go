@@ -196,11 +196,33 @@ const transferChunk = 1 << 20
 // Retr). The copy goes through io.Copy on the bare *net.TCPConn wrapped in
 // an *io.LimitedReader, so when w is (or wraps, through io.ReaderFrom) a
 // TCP socket, the kernel splices data socket to w without a user-space copy.
-func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
+func (t *Transfer) WriteTo(w io.Writer) (int64, error) { return t.copyOut(w, -1) }
+
+// WriteN is WriteTo for the next n bytes only: it copies n bytes to w,
+// fewer where the data ends first (the error is then nil, as WriteTo's
+// at the end), and splices as WriteTo does. With it one transfer can serve
+// several stretches of a file with other bytes written between them (the
+// parts of a multipart/byteranges response), each still spliced.
+func (t *Transfer) WriteN(w io.Writer, n int64) (int64, error) {
+	if n <= 0 {
+		return 0, nil
+	}
+	return t.copyOut(w, n)
+}
+
+// copyOut copies up to n bytes of the transfer to w (n < 0: to the end).
+func (t *Transfer) copyOut(w io.Writer, n int64) (int64, error) {
 	if t.tcp == nil || t.held {
 		// TLS; or a byte Wait could only take by reading, which is only
 		// where there is no splice to keep anyway.
-		return io.Copy(w, struct{ io.Reader }{t})
+		if n < 0 {
+			return io.Copy(w, struct{ io.Reader }{t})
+		}
+		m, err := io.CopyN(w, struct{ io.Reader }{t}, n)
+		if err == io.EOF {
+			err = nil // the data ended first
+		}
+		return m, err
 	}
 	if t.err != nil {
 		return 0, t.err
@@ -213,23 +235,26 @@ func (t *Transfer) WriteTo(w io.Writer) (int64, error) {
 	idle := startIdleWatch(t.tcp, t.c.cfg.DataTimeout)
 	defer idle.stop()
 	var total int64
-	for t.limit != 0 && !t.eof {
+	for t.limit != 0 && !t.eof && total != n {
 		chunk := int64(transferChunk)
 		if t.limit > 0 && t.limit < chunk {
 			chunk = t.limit
 		}
+		if n >= 0 && n-total < chunk {
+			chunk = n - total
+		}
 		lr := &io.LimitedReader{R: t.tcp, N: chunk}
-		n, err := io.Copy(w, lr)
+		m, err := io.Copy(w, lr)
 		idle.progress()
-		total += n
-		t.count(n)
+		total += m
+		t.count(m)
 		if err != nil {
 			// From the data connection or from w: either way the transfer
 			// cannot go on, and Close will end it as cut short.
 			t.err = t.dataErr(err)
 			return total, t.err
 		}
-		if n < chunk {
+		if m < chunk {
 			if err := t.cancelled(); err != nil {
 				return total, err // as in Read: not a clean end
 			}

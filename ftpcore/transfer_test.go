@@ -417,6 +417,119 @@ func TestTransferWriteTo(t *testing.T) {
 	}
 }
 
+// spliceRecorder is an io.ReaderFrom that notes whether each source it is
+// handed is the bare data connection under an *io.LimitedReader, the form
+// a TCP socket's ReadFrom splices from.
+type spliceRecorder struct {
+	bytes.Buffer
+	spliceable, other int
+}
+
+func (w *spliceRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if _, ok := lr.R.(*net.TCPConn); ok {
+			w.spliceable++
+		} else {
+			w.other++
+		}
+	} else {
+		w.other++
+	}
+	return w.Buffer.ReadFrom(r)
+}
+
+// TestTransferWriteN: WriteN copies the next n bytes and no more, so that
+// one transfer serves several stretches of a file with other bytes written
+// between them, each handed to the writer's ReadFrom as WriteTo hands the
+// whole (spliced on plain TCP); past the end of the data it copies what
+// there is, without an error; after a byte Wait had to read (TLS, or no
+// peeking) it goes through Read. The session stays usable.
+func TestTransferWriteN(t *testing.T) {
+	const size = 3<<20 + 12345
+	data := testData(size)
+	s := ftptest.NewServer(t)
+	s.PutFile("/f", data, time.Now())
+	c := dialTest(t, s)
+	stretches := []struct{ off, n int64 }{{100, 10}, {5000, transferChunk + 7}, {2<<20 + 3, 4096}}
+	t.Run("stretches", func(t *testing.T) {
+		tr, err := c.Retr(testCtx(t), "/f", 100, stretches[2].off+stretches[2].n-100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w spliceRecorder
+		at := int64(100)
+		for _, st := range stretches {
+			if n, err := tr.WriteN(io.Discard, st.off-at); n != st.off-at || err != nil {
+				t.Fatalf("WriteN(gap %d) = %d, %v", st.off-at, n, err)
+			}
+			w.Reset()
+			if n, err := tr.WriteN(&w, st.n); n != st.n || err != nil {
+				t.Fatalf("WriteN(%d) = %d, %v", st.n, n, err)
+			}
+			if !bytes.Equal(w.Bytes(), data[st.off:st.off+st.n]) {
+				t.Fatalf("stretch at %d: %d bytes, not the file's", st.off, w.Len())
+			}
+			if w.spliceable == 0 || w.other != 0 {
+				t.Errorf("stretch at %d: %d spliceable sources, %d others; want only spliceable", st.off, w.spliceable, w.other)
+			}
+			at = st.off + st.n
+		}
+		if n, err := tr.WriteN(&w, 0); n != 0 || err != nil {
+			t.Errorf("WriteN(0) = %d, %v", n, err)
+		}
+		if err := tr.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := c.Noop(testCtx(t)); err != nil {
+			t.Fatalf("Noop: %v", err)
+		}
+	})
+	t.Run("past the end", func(t *testing.T) {
+		tr, err := c.Retr(testCtx(t), "/f", size-50, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w bytes.Buffer
+		if n, err := tr.WriteN(&w, 30); n != 30 || err != nil {
+			t.Fatalf("WriteN(30) = %d, %v", n, err)
+		}
+		if n, err := tr.WriteN(&w, 100); n != 20 || err != nil {
+			t.Fatalf("WriteN(100) of the last 20 = %d, %v; want 20, nil", n, err)
+		}
+		if !bytes.Equal(w.Bytes(), data[size-50:]) || !tr.Complete() {
+			t.Errorf("%d bytes, complete %v", w.Len(), tr.Complete())
+		}
+		if err := tr.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+	t.Run("a byte held", func(t *testing.T) {
+		tr, err := c.Retr(testCtx(t), "/f", 10, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What Wait does where it cannot peek: the first byte is read and
+		// kept for the next read.
+		tr.held = true
+		if _, err := io.ReadFull(tr.data, tr.hold[:]); err != nil {
+			t.Fatal(err)
+		}
+		var w bytes.Buffer
+		if n, err := tr.WriteN(&w, 600); n != 600 || err != nil {
+			t.Fatalf("WriteN(600) = %d, %v", n, err)
+		}
+		if n, err := tr.WriteN(&w, 400); n != 400 || err != nil {
+			t.Fatalf("WriteN(400) = %d, %v", n, err)
+		}
+		if !bytes.Equal(w.Bytes(), data[10:1010]) {
+			t.Fatalf("%d bytes, not the file's", w.Len())
+		}
+		if err := tr.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+}
+
 // failingWriter fails after n bytes, as an HTTP client that goes away.
 type failingWriter struct{ n int }
 

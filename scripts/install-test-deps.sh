@@ -21,6 +21,12 @@
 #   - the shared libraries proftpd links against that nothing else pulls in;
 #   - helm, built from its Go module (see HELM_VERSION), for the chart's
 #     tests in internal/charttest;
+#   - a Kubernetes control plane for internal/clustertest, which installs
+#     the chart into it: etcd (Debian's etcd-server, not run as a service:
+#     the tests start their own), kube-apiserver, kube-controller-manager
+#     and kube-scheduler built from the module in scripts/kube, kwok for
+#     simulated nodes, kwok's stage files, and the CRDs of the chart's
+#     optional objects (see KUBE_VERSION and what follows it);
 #   - the local account ftpgwtest, which all three servers log in.
 #
 # TLS certificates are not made here: internal/realftpd generates them in Go.
@@ -32,7 +38,7 @@ TEST_USER=ftpgwtest
 TEST_PASSWORD=ftpgw-test-pw
 TEST_HOME=/home/${TEST_USER}
 TEST_SHELL=/bin/bash
-PACKAGES=(vsftpd curl chromium-headless-shell podman prometheus)
+PACKAGES=(vsftpd curl chromium-headless-shell podman prometheus etcd-server)
 # What proftpd-core's binary needs beyond a base system (checked with ldd
 # below, so a new dependency shows up as an error rather than a test failure).
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
@@ -52,6 +58,30 @@ STAMP=.deb-version # in each unpacked tree: the package version it holds
 TOOLS_DIR=${FTPGW_TEST_TOOLS_DIR:-/opt/ftpgw-test-tools}
 HELM_VERSION=v3.19.0
 HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
+# The control plane for internal/clustertest, in KUBE_DIR (the test looks
+# there). KUBE_VERSION must be the k8s.io/kubernetes that scripts/kube/go.mod
+# requires: the three binaries are built from that module (about ten minutes
+# cold on two cores, once per version), with the version stamped in as a
+# release build does. kwok simulates the nodes and the pods' life; its stage
+# files and the CRDs (ServiceMonitor and PrometheusRule from
+# prometheus-operator, HTTPRoute from gateway-api) are copied from the Go
+# module cache, at the versions below.
+KUBE_VERSION=v1.37.2
+KUBE_DIR=${TOOLS_DIR}/kube-${KUBE_VERSION}
+KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler)
+kube_minor=${KUBE_VERSION#v1.}
+kube_minor=${kube_minor%%.*}
+KUBE_LDFLAGS="-X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${kube_minor} -X k8s.io/component-base/version.gitTreeState=clean"
+KWOK_VERSION=v0.8.0
+KWOK_STAGES=(node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml pod/fast/pod-ready.yaml pod/fast/pod-delete.yaml)
+PROMETHEUS_OPERATOR_VERSION=v0.88.0
+GATEWAY_API_VERSION=v1.6.3
+CRDS=(
+	"github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION} example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+	"github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION} example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
+	"sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION} config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"
+)
+SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 log() { printf 'install-test-deps: %s\n' "$*"; }
 die() { printf 'install-test-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -69,6 +99,35 @@ candidate() { apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { prin
 # helm_ok: the helm of HELM_VERSION is built.
 helm_ok() {
 	[[ -x "${TOOLS_DIR}/bin/helm" ]] && [[ "$("${TOOLS_DIR}/bin/helm" version --short 2>/dev/null)" == "${HELM_VERSION}"* ]]
+}
+
+# kube_ok: the three control-plane binaries of KUBE_VERSION are built.
+kube_ok() {
+	local b
+	for b in "${KUBE_BINS[@]}"; do
+		[[ -x "${KUBE_DIR}/${b}" ]] || return 1
+		[[ "$("${KUBE_DIR}/${b}" --version 2>/dev/null)" == "Kubernetes ${KUBE_VERSION}" ]] || return 1
+	done
+}
+
+# kwok_ok: kwok of KWOK_VERSION is built.
+kwok_ok() {
+	[[ -x "${TOOLS_DIR}/bin/kwok" ]] && [[ "$("${TOOLS_DIR}/bin/kwok" --version 2>/dev/null)" == "kwok version ${KWOK_VERSION} "* ]]
+}
+
+# kube_files_ok: kwok's stages and the CRDs are in KUBE_DIR, copied from the
+# versions above (recorded in KUBE_FILES_STAMP).
+KUBE_FILES_STAMP=.files-version
+kube_files_version="kwok ${KWOK_VERSION}, prometheus-operator ${PROMETHEUS_OPERATOR_VERSION}, gateway-api ${GATEWAY_API_VERSION}"
+kube_files_ok() {
+	local f c
+	[[ "$(cat "${KUBE_DIR}/${KUBE_FILES_STAMP}" 2>/dev/null)" == "${kube_files_version}" ]] || return 1
+	for f in "${KWOK_STAGES[@]}"; do
+		[[ -s "${KUBE_DIR}/kwok-stages/$(basename "$f")" ]] || return 1
+	done
+	for c in "${CRDS[@]}"; do
+		[[ -s "${KUBE_DIR}/crds/$(basename "${c#* }")" ]] || return 1
+	done
 }
 
 # unpacked_ok NAME: the unpacked tree has all its binaries.
@@ -95,6 +154,9 @@ if [[ "$(id -u)" -ne 0 ]]; then
 		problems+=("test account ${TEST_USER} does not exist")
 	fi
 	helm_ok || problems+=("helm ${HELM_VERSION} is not built in ${TOOLS_DIR}/bin")
+	kube_ok || problems+=("kube-apiserver, kube-controller-manager and kube-scheduler ${KUBE_VERSION} are not built in ${KUBE_DIR}")
+	kwok_ok || problems+=("kwok ${KWOK_VERSION} is not built in ${TOOLS_DIR}/bin")
+	kube_files_ok || problems+=("kwok's stages and the CRDs are not in ${KUBE_DIR}")
 	if in_ftpusers; then
 		problems+=("${TEST_USER} is listed in /etc/ftpusers (vsftpd would refuse the login)")
 	fi
@@ -154,6 +216,57 @@ else
 	mkdir -p "${TOOLS_DIR}/bin"
 	GOBIN="${TOOLS_DIR}/bin" GOFLAGS=-mod=mod "${GO:-go}" install -ldflags "${HELM_LDFLAGS}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 	helm_ok || die "helm ${HELM_VERSION} did not build"
+fi
+
+grep -q "^require k8s.io/kubernetes ${KUBE_VERSION}\$" "${SCRIPTS_DIR}/kube/go.mod" ||
+	die "scripts/kube/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION}; keep KUBE_VERSION in step with it"
+if kube_ok; then
+	log "kube-apiserver, kube-controller-manager, kube-scheduler ${KUBE_VERSION} already built in ${KUBE_DIR}"
+else
+	log "building kube-apiserver, kube-controller-manager, kube-scheduler ${KUBE_VERSION} into ${KUBE_DIR} (about ten minutes, once)"
+	mkdir -p "${KUBE_DIR}"
+	tmp="$(mktemp -d "${KUBE_DIR}/.build.XXXXXX")"
+	(cd "${SCRIPTS_DIR}/kube" && "${GO:-go}" build -trimpath -ldflags "${KUBE_LDFLAGS}" -o "${tmp}/" \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler) ||
+		{ rm -rf "$tmp"; die "building the Kubernetes control plane failed"; }
+	for b in "${KUBE_BINS[@]}"; do
+		mv "${tmp}/${b}" "${KUBE_DIR}/${b}"
+	done
+	rm -rf "$tmp"
+	kube_ok || die "the control plane built does not print Kubernetes ${KUBE_VERSION}"
+fi
+
+if kwok_ok; then
+	log "kwok ${KWOK_VERSION} already built in ${TOOLS_DIR}/bin"
+else
+	log "building kwok ${KWOK_VERSION} into ${TOOLS_DIR}/bin (a few minutes, once)"
+	mkdir -p "${TOOLS_DIR}/bin"
+	GOBIN="${TOOLS_DIR}/bin" GOFLAGS=-mod=mod "${GO:-go}" install "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+	kwok_ok || die "kwok ${KWOK_VERSION} did not build"
+fi
+
+# module_dir MODULE@VERSION: where the Go module cache holds it (downloaded
+# if need be). Outside any module, so that the gateway's go.mod is not read.
+module_dir() {
+	(cd / && GOFLAGS=-mod=mod "${GO:-go}" mod download -json "$1") | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+if kube_files_ok; then
+	log "kwok's stages and the CRDs already in ${KUBE_DIR}"
+else
+	mkdir -p "${KUBE_DIR}/kwok-stages" "${KUBE_DIR}/crds"
+	dir="$(module_dir "sigs.k8s.io/kwok@${KWOK_VERSION}")"
+	[[ -n "$dir" ]] || die "go mod download sigs.k8s.io/kwok@${KWOK_VERSION} failed"
+	for f in "${KWOK_STAGES[@]}"; do
+		install -m 0644 "${dir}/kustomize/stage/${f}" "${KUBE_DIR}/kwok-stages/"
+	done
+	for c in "${CRDS[@]}"; do
+		dir="$(module_dir "${c%% *}")"
+		[[ -n "$dir" ]] || die "go mod download ${c%% *} failed"
+		install -m 0644 "${dir}/${c#* }" "${KUBE_DIR}/crds/"
+	done
+	printf '%s\n' "${kube_files_version}" >"${KUBE_DIR}/${KUBE_FILES_STAMP}"
+	kube_files_ok || die "kwok's stages or the CRDs are missing in ${KUBE_DIR}"
+	log "copied kwok's stages and the CRDs into ${KUBE_DIR}"
 fi
 
 # vsftpd authenticates through PAM service "vsftpd", which the package ships.
@@ -219,6 +332,9 @@ proftpd_version="$("${SERVERS_DIR}/proftpd/usr/sbin/proftpd" -v 2>&1)" || die "p
 chromium_version="$(chromium-headless-shell --version 2>&1)" || die "chromium-headless-shell --version failed: ${chromium_version}"
 podman_version="$(podman --version 2>&1)" || die "podman --version failed: ${podman_version}"
 prometheus_version="$(prometheus --version 2>&1 | head -n1)" || die "prometheus --version failed: ${prometheus_version}"
+# Read whole: etcd dies of SIGPIPE if head closes the pipe before it is done.
+etcd_version="$(etcd --version 2>&1)" || die "etcd --version failed: ${etcd_version}"
+etcd_version=${etcd_version%%$'\n'*}
 
 if ! getent passwd "$TEST_USER" >/dev/null; then
 	log "creating account ${TEST_USER}"
@@ -246,4 +362,4 @@ if in_ftpusers; then
 	sed -i "/^[[:space:]]*${TEST_USER}[[:space:]]*\$/d" /etc/ftpusers
 fi
 
-log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; ${podman_version}; ${prometheus_version}; helm $("${TOOLS_DIR}/bin/helm" version --short); account ${TEST_USER}"
+log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; ${podman_version}; ${prometheus_version}; helm $("${TOOLS_DIR}/bin/helm" version --short); ${etcd_version}; Kubernetes ${KUBE_VERSION}; $("${TOOLS_DIR}/bin/kwok" --version | cut -d' ' -f1-3); account ${TEST_USER}"

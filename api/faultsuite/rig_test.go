@@ -19,6 +19,7 @@ import (
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/internal/faultproxy"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"github.com/ftpgw/ftpgw/pool"
@@ -141,7 +142,9 @@ func (r *rig) startGateway(t *testing.T, cfg rigConfig) {
 	ts.Start()
 	tr := &http.Transport{}
 	r.pool, r.http = p, ts
-	r.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	// Every response is held to openapi.yaml; TestMain fails the run on
+	// a violation.
+	r.client = &http.Client{Transport: contract.Transport{Next: tr}, Timeout: 30 * time.Second}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		ts.Close()

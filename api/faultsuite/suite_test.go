@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
+	"github.com/ftpgw/ftpgw/internal/contract"
 	"github.com/ftpgw/ftpgw/internal/faultproxy"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 	"go.uber.org/goleak"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 	if gatewayBinary.path != "" {
 		os.RemoveAll(filepath.Dir(gatewayBinary.path))
 	}
-	os.Exit(code)
+	os.Exit(contract.Verdict(code))
 }
 
 // The versions of file.bin: v0 is on the server at the start, v1 is what

@@ -61,8 +61,12 @@ type config struct {
 	Backends   []*config
 	ConfigFile string
 
-	Listen   string
-	Upstream upstream // zero in demo mode until the demo server is up
+	Listen string
+	// MetricsListen, when set, is the address /metrics is served on
+	// instead of Listen's, so that an ingress routing Listen's port does
+	// not publish it.
+	MetricsListen string
+	Upstream      upstream // zero in demo mode until the demo server is up
 
 	MaxSessions        int32
 	MinSessions        int32
@@ -124,6 +128,9 @@ type config struct {
 	MaxTransfers       int
 	MaxClientTransfers int
 	TrustedProxies     []netip.Prefix
+	// MaxRanges is the most parts of a multipart/byteranges answer
+	// (api.Config.MaxRanges).
+	MaxRanges int
 	// Auth is how /files/ requests are authenticated.
 	Auth authSettings
 	// Basic are the settings of --auth basic.
@@ -152,6 +159,8 @@ type config struct {
 	// onListening, if set, is called with the HTTP listener's address
 	// once it is bound (tests listen on 127.0.0.1:0).
 	onListening func(net.Addr)
+	// onMetricsListening is onListening for --metrics-listen's.
+	onMetricsListening func(net.Addr)
 }
 
 // tlsSettings is how the gateway checks an FTPS server's certificate.
@@ -229,8 +238,10 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 // turns them into a config.
 type flagValues struct {
 	upstream, passwordFile, listen    string
+	metricsListen                     string
 	maxSessions, minSessions          int
 	maxTransfers, maxClientTransfers  int
+	maxRanges                         int
 	trustedProxies                    string
 	lifetime, idle, acquire, quiet    time.Duration
 	dial, command, data, abort        time.Duration
@@ -288,10 +299,12 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.BoolVar(&v.check, "check", false, "check the configuration (flags, environment, --config file, and the files they name), print where each backend is served, and exit: 0 when it is valid, 2 when not; nothing is connected to")
 	fs.StringVar(&v.upstream, "upstream", "", "FTP server to serve: ftp://user:pass@host:port/root (root relative to the login directory; /%2F... for an absolute one); ftpes:// for explicit FTPS, ftps:// for implicit FTPS (port 990)")
 	fs.StringVar(&v.passwordFile, "upstream-password-file", "", "file holding the upstream password (trailing newline trimmed); wins over a password in --upstream")
+	fs.StringVar(&v.metricsListen, "metrics-listen", "", "serve /metrics on this address instead of --listen's (e.g. :9090), so that what routes --listen's port to the internet does not publish it; default: on --listen")
 	fs.StringVar(&v.listen, "listen", defaultListen, "HTTP listen address (with --auth none or --demo and no --listen: "+loopbackListen+"); with no authentication, only a loopback address unless --auth none is given")
 	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
 	fs.IntVar(&v.maxTransfers, "max-transfers", 0, "most transfers (a GET sending a file's bytes, a PUT) under way at once; one more waits up to --acquire-timeout for one to end, then gets 503; HEAD, listings and DELETE pass it (0: no cap but --max-sessions; keep it below that to leave them sessions)")
 	fs.IntVar(&v.maxClientTransfers, "max-client-transfers", 0, "most transfers one client (its IP address) may have under way or waiting at once; one more gets 429 at once (0: no cap)")
+	fs.IntVar(&v.maxRanges, "max-ranges", api.DefaultMaxRanges, "most parts of the multipart/byteranges answer to a GET of several ranges, counted after overlapping and adjacent ranges are coalesced; more get the whole file (200); each part may cost a RETR (1: single ranges only)")
 	fs.StringVar(&v.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of the gateway: from them, the client is the right-most address of X-Forwarded-For that is not one of them (default none: the connection's peer)")
 	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
 	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
@@ -464,6 +477,8 @@ func (v *flagValues) validateTransfers() error {
 	case v.maxClientTransfers > v.maxSessions:
 		return fmt.Errorf("--max-client-transfers %d is more than --max-sessions (%d), which would always stop a client first",
 			v.maxClientTransfers, v.maxSessions)
+	case v.maxRanges < 1:
+		return fmt.Errorf("--max-ranges must be 1 (single ranges only) or more, got %d", v.maxRanges)
 	}
 	var err error
 	v.proxies, err = parsePrefixes(v.trustedProxies)
@@ -583,6 +598,15 @@ func (v *flagValues) validateServing() error {
 	if v.authMode == authNone && !v.set["auth"] && !isLoopback(host) {
 		return fmt.Errorf("--listen %q serves beyond this machine with no authentication: give --tokens-file or %s, "+
 			"or --auth none to let anyone who can reach it read, write and delete", v.listen, envTokenVar)
+	}
+	if v.metricsListen != "" {
+		_, port, err := net.SplitHostPort(v.metricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen %q: %v", v.metricsListen, err)
+		}
+		if v.metricsListen == v.listen && port != "0" {
+			return fmt.Errorf("--metrics-listen %q is --listen's address", v.metricsListen)
+		}
 	}
 	return nil
 }
@@ -742,6 +766,7 @@ func (v *flagValues) validateUpstream() error {
 func (v *flagValues) config() *config {
 	cfg := &config{
 		Listen:              v.listen,
+		MetricsListen:       v.metricsListen,
 		MaxSessions:         int32(v.maxSessions),
 		MinSessions:         int32(v.minSessions),
 		MaxSessionLifetime:  v.lifetime,
@@ -767,6 +792,7 @@ func (v *flagValues) config() *config {
 		MaxTransfers:        v.maxTransfers,
 		MaxClientTransfers:  v.maxClientTransfers,
 		TrustedProxies:      v.proxies,
+		MaxRanges:           v.maxRanges,
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		Basic: basicSettings{MaxUsers: v.basicMaxUsers, IdleTimeout: v.basicIdle, MaxSessionsPerUser: int32(v.basicPerUser),
 			FailuresPerUser: v.failuresPerUser, FailuresPerAddress: v.failuresPerAddr, FailureWindow: v.failureWindow},
@@ -896,6 +922,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("backend", cmp.Or(c.Name, "default")),
 		slog.String("mount", cmp.Or(c.Mount, api.DefaultMount)),
 		slog.String("listen", c.Listen),
+		slog.String("metrics_listen", c.MetricsListen),
 		slog.Any("upstream", c.Upstream),
 		slog.Int("max_sessions", int(c.MaxSessions)),
 		slog.Int("min_sessions", int(c.MinSessions)),
@@ -922,6 +949,7 @@ func (c *config) LogValue() slog.Value {
 		slog.Int("max_transfers", c.MaxTransfers),
 		slog.Int("max_client_transfers", c.MaxClientTransfers),
 		slog.Any("trusted_proxies", append([]netip.Prefix{}, c.TrustedProxies...)), // [] rather than null when none
+		slog.Int("max_ranges", c.MaxRanges),
 		slog.Any("auth", c.Auth),
 		slog.Any("cors", c.CORS),
 		slog.String("drain_pause", c.DrainPause.String()),

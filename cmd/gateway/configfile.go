@@ -33,7 +33,7 @@ import (
 
 // gatewayKeys are the settings of the gateway as a whole, which the file
 // holds at its top level only.
-var gatewayKeys = []string{"listen", "log-level", "drain-pause", "shutdown-timeout", "client-idle-timeout", "signing-keys-file"}
+var gatewayKeys = []string{"listen", "metrics-listen", "log-level", "drain-pause", "shutdown-timeout", "client-idle-timeout", "signing-keys-file"}
 
 // backendOnlyKeys are a backend's identity: in its entry only, never on
 // the command line or in the environment beside --config. The first four

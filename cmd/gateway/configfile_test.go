@@ -197,6 +197,7 @@ backends:
     max-transfers: 4
     max-client-transfers: 2
     trusted-proxies: [10.0.0.0/8, 192.0.2.7]
+    max-ranges: 3
 `)
 	cfg, err := loadConfig([]string{"--config", file}, envFrom(nil), io.Discard)
 	if err != nil {
@@ -207,6 +208,9 @@ backends:
 	}
 	if cfg.MaxTransfers != 4 || cfg.MaxClientTransfers != 2 || len(cfg.TrustedProxies) != 2 {
 		t.Errorf("transfers %d, per client %d, proxies %v; want 4, 2, two", cfg.MaxTransfers, cfg.MaxClientTransfers, cfg.TrustedProxies)
+	}
+	if cfg.MaxRanges != 3 {
+		t.Errorf("max-ranges %d, want 3", cfg.MaxRanges)
 	}
 	file = writeConfigFile(t, "auth: none\nbackends:\n  - name: web\n    upstream: ftp://u:p@h/\n    cors-origins: [\"https://a.example, https://b.example\"]\n")
 	if _, err := loadConfig([]string{"--config", file}, envFrom(nil), io.Discard); err == nil || !strings.Contains(err.Error(), ":5: backends[0]: cors-origins: each item must be a single value") {

@@ -101,6 +101,7 @@ func startRunning(t *testing.T, args ...string) *running {
 	})
 	select {
 	case g.addr = <-listening:
+		registerContract(t, "http://"+g.addr.String(), cfg)
 		return g
 	case <-g.done:
 		t.Fatalf("run returned before listening: %v\n%s", g.err, g.stderr.String())

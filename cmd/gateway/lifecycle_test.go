@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/internal/contract"
 )
 
 // writeBigFile writes size pseudo-random bytes to dir/name and returns
@@ -201,6 +203,7 @@ func TestSIGTERMDrainsBinary(t *testing.T) {
 		t.Fatalf("the gateway logged no address: %v", sc.Err())
 	}
 	go io.Copy(io.Discard, logs)
+	t.Cleanup(contract.Register(addr.String()))
 
 	// 256 KiB a millisecond or so: 1 GiB in several seconds, beyond the
 	// pause.

@@ -150,6 +150,9 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 		}
 		defer tokens.Close()
 		acfg := b.apiConfig(p, reg, logger)
+		if cfg.MetricsListen != "" {
+			acfg.Metrics = nil // served on its own listener, below
+		}
 		acfg.Tokens = tokens
 		acfg.Signer = signer
 		if users != nil {
@@ -167,6 +170,15 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	// gateway-wide --client-idle-timeout.
 	first, handler := servers[0], api.Join(servers...)
 
+	if cfg.MetricsListen != "" {
+		stop, err := serveMetrics(cfg, reg, logger)
+		if err != nil {
+			return err
+		}
+		// Deferred before the HTTP server's shutdown, so it runs after it:
+		// /metrics shows the drain to its end.
+		defer stop()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -204,10 +216,36 @@ func run(ctx context.Context, cfg *config, stderr io.Writer) (err error) {
 	return shutdown(srv, served, first, cfg.DrainPause, cfg.ShutdownTimeout, logger)
 }
 
+// serveMetrics serves /metrics of reg on --metrics-listen, and nothing
+// else, until stop is called.
+func serveMetrics(cfg *config, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	if cfg.onMetricsListening != nil {
+		cfg.onMetricsListening(ln.Addr())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go srv.Serve(ln)
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
+
 // printCheck says what --check found: the configuration is valid, and
 // where each backend is served from.
 func printCheck(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "configuration ok: listening on %s\n", cfg.Listen)
+	if cfg.MetricsListen != "" {
+		fmt.Fprintf(w, "  /metrics on %s\n", cfg.MetricsListen)
+	}
 	for _, b := range cfg.all() {
 		fmt.Fprintf(w, "  %s -> %s (backend %s, auth %s)\n", cmp.Or(b.Mount, api.DefaultMount), b.Upstream, cmp.Or(b.Name, "default"), b.Auth.Mode)
 	}
@@ -312,6 +350,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MaxTransfers:        c.MaxTransfers,
 		MaxClientTransfers:  c.MaxClientTransfers,
 		TrustedProxies:      c.TrustedProxies,
+		MaxRanges:           c.MaxRanges,
 	}
 }
 

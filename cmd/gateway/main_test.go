@@ -74,6 +74,7 @@ func TestDemo(t *testing.T) {
 	select {
 	case a := <-listening:
 		base = "http://" + a.String()
+		registerContract(t, base, cfg)
 	case err := <-done:
 		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
 	case <-time.After(10 * time.Second):
@@ -490,6 +491,30 @@ func TestLoadConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "max ranges",
+			args: []string{"--upstream", "ftp://h/", "--max-ranges", "4"},
+			env:  map[string]string{"FTPGW_MAX_RANGES": "9"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxRanges != 4 {
+					t.Errorf("MaxRanges %d, want 4 (the flag over the environment)", c.MaxRanges)
+				}
+			},
+		},
+		{
+			name: "max ranges from the environment, and its default",
+			args: []string{"--upstream", "ftp://h/"},
+			env:  map[string]string{"FTPGW_MAX_RANGES": "1"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxRanges != 1 {
+					t.Errorf("MaxRanges %d, want 1", c.MaxRanges)
+				}
+				if d, err := loadConfig([]string{"--upstream", "ftp://h/"}, envFrom(nil), io.Discard); err != nil || d.MaxRanges != api.DefaultMaxRanges {
+					t.Errorf("default MaxRanges %v (%v), want %d", d, err, api.DefaultMaxRanges)
+				}
+			},
+		},
+		{name: "max ranges zero", args: []string{"--upstream", "ftp://h/", "--max-ranges", "0"}, wantErr: "--max-ranges must be 1 (single ranges only) or more, got 0"},
 		{name: "transfers negative", args: []string{"--upstream", "ftp://h/", "--max-transfers", "-1"}, wantErr: "--max-transfers must be 0 (no cap) or more, got -1"},
 		{name: "transfers over sessions", args: []string{"--upstream", "ftp://h/", "--max-transfers", "9"}, wantErr: "--max-transfers 9 is more than --max-sessions (8)"},
 		{name: "client transfers negative", args: []string{"--upstream", "ftp://h/", "--max-client-transfers", "-2"}, wantErr: "--max-client-transfers must be 0 (no cap) or more, got -2"},
@@ -987,6 +1012,7 @@ func startGatewayEnv(t *testing.T, args []string, env map[string]string) (base s
 	select {
 	case a := <-listening:
 		base = "http://" + a.String()
+		registerContract(t, base, cfg)
 	case err := <-done:
 		cancel()
 		t.Fatalf("run returned before listening: %v\n%s", err, stderr.String())
@@ -1145,7 +1171,7 @@ func (p *testPKI) serverConfig() *tls.Config {
 // The limits given as flags reach the packages that keep them.
 func TestLimitsPassedOn(t *testing.T) {
 	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow", "--trusted-content",
-		"--max-transfers", "3", "--max-client-transfers", "2", "--trusted-proxies", "10.0.0.0/8"}, envFrom(nil), io.Discard)
+		"--max-transfers", "3", "--max-client-transfers", "2", "--trusted-proxies", "10.0.0.0/8", "--max-ranges", "5"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1162,9 +1188,12 @@ func TestLimitsPassedOn(t *testing.T) {
 		!slices.Equal(ac.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) {
 		t.Errorf("api config: MaxTransfers %d, MaxClientTransfers %d, TrustedProxies %v", ac.MaxTransfers, ac.MaxClientTransfers, ac.TrustedProxies)
 	}
+	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxRanges != 5 {
+		t.Errorf("api config: MaxRanges %d, want 5", ac.MaxRanges)
+	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
-	if !strings.Contains(buf.String(), `"max_transfers":3,"max_client_transfers":2,"trusted_proxies":["10.0.0.0/8"]`) {
+	if !strings.Contains(buf.String(), `"max_transfers":3,"max_client_transfers":2,"trusted_proxies":["10.0.0.0/8"],"max_ranges":5`) {
 		t.Errorf("startup log lacks the transfer caps: %s", buf.String())
 	}
 }

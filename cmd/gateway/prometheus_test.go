@@ -290,6 +290,18 @@ func queryCount(api, q string) (int, error) {
 // status is want.
 func httpDo(t *testing.T, method, u string, body io.Reader, hdr map[string]string, want int) string {
 	t.Helper()
+	return httpExchange(t, method, u, body, hdr, want).body
+}
+
+// exchange is a response with its whole body.
+type exchange struct {
+	*http.Response
+	body string
+}
+
+// httpExchange is httpDo that returns the response too.
+func httpExchange(t *testing.T, method, u string, body io.Reader, hdr map[string]string, want int) exchange {
+	t.Helper()
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +321,7 @@ func httpDo(t *testing.T, method, u string, body io.Reader, hdr map[string]strin
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s = %d, want %d: %s", method, u, resp.StatusCode, want, b)
 	}
-	return string(b)
+	return exchange{resp, string(b)}
 }
 
 // families returns the names of the metric families in an exposition

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -107,35 +106,10 @@ func TestReplicasAreStateless(t *testing.T) {
 	}
 }
 
-// replicaResponse is a response with its whole body.
-type replicaResponse struct {
-	*http.Response
-	body string
-}
-
-// replicaDo makes a request and fails t unless its status is want.
-func replicaDo(t *testing.T, method, u, body string, hdr map[string]string, want int) replicaResponse {
+// replicaDo is httpExchange with a body given as a string.
+func replicaDo(t *testing.T, method, u, body string, hdr map[string]string, want int) exchange {
 	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s = %d, want %d: %s", method, u, resp.StatusCode, want, b)
-	}
-	return replicaResponse{resp, string(b)}
+	return httpExchange(t, method, u, strings.NewReader(body), hdr, want)
 }
 
 // with is hdr and one header more.

@@ -334,7 +334,7 @@ func TestChartConfigAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the gateway refuses the chart's configuration: %v\n%s", err, out)
 	}
-	for _, want := range []string{"configuration ok: listening on :8080", "/media/ -> ftpes://gateway:****@ftp.example.com:21/pub (backend media, auth token)", "/archive/ ->"} {
+	for _, want := range []string{"configuration ok: listening on :8080", "/metrics on :9102", "/media/ -> ftpes://gateway:****@ftp.example.com:21/pub (backend media, auth token)", "/archive/ ->"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--check printed\n%s\nwant a line with %q", out, want)
 		}
@@ -393,8 +393,9 @@ func TestChartGracePeriod(t *testing.T) {
 
 // TestChartNetworkPolicy: the pods may connect to the FTP servers' control
 // and passive ports and to the cluster's DNS, nothing else, and be reached
-// on the HTTP port only; without FTP servers listed the chart refuses to
-// render rather than cut the gateway off.
+// on the HTTP port and the metrics port only, each from its own peers;
+// without FTP servers listed the chart refuses to render rather than cut
+// the gateway off.
 func TestChartNetworkPolicy(t *testing.T) {
 	np := render(t, allOn)["NetworkPolicy"]
 	if got := anyStrings(np.get("spec", "policyTypes")); !slices.Equal(got, []string{"Ingress", "Egress"}) {
@@ -404,8 +405,9 @@ func TestChartNetworkPolicy(t *testing.T) {
 		t.Errorf("podSelector's instance %v, want the release's pods", got)
 	}
 	in, _ := np.get("spec", "ingress").([]any)
-	if len(in) != 1 || np.get("spec", "ingress", "0", "ports", "0", "port") != "http" || len(anyStrings(np.get("spec", "ingress", "0", "from"))) != 2 {
-		t.Errorf("ingress %v, want one rule: the http port, from networkPolicy.ingressFrom's two peers", in)
+	if len(in) != 2 || np.get("spec", "ingress", "0", "ports", "0", "port") != "http" || len(anyStrings(np.get("spec", "ingress", "0", "from"))) != 1 ||
+		np.get("spec", "ingress", "1", "ports", "0", "port") != "metrics" || len(anyStrings(np.get("spec", "ingress", "1", "from"))) != 1 {
+		t.Errorf("ingress %v, want two rules: the http port from networkPolicy.ingressFrom's peer, the metrics port from metricsFrom's", in)
 	}
 	// ports lists an egress rule's ports as "21" or "30000-30100".
 	ports := func(rule int) []string {
@@ -489,4 +491,58 @@ func TestChartSchema(t *testing.T) {
 	}
 	// config is the gateway's to check (--check): any key passes here.
 	helm(t, "template", "rel", chart, "--kube-version", kubeV, "--set", "config.no-such-setting=1")
+}
+
+// TestChartMetricsPort: by default /metrics is served on a port of its
+// own (--metrics-listen), which the Service names "metrics" and the
+// ServiceMonitor scrapes, while the Ingress and the HTTPRoute route the
+// http port only, where /metrics answers 404: an ingress does not publish
+// it. With metrics.port 0 it is on the http port, and no metrics port
+// exists.
+func TestChartMetricsPort(t *testing.T) {
+	// ports lists an object's port names at path.
+	ports := func(o object, path ...string) []string {
+		var names []string
+		ps, _ := o.get(path...).([]any)
+		for i := range ps {
+			names = append(names, fmt.Sprint(o.get(append(path, strconv.Itoa(i), "name")...)))
+		}
+		return names
+	}
+	container := []string{"spec", "template", "spec", "containers", "0"}
+	for _, tc := range []struct {
+		name, set, arg, scraped string
+		ports                   []string
+	}{
+		{"default", "metrics.port=9090", "--metrics-listen=:9090", "metrics", []string{"http", "metrics"}},
+		{"other port", "metrics.port=9102", "--metrics-listen=:9102", "metrics", []string{"http", "metrics"}},
+		{"on the http port", "metrics.port=0", "", "http", []string{"http"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := renderArgs(t, "-f", allOn, "--set", tc.set)
+			d := objs["Deployment"]
+			args := anyStrings(d.get(append(container, "args")...))
+			var listen []string
+			for _, a := range args {
+				if strings.HasPrefix(a, "--metrics-listen") {
+					listen = append(listen, a)
+				}
+			}
+			if tc.arg == "" && len(listen) > 0 || tc.arg != "" && !slices.Equal(listen, []string{tc.arg}) {
+				t.Errorf("args %q, want %q", args, tc.arg)
+			}
+			if got := ports(d, append(container, "ports")...); !slices.Equal(got, tc.ports) {
+				t.Errorf("container ports %q, want %q", got, tc.ports)
+			}
+			if got := ports(objs["Service"], "spec", "ports"); !slices.Equal(got, tc.ports) {
+				t.Errorf("Service ports %q, want %q", got, tc.ports)
+			}
+			if got := objs["ServiceMonitor"].get("spec", "endpoints", "0", "port"); got != tc.scraped {
+				t.Errorf("the ServiceMonitor scrapes port %v, want %s", got, tc.scraped)
+			}
+			if got := objs["Ingress"].get("spec", "rules", "0", "http", "paths", "0", "backend", "service", "port", "name"); got != "http" {
+				t.Errorf("the Ingress routes port %v, want http", got)
+			}
+		})
+	}
 }

@@ -103,3 +103,31 @@ func parseQValue(s string) (int, bool) {
 	}
 	return q, true
 }
+
+// AcceptsGzip reports whether an Accept-Encoding header (RFC 9110
+// §12.5.3) lets a response be gzip-encoded: "gzip" (or "x-gzip") with a
+// weight above zero, or "*" above zero where gzip is not named. No header
+// means no coding is wanted (the identity is always acceptable, and a
+// compressed body is no use to a client that did not ask for one).
+// Elements that do not parse are skipped.
+func AcceptsGzip(header string) bool {
+	gzip, star := -1, -1 // weights in thousandths; -1 when not named
+	for elem := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(elem, ";")
+		coding = trimOWS(coding)
+		q, ok := acceptWeight(params)
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+			gzip = max(gzip, q)
+		case coding == "*":
+			star = max(star, q)
+		}
+	}
+	if gzip >= 0 {
+		return gzip > 0
+	}
+	return star > 0
+}

@@ -112,3 +112,51 @@ func FuzzPrefersHTML(f *testing.F) {
 		}
 	})
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   bool
+	}{
+		{"", false},
+		{"gzip", true},
+		{"GZIP", true},
+		{"x-gzip", true},
+		{"gzip, deflate, br", true},
+		{"br;q=1, gzip;q=0.5", true},
+		{"gzip;q=0", false},
+		{"gzip;q=0.000", false},
+		{"gzip;q=0, *", false},
+		{"*", true},
+		{"*;q=0", false},
+		{"identity", false},
+		{"br", false},
+		{"gzip;q=2", false},
+		{"gzip;q=0.001", true},
+		{"deflate, gzip ; q=0.8", true},
+	} {
+		if got := AcceptsGzip(tc.header); got != tc.want {
+			t.Errorf("AcceptsGzip(%q) = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}
+
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"", "gzip", "gzip;q=0, *", "br;q=1, gzip;q=0.5", "*;q=0", "x-gzip;q=0.001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		got := AcceptsGzip(header)
+		// Empty elements never change the answer (RFC 9110 §5.6.1).
+		if again := AcceptsGzip("," + header + ","); again != got {
+			t.Fatalf("AcceptsGzip(%q) = %v but with empty elements %v", header, got, again)
+		}
+		// gzip refused outright is refused, whatever else is there.
+		if AcceptsGzip(header+",gzip;q=0") && !strings.Contains(strings.ToLower(header), "gzip") {
+			t.Fatalf("AcceptsGzip(%q + \",gzip;q=0\") = true", header)
+		}
+		if got && !strings.Contains(strings.ToLower(header), "gzip") && !strings.Contains(header, "*") {
+			t.Fatalf("AcceptsGzip(%q) = true without gzip or *", header)
+		}
+	})
+}

@@ -1,7 +1,9 @@
 package httpsem
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,15 +42,17 @@ type RangeOutcome int
 const (
 	// RangeNone: the whole representation, with 200. It answers a request
 	// without Range and every Range a server may ignore: malformed, of
-	// another unit, or of several ranges.
+	// another unit, or of more ranges than the caller serves.
 	RangeNone RangeOutcome = iota
 	// RangeSingle: the one range, with 206.
 	RangeSingle
 	// RangeUnsatisfiable: 416, with Content-Range: bytes */size.
 	RangeUnsatisfiable
+	// RangeMulti: several ranges, with 206 and multipart/byteranges.
+	RangeMulti
 )
 
-var rangeOutcomeNames = [...]string{"RangeNone", "RangeSingle", "RangeUnsatisfiable"}
+var rangeOutcomeNames = [...]string{"RangeNone", "RangeSingle", "RangeUnsatisfiable", "RangeMulti"}
 
 // String returns the constant's name, so test failures and logs are readable.
 func (o RangeOutcome) String() string {
@@ -65,13 +69,27 @@ func constName(names []string, v int, typ string) string {
 }
 
 // ParseRange reads a Range header of the bytes unit (RFC 9110 §14.1–14.2)
-// against a representation of size bytes, and says how to answer it.
+// against a representation of size bytes, and says how to answer it. The
+// ranges to send are appended to dst[:0] and returned: one for
+// RangeSingle, several for RangeMulti, none otherwise. A caller that
+// passes a small array of its own makes a single range cost no
+// allocation.
+//
+// The satisfiable ranges are sorted by their first byte, and those that
+// overlap or touch are coalesced into one (§14.2 allows both), so the
+// ranges returned are disjoint, in ascending order, with at least one
+// byte between neighbours: a file can be read forward once to serve them,
+// and no byte is sent twice. Unsatisfiable ranges are dropped. Ranges
+// that coalesce into one are RangeSingle. More than maxRanges after
+// coalescing (at least 1: 1 serves no multipart/byteranges at all) is
+// RangeNone: §14.2 lets a server ignore a Range of many ranges, and the
+// whole representation costs the server no more than the bytes it sends,
+// whereas every range may cost it a request of its own upstream.
 //
 // What it does not understand it ignores (RangeNone) rather than rejects: a
 // server may always ignore Range, and 200 with the whole body is never wrong.
-// Several ranges are ignored too, since the gateway writes no
-// multipart/byteranges, unless none of them is satisfiable: the client then
-// gets the 416 that each one alone would have earned.
+// A Range none of whose ranges is satisfiable is RangeUnsatisfiable, the
+// 416 that each alone would have earned.
 //
 // An empty representation is served whole whatever the Range, as net/http
 // serves it: no 206 can carry it, since Content-Range names at least one
@@ -82,20 +100,17 @@ func constName(names []string, v int, typ string) string {
 // Whitespace is allowed around '=', ',' and list elements but not inside a
 // range ("0 - 1" is malformed), and empty list elements are skipped
 // (§5.6.1). A negative size is a caller's bug and gives RangeNone.
-func ParseRange(header string, size int64) (ByteRange, RangeOutcome) {
+func ParseRange(dst []ByteRange, header string, size int64, maxRanges int) ([]ByteRange, RangeOutcome) {
+	dst = dst[:0]
 	if header == "" || len(header) > maxRangeHeader || size <= 0 {
-		return ByteRange{}, RangeNone
+		return dst, RangeNone
 	}
 	unit, set, ok := strings.Cut(header, "=")
 	if !ok || !strings.EqualFold(trimOWS(unit), "bytes") {
-		return ByteRange{}, RangeNone
+		return dst, RangeNone
 	}
 
-	var (
-		first       ByteRange
-		n           int
-		satisfiable bool
-	)
+	n := 0 // well-formed elements, satisfiable or not
 	// Every element is syntax-checked before any is acted on, so one bad
 	// element makes the whole header ignorable, as RFC 9110 §14.2 allows.
 	for elem := range strings.SplitSeq(set, ",") {
@@ -105,25 +120,48 @@ func ParseRange(header string, size int64) (ByteRange, RangeOutcome) {
 		}
 		r, sat, ok := parseRangeSpec(elem, size)
 		if !ok {
-			return ByteRange{}, RangeNone
-		}
-		if n == 0 {
-			first = r
+			return dst[:0], RangeNone
 		}
 		n++
-		satisfiable = satisfiable || sat
+		if sat {
+			dst = append(dst, r)
+		}
 	}
 
 	switch {
 	case n == 0:
-		return ByteRange{}, RangeNone
-	case !satisfiable:
-		return ByteRange{}, RangeUnsatisfiable
-	case n == 1:
-		return first, RangeSingle
-	default:
-		return ByteRange{}, RangeNone
+		return dst, RangeNone
+	case len(dst) == 0:
+		return dst, RangeUnsatisfiable
 	}
+	dst = coalesce(dst)
+	switch {
+	case len(dst) == 1:
+		return dst, RangeSingle
+	case len(dst) > max(maxRanges, 1):
+		return dst[:0], RangeNone
+	}
+	return dst, RangeMulti
+}
+
+// coalesce sorts rs by first byte and merges the ranges that overlap or
+// touch, in place.
+func coalesce(rs []ByteRange) []ByteRange {
+	if len(rs) < 2 {
+		return rs
+	}
+	slices.SortFunc(rs, func(a, b ByteRange) int { return cmp.Compare(a.Start, b.Start) })
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		// End < size <= MaxInt64, so End+1 cannot overflow.
+		if r.Start <= last.End+1 {
+			last.End = max(last.End, r.End)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // parseRangeSpec parses one int-range or suffix-range and resolves it against
