@@ -244,6 +244,7 @@ func TestGetReprDigest(t *testing.T) {
 			{"sha-256", http.MethodHead, []string{"Want-Repr-Digest", "sha-256=3"}, 200, sha256Field(old)},
 			{"sha-512", http.MethodGet, []string{"Want-Repr-Digest", "sha-512=3, sha-256=1"}, 200, sha512Field(old)},
 			{"a range", http.MethodGet, []string{"Want-Repr-Digest", "sha-256=3", "Range", "bytes=10-19"}, 206, sha256Field(old)},
+			{"several ranges", http.MethodGet, []string{"Want-Repr-Digest", "sha-256=3", "Range", "bytes=0-9,100-109"}, 206, sha256Field(old)},
 			{"content of the whole", http.MethodGet, []string{"Want-Content-Digest", "sha-256=3"}, 200, sha256Field(old)},
 			{"content of a range", http.MethodGet, []string{"Want-Content-Digest", "sha-256=3", "Range", "bytes=10-19"}, 206, ""},
 			{"nothing acceptable", http.MethodGet, []string{"Want-Repr-Digest", "sha-256=0, md5=4"}, 200, ""},
@@ -255,7 +256,7 @@ func TestGetReprDigest(t *testing.T) {
 			if code != tc.status || h.Get("Repr-Digest") != tc.want {
 				t.Errorf("%s: %d, Repr-Digest %q; want %d, %q", tc.name, code, h.Get("Repr-Digest"), tc.status, tc.want)
 			}
-			if tc.status == 206 && !bytes.Equal(b, old[10:20]) || tc.method == http.MethodGet && tc.status == 200 && !bytes.Equal(b, old) {
+			if tc.status == 206 && tc.name != "several ranges" && !bytes.Equal(b, old[10:20]) || tc.method == http.MethodGet && tc.status == 200 && !bytes.Equal(b, old) {
 				t.Errorf("%s: the body is not the file's", tc.name)
 			}
 		}
