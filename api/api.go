@@ -266,6 +266,8 @@ type Server struct {
 	// live are the backend's transfers in flight, for GET /transfers
 	// (live.go).
 	live *liveSet
+	// digests are the digests known of file versions (digest.go).
+	digests digestCache
 	// draining is set by Drain: /readyz answers 503 from then on.
 	draining atomic.Bool
 	// uploadKey is Config.UploadKey, or a random one.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,16 @@ func TestBadReplies(t *testing.T) {
 			c.Default(cmd, arg)
 		}
 	}
+	// afterRename replaces cmd's reply once a rename has been made.
+	afterRename := func(cmd string, h ftptest.Handler) ftptest.Handler {
+		return func(c *ftptest.Conn, arg string) {
+			if slices.ContainsFunc(c.Server().Commands(), func(l string) bool { return strings.HasPrefix(l, "RNTO ") }) {
+				h(c, arg)
+				return
+			}
+			c.Default(cmd, arg)
+		}
+	}
 	etag := func(size int64, mod time.Time) string { return fmt.Sprintf(`"%x-%x"`, size, mod.UnixNano()) }
 	// Past the years Unix nanoseconds can count, seconds and nanoseconds:
 	// the wrapped nanoseconds of two times 2^64 ns apart were one tag.
@@ -176,7 +187,10 @@ func TestBadReplies(t *testing.T) {
 		// the target; one whose date cannot be read is, without an ETag.
 		{name: "PUT: SIZE of the stored file abc", put: true, cmd: "SIZE", reply: onTemp("SIZE", reply(213, "abc")),
 			status: 502, detail: malformed, dataMax: 1},
-		{name: "PUT: MDTM of the new file abc", put: true, cmd: "MDTM", reply: reply(213, "abc"),
+		{name: "PUT: MDTM of the new file abc", opts: []ftptest.Option{noMLST}, put: true, cmd: "MDTM", reply: afterRename("MDTM", reply(213, "abc")),
+			status: 204, header: map[string]string{"ETag": "", "Last-Modified": ""}, dataMax: 1},
+		// Where MLST is offered, the new file is looked at with MLST.
+		{name: "PUT: MLST of the new file abc", put: true, cmd: "MLST", reply: afterRename("MLST", reply(250, "abc")),
 			status: 204, header: map[string]string{"ETag": "", "Last-Modified": ""}, dataMax: 1},
 	}
 	for _, row := range rows {

@@ -57,7 +57,7 @@ func isUploadTemp(name string) bool {
 	default:
 		return false
 	}
-	return isLowerHex(hexPart)
+	return allLowerHex(hexPart)
 }
 
 // leftover is a temporary file waiting to be deleted. path, pool and

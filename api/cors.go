@@ -45,6 +45,7 @@ var (
 		"Authorization", "Content-Type", "X-Request-Id", "Destination", "Overwrite",
 		"Upload-Complete", "Upload-Draft-Interop-Version", "Upload-Offset", "Upload-Length",
 		"Tus-Resumable", "Upload-Metadata", "Upload-Concat", "Upload-Checksum", "Upload-Defer-Length",
+		"Content-Digest", "Repr-Digest", "Want-Content-Digest", "Want-Repr-Digest",
 	}
 	corsDefaultExposed = []string{
 		"Content-Range", "Accept-Ranges", "Content-Length", "ETag", "Last-Modified", "Content-Disposition",
@@ -91,7 +92,9 @@ type CORS struct {
 	// the headers of resumable uploads
 	// (Upload-Complete, Upload-Draft-Interop-Version, Upload-Offset,
 	// Upload-Length, Tus-Resumable, Upload-Metadata, Upload-Concat,
-	// Upload-Checksum, Upload-Defer-Length). Compared without case.
+	// Upload-Checksum, Upload-Defer-Length) and digests (Content-Digest,
+	// Repr-Digest, Want-Content-Digest, Want-Repr-Digest). Compared
+	// without case.
 	AllowedHeaders []string
 	// ExposedHeaders are response headers a page may read besides the
 	// defaults, which stay: Content-Range, Accept-Ranges, Content-Length,

@@ -178,6 +178,21 @@ func uploadTooLarge(limit int64, cause error) error {
 	return &problem{status: http.StatusRequestEntityTooLarge, detail: "the body is larger than the " + strconv.FormatInt(limit, 10) + " bytes an upload may have", cause: cause}
 }
 
+// badDigestField is an upload's Content-Digest or Repr-Digest (field)
+// that cannot be read; why says how, without quoting it.
+func badDigestField(field, why string) error {
+	return badRequest("the "+field+" field "+why, nil)
+}
+
+// digestMismatch is an upload whose body does not match the digest field
+// gives of it with algo: the body, or the digest, was damaged on its way.
+// 400, as a Content-MD5 that did not match was: the request contradicts
+// itself, and repeating it unchanged cannot succeed (422 would say that
+// the content is sound but its meaning unacceptable).
+func digestMismatch(field, algo string) error {
+	return badRequest("the body does not match its "+field+" ("+algo+"); nothing was stored", nil)
+}
+
 func conflict(detail string, cause error) error {
 	return &problem{status: http.StatusConflict, detail: detail, cause: cause}
 }
@@ -501,7 +516,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	// Validators, lengths and the disposition set for the success path
 	// must not describe the problem document.
-	for _, k := range []string{"ETag", "Last-Modified", "Content-Length", "Accept-Ranges", "Content-Disposition"} {
+	for _, k := range []string{"ETag", "Last-Modified", "Content-Length", "Accept-Ranges", "Content-Disposition", "Repr-Digest"} {
 		h.Del(k)
 	}
 	h.Set("Content-Type", "application/problem+json")

@@ -89,6 +89,9 @@ type gatewayOptions struct {
 	maxTransfers, maxClientTransfers int
 	trustedProxies                   []netip.Prefix
 	maxRanges                        int // api.Config.MaxRanges
+	// ftpd, when set, is the FTP server of kind to use instead of a new
+	// one: a second gateway on it is another replica.
+	ftpd *realftpd.Server
 	// basic, when set, serves the backend in Basic passthrough: Users
 	// with these settings (the Pool field of which is filled in), and
 	// the api's failed-login limits.
@@ -109,7 +112,10 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	ftpd := realftpd.Start(t, kind, o.server)
+	ftpd := o.ftpd
+	if ftpd == nil {
+		ftpd = realftpd.Start(t, kind, o.server)
+	}
 	trace := &commandTrace{}
 	conn := ftpcore.Config{
 		Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password,

@@ -98,7 +98,7 @@ const changedTries = 3
 
 // fileHeaders are the headers serveFile sets, dropped when it starts over.
 var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ranges", "Content-Type", "Content-Length",
-	"X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition"}
+	"X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition", "Repr-Digest"}
 
 // serveEntry answers a GET or HEAD of the entry e at full, whatever it is;
 // download is the client's ?download=1, for a file, and slot the request's
@@ -147,6 +147,12 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 	sp, err := selectSpan(h, r, v, e.Size, s.cfg.MaxRanges)
 	if err != nil {
 		return err
+	}
+	if wantsDigest(r.Header) {
+		if err := s.setReprDigest(w, r, c, full, e, v, sp.status == http.StatusOK, slot); err != nil {
+			h.Del("Content-Range") // not of the problem document
+			return err
+		}
 	}
 	var parts *byteranges
 	if sp.ranges != nil {

@@ -45,6 +45,10 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	digests, err := parseUploadDigests(r.Header)
+	if err != nil {
+		return err
+	}
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
@@ -58,6 +62,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	live := s.beginLive(r, clean, r.ContentLength)
 	defer s.live.end(live)
 
+	r.Body = digests.wrap(r.Body)
+	defer digests.stop()
+	u.digests = digests
 	n, err := s.receiveBody(w, r, u.stor, live)
 	if err == nil {
 		err = s.finishUpload(ctx, conn, r, &u, n)
@@ -69,9 +76,13 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	// The new version has no ETag yet: it was written within the current
 	// second, like any other version written now (settle.go). Its date
 	// measures the FTP server's clock.
-	if mod, err := conn.ModTime(ctx, u.full); err == nil {
-		s.clock.observe(mod, time.Now())
-		w.Header().Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	if u.writtenErr == nil {
+		s.clock.observe(u.written.ModTime, time.Now())
+		w.Header().Set("Last-Modified", u.written.ModTime.UTC().Format(http.TimeFormat))
+		s.rememberUpload(r, u.full, u.written, u.sums)
+	}
+	if f := digests.answerField(&u.sums); f != "" {
+		w.Header().Set("Repr-Digest", f)
 	}
 	if u.existed {
 		w.WriteHeader(http.StatusNoContent)
@@ -145,6 +156,14 @@ type upload struct {
 	full, tmp string
 	existed   bool // the answer is 204, not 201
 	stor      *ftpcore.Upload
+	// digests, if not nil, hashed the body: finishUpload checks them
+	// before the rename and leaves the body's digests in sums.
+	digests *uploadDigests
+	sums    digestSet
+	// written is what a look at full right after the rename, under the
+	// name's lock, found there, or writtenErr why it found nothing.
+	written    ftpcore.Entry
+	writtenErr error
 }
 
 // startUpload does on c everything that can refuse the upload, before the
@@ -253,6 +272,12 @@ func (s *Server) finishUpload(ctx context.Context, c *ftpcore.Conn, r *http.Requ
 	if err := u.stor.Close(); err != nil {
 		return err
 	}
+	if u.digests != nil {
+		u.sums = u.digests.sums()
+		if err := u.digests.verify(&u.sums); err != nil {
+			return err
+		}
+	}
 	stored, err := c.Size(ctx, u.tmp)
 	if err != nil {
 		return err
@@ -274,7 +299,30 @@ func (s *Server) finishUpload(ctx context.Context, c *ftpcore.Conn, r *http.Requ
 	if fe := (*ftpcore.Error)(nil); errors.As(err, &fe) && fe.Cmd == "RNTO" {
 		err = whyRefused(ctx, c, refusedRename, u.full, err)
 	}
+	if err == nil {
+		u.written, u.writtenErr = writtenEntry(ctx, c, u.full, n)
+	}
 	return err
+}
+
+// writtenEntry looks at the n bytes just renamed to full: with MLST where
+// the server has it, for the unique fact that keys the upload's digests
+// (rememberUpload), in the one round trip MDTM takes elsewhere.
+func writtenEntry(ctx context.Context, c *ftpcore.Conn, full string, n int64) (ftpcore.Entry, error) {
+	if c.HasFeature("MLST") {
+		e, err := c.Stat(ctx, full)
+		switch {
+		case err != nil:
+			return e, err
+		case e.Type != ftpcore.EntryFile || e.Size != n:
+			return e, errors.New("api: another file is at the name just written")
+		case !e.ModTime.IsZero():
+			return e, nil
+		}
+		// An MLST without the modify fact: the date is MDTM's.
+	}
+	mod, err := c.ModTime(ctx, full)
+	return ftpcore.Entry{Type: ftpcore.EntryFile, Size: n, ModTime: mod}, err
 }
 
 func tempName() string {

@@ -175,7 +175,7 @@ var errNoUpload = notFound("no such upload: it completed, was cancelled or expir
 // ID that verifies is decoded further.
 func (s *Server) decodeUploadID(clean, raw string) (uploadID, error) {
 	parts := strings.Split(raw, ".")
-	if len(parts) != 4 || len(parts[0]) != 2*resumableNonceLen || !isLowerHex(parts[0]) || len(parts[2]) > maxCondsLen {
+	if len(parts) != 4 || len(parts[0]) != 2*resumableNonceLen || !allLowerHex(parts[0]) || len(parts[2]) > maxCondsLen {
 		return uploadID{}, errNoUpload
 	}
 	id := uploadID{nonce: parts[0], length: -1, condsRaw: parts[2]}
@@ -198,9 +198,10 @@ func (s *Server) decodeUploadID(clean, raw string) (uploadID, error) {
 	return id, nil
 }
 
-func isLowerHex(s string) bool {
+// allLowerHex reports whether s is lowercase hex digits only.
+func allLowerHex(s string) bool {
 	for _, b := range []byte(s) {
-		if (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+		if !isLowerHex(b) {
 			return false
 		}
 	}
@@ -232,34 +233,51 @@ func isUploadRequest(r *http.Request) bool {
 	return present || err != nil || r.Method == http.MethodPatch
 }
 
-// sfBoolean parses a Structured Field Boolean (RFC 9651 §3.3.6) with no
-// parameters; ok is false for anything else, which the draft says to
-// ignore (§4.1.2).
-func sfBoolean(v []string) (b, ok bool) {
-	if len(v) != 1 {
+// itemBoolean parses an Item field whose value is a Boolean (RFC 9651
+// §3.3.6), its parameters dropped; ok is false for anything else, which
+// the draft says to ignore (§4.1.2), and for a field given twice.
+func itemBoolean(v []string) (b, ok bool) {
+	p, ok := itemParser(v)
+	if !ok || p.peek() != '?' || p.i+1 >= len(p.s) || p.s[p.i+1] != '0' && p.s[p.i+1] != '1' {
 		return false, false
 	}
-	switch strings.TrimSpace(v[0]) {
-	case "?1":
-		return true, true
-	case "?0":
-		return false, true
-	}
-	return false, false
+	b = p.s[p.i+1] == '1'
+	p.i += 2
+	return b, p.itemEnd()
 }
 
-// sfInteger parses a non-negative Structured Field Integer (RFC 9651
-// §3.3.1, at most 15 digits) with no parameters.
-func sfInteger(v []string) (n int64, ok bool) {
+// itemInteger parses an Item field whose value is a non-negative Integer
+// (RFC 9651 §3.3.1, 15 digits at most), its parameters dropped.
+func itemInteger(v []string) (n int64, ok bool) {
+	p, ok := itemParser(v)
+	if !ok || !isDigit(p.peek()) {
+		return 0, false
+	}
+	val, err := p.number()
+	if err != nil || val.kind != sfInteger {
+		return 0, false
+	}
+	return val.num, p.itemEnd()
+}
+
+// itemParser starts the parse of an Item field of one line (structured.go).
+func itemParser(v []string) (*sfParser, bool) {
 	if len(v) != 1 {
-		return 0, false
+		return nil, false
 	}
-	s := strings.TrimSpace(v[0])
-	if s == "" || len(s) > 15 || strings.TrimLeft(s, "0123456789") != "" {
-		return 0, false
+	p := &sfParser{s: v[0]}
+	p.skipSP()
+	return p, true
+}
+
+// itemEnd parses the Item's parameters and checks that nothing follows
+// them but spaces.
+func (p *sfParser) itemEnd() bool {
+	if p.params() != nil {
+		return false
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
+	p.skipSP()
+	return p.done()
 }
 
 // uploadPaths are an upload's two names on the FTP server.
@@ -334,7 +352,7 @@ var errUploadBusy = conflict("another request is appending to this upload; retry
 // carries Upload-Complete (§4.2). One whose value is not a Boolean is
 // ignored (§4.1.2), and the PUT is a plain one.
 func wantsResumable(r *http.Request) bool {
-	_, ok := sfBoolean(r.Header.Values(hdrUploadComplete))
+	_, ok := itemBoolean(r.Header.Values(hdrUploadComplete))
 	return ok
 }
 
@@ -393,12 +411,12 @@ type piece struct {
 func readPiece(r *http.Request, id uploadID, offset int64) (piece, error) {
 	var p piece
 	var ok bool
-	if p.complete, ok = sfBoolean(r.Header.Values(hdrUploadComplete)); !ok {
+	if p.complete, ok = itemBoolean(r.Header.Values(hdrUploadComplete)); !ok {
 		return p, badRequest("Upload-Complete must be ?0 or ?1", nil)
 	}
 	p.length = -1
 	if v := r.Header.Values(hdrUploadLength); len(v) > 0 {
-		n, ok := sfInteger(v)
+		n, ok := itemInteger(v)
 		if !ok {
 			return p, badRequest("Upload-Length must be a non-negative integer", nil)
 		}
@@ -751,7 +769,7 @@ func (s *Server) appendUpload(w http.ResponseWriter, r *http.Request) error {
 		return &problem{status: http.StatusUnsupportedMediaType, detail: "an append is a PATCH of type " + partialUploadType,
 			header: http.Header{"Accept-Patch": {partialUploadType}}}
 	}
-	offset, ok := sfInteger(r.Header.Values(hdrUploadOffset))
+	offset, ok := itemInteger(r.Header.Values(hdrUploadOffset))
 	if !ok {
 		return badRequest("Upload-Offset must be a non-negative integer", nil)
 	}

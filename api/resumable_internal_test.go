@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,28 +50,30 @@ func FuzzUploadID(f *testing.F) {
 	})
 }
 
-// FuzzStructuredFields: sfInteger and sfBoolean take what RFC 9651 spells
-// as a non-negative Integer (15 digits at most) or a Boolean, with
-// optional surrounding spaces, and nothing else; they never panic.
+// FuzzStructuredFields: itemInteger and itemBoolean take what RFC 9651
+// spells as a non-negative Integer (15 digits at most) or a Boolean, with
+// optional spaces around it and parameters after it, and nothing else;
+// they never panic.
 func FuzzStructuredFields(f *testing.F) {
 	for _, s := range []string{"0", "42", " 7 ", "-1", "1.5", "999999999999999", "1000000000000000", "?1", "?0", "?2", "", "1;a=b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		if n, ok := sfInteger([]string{v}); ok {
-			d := strings.TrimSpace(v)
-			if n < 0 || len(d) == 0 || len(d) > 15 || strings.Trim(d, "0123456789") != "" {
-				t.Fatalf("sfInteger(%q) = %d, true", v, n)
+		bare, _, _ := strings.Cut(strings.TrimLeft(v, " "), ";")
+		bare = strings.TrimRight(bare, " ")
+		if n, ok := itemInteger([]string{v}); ok {
+			if n < 0 || len(bare) == 0 || len(bare) > 15 || strings.Trim(bare, "0123456789") != "" || strconv.FormatInt(n, 10) != strings.TrimLeft(bare, "0") && n != 0 {
+				t.Fatalf("itemInteger(%q) = %d, true", v, n)
 			}
 		}
-		if b, ok := sfBoolean([]string{v}); ok {
+		if b, ok := itemBoolean([]string{v}); ok {
 			want := map[string]bool{"?1": true, "?0": false}
-			w, known := want[strings.TrimSpace(v)]
+			w, known := want[bare]
 			if !known || w != b {
-				t.Fatalf("sfBoolean(%q) = %v, true", v, b)
+				t.Fatalf("itemBoolean(%q) = %v, true", v, b)
 			}
 		}
-		if _, ok := sfInteger([]string{v, v}); ok {
+		if _, ok := itemInteger([]string{v, v}); ok {
 			t.Fatal("sfInteger took a field given twice")
 		}
 	})

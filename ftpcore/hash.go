@@ -85,7 +85,7 @@ func (c *Conn) Hash(ctx context.Context, path, algo string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return hexIn(rep, "HASH", algo)
+			return hashIn(rep, algo)
 		}
 	}
 	for _, hc := range hashCommands {
@@ -100,9 +100,25 @@ func (c *Conn) Hash(ctx context.Context, path, algo string) (string, error) {
 	return "", &Error{Cmd: "HASH", Code: StatusNotImplemented, Msg: "server offers no " + algo + " checksum"}
 }
 
+// hashIn finds the digest in a reply to HASH: on the line that reads
+// "<algo> <start>-<end> <hex> <path>" (the draft's §3.1; proftpd sends
+// "213-Computing SHA-256 digest" before it). A reply that names another
+// algorithm, whose digest may well have the same length, is a
+// *ProtocolError.
+func hashIn(rep *Reply, algo string) (string, error) {
+	want := hashHexLen[algo]
+	for _, line := range rep.Lines {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.EqualFold(f[0], algo) && (want == 0 || len(f[2]) == want) && isHex(f[2]) {
+			return strings.ToLower(f[2]), nil
+		}
+	}
+	return "", &ProtocolError{Cmd: "HASH", Msg: fmt.Sprintf("no %s digest in reply %q", algo, truncateString(rep.Msg(), 128))}
+}
+
 // hexIn finds the digest in a checksum reply: the first word of the right
-// length made only of hex digits. HASH replies read "213 SHA-256 0-49
-// <hex> name"; X commands answer "250 <hex>" or "213 <hex>" and variants.
+// length made only of hex digits. X commands answer "250 <hex>" or "213
+// <hex>" and variants.
 func hexIn(rep *Reply, cmd, algo string) (string, error) {
 	want := hashHexLen[algo]
 	for _, line := range rep.Lines {

@@ -72,6 +72,32 @@ func TestHash(t *testing.T) {
 			t.Error("a bad digest reply left the Conn unusable; the exchange itself completed")
 		}
 	})
+	t.Run("HASH replies", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			lines []string
+			ok    bool
+		}{
+			{"proftpd's", []string{"Computing SHA-256 digest", "SHA-256 0-0 " + sha256hex + " /f"}, true},
+			{"another algorithm of that length", []string{"SHA3-256 0-0 " + sha256hex + " /f"}, false},
+			{"the digest in the path only", []string{"SHA-256 0-0 x /" + sha256hex}, false},
+			{"no algorithm", []string{sha256hex}, false},
+		} {
+			srv := ftptest.NewServer(t, ftptest.WithFeatures("EPSV", "HASH SHA-256*;SHA3-256"))
+			srv.Handle("HASH", func(c *ftptest.Conn, arg string) { c.ReplyLines(213, tc.lines...) })
+			c := dialTest(t, srv)
+			h, err := c.Hash(t.Context(), "/f", HashSHA256)
+			var pe *ProtocolError
+			switch {
+			case tc.ok && (err != nil || h != sha256hex):
+				t.Errorf("%s: %q %v", tc.name, h, err)
+			case !tc.ok && !errors.As(err, &pe):
+				t.Errorf("%s: %q %v, want a ProtocolError", tc.name, h, err)
+			case !c.Usable():
+				t.Errorf("%s: the Conn is unusable", tc.name)
+			}
+		}
+	})
 	t.Run("no checksum support", func(t *testing.T) {
 		srv := ftptest.NewServer(t)
 		c := dialTest(t, srv)

@@ -115,6 +115,9 @@ func (c *Conn) builtin(cmd string) func(arg string) {
 			c.Reply(225, "No transfer to abort.")
 		}
 	}
+	if fn := c.hashBuiltin(cmd); fn != nil {
+		return fn
+	}
 	return c.extBuiltin(cmd)
 }
 
@@ -196,6 +199,9 @@ func (c *Conn) cmdFEAT(string) {
 func (c *Conn) cmdOPTS(arg string) {
 	if upper(strings.TrimSpace(arg)) == "UTF8 ON" {
 		c.Reply(200, "Always in UTF8 mode.")
+		return
+	}
+	if c.optsHASH(arg) {
 		return
 	}
 	c.Reply(501, "Option not understood.")

@@ -50,6 +50,7 @@ type Conn struct {
 	loggedIn bool
 	rest     int64
 	rnfr     string
+	hashAlgo string // OPTS HASH's choice; "" for FEAT's
 }
 
 // line is one command line read from the client.

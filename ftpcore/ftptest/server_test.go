@@ -493,19 +493,27 @@ func TestFileCommands(t *testing.T) {
 			s.PutFile("/a.txt", []byte("hello\n"), mod)
 			s.PutFile("/d/e.txt", []byte("e"), mod)
 			c := dialLogin(t, s)
-			for _, step := range tt.script {
-				line, rest, _ := strings.Cut(step, " => ")
-				code, text, hasText := strings.Cut(rest, " ")
-				want, _ := strconv.Atoi(code)
-				got := c.cmd(line, want)
-				if hasText && strings.Join(got, "|") != text {
-					t.Errorf("%s: reply %q, want %q", line, strings.Join(got, "|"), text)
-				}
-			}
+			runScript(t, c, tt.script)
 			if tt.check != nil {
 				tt.check(t, s)
 			}
 		})
+	}
+}
+
+// runScript sends each step's command ("COMMAND => code [text]") and
+// checks the reply's code and, where given, its text (lines joined with
+// "|").
+func runScript(t *testing.T, c *client, script []string) {
+	t.Helper()
+	for _, step := range script {
+		line, rest, _ := strings.Cut(step, " => ")
+		code, text, hasText := strings.Cut(rest, " ")
+		want, _ := strconv.Atoi(code)
+		got := c.cmd(line, want)
+		if hasText && strings.Join(got, "|") != text {
+			t.Errorf("%s: reply %q, want %q", line, strings.Join(got, "|"), text)
+		}
 	}
 }
 
@@ -971,5 +979,42 @@ func TestCloseNoLeak(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after Close\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHashCommands: HASH, OPTS HASH and the X commands answer with the
+// file's real digests where FEAT lists them, and not otherwise.
+func TestHashCommands(t *testing.T) {
+	const (
+		sha256Hello = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+		sha512Hello = "e7c22b994c59d9cf2b48e549b1e24666636045930d3da7c1acb299d1c3b7f931f94aae41edda2c2b207a36e10f8bcb8d45223e54878f5b316e7ce3b6bc019629"
+	)
+	mod := time.Date(2023, 11, 24, 4, 12, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name   string
+		feats  []string
+		script []string
+	}{
+		{"HASH", []string{"HASH SHA-256*;SHA-512"}, []string{
+			"HASH a.txt => 213 SHA-256 0-6 " + sha256Hello + " a.txt",
+			"OPTS HASH => 200 SHA-256",
+			"OPTS HASH MD5 => 501", "OPTS HASH sha-512 => 200 SHA-512",
+			"HASH /a.txt => 213 SHA-512 0-6 " + sha512Hello + " /a.txt",
+			"HASH nope => 550", "HASH d => 550",
+			"XSHA256 a.txt => 502",
+		}},
+		{"X commands", []string{"XSHA256", "XSHA512"}, []string{
+			"XSHA256 a.txt => 250 " + sha256Hello, "XSHA512 a.txt => 250 " + sha512Hello,
+			"XSHA256 nope => 550", "HASH a.txt => 502", "OPTS HASH SHA-256 => 501",
+		}},
+		{"none", nil, []string{"HASH a.txt => 502", "XSHA256 a.txt => 502", "OPTS HASH SHA-256 => 501"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewServer(t, WithFeatures(append([]string{"EPSV", "SIZE"}, tt.feats...)...))
+			s.PutFile("/a.txt", []byte("hello\n"), mod)
+			s.Mkdir("/d")
+			c := dialLogin(t, s)
+			runScript(t, c, tt.script)
+		})
 	}
 }
