@@ -15,7 +15,7 @@
 // 127.0.0.1 only; every child process (vsftpd, the gateway, curl, strace)
 // is stopped when it ends, on Ctrl-C too.
 //
-//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-write BENCHMARKS.md]
+//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-resumable-only] [-write BENCHMARKS.md]
 package main
 
 import (
@@ -45,6 +45,9 @@ type options struct {
 	// multirangeOnly runs workload i alone: no comparison with direct
 	// FTP, no soak.
 	multirangeOnly bool
+	// resumableOnly runs workload j alone: no comparison with direct
+	// FTP, no soak.
+	resumableOnly bool
 }
 
 func main() {
@@ -60,9 +63,11 @@ func main() {
 	flag.IntVar(&o.soakClients, "soak-clients", 8, "concurrent clients of the soak")
 	flag.BoolVar(&o.soakOnly, "soak-only", false, "run only the soak, not the comparisons with direct FTP")
 	flag.BoolVar(&o.multirangeOnly, "multirange-only", false, "run only workload i: several ranges in one request against the same ranges one by one")
+	flag.BoolVar(&o.resumableOnly, "resumable-only", false, "run only workload j: a resumable upload in pieces against one PUT of the same file")
 	flag.Parse()
 	if flag.NArg() > 0 || o.runs < 1 || o.clients < 1 || o.duration <= 0 || *sizeMiB < 1 || *upMiB < 1 ||
-		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) || (o.soakOnly && o.multirangeOnly) {
+		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) || (o.soakOnly && o.multirangeOnly) ||
+		(o.resumableOnly && (o.soakOnly || o.multirangeOnly)) {
 		flag.Usage()
 		os.Exit(2)
 	}

@@ -130,6 +130,14 @@ func render(r *results) string {
 		fmt.Fprintf(&b, "\n- %s\n", multirangeDetail(r.multirange))
 		return b.String()
 	}
+	if r.resumableOnly {
+		fmt.Fprintf(&b, "Workload j alone (-resumable-only): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", o.runs, sizeName(o.bigSize))
+		b.WriteString("| Workload | Metric | Resumable | One PUT | Ratio | Target | |\n")
+		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
+		renderResumable(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }, r.resumable, o.bigSize)
+		fmt.Fprintf(&b, "\n- %s\n", resumableDetail(r.resumable))
+		return b.String()
+	}
 	if !r.compared {
 		b.WriteString("The soak alone (-soak-only): no comparison with direct FTP.\n")
 		renderSoak(&b, r.soak)
@@ -178,6 +186,7 @@ func render(r *results) string {
 	row("g. "+big+" GET under strace", "splice calls / bytes spliced", spliceCell(r.splice, o.bigSize), "", "",
 		"body spliced", spliceVerdict(r.splice, o.bigSize))
 	renderMultirange(row, r.multirange, o.bigSize)
+	renderResumable(row, r.resumable, o.bigSize)
 	if q := r.soak; q.skipped != "" {
 		row("h. soak", "", q.skipped, "", "", "", "")
 	} else {
@@ -207,6 +216,7 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "- f. gateway CPU-seconds per GiB: GET %s; PUT %s\n", list(r.getCPU, "%.2f"), list(r.putCPU, "%.2f"))
 	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
 	fmt.Fprintf(&b, "- %s\n", multirangeDetail(r.multirange))
+	fmt.Fprintf(&b, "- %s\n", resumableDetail(r.resumable))
 	renderSoak(&b, r.soak)
 	return b.String()
 }
@@ -386,7 +396,8 @@ const header = `# Benchmarks
 test servers like ` + "`make test`" + ` and strace, then runs ` + "`go run ./bench -write BENCHMARKS.md`" + `,
 which prints a table and appends it here. ` + "`go run ./bench -h`" + ` lists the knobs
 (` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `, ` + "`-soak`" + `,
-` + "`-soak-clients`" + `, ` + "`-soak-only`" + `, ` + "`-multirange-only`" + `). A run takes about fifteen minutes with the
+` + "`-soak-clients`" + `, ` + "`-soak-only`" + `, ` + "`-multirange-only`" + `,
+` + "`-resumable-only`" + `). A run takes about fifteen minutes with the
 defaults, ten of them the soak (h); ` + "`make bench SOAK=0`" + ` leaves it out.
 
 In one run the bench builds ` + "`./cmd/gateway`" + `, starts vsftpd on 127.0.0.1
@@ -447,6 +458,15 @@ compare numbers within one results section.
   strace serves one GET of 4 ranges, each an eighth of the big file, one
   in every other eighth; met when at least 90% of their bytes went
   through splice.
+- **j. resumable upload** (` + "`-resumable-only`" + ` runs it alone): one client on
+  one keep-alive connection uploads the big file through the gateway as a
+  resumable upload (draft-ietf-httpbis-resumable-upload: an empty PUT with
+  Upload-Complete: ?0, then PATCHes of 64 MiB at the offset reached, the
+  last with ?1), and as one plain PUT, both read from the same file in the
+  page cache and checked for size on the server; the row is each side's
+  MiB/s and their ratio. What it shows is what a creation and, per piece,
+  the taking and giving back of the upload (two renames), its SIZE and an
+  APPE cost against one STOR.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),

@@ -59,11 +59,14 @@ type results struct {
 	mem        memResult
 	splice     spliceResult
 	multirange multirangeResult
+	resumable  resumableResult
 
-	compared bool // a to g and i ran (not -soak-only)
+	compared bool // a to g, i and j ran (not -soak-only)
 	// multirangeOnly: i alone ran (-multirange-only).
 	multirangeOnly bool
-	soak           soakResult
+	// resumableOnly: j alone ran (-resumable-only).
+	resumableOnly bool
+	soak          soakResult
 }
 
 // memResult is the memory load.
@@ -115,6 +118,10 @@ func run(ctx context.Context, o options) (err error) {
 		if err := multirangeAlone(ctx, r, tmp, srv, gws); err != nil {
 			return err
 		}
+	case o.resumableOnly:
+		if err := resumableAlone(ctx, r, srv, gws); err != nil {
+			return err
+		}
 	case !o.soakOnly:
 		if err := compare(ctx, r, tmp, srv, gws); err != nil {
 			return err
@@ -123,6 +130,8 @@ func run(ctx context.Context, o options) (err error) {
 
 	if o.multirangeOnly {
 		r.soak.skipped = "not run (-multirange-only)"
+	} else if o.resumableOnly {
+		r.soak.skipped = "not run (-resumable-only)"
 	} else if o.soak <= 0 {
 		r.soak.skipped = "not run (-soak 0)"
 	} else {
@@ -150,7 +159,7 @@ func run(ctx context.Context, o options) (err error) {
 }
 
 // compare runs the workloads that measure the gateway against direct FTP
-// (a to g), each gateway started by gws.
+// (a to g), i and j, each gateway started by gws.
 func compare(ctx context.Context, r *results, tmp string, srv *realftpd.Server, gws *gateways) error {
 	o := r.opts
 	r.compared = true
@@ -204,6 +213,9 @@ func compare(ctx context.Context, r *results, tmp string, srv *realftpd.Server, 
 		return err
 	}
 	if err := measurePut(ctx, r, gw, srv, direct("up-direct.bin"), bigPath); err != nil {
+		return err
+	}
+	if err := measureResumable(ctx, r, gw, srv, bigPath); err != nil {
 		return err
 	}
 

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/ftpgw/ftpgw/internal/realftpd"
+)
+
+// Workload j: the big file uploaded through the gateway as a resumable
+// upload (draft-ietf-httpbis-resumable-upload: an empty PUT with
+// Upload-Complete: ?0 creates it, PATCHes of rsPiece bytes append, the
+// last with ?1) against one plain PUT of it, by one client over a
+// kept-alive connection, both read from the same file (from the page
+// cache). What the resumable flow costs is a creation, and per piece a
+// PATCH whose gateway takes the upload (RNFR/RNTO), checks its SIZE,
+// APPEs and gives it back.
+const rsPiece = 64 << 20
+
+// resumableResult is workload j: per run, the speed of each side in bytes
+// per second.
+type resumableResult struct {
+	resumable, put []float64
+}
+
+// measureResumable is workload j, uploading src (of r.opts.bigSize bytes)
+// through gw to srv.
+func measureResumable(ctx context.Context, r *results, gw *gateway, srv *realftpd.Server, src string) error {
+	size := r.opts.bigSize
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	client := httpClient(1)
+	defer client.CloseIdleConnections()
+	j := &r.resumable
+	logf("resumable: %d MiB as a resumable upload in pieces of %d MiB and as one PUT", size>>20, rsPiece>>20)
+	// stored checks the size of the file uploaded, then removes it (as
+	// measurePut does, so that its writeback does not run into the next
+	// run).
+	stored := func(name string) error {
+		fi, err := os.Stat(srv.Path(name))
+		if err != nil {
+			return err
+		}
+		if fi.Size() != size {
+			return fmt.Errorf("%s: %d bytes stored, want %d", name, fi.Size(), size)
+		}
+		return os.Remove(srv.Path(name))
+	}
+	return alternate(r.opts.runs, func(i int) error {
+		t0 := time.Now()
+		if err := resumableUpload(ctx, client, gw.url("/files/up-resumable.bin"), f, size); err != nil {
+			return err
+		}
+		j.resumable = append(j.resumable, float64(size)/time.Since(t0).Seconds())
+		logf("resumable run %d: %.0f MiB/s in %d pieces", i+1, mibs(j.resumable[i]), (size+rsPiece-1)/rsPiece)
+		return stored("up-resumable.bin")
+	}, func(i int) error {
+		t0 := time.Now()
+		code, _, err := rsSend(ctx, client, http.MethodPut, gw.url("/files/up-put.bin"), io.NewSectionReader(f, 0, size), size)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusCreated && code != http.StatusNoContent {
+			return fmt.Errorf("PUT: %d", code)
+		}
+		j.put = append(j.put, float64(size)/time.Since(t0).Seconds())
+		logf("resumable run %d: one PUT %.0f MiB/s", i+1, mibs(j.put[i]))
+		return stored("up-put.bin")
+	})
+}
+
+// resumableUpload uploads size bytes of f to u as a resumable upload in
+// pieces of rsPiece bytes, each at the offset the last one reached.
+func resumableUpload(ctx context.Context, client *http.Client, u string, f *os.File, size int64) error {
+	code, h, err := rsSend(ctx, client, http.MethodPut, u, http.NoBody, 0, "Upload-Complete", "?0")
+	if err != nil {
+		return err
+	}
+	loc := h.Get("Location")
+	if code != http.StatusCreated || loc == "" {
+		return fmt.Errorf("resumable creation: %d, Location %q", code, loc)
+	}
+	base, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	ref, err := url.Parse(loc)
+	if err != nil {
+		return fmt.Errorf("resumable creation: Location %q: %v", loc, err)
+	}
+	loc = base.ResolveReference(ref).String()
+	for off := int64(0); off < size; {
+		n := min(rsPiece, size-off)
+		complete := "?0"
+		if off+n == size {
+			complete = "?1"
+		}
+		code, _, err := rsSend(ctx, client, http.MethodPatch, loc, io.NewSectionReader(f, off, n), n,
+			"Content-Type", "application/partial-upload", "Upload-Offset", strconv.FormatInt(off, 10), "Upload-Complete", complete)
+		if err != nil {
+			return err
+		}
+		if want := map[string]int{"?0": http.StatusNoContent, "?1": http.StatusCreated}[complete]; code != want {
+			return fmt.Errorf("resumable PATCH at %d: %d, want %d", off, code, want)
+		}
+		off += n
+	}
+	return nil
+}
+
+// rsSend sends a request with a body of n bytes and the header fields
+// given as name, value pairs, and returns its status and header.
+func rsSend(ctx context.Context, client *http.Client, method, u string, body io.Reader, n int64, hdr ...string) (int, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.ContentLength = n
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header, err
+}
+
+// resumableAlone runs workload j on its own (-resumable-only).
+func resumableAlone(ctx context.Context, r *results, srv *realftpd.Server, gws *gateways) error {
+	r.resumableOnly = true
+	logf("creating a %d MiB file", r.opts.bigSize>>20)
+	if err := writeRandom(srv.Path("big.bin"), r.opts.bigSize); err != nil {
+		return err
+	}
+	logf("starting the gateway")
+	gw, err := gws.restart(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return measureResumable(ctx, r, gw, srv, srv.Path("big.bin"))
+}
+
+// renderResumable writes workload j's row with row.
+func renderResumable(row func(cells ...string), j resumableResult, bigSize int64) {
+	g, p := median(j.resumable), median(j.put)
+	row(fmt.Sprintf("j. %s resumable upload in %d MiB pieces vs one PUT, 1 client", sizeName(bigSize), rsPiece>>20), "MiB/s: resumable / one PUT",
+		f0(mibs(g)), f0(mibs(p)), fmt.Sprintf("%.2fx", g/p), "report", "")
+}
+
+// resumableDetail is workload j's line of each run.
+func resumableDetail(j resumableResult) string {
+	return fmt.Sprintf("j. upload MiB/s: resumable %s; one PUT %s", list(scaled(j.resumable, mibs), "%.0f"), list(scaled(j.put, mibs), "%.0f"))
+}
