@@ -466,7 +466,10 @@ compare numbers within one results section.
   page cache and checked for size on the server; the row is each side's
   MiB/s and their ratio. What it shows is what a creation and, per piece,
   the taking and giving back of the upload (two renames), its SIZE and an
-  APPE cost against one STOR.
+  APPE cost against one STOR; and that a plain PUT hashes its body with
+  SHA-256 (api/digest.go: its Repr-Digest), which a resumable upload's
+  pieces do not, so that on a machine short of cores the PUT can be the
+  slower.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),
