@@ -122,21 +122,22 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "Gateway built from %s.\n", e.revision)
 	fmt.Fprintf(&b, "Linux %s, %s, %d cores; %s; vsftpd %s; curl %s. Load average at the start: %s; at the end: %s.\n",
 		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
-	if r.multirangeOnly {
-		fmt.Fprintf(&b, "Workload i alone (-multirange-only): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", o.runs, sizeName(o.bigSize))
-		b.WriteString("| Workload | Metric | Gateway | One by one | Ratio | Target | |\n")
+	// alone is the table of one workload run on its own.
+	alone := func(name, flag, sides string, rows func(row func(cells ...string)), detail string) string {
+		fmt.Fprintf(&b, "Workload %s alone (%s): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", name, flag, o.runs, sizeName(o.bigSize))
+		b.WriteString("| Workload | Metric | " + sides + " | Ratio | Target | |\n")
 		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
-		renderMultirange(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }, r.multirange, o.bigSize)
-		fmt.Fprintf(&b, "\n- %s\n", multirangeDetail(r.multirange))
+		rows(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") })
+		fmt.Fprintf(&b, "\n- %s\n", detail)
 		return b.String()
 	}
-	if r.resumableOnly {
-		fmt.Fprintf(&b, "Workload j alone (-resumable-only): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", o.runs, sizeName(o.bigSize))
-		b.WriteString("| Workload | Metric | Resumable | One PUT | Ratio | Target | |\n")
-		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
-		renderResumable(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }, r.resumable, o.bigSize)
-		fmt.Fprintf(&b, "\n- %s\n", resumableDetail(r.resumable))
-		return b.String()
+	switch {
+	case r.multirangeOnly:
+		return alone("i", "-multirange-only", "Gateway | One by one",
+			func(row func(cells ...string)) { renderMultirange(row, r.multirange, o.bigSize) }, multirangeDetail(r.multirange))
+	case r.resumableOnly:
+		return alone("j", "-resumable-only", "Resumable | One PUT",
+			func(row func(cells ...string)) { renderResumable(row, r.resumable, o.bigSize) }, resumableDetail(r.resumable))
 	}
 	if !r.compared {
 		b.WriteString("The soak alone (-soak-only): no comparison with direct FTP.\n")

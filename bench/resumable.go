@@ -42,19 +42,6 @@ func measureResumable(ctx context.Context, r *results, gw *gateway, srv *realftp
 	defer client.CloseIdleConnections()
 	j := &r.resumable
 	logf("resumable: %d MiB as a resumable upload in pieces of %d MiB and as one PUT", size>>20, rsPiece>>20)
-	// stored checks the size of the file uploaded, then removes it (as
-	// measurePut does, so that its writeback does not run into the next
-	// run).
-	stored := func(name string) error {
-		fi, err := os.Stat(srv.Path(name))
-		if err != nil {
-			return err
-		}
-		if fi.Size() != size {
-			return fmt.Errorf("%s: %d bytes stored, want %d", name, fi.Size(), size)
-		}
-		return os.Remove(srv.Path(name))
-	}
 	return alternate(r.opts.runs, func(i int) error {
 		t0 := time.Now()
 		if err := resumableUpload(ctx, client, gw.url("/files/up-resumable.bin"), f, size); err != nil {
@@ -62,7 +49,7 @@ func measureResumable(ctx context.Context, r *results, gw *gateway, srv *realftp
 		}
 		j.resumable = append(j.resumable, float64(size)/time.Since(t0).Seconds())
 		logf("resumable run %d: %.0f MiB/s in %d pieces", i+1, mibs(j.resumable[i]), (size+rsPiece-1)/rsPiece)
-		return stored("up-resumable.bin")
+		return removeUploaded(srv, "up-resumable.bin", size)
 	}, func(i int) error {
 		t0 := time.Now()
 		code, _, err := rsSend(ctx, client, http.MethodPut, gw.url("/files/up-put.bin"), io.NewSectionReader(f, 0, size), size)
@@ -74,7 +61,7 @@ func measureResumable(ctx context.Context, r *results, gw *gateway, srv *realftp
 		}
 		j.put = append(j.put, float64(size)/time.Since(t0).Seconds())
 		logf("resumable run %d: one PUT %.0f MiB/s", i+1, mibs(j.put[i]))
-		return stored("up-put.bin")
+		return removeUploaded(srv, "up-put.bin", size)
 	})
 }
 

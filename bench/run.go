@@ -441,18 +441,7 @@ func measureGet(ctx context.Context, r *results, gw *gateway, directURL string) 
 // measurePut is workload d, with the gateway's CPU for f.
 func measurePut(ctx context.Context, r *results, gw *gateway, srv *realftpd.Server, directURL, src string) error {
 	size := r.opts.bigSize
-	checkSize := func(name string) error {
-		fi, err := os.Stat(srv.Path(name))
-		if err != nil {
-			return err
-		}
-		if fi.Size() != size {
-			return fmt.Errorf("%s: %d bytes stored, want %d", name, fi.Size(), size)
-		}
-		// Dropped now, its dirty pages are never written back, so
-		// writeback does not run into the next measurement.
-		return os.Remove(srv.Path(name))
-	}
+	checkSize := func(name string) error { return removeUploaded(srv, name, size) }
 	return alternate(r.opts.runs, func(i int) error {
 		cpu0, err := cpuSeconds(gw.pid)
 		if err != nil {
@@ -493,6 +482,20 @@ func measurePut(ctx context.Context, r *results, gw *gateway, srv *realftpd.Serv
 		logf("PUT run %d: direct  %.0f MiB/s (data phase %.0f MiB/s; first byte at %.3fs)", i+1, mibs(res.speed), mibs(res.dataSpeed()), res.start)
 		return nil
 	})
+}
+
+// removeUploaded checks that the file name on srv has size bytes, and
+// removes it: dropped now, its dirty pages are never written back, so
+// writeback does not run into the next measurement.
+func removeUploaded(srv *realftpd.Server, name string, size int64) error {
+	fi, err := os.Stat(srv.Path(name))
+	if err != nil {
+		return err
+	}
+	if fi.Size() != size {
+		return fmt.Errorf("%s: %d bytes stored, want %d", name, fi.Size(), size)
+	}
+	return os.Remove(srv.Path(name))
 }
 
 // measureLoads is workloads b and c.
