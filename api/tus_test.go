@@ -1,0 +1,294 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpgw/ftpgw/api"
+)
+
+// tusHeaders are the headers of every tus request but OPTIONS.
+var tusHeaders = []string{"Tus-Resumable", "1.0.0"}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// tusCreate POSTs a tus creation to dir (a directory's URL, the name in
+// Upload-Metadata) or to a file's URL (name ""), with first as its first
+// piece, and returns the upload's URL.
+func tusCreate(t *testing.T, g *gateway, url, name string, length int64, first []byte, hdr ...string) string {
+	t.Helper()
+	h := append([]string{"Upload-Length", strconv.FormatInt(length, 10), "Content-Type", "application/offset+octet-stream"}, tusHeaders...)
+	if name != "" {
+		h = append(h, "Upload-Metadata", "filename "+b64(name)+",filetype "+b64("application/octet-stream")+",empty")
+	}
+	code, rh, body := g.fetch(t, http.MethodPost, url, bytes.NewReader(first), append(h, hdr...)...)
+	if code != http.StatusCreated {
+		t.Fatalf("tus creation: %d %s", code, body)
+	}
+	loc := rh.Get("Location")
+	if !strings.Contains(loc, "?upload=") || rh.Get("Tus-Resumable") != "1.0.0" || rh.Get("Upload-Offset") != strconv.Itoa(len(first)) {
+		t.Fatalf("tus creation: Location %q, Tus-Resumable %q, Upload-Offset %q", loc, rh.Get("Tus-Resumable"), rh.Get("Upload-Offset"))
+	}
+	return loc
+}
+
+// tusPatch PATCHes data at offset.
+func tusPatch(t *testing.T, g *gateway, loc string, offset int64, data []byte, hdr ...string) (int, http.Header, []byte) {
+	t.Helper()
+	return g.fetch(t, http.MethodPatch, loc, bytes.NewReader(data), append(append([]string{
+		"Content-Type", "application/offset+octet-stream", "Upload-Offset", strconv.FormatInt(offset, 10)}, tusHeaders...), hdr...)...)
+}
+
+// tusOffset is tus's HEAD: the offset, checking the headers tus asks for.
+func tusOffset(t *testing.T, g *gateway, loc string, length int64) int64 {
+	t.Helper()
+	code, h, body := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...)
+	if code != http.StatusNoContent {
+		t.Fatalf("HEAD %s: %d %s", loc, code, body)
+	}
+	if h.Get("Cache-Control") != "no-store" || h.Get("Tus-Resumable") != "1.0.0" || h.Get("Upload-Length") != strconv.FormatInt(length, 10) {
+		t.Errorf("HEAD: Cache-Control %q, Tus-Resumable %q, Upload-Length %q", h.Get("Cache-Control"), h.Get("Tus-Resumable"), h.Get("Upload-Length"))
+	}
+	n, err := strconv.ParseInt(h.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		t.Fatalf("HEAD: Upload-Offset %q", h.Get("Upload-Offset"))
+	}
+	return n
+}
+
+// tusCut sends a tus PATCH announcing twice data's length, writes data
+// and resets the connection.
+func tusCut(t *testing.T, g *gateway, loc string, offset int64, data []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w := bufio.NewWriter(conn)
+	fmt.Fprintf(w, "PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: %d\r\nContent-Length: %d\r\n\r\n",
+		loc, offset, 2*len(data))
+	w.Write(data)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	conn.(*net.TCPConn).SetLinger(0)
+}
+
+// TestTusUpload: OPTIONS tells tus's version, extensions and algorithms;
+// a tus upload created at a directory's URL with its first piece, a
+// PATCH at a wrong offset (409), a piece cut mid-body (the resume at the
+// server's offset), a piece through a replica with the same key, and the
+// last piece: the file is byte-identical, no temporary file is left, the
+// upload is gone. Upload-Expires is the .part's time plus TempMaxAge.
+func TestTusUpload(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{uploadKey: resumableKey, maxUpload: 1 << 30}, func(t *testing.T, g *gateway) {
+		code, h, _ := g.fetch(t, http.MethodOptions, "/files/", nil)
+		if code != http.StatusNoContent || h.Get("Tus-Resumable") != "1.0.0" || h.Get("Tus-Version") != "1.0.0" ||
+			h.Get("Tus-Extension") != "creation,creation-with-upload,termination,expiration,checksum" ||
+			h.Get("Tus-Checksum-Algorithm") != "sha1,sha256" || h.Get("Tus-Max-Size") != strconv.Itoa(1<<30) {
+			t.Fatalf("OPTIONS: %d %v", code, h)
+		}
+		g.ftpd.WriteFile(t, "d/keep.txt", []byte("a directory"))
+		data := randomBytes(2<<20+999, 11)
+		n := int64(len(data))
+		before := time.Now()
+		loc := tusCreate(t, g, "/files/d/", "tus file.bin", n, data[:70000])
+		if !strings.HasPrefix(loc, "/files/d/tus%20file.bin?upload=") {
+			t.Fatalf("Location %q", loc)
+		}
+		_, h, _ = g.fetch(t, http.MethodHead, loc, nil, tusHeaders...)
+		exp, err := http.ParseTime(h.Get("Upload-Expires"))
+		if err != nil || exp.Before(before.Add(24*time.Hour-5*time.Minute)) || exp.After(time.Now().Add(24*time.Hour+5*time.Minute)) {
+			t.Errorf("Upload-Expires %q (%v), want a day from now", h.Get("Upload-Expires"), err)
+		}
+
+		code, h, body := tusPatch(t, g, loc, 5, data[5:10])
+		if code != http.StatusConflict || h.Get("Upload-Offset") != "70000" || h.Get("Tus-Resumable") != "1.0.0" {
+			t.Fatalf("wrong offset: %d %v %s", code, h, body)
+		}
+		off := tusOffset(t, g, loc, n)
+		tusCut(t, g, loc, off, data[off:off+1<<20])
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, h, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...)
+			if code == http.StatusNoContent {
+				got, _ := strconv.ParseInt(h.Get("Upload-Offset"), 10, 64)
+				if got < off || got > off+1<<20 {
+					t.Fatalf("offset %d after sending [%d, %d)", got, off, off+1<<20)
+				}
+				off = got
+				break
+			}
+			if code != http.StatusConflict || time.Now().After(deadline) {
+				t.Fatalf("HEAD after the cut: %d", code)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		replica := api.New(api.Config{Pool: g.pool, UploadKey: resumableKey})
+		rs := serveGateway(replica)
+		defer func() { rs.Close(); replica.Close() }()
+		r := &gateway{ftpd: g.ftpd, pool: g.pool, api: replica, http: rs}
+		mid := off + (n-off)/2
+		code, h, body = tusPatch(t, r, loc, off, data[off:mid])
+		if code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(mid, 10) || h.Get("Upload-Expires") == "" {
+			t.Fatalf("replica's PATCH: %d %v %s", code, h, body)
+		}
+		code, h, body = tusPatch(t, g, loc, mid, data[mid:])
+		if code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(n, 10) {
+			t.Fatalf("last PATCH: %d %v %s", code, h, body)
+		}
+		got, err := os.ReadFile(g.ftpd.Path("d/tus file.bin"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("file on the server: %d bytes (err %v), want the %d sent", len(got), err, len(data))
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusNotFound {
+			t.Errorf("HEAD of the completed upload: %d, want 404", code)
+		}
+	})
+}
+
+// TestTusChecksum: a piece whose Upload-Checksum does not match gets 460
+// and nothing is appended; sha1 and sha256 that match are appended; an
+// unknown algorithm is 400, a piece over the checked size 413; a
+// creation with its whole body and a checksum completes the file.
+func TestTusChecksum(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{tusPiece: 16}, func(t *testing.T, g *gateway) {
+		sum256 := func(s string) string {
+			h := sha256.Sum256([]byte(s))
+			return "sha256 " + base64.StdEncoding.EncodeToString(h[:])
+		}
+		sum1 := func(s string) string {
+			h := sha1.Sum([]byte(s))
+			return "sha1 " + base64.StdEncoding.EncodeToString(h[:])
+		}
+		loc := tusCreate(t, g, "/files/c.bin", "", 9, []byte("abc"))
+		code, h, body := tusPatch(t, g, loc, 3, []byte("XYZ"), "Upload-Checksum", sum256("def"))
+		if code != 460 || problemOf(t, h, body)["title"] != "Checksum Mismatch" {
+			t.Fatalf("mismatching sha256: %d %s, want 460", code, body)
+		}
+		if off := tusOffset(t, g, loc, 9); off != 3 {
+			t.Fatalf("offset after the mismatch: %d, want 3 (nothing appended)", off)
+		}
+		for _, c := range []struct {
+			name, sum string
+			data      string
+			want      int
+		}{
+			{"unknown algorithm", "md4 AAAA", "def", http.StatusBadRequest},
+			{"malformed digest", "sha256 !!", "def", http.StatusBadRequest},
+			{"piece over the checked size", sum256("0123456789abcdefg"), "0123456789abcdefg", http.StatusRequestEntityTooLarge},
+		} {
+			if code, _, body := tusPatch(t, g, loc, 3, []byte(c.data), "Upload-Checksum", c.sum); code != c.want {
+				t.Errorf("%s: %d %s, want %d", c.name, code, body, c.want)
+			}
+		}
+		if code, _, body := tusPatch(t, g, loc, 3, []byte("def"), "Upload-Checksum", sum1("def")); code != http.StatusNoContent {
+			t.Fatalf("matching sha1: %d %s", code, body)
+		}
+		if code, _, body := tusPatch(t, g, loc, 6, []byte("ghi"), "Upload-Checksum", sum256("ghi")); code != http.StatusNoContent {
+			t.Fatalf("matching sha256: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("c.bin")); string(got) != "abcdefghi" {
+			t.Errorf("file %q", got)
+		}
+		tusCreate(t, g, "/files/", "whole.bin", 3, []byte("xyz"), "Upload-Checksum", sum256("xyz"))
+		if got, _ := os.ReadFile(g.ftpd.Path("whole.bin")); string(got) != "xyz" {
+			t.Errorf("file %q", got)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
+
+// TestTusRefusals: what tus refuses, before or without the FTP server:
+// a wrong or missing Tus-Resumable (412 with Tus-Version), names that are
+// not one segment, a missing Upload-Length, a deferred length, a body of
+// another type, a length past the limit; termination deletes the upload;
+// an empty upload completes at its creation.
+func TestTusRefusals(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{maxUpload: 100}, func(t *testing.T, g *gateway) {
+		loc := tusCreate(t, g, "/files/", "r.bin", 6, []byte("abc"))
+		for _, c := range []struct {
+			name, method, url string
+			hdr               []string
+		}{
+			{"POST of tus's fields without Tus-Resumable", http.MethodPost, "/files/x.bin", []string{"Upload-Length", "3"}},
+			{"POST of another version", http.MethodPost, "/files/x.bin", []string{"Upload-Length", "3", "Tus-Resumable", "0.2.2"}},
+			{"HEAD of another version", http.MethodHead, loc, []string{"Tus-Resumable", "0.2.2"}},
+			{"PATCH of tus's type without Tus-Resumable", http.MethodPatch, loc, []string{"Content-Type", "application/offset+octet-stream", "Upload-Offset", "3"}},
+		} {
+			code, h, _ := g.fetch(t, c.method, c.url, strings.NewReader(""), c.hdr...)
+			if code != http.StatusPreconditionFailed || h.Get("Tus-Version") != "1.0.0" {
+				t.Errorf("%s: %d, Tus-Version %q, want 412 with 1.0.0", c.name, code, h.Get("Tus-Version"))
+			}
+		}
+		for _, c := range []struct {
+			name string
+			hdr  []string
+			want int
+		}{
+			{"no filename", []string{"Upload-Length", "3"}, http.StatusBadRequest},
+			{"filename ..", []string{"Upload-Length", "3", "Upload-Metadata", "filename " + b64("..")}, http.StatusBadRequest},
+			{"filename with a slash", []string{"Upload-Length", "3", "Upload-Metadata", "filename " + b64("a/b")}, http.StatusBadRequest},
+			{"filename with CR LF", []string{"Upload-Length", "3", "Upload-Metadata", "filename " + b64("a\r\nDELE x")}, http.StatusBadRequest},
+			{"filename with NUL", []string{"Upload-Length", "3", "Upload-Metadata", "filename " + b64("a\x00b")}, http.StatusBadRequest},
+			{"a temporary name", []string{"Upload-Length", "3", "Upload-Metadata", "filename " + b64(".ftpgw-upload-x")}, http.StatusBadRequest},
+			{"filename not base64", []string{"Upload-Length", "3", "Upload-Metadata", "filename a!"}, http.StatusBadRequest},
+			{"no Upload-Length", []string{"Upload-Metadata", "filename " + b64("a")}, http.StatusBadRequest},
+			{"deferred length", []string{"Upload-Defer-Length", "1", "Upload-Metadata", "filename " + b64("a")}, http.StatusBadRequest},
+			{"negative length", []string{"Upload-Length", "-1", "Upload-Metadata", "filename " + b64("a")}, http.StatusBadRequest},
+			{"past the limit", []string{"Upload-Length", "101", "Upload-Metadata", "filename " + b64("a")}, http.StatusRequestEntityTooLarge},
+		} {
+			code, h, body := g.fetch(t, http.MethodPost, "/files/", nil, append(c.hdr, tusHeaders...)...)
+			if code != c.want {
+				t.Errorf("%s: %d %s, want %d", c.name, code, body, c.want)
+			} else {
+				problemOf(t, h, body)
+			}
+		}
+		if code, h, _ := g.fetch(t, http.MethodPost, "/files/x.bin", strings.NewReader("abc")); code != http.StatusMethodNotAllowed || h.Get("Allow") == "" {
+			t.Errorf("a POST that is not tus's: %d, Allow %q, want 405 as before tus", code, h.Get("Allow"))
+		}
+		code, _, body := g.fetch(t, http.MethodPost, "/files/t.txt", strings.NewReader("abc"), append([]string{"Upload-Length", "3", "Content-Type", "text/plain"}, tusHeaders...)...)
+		if code != http.StatusUnsupportedMediaType {
+			t.Errorf("creation with a text/plain body: %d %s, want 415", code, body)
+		}
+		if code, _, body := tusPatch(t, g, loc, 3, []byte("defg")); code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge {
+			t.Errorf("PATCH past the length: %d %s, want 400 or 413", code, body)
+		}
+		if off := tusOffset(t, g, loc, 6); off != 3 {
+			t.Errorf("offset after the refusals: %d, want 3", off)
+		}
+		if code, h, body := g.fetch(t, http.MethodDelete, loc, nil, tusHeaders...); code != http.StatusNoContent || h.Get("Tus-Resumable") != "1.0.0" {
+			t.Fatalf("termination: %d %s", code, body)
+		}
+		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusNotFound {
+			t.Errorf("HEAD after termination: %d, want 404", code)
+		}
+		tusCreate(t, g, "/files/empty.bin", "", 0, nil)
+		if got, err := os.ReadFile(g.ftpd.Path("empty.bin")); err != nil || len(got) != 0 {
+			t.Errorf("empty upload: %q, %v", got, err)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
