@@ -407,6 +407,10 @@ type piece struct {
 	// atLength, for tus (tus.go), completes the upload when its offset
 	// reaches length, whatever complete says.
 	atLength bool
+	// verify, if not nil, checks the body before anything is written:
+	// once the request is admitted as a transfer and, for an append, the
+	// upload is held at the right offset.
+	verify func() error
 }
 
 // readPiece reads Upload-Complete and Upload-Length, and checks them
@@ -516,6 +520,11 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
+		if p.verify != nil {
+			if err := p.verify(); err != nil {
+				return upload{}, err
+			}
+		}
 		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
 	})
 	if err != nil {
@@ -841,7 +850,10 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 			err = mismatchingOffset(at, offset)
 		case p.length >= 0 && r.ContentLength >= 0 && offset+r.ContentLength > p.length:
 			err = inconsistentLength("the piece passes the declared length")
-		default:
+		case p.verify != nil:
+			err = p.verify()
+		}
+		if err == nil {
 			if u.stor, err = c.Appe(ctx, names.lock); err == nil {
 				return u, nil
 			}

@@ -161,14 +161,15 @@ func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength != 0 && mediaType(r) != offsetStreamType {
 		return unsupportedMediaType("the body of a tus creation is of type " + offsetStreamType)
 	}
-	if err := s.tusChecksum(w, r); err != nil {
+	verify, err := s.tusChecksum(w, r)
+	if err != nil {
 		return err
 	}
 	id, err := newUploadIDFor(r, length)
 	if err != nil {
 		return err
 	}
-	return s.beginUpload(w, r, clean, id, piece{length: length, atLength: true}, nil)
+	return s.beginUpload(w, r, clean, id, piece{length: length, atLength: true, verify: verify}, nil)
 }
 
 // tusTarget is the clean path of the file a POST creates: its URL's, or
@@ -230,10 +231,11 @@ func (s *Server) tusPatch(w http.ResponseWriter, r *http.Request) error {
 	if id.length < 0 {
 		return badRequest("the upload has no declared length, which tus needs: continue it with the draft's requests", nil)
 	}
-	if err := s.tusChecksum(w, r); err != nil {
+	verify, err := s.tusChecksum(w, r)
+	if err != nil {
 		return err
 	}
-	return s.appendAt(w, r, clean, id, offset, piece{length: id.length, atLength: true})
+	return s.appendAt(w, r, clean, id, offset, piece{length: id.length, atLength: true, verify: verify})
 }
 
 // tusAnswer answers a tus request that appended: Upload-Offset, and for
@@ -263,13 +265,15 @@ func (s *Server) setUploadExpires(h http.Header, mod time.Time) {
 	h.Set(hdrUploadExpires, time.Now().Add(mod.Add(s.cfg.TempMaxAge).Sub(now)).UTC().Format(http.TimeFormat))
 }
 
-// tusChecksum checks the body against Upload-Checksum, if there is one:
-// the body is read whole (TusMaxChecksumPiece at most) and stands in for
-// r.Body. A mismatch is 460; nothing was appended.
-func (s *Server) tusChecksum(w http.ResponseWriter, r *http.Request) error {
+// tusChecksum reads Upload-Checksum, if there is one, and returns the
+// check of the body against it: the body is read whole
+// (TusMaxChecksumPiece at most) and stands in for r.Body. A mismatch is
+// 460. The check runs where piece.verify says: under the transfer caps,
+// and before anything is appended.
+func (s *Server) tusChecksum(w http.ResponseWriter, r *http.Request) (func() error, error) {
 	v := r.Header.Values(hdrUploadChecksum)
 	if len(v) == 0 {
-		return nil
+		return nil, nil
 	}
 	algo, sum, _ := strings.Cut(v[0], " ")
 	var hf func() hash.Hash
@@ -279,16 +283,22 @@ func (s *Server) tusChecksum(w http.ResponseWriter, r *http.Request) error {
 	case "sha256":
 		hf = sha256.New
 	default:
-		return badRequest("Upload-Checksum's algorithm must be one of "+tusChecksumAlgos, nil)
+		return nil, badRequest("Upload-Checksum's algorithm must be one of "+tusChecksumAlgos, nil)
 	}
 	want, err := base64.StdEncoding.DecodeString(sum)
 	if len(v) != 1 || err != nil || len(want) != hf().Size() {
-		return badRequest("Upload-Checksum must be one algorithm and its base64 digest", nil)
+		return nil, badRequest("Upload-Checksum must be one algorithm and its base64 digest", nil)
 	}
 	max := s.cfg.TusMaxChecksumPiece
 	if r.ContentLength > max {
-		return tusPieceTooLarge(max)
+		return nil, tusPieceTooLarge(max)
 	}
+	return func() error { return s.checkPiece(w, r, hf(), want, algo) }, nil
+}
+
+// checkPiece reads r's body whole and checks its digest h against want.
+func (s *Server) checkPiece(w http.ResponseWriter, r *http.Request, h hash.Hash, want []byte, algo string) error {
+	max := s.cfg.TusMaxChecksumPiece
 	body := newBodyReader(w, io.LimitReader(r.Body, max+1), s.clientLimits())
 	buf, err := io.ReadAll(body)
 	body.done()
@@ -304,7 +314,6 @@ func (s *Server) tusChecksum(w http.ResponseWriter, r *http.Request) error {
 	case r.ContentLength >= 0 && int64(len(buf)) != r.ContentLength:
 		return badRequest("the request body ended early", nil)
 	}
-	h := hf()
 	h.Write(buf)
 	if !bytes.Equal(h.Sum(nil), want) {
 		return &problem{status: statusChecksumMismatch, detail: "the piece's " + algo + " differs from Upload-Checksum; nothing was appended"}
