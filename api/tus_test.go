@@ -292,3 +292,160 @@ func TestTusRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestTusAccess: every tus request needs the write scope on the file, or
+// a signed PUT URL of it: a read-only token may neither create, nor learn
+// the offset, nor append, nor terminate; a token whose prefix is /pub
+// creates in /pub/ and nowhere else; a signed PUT URL creates at its
+// file's URL (the Location carries the signature), never at a
+// directory's; a checksum mismatch at creation leaves no file.
+func TestTusAccess(t *testing.T) {
+	s := testSigner(t, "k1 "+signKey1+"\n")
+	forEachServerWith(t, gatewayOptions{tokens: authTokens(t), signer: s}, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "pub/keep.txt", []byte("a directory"))
+		all := []string{"Authorization", "Bearer " + tokAll}
+		loc := tusCreate(t, g, "/files/", "s.bin", 6, []byte("abc"), all...)
+		reader := []string{"Authorization", "Bearer " + tokReader}
+		for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+			code, _, _ := g.fetch(t, m, loc, strings.NewReader("def"), append(append([]string{
+				"Content-Type", "application/offset+octet-stream", "Upload-Offset", "3"}, tusHeaders...), reader...)...)
+			if code != http.StatusForbidden {
+				t.Errorf("%s with a read-only token: %d, want 403", m, code)
+			}
+		}
+		for _, c := range []struct {
+			name, url, tok string
+			want           int
+		}{
+			{"a read-only token", "/files/", tokReader, http.StatusForbidden},
+			{"a token of /pub outside it", "/files/", tokPub, http.StatusForbidden},
+			{"a token of /pub in it", "/files/pub/", tokPub, http.StatusCreated},
+		} {
+			code, _, body := g.fetch(t, http.MethodPost, c.url, nil, append([]string{"Upload-Length", "1", "Upload-Metadata", "filename " + b64("p.bin"),
+				"Authorization", "Bearer " + c.tok}, tusHeaders...)...)
+			if code != c.want {
+				t.Errorf("creation with %s: %d %s, want %d", c.name, code, body, c.want)
+			}
+		}
+		if code, _, body := tusPatch(t, g, loc, 3, []byte("def"), all...); code != http.StatusNoContent {
+			t.Fatalf("PATCH with the write token: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("s.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+
+		hour := time.Now().Add(time.Hour)
+		put := s.Sign("PUT", "/files/sg.bin", hour)
+		sloc := tusCreate(t, g, "/files/sg.bin?"+put.Query(), "", 6, []byte("abc"))
+		if !strings.Contains(sloc, "ftpgw-signature=") {
+			t.Fatalf("Location %q has no signature", sloc)
+		}
+		if off := tusOffset(t, g, sloc, 6); off != 3 {
+			t.Fatalf("offset through the signed URL: %d", off)
+		}
+		if code, _, body := tusPatch(t, g, sloc, 3, []byte("def")); code != http.StatusNoContent {
+			t.Fatalf("PATCH through the signed upload URL: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("sg.bin")); string(got) != "abcdef" {
+			t.Errorf("file %q", got)
+		}
+		dir := s.Sign("PUT", "/files/pub/", hour)
+		code, h, body := g.fetch(t, http.MethodPost, "/files/pub/?"+dir.Query(), nil, append([]string{"Upload-Length", "1", "Upload-Metadata", "filename " + b64("d.bin")}, tusHeaders...)...)
+		if code != http.StatusForbidden {
+			t.Errorf("creation at a directory's signed PUT URL: %d %s, want 403", code, body)
+		} else {
+			problemOf(t, h, body)
+		}
+		get := s.Sign("GET", "/files/g.bin", hour)
+		if code, _, _ := g.fetch(t, http.MethodPost, "/files/g.bin?"+get.Query(), nil, append([]string{"Upload-Length", "1"}, tusHeaders...)...); code != http.StatusForbidden {
+			t.Errorf("creation with a signed GET URL: %d, want 403", code)
+		}
+		sum := sha256.Sum256([]byte("xyz"))
+		code, _, body = g.fetch(t, http.MethodPost, "/files/bad.bin", strings.NewReader("XYZ"), append(append([]string{"Upload-Length", "3",
+			"Content-Type", "application/offset+octet-stream", "Upload-Checksum", "sha256 " + base64.StdEncoding.EncodeToString(sum[:])}, tusHeaders...), all...)...)
+		if code != 460 {
+			t.Errorf("creation with a mismatching checksum: %d %s, want 460", code, body)
+		}
+		if _, err := os.Stat(g.ftpd.Path("bad.bin")); !os.IsNotExist(err) {
+			t.Errorf("bad.bin after the mismatch: %v", err)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 1 {
+			// /pub/p.bin's upload, of one byte, is still open.
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
+
+// TestTusBasicAndJoin: under Basic passthrough a tus upload runs on the
+// user's login; with several backends its id is its mount's.
+func TestTusBasicAndJoin(t *testing.T) {
+	t.Run("basic", func(t *testing.T) {
+		forEachServerWith(t, gatewayOptions{basic: &basicOptions{}}, func(t *testing.T, g *gateway) {
+			creds := basicAuth(g.ftpd.User, g.ftpd.Password)
+			loc := tusCreate(t, g, "/files/", "b.bin", 6, []byte("abc"), creds...)
+			if code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusUnauthorized {
+				t.Errorf("HEAD without credentials: %d, want 401", code)
+			}
+			if code, _, body := tusPatch(t, g, loc, 3, []byte("def"), creds...); code != http.StatusNoContent {
+				t.Fatalf("PATCH: %d %s", code, body)
+			}
+			if got, _ := os.ReadFile(g.ftpd.Path("b.bin")); string(got) != "abcdef" {
+				t.Errorf("file %q", got)
+			}
+		})
+	})
+	t.Run("join", func(t *testing.T) {
+		j := startJoined(t)
+		req, _ := http.NewRequest(http.MethodPost, j.url+"/a/x.bin", strings.NewReader("abc"))
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", "6")
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		resp, err := http.DefaultClient.Do(withTest(t, req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, "/a/x.bin?upload=") {
+			t.Fatalf("creation: %d, Location %q", resp.StatusCode, loc)
+		}
+		if code, _, _ := j.fetch(t, http.MethodHead, "/b/"+strings.TrimPrefix(loc, "/a/"), nil, tusHeaders...); code != http.StatusNotFound {
+			t.Errorf("the upload under the other mount: %d, want 404", code)
+		}
+		if code, h, _ := j.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusNoContent || h.Get("Upload-Offset") != "3" {
+			t.Errorf("the upload under its mount: %d %v", code, h)
+		}
+	})
+}
+
+// TestTusCORS: a page of an allowed origin runs tus: the preflights of
+// its POST and PATCH allow tus's request headers, and its responses
+// expose Location, Upload-Offset, Upload-Expires and Tus-Resumable.
+func TestTusCORS(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{cors: corsPolicy()}, func(t *testing.T, g *gateway) {
+		for _, c := range []struct{ method, hdrs string }{
+			{"POST", "content-type, tus-resumable, upload-length, upload-metadata, upload-checksum"},
+			{"PATCH", "content-type, tus-resumable, upload-offset, upload-checksum"},
+		} {
+			code, h, _ := g.fetch(t, http.MethodOptions, "/files/", nil, "Origin", appOrigin, "Access-Control-Request-Method", c.method,
+				"Access-Control-Request-Headers", c.hdrs)
+			if code != http.StatusNoContent || !strings.Contains(h.Get("Access-Control-Allow-Methods"), c.method) || h.Get("Access-Control-Allow-Headers") != c.hdrs {
+				t.Errorf("preflight of %s: %d, methods %q, headers %q", c.method, code, h.Get("Access-Control-Allow-Methods"), h.Get("Access-Control-Allow-Headers"))
+			}
+		}
+		loc := tusCreate(t, g, "/files/", "cors.bin", 6, []byte("abc"), "Origin", appOrigin)
+		code, h, body := tusPatch(t, g, loc, 3, []byte("de"), "Origin", appOrigin)
+		if code != http.StatusNoContent {
+			t.Fatalf("PATCH: %d %s", code, body)
+		}
+		exposed := h.Get("Access-Control-Expose-Headers")
+		for _, name := range []string{"Location", "Upload-Offset", "Upload-Expires", "Tus-Resumable", "Upload-Length"} {
+			if !strings.Contains(exposed, name) {
+				t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, name)
+			}
+		}
+		if h.Get("Access-Control-Allow-Origin") != appOrigin {
+			t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
+		}
+	})
+}
