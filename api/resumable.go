@@ -735,16 +735,21 @@ func findUpload(names uploadPaths, onPart, onLock func(string) error) error {
 	return errNoUpload
 }
 
-// uploadResource serves HEAD, PATCH and DELETE on an upload resource.
+// uploadResource serves HEAD, PATCH and DELETE on an upload resource,
+// in the draft's dialect or tus's (tus.go).
 func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
+	appendTo := s.appendUpload
 	if looksTus(r) {
-		return s.tusResource(w, r)
+		if err := tusVersionOK(w, r); err != nil {
+			return err
+		}
+		appendTo = s.tusPatch
 	}
 	switch r.Method {
 	case http.MethodHead:
 		return s.uploadOffset(w, r)
 	case http.MethodPatch:
-		return s.appendUpload(w, r)
+		return appendTo(w, r)
 	case http.MethodDelete:
 		return s.cancelUpload(w, r)
 	}

@@ -92,23 +92,6 @@ func (s *Server) setTusOptions(h http.Header) {
 	}
 }
 
-// tusResource serves tus's HEAD, PATCH and DELETE of an upload resource.
-func (s *Server) tusResource(w http.ResponseWriter, r *http.Request) error {
-	if err := tusVersionOK(w, r); err != nil {
-		return err
-	}
-	switch r.Method {
-	case http.MethodHead:
-		return s.uploadOffset(w, r)
-	case http.MethodPatch:
-		return s.tusPatch(w, r)
-	case http.MethodDelete:
-		return s.cancelUpload(w, r)
-	}
-	w.Header().Set("Allow", "HEAD, PATCH, DELETE")
-	return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
-}
-
 // tusNumber parses a tus header's non-negative decimal number.
 func tusNumber(r *http.Request, field string) (int64, error) {
 	v := r.Header.Values(field)
