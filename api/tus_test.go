@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -446,6 +447,59 @@ func TestTusCORS(t *testing.T) {
 		}
 		if h.Get("Access-Control-Allow-Origin") != appOrigin {
 			t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
+		}
+	})
+}
+
+// TestTusChecksumCaps: a checksummed piece is read under the transfer
+// caps and while the upload is held: during its body, HEAD says 409 and a
+// PUT beside it gets 429 with one transfer a client may have; then it is
+// appended whole.
+func TestTusChecksumCaps(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{maxClientTransfers: 1}, func(t *testing.T, g *gateway) {
+		loc := tusCreate(t, g, "/files/", "cap.bin", 9, []byte("abc"))
+		sum := sha256.Sum256([]byte("defghi"))
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest(http.MethodPatch, g.url(loc), pr)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		req.Header.Set("Upload-Offset", "3")
+		req.Header.Set("Upload-Checksum", "sha256 "+base64.StdEncoding.EncodeToString(sum[:]))
+		req.ContentLength = 6
+		done := make(chan int, 1)
+		go func() {
+			resp, err := g.http.Client().Do(withTest(t, req))
+			if err != nil {
+				t.Error(err)
+				done <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		pw.Write([]byte("def"))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...)
+			if code == http.StatusConflict {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("HEAD while the checksummed piece arrives: %d, want 409", code)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if code, _, body := g.fetch(t, http.MethodPut, "/files/other.bin", strings.NewReader("x")); code != http.StatusTooManyRequests {
+			t.Errorf("PUT beside the PATCH: %d %s, want 429", code, body)
+		}
+		pw.Write([]byte("ghi"))
+		pw.Close()
+		if code := <-done; code != http.StatusNoContent {
+			t.Fatalf("PATCH: %d", code)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("cap.bin")); string(got) != "abcdefghi" {
+			t.Errorf("file %q", got)
 		}
 	})
 }
