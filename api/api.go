@@ -51,8 +51,12 @@ const (
 	// DefaultTempMaxAge is far beyond the longest a live upload goes
 	// without a write (the client and data timeouts, minutes), and beyond
 	// any clock skew between the gateway and the FTP server.
-	DefaultTempMaxAge        = 24 * time.Hour
-	DefaultTempSweepInterval = time.Hour
+	DefaultTempMaxAge = 24 * time.Hour
+	// DefaultTusMaxChecksumPiece is the most a tus PATCH with
+	// Upload-Checksum may bring: the gateway holds it in memory to check
+	// it before appending.
+	DefaultTusMaxChecksumPiece = 8 << 20
+	DefaultTempSweepInterval   = time.Hour
 	// DefaultMount is where a backend's files are served.
 	DefaultMount = "/files/"
 	// DefaultMaxRanges is more parts than the readers that ask for
@@ -148,6 +152,10 @@ type Config struct {
 	// gateway's clock less the file's modification time (MDTM). Zero
 	// means DefaultTempMaxAge; negative, no file is deleted for its age.
 	TempMaxAge time.Duration
+	// TusMaxChecksumPiece is the most bytes a tus request with
+	// Upload-Checksum may carry (tus.go): it is held in memory and checked
+	// before it is appended. Zero means DefaultTusMaxChecksumPiece.
+	TusMaxChecksumPiece int64
 	// TempSweepInterval is how often the root and the directories this
 	// gateway uploaded to (the 256 latest) are listed for temporary files
 	// older than TempMaxAge. Zero means DefaultTempSweepInterval;
@@ -295,6 +303,7 @@ func New(cfg Config) *Server {
 	orZero(&cfg.MaxTransferTime, DefaultMaxTransferTime)
 	orZero(&cfg.MaxUploadSize, DefaultMaxUploadSize)
 	orZero(&cfg.TempMaxAge, DefaultTempMaxAge)
+	orZero(&cfg.TusMaxChecksumPiece, DefaultTusMaxChecksumPiece)
 	orZero(&cfg.TempSweepInterval, DefaultTempSweepInterval)
 	if cfg.SignedURLMaxExpiry <= 0 || cfg.SignedURLMaxExpiry > auth.MaxExpiry {
 		cfg.SignedURLMaxExpiry = auth.MaxExpiry
@@ -365,6 +374,7 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodGet, s.mount+"*", s.handle(s.getFile))
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.getFile)))
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putOrCreate))
+	files.Method(http.MethodPost, s.mount+"*", s.handle(s.tusCreate))
 	files.Method(http.MethodPatch, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.patchWithoutUpload)))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.deleteFile)))
 	files.Method(methodMkcol, s.mount+"*", s.handle(s.makeCollection))

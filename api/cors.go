@@ -483,6 +483,7 @@ func (s *Server) options(w http.ResponseWriter, r *http.Request) {
 	// draft's §4.1.4 asks for Accept-Patch and the limits.
 	h.Set("Accept-Patch", partialUploadType)
 	s.setUploadLimit(h)
+	s.setTusOptions(h)
 	if s.cors != nil && isPreflight(r) {
 		s.cors.preflight(h, r)
 	}

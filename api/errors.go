@@ -525,7 +525,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Security-Policy", fileCSP)
 	body := problemBody{
 		Type:     cmp.Or(c.typ, "about:blank"),
-		Title:    http.StatusText(c.status),
+		Title:    cmp.Or(http.StatusText(c.status), statusTitles[c.status]),
 		Status:   c.status,
 		Detail:   c.detail,
 		Instance: r.URL.Path,

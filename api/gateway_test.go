@@ -72,6 +72,7 @@ type gatewayOptions struct {
 	server    realftpd.Options
 	active    bool  // ftpcore's active mode (EPRT/PORT)
 	maxUpload int64 // api.Config.MaxUploadSize
+	tusPiece  int64 // api.Config.TusMaxChecksumPiece
 	// api.Config.TempMaxAge and TempSweepInterval
 	tempMaxAge, tempSweep time.Duration
 	apiLog                slog.Handler // api.Config.Logger's handler
@@ -135,7 +136,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 	reg := prometheus.NewRegistry()
 	acfg := api.Config{
 		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		MaxUploadSize: o.maxUpload, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
+		MaxUploadSize: o.maxUpload, TusMaxChecksumPiece: o.tusPiece, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
 		Signer: o.signer, SignedURLMaxExpiry: o.signedMax, MaxRanges: o.maxRanges, UploadKey: o.uploadKey,

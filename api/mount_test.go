@@ -65,11 +65,14 @@ func startJoined(t *testing.T, extra ...api.Config) *joined {
 	return &joined{ftpd: ftpd, url: ts.URL, reg: reg}
 }
 
-func (j *joined) fetch(t *testing.T, method, p string, body io.Reader) (int, http.Header, []byte) {
+func (j *joined) fetch(t *testing.T, method, p string, body io.Reader, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, j.url+p, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {

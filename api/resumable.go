@@ -226,11 +226,11 @@ func uploadQuery(r *http.Request) (raw string, present bool, err error) {
 }
 
 // isUploadRequest reports whether r is to an upload resource (its query
-// names one) or appends to one (PATCH): such requests need the write
-// scope, whatever their method.
+// names one), appends to one (PATCH) or creates one with tus (POST,
+// tus.go): such requests need the write scope, whatever their method.
 func isUploadRequest(r *http.Request) bool {
 	_, present, err := uploadQuery(r)
-	return present || err != nil || r.Method == http.MethodPatch
+	return present || err != nil || r.Method == http.MethodPatch || r.Method == http.MethodPost
 }
 
 // itemBoolean parses an Item field whose value is a Boolean (RFC 9651
@@ -404,6 +404,13 @@ func (s *Server) resumableTarget(r *http.Request) (clean string, id uploadID, er
 type piece struct {
 	complete bool
 	length   int64
+	// atLength, for tus (tus.go), completes the upload when its offset
+	// reaches length, whatever complete says.
+	atLength bool
+	// verify, if not nil, checks the body before anything is written:
+	// once the request is admitted as a transfer and, for an append, the
+	// upload is held at the right offset.
+	verify func() error
 }
 
 // readPiece reads Upload-Complete and Upload-Length, and checks them
@@ -490,11 +497,34 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.beginUpload(w, r, clean, id, p, func(h http.Header) {
+		// §4.2: 104 with Location and Upload-Limit as soon as the upload
+		// exists. The headers of an interim response stay in the map, so
+		// they are taken out again for the final one.
+		h.Set("Location", s.uploadURL(r, clean, id))
+		h.Set(hdrInteropVersion, interopVersion)
+		s.setUploadLimit(h)
+		w.WriteHeader(statusUploadResumption)
+		for _, k := range []string{"Location", hdrInteropVersion, hdrUploadLimit} {
+			h.Del(k)
+		}
+	})
+}
+
+// beginUpload makes the upload id of clean and appends r's body to it;
+// announce, if not nil, runs once the upload exists, before the body is
+// read.
+func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean string, id uploadID, p piece, announce func(http.Header)) error {
 	// The upload's file is made held (.lock): it is this request's until
 	// appendPiece gives it back.
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
+		if p.verify != nil {
+			if err := p.verify(); err != nil {
+				return upload{}, err
+			}
+		}
 		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
 	})
 	if err != nil {
@@ -503,17 +533,8 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	defer sess.Release()
 	conn := sess.Conn()
 	names := uploadPathsOf(u.full, id)
-
-	// §4.2: 104 with Location and Upload-Limit as soon as the upload
-	// exists. The headers of an interim response stay in the map, so
-	// they are taken out again for the final one.
-	h := w.Header()
-	h.Set("Location", s.uploadURL(r, clean, id))
-	h.Set(hdrInteropVersion, interopVersion)
-	s.setUploadLimit(h)
-	w.WriteHeader(statusUploadResumption)
-	for _, k := range []string{"Location", hdrInteropVersion, hdrUploadLimit} {
-		h.Del(k)
+	if announce != nil {
+		announce(w.Header())
 	}
 	return s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p)
 }
@@ -555,7 +576,7 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 			err = upstreamMismatch(fmt.Sprintf("the FTP server holds %d bytes of the upload, %d were expected", stored, offset+n))
 		}
 	}
-	if err == nil && p.complete {
+	if err == nil && (p.complete || p.atLength && stored == p.length) {
 		if p.length >= 0 && stored != p.length {
 			err = inconsistentLength(fmt.Sprintf("the upload has %d bytes, %d were declared", stored, p.length))
 		} else {
@@ -570,8 +591,12 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 	if err != nil {
 		return err
 	}
-	if mod, merr := conn.ModTime(ctx, names.part); merr == nil {
+	mod, merr := conn.ModTime(ctx, names.part)
+	if merr == nil {
 		s.clock.observe(mod, time.Now())
+	}
+	if p.atLength {
+		return s.tusAnswer(w, r, clean, id, stored, mod)
 	}
 	h := w.Header()
 	h.Set(hdrUploadComplete, "?0")
@@ -610,6 +635,9 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx cont
 	if err != nil {
 		s.giveBack(ctx, conn, names)
 		return err
+	}
+	if isTus(r) {
+		return s.tusAnswer(w, r, clean, id, id.length, time.Time{})
 	}
 	h := w.Header()
 	h.Set(hdrUploadComplete, "?1")
@@ -707,13 +735,21 @@ func findUpload(names uploadPaths, onPart, onLock func(string) error) error {
 	return errNoUpload
 }
 
-// uploadResource serves HEAD, PATCH and DELETE on an upload resource.
+// uploadResource serves HEAD, PATCH and DELETE on an upload resource,
+// in the draft's dialect or tus's (tus.go).
 func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
+	appendTo := s.appendUpload
+	if looksTus(r) {
+		if err := tusVersionOK(w, r); err != nil {
+			return err
+		}
+		appendTo = s.tusPatch
+	}
 	switch r.Method {
 	case http.MethodHead:
 		return s.uploadOffset(w, r)
 	case http.MethodPatch:
-		return s.appendUpload(w, r)
+		return appendTo(w, r)
 	case http.MethodDelete:
 		return s.cancelUpload(w, r)
 	}
@@ -723,30 +759,26 @@ func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
 
 // uploadOffset is §4.3: 204 with Upload-Offset, Upload-Complete: ?0 (a
 // completed upload is no longer a resource: 404), Upload-Length when
-// declared, Upload-Limit and Cache-Control: no-store. An upload another
+// declared, Upload-Limit and Cache-Control: no-store. For tus's HEAD the
+// same, with Upload-Expires. An upload another
 // request is appending to gets 409: its offset is moving.
 func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
 	clean, id, err := s.resumableTarget(r)
 	if err != nil {
 		return err
 	}
-	var size int64
-	err = s.poolOf(r.Context()).Do(r.Context(), func(c *ftpcore.Conn) error {
-		ctx := r.Context()
-		return findUpload(uploadPathsOf(s.ftpPath(c, clean), id), func(part string) (err error) {
-			size, err = c.Size(ctx, part)
-			return err
-		}, func(lock string) error {
-			if _, err := c.Size(ctx, lock); err != nil {
-				return err
-			}
-			return errUploadBusy
-		})
-	})
+	var mod *time.Time
+	if isTus(r) {
+		mod = new(time.Time)
+	}
+	size, err := s.uploadSize(r, clean, id, mod)
 	if err != nil {
 		return err
 	}
 	h := w.Header()
+	if mod != nil {
+		s.setUploadExpires(h, *mod)
+	}
 	h.Set(hdrUploadOffset, strconv.FormatInt(size, 10))
 	h.Set(hdrUploadComplete, "?0")
 	if id.length >= 0 {
@@ -756,6 +788,28 @@ func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// uploadSize returns the offset of the upload id of clean, and if mod is
+// not nil its .part's modification time there; an upload another request
+// holds is errUploadBusy.
+func (s *Server) uploadSize(r *http.Request, clean string, id uploadID, mod *time.Time) (size int64, err error) {
+	err = s.poolOf(r.Context()).Do(r.Context(), func(c *ftpcore.Conn) error {
+		ctx := r.Context()
+		return findUpload(uploadPathsOf(s.ftpPath(c, clean), id), func(part string) (err error) {
+			if size, err = c.Size(ctx, part); err != nil || mod == nil {
+				return err
+			}
+			*mod, err = c.ModTime(ctx, part)
+			return err
+		}, func(lock string) error {
+			if _, err := c.Size(ctx, lock); err != nil {
+				return err
+			}
+			return errUploadBusy
+		})
+	})
+	return size, err
 }
 
 // appendUpload is §4.4: PATCH with application/partial-upload at the
@@ -777,6 +831,12 @@ func (s *Server) appendUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.appendAt(w, r, clean, id, offset, p)
+}
+
+// appendAt appends r's body to the upload id of clean, which must be at
+// offset.
+func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, id uploadID, offset int64, p piece) error {
 	if s.cfg.MaxUploadSize > 0 && r.ContentLength > s.cfg.MaxUploadSize-offset {
 		return s.uploadTooLarge(nil)
 	}
@@ -795,7 +855,10 @@ func (s *Server) appendUpload(w http.ResponseWriter, r *http.Request) error {
 			err = mismatchingOffset(at, offset)
 		case p.length >= 0 && r.ContentLength >= 0 && offset+r.ContentLength > p.length:
 			err = inconsistentLength("the piece passes the declared length")
-		default:
+		case p.verify != nil:
+			err = p.verify()
+		}
+		if err == nil {
 			if u.stor, err = c.Appe(ctx, names.lock); err == nil {
 				return u, nil
 			}

@@ -19,6 +19,8 @@
 #     straight from the unpacked tree by internal/realftpd, which reads the
 #     same FTPGW_TEST_SERVERS_DIR;
 #   - the shared libraries proftpd links against that nothing else pulls in;
+#   - nodejs (with npm) and tus-js-client (see TUS_JS_VERSION) from npm into
+#     TOOLS_DIR/tus-js-client-<version>, for api's TestTusJSClient;
 #   - helm, built from its Go module (see HELM_VERSION), for the chart's
 #     tests in internal/charttest;
 #   - a Kubernetes control plane for internal/clustertest, which installs
@@ -38,7 +40,7 @@ TEST_USER=ftpgwtest
 TEST_PASSWORD=ftpgw-test-pw
 TEST_HOME=/home/${TEST_USER}
 TEST_SHELL=/bin/bash
-PACKAGES=(vsftpd curl chromium-headless-shell podman prometheus etcd-server)
+PACKAGES=(vsftpd curl chromium-headless-shell podman prometheus etcd-server nodejs)
 # What proftpd-core's binary needs beyond a base system (checked with ldd
 # below, so a new dependency shows up as an error rather than a test failure).
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
@@ -57,6 +59,10 @@ STAMP=.deb-version # in each unpacked tree: the package version it holds
 # Kubernetes version its client-side rendering assumes.
 TOOLS_DIR=${FTPGW_TEST_TOOLS_DIR:-/opt/ftpgw-test-tools}
 HELM_VERSION=v3.19.0
+# tus-js-client, installed with npm into TUS_JS_DIR; keep in step with
+# tusJSVersion in api/tusjs_test.go, which looks there.
+TUS_JS_VERSION=4.3.1
+TUS_JS_DIR=${TOOLS_DIR}/tus-js-client-${TUS_JS_VERSION}
 HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
 # The control plane for internal/clustertest, in KUBE_DIR (the test looks
 # there). KUBE_VERSION must be the k8s.io/kubernetes that scripts/kube/go.mod
@@ -95,6 +101,11 @@ in_ftpusers() {
 }
 
 candidate() { apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }'; }
+
+# tusjs_ok: tus-js-client of TUS_JS_VERSION is installed.
+tusjs_ok() {
+	grep -q "\"version\": \"${TUS_JS_VERSION}\"" "${TUS_JS_DIR}/node_modules/tus-js-client/package.json" 2>/dev/null
+}
 
 # helm_ok: the helm of HELM_VERSION is built.
 helm_ok() {
@@ -154,6 +165,7 @@ if [[ "$(id -u)" -ne 0 ]]; then
 		problems+=("test account ${TEST_USER} does not exist")
 	fi
 	helm_ok || problems+=("helm ${HELM_VERSION} is not built in ${TOOLS_DIR}/bin")
+	tusjs_ok || problems+=("tus-js-client ${TUS_JS_VERSION} is not installed in ${TUS_JS_DIR}")
 	kube_ok || problems+=("kube-apiserver, kube-controller-manager and kube-scheduler ${KUBE_VERSION} are not built in ${KUBE_DIR}")
 	kwok_ok || problems+=("kwok ${KWOK_VERSION} is not built in ${TOOLS_DIR}/bin")
 	kube_files_ok || problems+=("kwok's stages and the CRDs are not in ${KUBE_DIR}")
@@ -207,6 +219,16 @@ if ((${#missing_packages[@]} > 0)); then
 	fi
 else
 	log "packages already installed: ${PACKAGES[*]} ${PROFTPD_LIBS[*]}"
+fi
+
+if tusjs_ok; then
+	log "tus-js-client ${TUS_JS_VERSION} already installed in ${TUS_JS_DIR}"
+else
+	command -v npm >/dev/null || die "npm is missing: the nodejs package should bring it"
+	log "installing tus-js-client ${TUS_JS_VERSION} into ${TUS_JS_DIR}"
+	mkdir -p "${TUS_JS_DIR}"
+	npm install --prefix "${TUS_JS_DIR}" --no-audit --no-fund --no-save "tus-js-client@${TUS_JS_VERSION}"
+	tusjs_ok || die "tus-js-client ${TUS_JS_VERSION} did not install"
 fi
 
 if helm_ok; then

@@ -100,6 +100,9 @@ type config struct {
 	// MaxUploadSize is the most bytes a PUT may carry; negative for no
 	// limit.
 	MaxUploadSize int64
+	// TusMaxChecksumPiece is api.Config.TusMaxChecksumPiece: the most
+	// bytes a tus request with Upload-Checksum may carry.
+	TusMaxChecksumPiece int64
 	// MinClientRate (bytes a second, over MinClientRateWindow) and
 	// MaxTransferTime are the api's limits on slow clients; negative
 	// turns one off.
@@ -253,6 +256,7 @@ type flagValues struct {
 	dial, command, data, abort        time.Duration
 	clientIdle, shutdown, drainPause  time.Duration
 	maxUpload, minRate                string
+	tusPiece                          string
 	rateWindow, maxTransfer, skew     time.Duration
 	tempMaxAge, tempSweep             time.Duration
 	logLevel, links                   string
@@ -284,6 +288,7 @@ type flagValues struct {
 
 	// Parsed by validate.
 	maxUploadSize    int64
+	tusPieceSize     int64
 	minRateBytes     int64
 	level            slog.Level
 	linkPolicy       api.LinkPolicy
@@ -331,6 +336,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.tempMaxAge, "temp-max-age", api.DefaultTempMaxAge, "a temporary upload file (.ftpgw-upload-*.tmp) unwritten for this long is taken for the leftover of an upload that died and deleted, when a listing shows it or the sweep finds it (-1s: never)")
 	fs.DurationVar(&v.tempSweep, "temp-sweep-interval", api.DefaultTempSweepInterval, "how often the root and the directories uploaded to are swept for temporary upload files older than --temp-max-age (-1s: no sweep)")
 	fs.StringVar(&v.maxUpload, "max-upload-size", formatSize(api.DefaultMaxUploadSize), "most bytes one PUT may carry, in bytes or with KiB, MiB, GiB or TiB; a larger one gets 413 (-1: no limit)")
+	fs.StringVar(&v.tusPiece, "tus-max-checksum-piece", formatSize(api.DefaultTusMaxChecksumPiece), "most bytes a tus request with Upload-Checksum may carry: the gateway holds it in memory to check it before appending it; a larger one gets 413")
 	fs.StringVar(&v.links, "links", api.LinksInside.String(), "symbolic links on the FTP server: inside (follow a link only where it leads to a place inside the root; others are 404), follow (every link, as the FTP server does: whatever the FTP account can read is served) or refuse (none: a path through a link is 404)")
 	fs.BoolVar(&v.trusted, "trusted-content", false, "the FTP server's files are trusted: serve HTML, SVG, XML, JavaScript and PDF inline like other files, not as attachments (browsers still run no script from them: the sandbox stays)")
 	fs.StringVar(&v.auth, "auth", "", "how /files/ requests are authenticated: token (a bearer token of --tokens-file or "+envTokenVar+"), basic (HTTP Basic credentials, which are the FTP login; --upstream then names no user) or none (anyone who reaches the gateway may read, write and delete); default token when either is given, else none")
@@ -456,6 +462,9 @@ func (v *flagValues) validateLimits() error {
 		return fmt.Errorf("--max-upload-size must be a size such as 5GiB or 1048576, or -1 for no limit; got %q", v.maxUpload)
 	}
 	v.maxUploadSize = size
+	if v.tusPieceSize, err = parseSize(v.tusPiece); err != nil || v.tusPieceSize <= 0 {
+		return fmt.Errorf("--tus-max-checksum-piece must be a positive size such as 8MiB; got %q", v.tusPiece)
+	}
 	if v.minRateBytes, err = parseSize(v.minRate); err != nil || v.minRateBytes == 0 {
 		return fmt.Errorf("--min-client-rate must be bytes a second such as 512 or 1KiB, or -1 for no minimum; got %q", v.minRate)
 	}
@@ -811,6 +820,7 @@ func (v *flagValues) config() *config {
 		UsePASVAddress:      v.usePASV,
 		ClientIdleTimeout:   v.clientIdle,
 		MaxUploadSize:       v.maxUploadSize,
+		TusMaxChecksumPiece: v.tusPieceSize,
 		MinClientRate:       v.minRateBytes,
 		MinClientRateWindow: v.rateWindow,
 		MaxTransferTime:     v.maxTransfer,

@@ -337,6 +337,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		Metrics:             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		ClientIdleTimeout:   c.ClientIdleTimeout,
 		MaxUploadSize:       c.MaxUploadSize,
+		TusMaxChecksumPiece: c.TusMaxChecksumPiece,
 		MinClientRate:       c.MinClientRate,
 		MinClientRateWindow: c.MinClientRateWindow,
 		MaxTransferTime:     c.MaxTransferTime,

@@ -309,7 +309,7 @@ func TestLoadConfig(t *testing.T) {
 					c.DialTimeout != 10*time.Second || c.CommandTimeout != 30*time.Second ||
 					c.DataTimeout != 60*time.Second || c.ClientIdleTimeout != 60*time.Second ||
 					c.DrainPause != 5*time.Second || c.ShutdownTimeout != 30*time.Second || c.LogLevel != slog.LevelInfo || c.UsePASVAddress || c.Demo ||
-					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 ||
+					c.AbortTimeout != 5*time.Second || c.MaxUploadSize != 5<<30 || c.TusMaxChecksumPiece != 8<<20 ||
 					c.MinClientRate != 512 || c.MinClientRateWindow != 30*time.Second || c.MaxTransferTime != 12*time.Hour ||
 					c.MaxClockSkew != 2*time.Hour || c.TempMaxAge != 24*time.Hour || c.TempSweepInterval != time.Hour ||
 					c.Links != api.LinksInside || c.Auth.Mode != authNone || c.Auth.ReloadInterval != 5*time.Second {
@@ -319,6 +319,20 @@ func TestLoadConfig(t *testing.T) {
 					t.Errorf("upstream = %+v", c.Upstream)
 				}
 			},
+		},
+		{
+			name: "tus checksum piece",
+			args: []string{"--upstream", "ftp://h/", "--tus-max-checksum-piece", "1MiB"},
+			check: func(t *testing.T, c *config) {
+				if c.TusMaxChecksumPiece != 1<<20 {
+					t.Errorf("TusMaxChecksumPiece %d", c.TusMaxChecksumPiece)
+				}
+			},
+		},
+		{
+			name:    "tus checksum piece of nothing",
+			args:    []string{"--upstream", "ftp://h/", "--tus-max-checksum-piece", "0"},
+			wantErr: "--tus-max-checksum-piece must be a positive size",
 		},
 		{
 			name: "upload size and abort timeout",
