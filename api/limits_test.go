@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -343,7 +345,10 @@ func TestTransferCapPerBackend(t *testing.T) {
 
 // TestTransferCapOrder: transfers waiting for a place get one in the order
 // they came: with MaxTransfers 1 and a download held, three PUTs queued one
-// after the other are answered in that order once it ends.
+// after the other are stored in that order once it ends (the order of
+// their renames on the FTP server: the order their answers reach the
+// clients is the clients' goroutines' race, as the next is let in while
+// one's answer is on its way).
 func TestTransferCapOrder(t *testing.T) {
 	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{maxTransfers: 1, acquireTimeout: 5 * time.Second})
 	backend := string(realftpd.Vsftpd)
@@ -360,10 +365,24 @@ func TestTransferCapOrder(t *testing.T) {
 		waitForTransferMetrics(t, g.reg, transferCounts{backend, 1, i + 1, 0, 0})
 	}
 	held.Body.Close()
-	for i := range 3 {
-		if got, want := <-done, fmt.Sprintf("up%d.txt %d ", i, http.StatusCreated); got != want {
-			t.Errorf("answer %d: %q, want %q", i+1, got, want)
+	var answers []string
+	for range 3 {
+		answers = append(answers, <-done)
+	}
+	slices.Sort(answers)
+	for i, got := range answers {
+		if want := fmt.Sprintf("up%d.txt %d ", i, http.StatusCreated); got != want {
+			t.Errorf("answer %q, want %q", got, want)
 		}
+	}
+	var stored []string
+	for _, c := range g.commands() {
+		if name, ok := strings.CutPrefix(c, "RNTO "); ok && strings.HasPrefix(path.Base(name), "up") {
+			stored = append(stored, path.Base(name))
+		}
+	}
+	if want := []string{"up0.txt", "up1.txt", "up2.txt"}; !slices.Equal(stored, want) {
+		t.Errorf("stored in the order %q, want %q", stored, want)
 	}
 	waitForTransferMetrics(t, g.reg, transferCounts{backend, 0, 0, 0, 0})
 }
