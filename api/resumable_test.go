@@ -598,15 +598,7 @@ func TestResumableCORS(t *testing.T) {
 		if code != http.StatusNoContent {
 			t.Fatalf("PATCH: %d %s", code, body)
 		}
-		exposed := h.Get("Access-Control-Expose-Headers")
-		for _, name := range []string{"Location", "Upload-Offset", "Upload-Complete", "Upload-Limit", "Upload-Length"} {
-			if !strings.Contains(exposed, name) {
-				t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, name)
-			}
-		}
-		if h.Get("Access-Control-Allow-Origin") != appOrigin {
-			t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
-		}
+		checkExposed(t, h, "Location", "Upload-Offset", "Upload-Complete", "Upload-Limit", "Upload-Length")
 	})
 }
 
@@ -817,5 +809,20 @@ func TestResumableSizeFailsAfterTake(t *testing.T) {
 	}
 	if got, _ := srv.File("/f.bin"); string(got) != "abcdef" {
 		t.Errorf("file %q", got)
+	}
+}
+
+// checkExposed checks that h is an answer to a page of appOrigin that may
+// read the headers names.
+func checkExposed(t *testing.T, h http.Header, names ...string) {
+	t.Helper()
+	exposed := h.Get("Access-Control-Expose-Headers")
+	for _, name := range names {
+		if !strings.Contains(exposed, name) {
+			t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, name)
+		}
+	}
+	if h.Get("Access-Control-Allow-Origin") != appOrigin {
+		t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
 	}
 }

@@ -28,20 +28,7 @@ func TestReplicasAreStateless(t *testing.T) {
 	for _, kind := range realftpd.Matrix {
 		t.Run(string(kind), func(t *testing.T) {
 			ftpd := realftpd.Start(t, kind)
-			scheme, args := "ftp", []string{"--listen", "127.0.0.1:0"}
-			if ftpd.TLS != nil {
-				scheme = "ftpes"
-				if ftpd.TLS.Implicit {
-					scheme = "ftps"
-				}
-				args = append(args, "--tls-ca-file", ftpd.TLS.CAFile, "--tls-server-name", ftpd.TLS.ServerName)
-			}
-			password := filepath.Join(t.TempDir(), "password")
-			if err := os.WriteFile(password, []byte(ftpd.Password+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			args = append(args, "--upstream", scheme+"://"+ftpd.User+"@"+ftpd.Addr+"/", "--upstream-password-file", password,
-				"--tokens-file", tokens, "--signing-keys-file", keys)
+			args := append(upstreamArgs(t, ftpd), "--listen", "127.0.0.1:0", "--tokens-file", tokens, "--signing-keys-file", keys)
 			a, stopA := startGateway(t, args)
 			defer stopA()
 			b, stopB := startGateway(t, args)
@@ -119,4 +106,24 @@ func with(hdr map[string]string, k, v string) map[string]string {
 		h[k] = v
 	}
 	return h
+}
+
+// upstreamArgs are the flags that serve ftpd through the gateway: its URL
+// (ftpes:// or ftps:// for the FTPS kinds, with their CA and name), and
+// its password in a file, never on the command line.
+func upstreamArgs(t *testing.T, ftpd *realftpd.Server) []string {
+	t.Helper()
+	scheme, args := "ftp", []string(nil)
+	if ftpd.TLS != nil {
+		scheme = "ftpes"
+		if ftpd.TLS.Implicit {
+			scheme = "ftps"
+		}
+		args = append(args, "--tls-ca-file", ftpd.TLS.CAFile, "--tls-server-name", ftpd.TLS.ServerName)
+	}
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte(ftpd.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append(args, "--upstream", scheme+"://"+ftpd.User+"@"+ftpd.Addr+"/", "--upstream-password-file", password)
 }

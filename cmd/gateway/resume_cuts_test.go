@@ -72,19 +72,7 @@ func TestResumableSurvivesCuts(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(i)))
 			dataSeed := rng.Uint64()
 			ftpd := realftpd.Start(t, kind)
-			scheme, args := "ftp", []string{"--tokens-file", tokens, "--upload-key-file", keyFile}
-			if ftpd.TLS != nil {
-				scheme = "ftpes"
-				if ftpd.TLS.Implicit {
-					scheme = "ftps"
-				}
-				args = append(args, "--tls-ca-file", ftpd.TLS.CAFile, "--tls-server-name", ftpd.TLS.ServerName)
-			}
-			password := filepath.Join(t.TempDir(), "password")
-			if err := os.WriteFile(password, []byte(ftpd.Password+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			args = append(args, "--upstream", scheme+"://"+ftpd.User+"@"+ftpd.Addr+"/", "--upstream-password-file", password)
+			args := append(upstreamArgs(t, ftpd), "--tokens-file", tokens, "--upload-key-file", keyFile)
 
 			old := []byte("the old content, kept until the upload completes\n")
 			if err := os.WriteFile(ftpd.Path("big.bin"), old, 0o644); err != nil {

@@ -98,20 +98,7 @@ func TestReplicasResumeUploads(t *testing.T) {
 	for _, kind := range realftpd.Matrix {
 		t.Run(string(kind), func(t *testing.T) {
 			ftpd := realftpd.Start(t, kind)
-			scheme, args := "ftp", []string{"--listen", "127.0.0.1:0"}
-			if ftpd.TLS != nil {
-				scheme = "ftpes"
-				if ftpd.TLS.Implicit {
-					scheme = "ftps"
-				}
-				args = append(args, "--tls-ca-file", ftpd.TLS.CAFile, "--tls-server-name", ftpd.TLS.ServerName)
-			}
-			password := filepath.Join(t.TempDir(), "password")
-			if err := os.WriteFile(password, []byte(ftpd.Password+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			args = append(args, "--upstream", scheme+"://"+ftpd.User+"@"+ftpd.Addr+"/", "--upstream-password-file", password,
-				"--tokens-file", tokens)
+			args := append(upstreamArgs(t, ftpd), "--listen", "127.0.0.1:0", "--tokens-file", tokens)
 			keyed := append(args[:len(args):len(args)], "--upload-key-file", keyFile)
 			data := strings.Repeat("resumable replica ", 200)
 
