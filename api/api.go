@@ -280,6 +280,8 @@ type Server struct {
 	draining atomic.Bool
 	// uploadKey is Config.UploadKey, or a random one.
 	uploadKey []byte
+	// holds are the uploads this replica's requests hold (release.go).
+	holds holds
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,

@@ -45,9 +45,10 @@ import (
 //     gives it back by renaming it again; completion renames .lock onto
 //     the target, under the name's lock (lock.go), as a PUT does. A second
 //     writer finds no .part and gets 409: two appends never interleave
-//     (§4.6, the "simpler approach" of an access lock). A .lock that has
-//     not been written for resumableLockStale (its holder died) is taken
-//     back.
+//     (§4.6, the "simpler approach" of an access lock). Within a replica
+//     a HEAD or PATCH asks the holder to give the upload back first
+//     (release.go). A .lock that has not been written for
+//     resumableLockStale (its holder died) is taken back.
 //   - Appends use APPE, not REST+STOR: vsftpd, pure-ftpd and proftpd all
 //     append at the end (ftpcore's TestRealUploads), while REST+STOR
 //     differs (pure-ftpd truncates at the offset, proftpd refuses an
@@ -516,7 +517,15 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 // read.
 func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean string, id uploadID, p piece, announce func(http.Header)) error {
 	// The upload's file is made held (.lock): it is this request's until
-	// appendPiece gives it back.
+	// appendPiece gives it back, or another request of this replica's
+	// takes it over (release.go).
+	key := s.holdKey(r, clean, id)
+	h, err := s.holds.takeOver(r.Context(), key, w)
+	if err != nil {
+		return err
+	}
+	defer s.holds.end(key, h)
+	r.Body = h.body(r.Body)
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
@@ -528,7 +537,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
 	})
 	if err != nil {
-		return err
+		return h.outcome(err)
 	}
 	defer sess.Release()
 	conn := sess.Conn()
@@ -536,7 +545,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	if announce != nil {
 		announce(w.Header())
 	}
-	return s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p)
+	return h.outcome(s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p))
 }
 
 // appendPiece receives r's body into the upload's held file (u.stor, open
@@ -760,11 +769,17 @@ func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
 // uploadOffset is §4.3: 204 with Upload-Offset, Upload-Complete: ?0 (a
 // completed upload is no longer a resource: 404), Upload-Length when
 // declared, Upload-Limit and Cache-Control: no-store. For tus's HEAD the
-// same, with Upload-Expires. An upload another
-// request is appending to gets 409: its offset is moving.
+// same, with Upload-Expires. An upload a request of another replica is
+// appending to gets 409: its offset is moving.
 func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
 	clean, id, err := s.resumableTarget(r)
 	if err != nil {
+		return err
+	}
+	// A request of this replica holding the upload is asked to give it
+	// back: the client asking is most likely the one whose append it is,
+	// resuming after its connection died unseen (release.go).
+	if _, err := s.holds.takeOver(r.Context(), s.holdKey(r, clean, id), nil); err != nil {
 		return err
 	}
 	var mod *time.Time
@@ -840,6 +855,15 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 	if s.cfg.MaxUploadSize > 0 && r.ContentLength > s.cfg.MaxUploadSize-offset {
 		return s.uploadTooLarge(nil)
 	}
+	// An upload another request of this replica holds is taken over: that
+	// one ends and gives it back first (release.go).
+	key := s.holdKey(r, clean, id)
+	h, err := s.holds.takeOver(r.Context(), key, w)
+	if err != nil {
+		return err
+	}
+	defer s.holds.end(key, h)
+	r.Body = h.body(r.Body)
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	var names uploadPaths
@@ -851,6 +875,8 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 			return u, err
 		}
 		switch {
+		case h.stopped.Load():
+			err = errTakenOver
 		case at != offset:
 			err = mismatchingOffset(at, offset)
 		case p.length >= 0 && r.ContentLength >= 0 && offset+r.ContentLength > p.length:
@@ -868,10 +894,10 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 		return u, err
 	})
 	if err != nil {
-		return err
+		return h.outcome(err)
 	}
 	defer sess.Release()
-	return s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p)
+	return h.outcome(s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p))
 }
 
 // cancelUpload is §4.5: the upload's file is deleted, held or not (an

@@ -200,50 +200,33 @@ func TestResumableUpload(t *testing.T) {
 }
 
 // TestResumableConcurrentAppend: while one PATCH holds the upload, a
-// second gets 409 and the file has only the first's bytes; HEAD says 409
-// too, as the offset is moving.
+// second through another replica gets 409 and the file has only the
+// first's bytes; that replica's HEAD says 409 too, as the offset is
+// moving. (Through the same replica the second takes the upload over:
+// TestResumableTakeOver.)
 func TestResumableConcurrentAppend(t *testing.T) {
-	forEachServer(t, func(t *testing.T, g *gateway) {
+	forEachServerWith(t, gatewayOptions{uploadKey: resumableKey}, func(t *testing.T, g *gateway) {
+		replica := api.New(api.Config{Pool: g.pool, UploadKey: resumableKey})
+		rs := serveGateway(replica)
+		defer func() { rs.Close(); replica.Close() }()
+		r := &gateway{ftpd: g.ftpd, pool: g.pool, api: replica, http: rs}
 		loc := createUpload(t, g, "c.bin", []byte("0123456789"))
-		pr, pw := io.Pipe()
-		req, _ := http.NewRequest(http.MethodPatch, g.url(loc), pr)
-		req.Header.Set("Content-Type", "application/partial-upload")
-		req.Header.Set("Upload-Offset", "10")
-		req.Header.Set("Upload-Complete", "?1")
-		req.ContentLength = 6
-		done := make(chan *http.Response, 1)
-		go func() {
-			resp, err := g.http.Client().Do(withTest(t, req))
-			if err != nil {
-				t.Error(err)
-			}
-			done <- resp
-		}()
-		pw.Write([]byte("abc"))
-		// The first holds the upload once its bytes reached the server.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			code, _, _ := g.fetch(t, http.MethodHead, loc, nil)
-			if code == http.StatusConflict {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("HEAD during the first PATCH: %d, want 409", code)
-			}
-			time.Sleep(10 * time.Millisecond)
+		pw, done := silentPatch(t, g, loc, 10, 6, []byte("abc"),
+			"Content-Type", "application/partial-upload", "Upload-Complete", "?1")
+		// The first holds the upload: the other replica cannot ask it to
+		// stop.
+		if code, _, _ := r.fetch(t, http.MethodHead, loc, nil); code != http.StatusConflict {
+			t.Fatalf("the replica's HEAD during the first PATCH: %d, want 409", code)
 		}
-		code, _, body := appendPiece(t, g, loc, 10, []byte("XYZxyz"), true)
-		if code != http.StatusConflict {
-			t.Fatalf("second PATCH: %d %s, want 409", code, body)
+		if code, _, body := appendPiece(t, r, loc, 13, []byte("XYZ"), true); code != http.StatusConflict {
+			t.Fatalf("the replica's PATCH: %d %s, want 409", code, body)
 		}
 		pw.Write([]byte("def"))
 		pw.Close()
 		resp := <-done
 		if resp == nil {
-			return
+			t.Fatal("first PATCH: no answer")
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("first PATCH: %d", resp.StatusCode)
 		}
@@ -645,10 +628,11 @@ func TestResumableExpires(t *testing.T) {
 
 // TestResumableCaps: a PATCH is a transfer under the caps, as a PUT is:
 // with one transfer a client may have, a PUT while its PATCH runs gets
-// 429, and HEAD, which is no transfer, is not held.
+// 429, and HEAD of another upload, which is no transfer, is not held.
 func TestResumableCaps(t *testing.T) {
 	forEachServerWith(t, gatewayOptions{maxClientTransfers: 1}, func(t *testing.T, g *gateway) {
 		loc := createUpload(t, g, "cap.bin", []byte("abc"))
+		other := createUpload(t, g, "cap2.bin", []byte("x"))
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequest(http.MethodPatch, g.url(loc), pr)
 		req.Header.Set("Content-Type", "application/partial-upload")
@@ -668,16 +652,9 @@ func TestResumableCaps(t *testing.T) {
 			done <- resp.StatusCode
 		}()
 		pw.Write([]byte("def"))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			code, _, _ := g.fetch(t, http.MethodHead, loc, nil)
-			if code == http.StatusConflict {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("HEAD during the PATCH: %d, want 409", code)
-			}
-			time.Sleep(10 * time.Millisecond)
+		waitHeld(t, g, 6)
+		if off := uploadOffset(t, g, other); off != 1 {
+			t.Errorf("HEAD of another upload during the PATCH: offset %d, want 1", off)
 		}
 		if code, _, body := g.fetch(t, http.MethodPut, "/files/other.bin", strings.NewReader("x")); code != http.StatusTooManyRequests {
 			t.Errorf("PUT beside the PATCH: %d %s, want 429", code, body)

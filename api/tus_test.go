@@ -444,8 +444,8 @@ func TestTusCORS(t *testing.T) {
 }
 
 // TestTusChecksumCaps: a checksummed piece is read under the transfer
-// caps and while the upload is held: during its body, HEAD says 409 and a
-// PUT beside it gets 429 with one transfer a client may have; then it is
+// caps and while the upload is held: during its body, the .lock is there
+// and a PUT beside it gets 429 with one transfer a client may have; then it is
 // appended whole.
 func TestTusChecksumCaps(t *testing.T) {
 	forEachServerWith(t, gatewayOptions{maxClientTransfers: 1}, func(t *testing.T, g *gateway) {
@@ -471,17 +471,7 @@ func TestTusChecksumCaps(t *testing.T) {
 			done <- resp.StatusCode
 		}()
 		pw.Write([]byte("def"))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...)
-			if code == http.StatusConflict {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("HEAD while the checksummed piece arrives: %d, want 409", code)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitHeld(t, g, 3)
 		if code, _, body := g.fetch(t, http.MethodPut, "/files/other.bin", strings.NewReader("x")); code != http.StatusTooManyRequests {
 			t.Errorf("PUT beside the PATCH: %d %s, want 429", code, body)
 		}

@@ -1,0 +1,171 @@
+package api_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// silentPatch starts a PATCH of loc that announces length bytes, sends
+// first, and then sends nothing more with its connection open: a client
+// whose network died without a FIN or a RST. It waits until the FTP
+// server holds the upload's .lock with offset+len(first) bytes. The
+// returned writer sends more (which must reach no file), and done gets
+// the PATCH's answer (nil if the connection failed).
+func silentPatch(t *testing.T, g *gateway, loc string, offset, length int64, first []byte, hdr ...string) (*io.PipeWriter, <-chan *http.Response) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	req, err := http.NewRequest(http.MethodPatch, g.url(loc), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	req.ContentLength = length
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := g.http.Client().Do(withTest(t, req))
+		if err != nil {
+			done <- nil
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- resp
+	}()
+	if _, err := pw.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(t, g, offset+int64(len(first)))
+	return pw, done
+}
+
+// waitHeld waits until the FTP server has an upload held (.lock) with
+// size bytes.
+func waitHeld(t *testing.T, g *gateway, size int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := tempFilesUnder(t, g.ftpd.Path(""))
+		for _, p := range left {
+			if fi, err := os.Stat(p); err == nil && strings.HasSuffix(p, ".lock") && fi.Size() == size {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no upload held with %d bytes; temporary files %v", size, left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkTakenOver checks the answer of a PATCH taken over: 409, or no
+// answer at all (the gateway closed the connection whose body it did not
+// read).
+func checkTakenOver(t *testing.T, done <-chan *http.Response) {
+	t.Helper()
+	select {
+	case resp := <-done:
+		if resp != nil && resp.StatusCode != http.StatusConflict {
+			t.Errorf("the PATCH taken over: %d, want 409", resp.StatusCode)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the PATCH taken over has not ended")
+	}
+}
+
+// TestResumableRelease: a PATCH whose client went silent holds the
+// upload; HEAD from another client makes it give the upload back and
+// answers 204 with what the FTP server stored, within seconds (not 409
+// until the client idle timeout), and a PATCH from there completes the
+// upload byte-identical. What the silent client sends later reaches no
+// file, and its PATCH ends with 409.
+func TestResumableRelease(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		data := randomBytes(300000, 21)
+		loc := createUpload(t, g, "r.bin", data[:1000])
+		pw, done := silentPatch(t, g, loc, 1000, int64(len(data)-1000), data[1000:100000],
+			"Content-Type", "application/partial-upload", "Upload-Complete", "?1")
+		start := time.Now()
+		off := uploadOffset(t, g, loc)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("HEAD took %v", took)
+		}
+		if off != 100000 {
+			t.Fatalf("offset %d, want the 100000 bytes the FTP server stored", off)
+		}
+		checkTakenOver(t, done)
+		if code, _, body := appendPiece(t, g, loc, off, data[off:], true); code != http.StatusCreated {
+			t.Fatalf("PATCH from the offset: %d %s", code, body)
+		}
+		pw.Write(data[100000:200000])
+		pw.Close()
+		if got, _ := os.ReadFile(g.ftpd.Path("r.bin")); !bytes.Equal(got, data) {
+			t.Fatalf("file: %d bytes, want the %d sent", len(got), len(data))
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
+
+// TestTusRelease is TestResumableRelease in tus: its HEAD answers 204
+// with the stored offset, and its PATCH completes the upload.
+func TestTusRelease(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		data := randomBytes(300000, 22)
+		n := int64(len(data))
+		loc := tusCreate(t, g, "/files/", "t.bin", n, data[:1000])
+		pw, done := silentPatch(t, g, loc, 1000, n-1000, data[1000:100000],
+			append([]string{"Content-Type", "application/offset+octet-stream"}, tusHeaders...)...)
+		start := time.Now()
+		off := tusOffset(t, g, loc, n)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("HEAD took %v", took)
+		}
+		if off != 100000 {
+			t.Fatalf("offset %d, want the 100000 bytes the FTP server stored", off)
+		}
+		checkTakenOver(t, done)
+		if code, h, body := tusPatch(t, g, loc, off, data[off:]); code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(n, 10) {
+			t.Fatalf("PATCH from the offset: %d %v %s", code, h, body)
+		}
+		pw.Write(data[100000:200000])
+		pw.Close()
+		if got, _ := os.ReadFile(g.ftpd.Path("t.bin")); !bytes.Equal(got, data) {
+			t.Fatalf("file: %d bytes, want the %d sent", len(got), len(data))
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
+
+// TestResumableTakeOver: a PATCH of an upload a PATCH of this replica
+// holds takes it over, without a HEAD first: the older ends (409) with
+// what it had stored, the newer appends from there, and nothing the older
+// sends afterwards reaches the file.
+func TestResumableTakeOver(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		loc := createUpload(t, g, "o.bin", []byte("0123456789"))
+		pw, done := silentPatch(t, g, loc, 10, 6, []byte("abc"),
+			"Content-Type", "application/partial-upload", "Upload-Complete", "?1")
+		if code, _, body := appendPiece(t, g, loc, 13, []byte("XYZ"), true); code != http.StatusCreated {
+			t.Fatalf("the newer PATCH: %d %s, want 201", code, body)
+		}
+		checkTakenOver(t, done)
+		pw.Write([]byte("def"))
+		pw.Close()
+		if got, _ := os.ReadFile(g.ftpd.Path("o.bin")); string(got) != "0123456789abcXYZ" {
+			t.Errorf("file %q, want 0123456789abcXYZ", got)
+		}
+	})
+}
