@@ -64,6 +64,11 @@ const (
 	// use, and few enough RETRs that one request costs the FTP server
 	// no more than a handful of ranged GETs would.
 	DefaultMaxRanges = 16
+	// DefaultMaxClientUploads is far more resumable uploads than a client
+	// sending files has open at once (tus-js-client and Uppy: a handful),
+	// and few enough that a client creating them in a loop leaves a
+	// bounded number of files on the FTP server.
+	DefaultMaxClientUploads = 64
 )
 
 // Config configures the handler returned by New.
@@ -226,6 +231,14 @@ type Config struct {
 	// Empty: the client is always the connection's peer. Only
 	// MaxClientTransfers looks at it.
 	TrustedProxies []netip.Prefix
+	// MaxClientUploads is the most resumable uploads (the draft's or
+	// tus's) one client (clientAddr) may have open through this Server:
+	// created here and not yet completed, cancelled or expired. One more
+	// creation gets 429 with Retry-After before anything reaches the FTP
+	// server. Counted in memory, by each replica on its own. Zero or
+	// negative: no such cap; the flag's default is
+	// DefaultMaxClientUploads.
+	MaxClientUploads int
 	// MaxRanges is the most parts a multipart/byteranges response to a
 	// GET of several ranges may have, counted after overlapping and
 	// adjacent ranges are coalesced (multirange.go); a Range of more is
@@ -282,6 +295,9 @@ type Server struct {
 	uploadKey []byte
 	// holds are the uploads this replica's requests hold (release.go).
 	holds holds
+	// uploads counts the open uploads of each client
+	// (Config.MaxClientUploads); nil for no cap.
+	uploads *openUploads
 }
 
 // New returns the gateway's HTTP handler: Config.Mount for the FTP tree,
@@ -346,6 +362,7 @@ func New(cfg Config) *Server {
 	s.temps = newTempCleaner(s)
 	s.transfers = newTransfers(cfg, s.name, s.acquireTimeout(), s.metrics)
 	s.live = newLiveSet()
+	s.uploads = newOpenUploads(cfg)
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.observe, s.recoverPanics)
 	if s.cors != nil {

@@ -156,6 +156,15 @@ func clientTransfersFull(limit int) error {
 	return &problem{status: http.StatusTooManyRequests, detail: "this client already has the most transfers under way it may have at once: " + strconv.Itoa(limit), busy: true}
 }
 
+// clientUploadsFull is a resumable upload's creation by a client that has
+// limit open already (Config.MaxClientUploads); retry is how long until
+// the first of them expires.
+func clientUploadsFull(limit int, retry time.Duration) error {
+	return &problem{status: http.StatusTooManyRequests,
+		detail: "this client has the most open resumable uploads it may have: " + strconv.Itoa(limit) + "; complete or cancel one first",
+		header: http.Header{"Retry-After": {strconv.Itoa(int(retryAfter(retry).Seconds()))}}}
+}
+
 func badRequest(detail string, cause error) error {
 	return &problem{status: http.StatusBadRequest, detail: detail, cause: cause}
 }

@@ -90,6 +90,7 @@ type gatewayOptions struct {
 	maxTransfers, maxClientTransfers int
 	trustedProxies                   []netip.Prefix
 	maxRanges                        int // api.Config.MaxRanges
+	maxClientUploads                 int // api.Config.MaxClientUploads
 	// ftpd, when set, is the FTP server of kind to use instead of a new
 	// one: a second gateway on it is another replica.
 	ftpd *realftpd.Server
@@ -139,7 +140,8 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		MaxUploadSize: o.maxUpload, TusMaxChecksumPiece: o.tusPiece, TempMaxAge: o.tempMaxAge, TempSweepInterval: o.tempSweep,
 		Root: o.root, Links: o.links, TrustedContent: o.trusted, Tokens: o.tokens, CORS: o.cors,
 		MaxTransfers: o.maxTransfers, MaxClientTransfers: o.maxClientTransfers, TrustedProxies: o.trustedProxies,
-		Signer: o.signer, SignedURLMaxExpiry: o.signedMax, MaxRanges: o.maxRanges, UploadKey: o.uploadKey,
+		MaxClientUploads: o.maxClientUploads,
+		Signer:           o.signer, SignedURLMaxExpiry: o.signedMax, MaxRanges: o.maxRanges, UploadKey: o.uploadKey,
 	}
 	var p *pool.Pool
 	var users *pool.Users

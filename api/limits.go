@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,4 +251,133 @@ func parseHostAddr(s string) netip.Addr {
 		return netip.Addr{}
 	}
 	return a.Unmap().WithZone("")
+}
+
+// openUploads counts the resumable uploads each client created through
+// this Server that are still open, and applies Config.MaxClientUploads:
+// each leaves a file on the FTP server until it is completed, cancelled
+// or expires, and a client creating them in a loop would otherwise fill
+// the server's directories with them. The count is this replica's only:
+// an upload completed or cancelled through another replica counts here
+// until it expires. Safe for concurrent use; a nil *openUploads counts
+// nothing.
+type openUploads struct {
+	max int
+	// maxAge is TempMaxAge: an upload not appended to for as long has
+	// expired (the sweep deletes it); 0 for never.
+	maxAge  time.Duration
+	trusted []netip.Prefix
+
+	mu      sync.Mutex
+	byNonce map[string]*openUpload
+	clients map[netip.Addr][]*openUpload
+	// pruned is when every client's expired uploads were last dropped.
+	pruned time.Time
+}
+
+// openUpload is an upload counted for its client.
+type openUpload struct {
+	nonce   string
+	client  netip.Addr
+	touched time.Time // created or last appended to through this replica
+}
+
+func newOpenUploads(cfg Config) *openUploads {
+	if cfg.MaxClientUploads <= 0 {
+		return nil
+	}
+	return &openUploads{max: cfg.MaxClientUploads, maxAge: max(cfg.TempMaxAge, 0), trusted: cfg.TrustedProxies,
+		byNonce: map[string]*openUpload{}, clients: map[netip.Addr][]*openUpload{}}
+}
+
+// add counts the upload nonce, which r is about to create, for r's
+// client; a client with max open uploads already gets 429, with
+// Retry-After when the first of them expires.
+func (o *openUploads) add(r *http.Request, nonce string) error {
+	if o == nil {
+		return nil
+	}
+	client := clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), o.trusted)
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.maxAge > 0 && now.Sub(o.pruned) > time.Minute {
+		o.pruned = now
+		for c := range o.clients {
+			o.expire(c, now)
+		}
+	}
+	if ups := o.expire(client, now); len(ups) >= o.max {
+		retry := time.Minute
+		if o.maxAge > 0 {
+			retry = ups[0].touched.Add(o.maxAge).Sub(now)
+			for _, u := range ups[1:] {
+				retry = min(retry, u.touched.Add(o.maxAge).Sub(now))
+			}
+		}
+		return clientUploadsFull(o.max, retry)
+	}
+	u := &openUpload{nonce: nonce, client: client, touched: now}
+	o.byNonce[nonce] = u
+	o.clients[client] = append(o.clients[client], u)
+	return nil
+}
+
+// expire drops client's uploads that have expired, and returns the rest.
+// Under o.mu.
+func (o *openUploads) expire(client netip.Addr, now time.Time) []*openUpload {
+	ups := o.clients[client]
+	if o.maxAge <= 0 {
+		return ups
+	}
+	kept := ups[:0]
+	for _, u := range ups {
+		if now.Sub(u.touched) > o.maxAge {
+			delete(o.byNonce, u.nonce)
+		} else {
+			kept = append(kept, u)
+		}
+	}
+	clear(ups[len(kept):])
+	if len(kept) == 0 {
+		delete(o.clients, client)
+	} else {
+		o.clients[client] = kept
+	}
+	return kept
+}
+
+// touch notes that the upload nonce was appended to: its expiry moves.
+func (o *openUploads) touch(nonce string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	if u := o.byNonce[nonce]; u != nil {
+		u.touched = time.Now()
+	}
+	o.mu.Unlock()
+}
+
+// remove uncounts the upload nonce: it was completed or cancelled.
+func (o *openUploads) remove(nonce string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	if u := o.byNonce[nonce]; u != nil {
+		o.dropLocked(u)
+	}
+	o.mu.Unlock()
+}
+
+// dropLocked uncounts u. Under o.mu.
+func (o *openUploads) dropLocked(u *openUpload) {
+	delete(o.byNonce, u.nonce)
+	ups := slices.DeleteFunc(o.clients[u.client], func(v *openUpload) bool { return v == u })
+	if len(ups) == 0 {
+		delete(o.clients, u.client)
+	} else {
+		o.clients[u.client] = ups
+	}
 }

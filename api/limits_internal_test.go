@@ -1,8 +1,12 @@
 package api
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -89,4 +93,50 @@ func FuzzClientAddr(f *testing.F) {
 			t.Fatalf("clientAddr(%q, %q) = %v, from an untrusted peer %v", remote, xff, got, peer)
 		}
 	})
+}
+
+// TestOpenUploadsExpire: an upload not appended to for TempMaxAge no
+// longer counts for its client (the sweep deletes it), one appended to
+// later does; the 429's Retry-After is when the first would expire; each
+// client has its own count.
+func TestOpenUploadsExpire(t *testing.T) {
+	o := newOpenUploads(Config{MaxClientUploads: 2, TempMaxAge: time.Hour})
+	r := httptest.NewRequest(http.MethodPut, "/files/x", nil)
+	r.RemoteAddr = "192.0.2.7:5000"
+	other := httptest.NewRequest(http.MethodPut, "/files/x", nil)
+	other.RemoteAddr = "192.0.2.8:5000"
+	for _, n := range []string{"a", "b"} {
+		if err := o.add(r, n); err != nil {
+			t.Fatalf("add %s: %v", n, err)
+		}
+	}
+	err := o.add(r, "c")
+	var p *problem
+	if !errors.As(err, &p) || p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "3600" {
+		t.Fatalf("third: %v, want 429 with Retry-After 3600", err)
+	}
+	if err := o.add(other, "d"); err != nil {
+		t.Fatalf("another client's: %v", err)
+	}
+	o.mu.Lock()
+	o.byNonce["a"].touched = time.Now().Add(-2 * time.Hour)
+	o.byNonce["b"].touched = time.Now().Add(-2 * time.Hour)
+	o.mu.Unlock()
+	o.touch("b")
+	if err := o.add(r, "c"); err != nil {
+		t.Fatalf("with a expired: %v", err)
+	}
+	if err := o.add(r, "e"); err == nil {
+		t.Fatal("b touched and c: a third got a place")
+	}
+	o.remove("b")
+	if err := o.add(r, "e"); err != nil {
+		t.Fatalf("with b removed: %v", err)
+	}
+	if len(o.byNonce) != 3 || len(o.clients) != 2 {
+		t.Errorf("counted %d uploads of %d clients, want 3 of 2", len(o.byNonce), len(o.clients))
+	}
+	if newOpenUploads(Config{}) != nil || newOpenUploads(Config{}).add(r, "x") != nil {
+		t.Error("no cap: uploads counted")
+	}
 }

@@ -516,12 +516,17 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 // announce, if not nil, runs once the upload exists, before the body is
 // read.
 func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean string, id uploadID, p piece, announce func(http.Header)) error {
+	// Counted for its client before anything reaches the FTP server.
+	if err := s.uploads.add(r, id.nonce); err != nil {
+		return err
+	}
 	// The upload's file is made held (.lock): it is this request's until
 	// appendPiece gives it back, or another request of this replica's
 	// takes it over (release.go).
 	key := s.holdKey(r, clean, id)
 	h, err := s.holds.takeOver(r.Context(), key, w)
 	if err != nil {
+		s.uploads.remove(id.nonce)
 		return err
 	}
 	defer s.holds.end(key, h)
@@ -537,6 +542,8 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
 	})
 	if err != nil {
+		// No upload was made (a file its STOR left is deleted, openUpload).
+		s.uploads.remove(id.nonce)
 		return h.outcome(err)
 	}
 	defer sess.Release()
@@ -545,7 +552,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	if announce != nil {
 		announce(w.Header())
 	}
-	return h.outcome(s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p))
+	return s.pieceDone(w, id, h.outcome(s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p)))
 }
 
 // appendPiece receives r's body into the upload's held file (u.stor, open
@@ -897,7 +904,7 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 		return h.outcome(err)
 	}
 	defer sess.Release()
-	return h.outcome(s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p))
+	return s.pieceDone(w, id, h.outcome(s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p)))
 }
 
 // cancelUpload is §4.5: the upload's file is deleted, held or not (an
@@ -914,7 +921,25 @@ func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.uploads.remove(id.nonce)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// pieceDone notes an append that ended with err for the cap on open
+// uploads: the upload it completed (its answer says so: the draft's
+// Upload-Complete: ?1, or tus's offset at the length) is no longer open;
+// one it appended to expires later.
+func (s *Server) pieceDone(w http.ResponseWriter, id uploadID, err error) error {
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	if h.Get(hdrUploadComplete) == "?1" || h.Get(hdrTusResumable) != "" && h.Get(hdrUploadOffset) == strconv.FormatInt(id.length, 10) {
+		s.uploads.remove(id.nonce)
+	} else {
+		s.uploads.touch(id.nonce)
+	}
 	return nil
 }
 

@@ -803,3 +803,48 @@ func checkExposed(t *testing.T, h http.Header, names ...string) {
 		t.Errorf("Access-Control-Allow-Origin %q", h.Get("Access-Control-Allow-Origin"))
 	}
 }
+
+// TestResumableClientUploads: with two open uploads a client may have, a
+// third creation (the draft's or tus's) gets 429 with Retry-After and a
+// problem body, and leaves nothing on the FTP server; completing one of
+// the two frees a place, and so does cancelling one.
+func TestResumableClientUploads(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{maxClientUploads: 2}, func(t *testing.T, g *gateway) {
+		full := func(what string) {
+			t.Helper()
+			before := tempFilesUnder(t, g.ftpd.Path(""))
+			code, h, body := g.fetch(t, http.MethodPut, "/files/third.bin", strings.NewReader("abc"), "Upload-Complete", "?0")
+			if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+				t.Fatalf("%s: the draft's creation %d (Retry-After %q) %s, want 429", what, code, h.Get("Retry-After"), body)
+			}
+			problemOf(t, h, body)
+			code, h, body = g.fetch(t, http.MethodPost, "/files/third.bin", strings.NewReader("abc"), append([]string{
+				"Upload-Length", "3", "Content-Type", "application/offset+octet-stream"}, tusHeaders...)...)
+			if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+				t.Fatalf("%s: tus's creation %d (Retry-After %q) %s, want 429", what, code, h.Get("Retry-After"), body)
+			}
+			problemOf(t, h, body)
+			if after := tempFilesUnder(t, g.ftpd.Path("")); len(after) != len(before) {
+				t.Errorf("%s: temporary files %v, then %v after the refusals", what, before, after)
+			}
+		}
+		a := createUpload(t, g, "a.bin", []byte("abc"))
+		b := tusCreate(t, g, "/files/", "b.bin", 6, []byte("abc"))
+		full("two open")
+		if code, _, body := appendPiece(t, g, a, 3, []byte("def"), true); code != http.StatusCreated {
+			t.Fatalf("completing a: %d %s", code, body)
+		}
+		c := createUpload(t, g, "c.bin", []byte("abc"))
+		full("a completed, c created")
+		if code, _, body := g.fetch(t, http.MethodDelete, c, nil); code != http.StatusNoContent {
+			t.Fatalf("cancelling c: %d %s", code, body)
+		}
+		tusCreate(t, g, "/files/", "d.bin", 3, nil)
+		full("c cancelled, d created")
+		if code, _, body := tusPatch(t, g, b, 3, []byte("def")); code != http.StatusNoContent {
+			t.Fatalf("completing b: %d %s", code, body)
+		}
+		createUpload(t, g, "e.bin", []byte("abc"))
+		full("b completed, e created")
+	})
+}

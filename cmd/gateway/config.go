@@ -140,6 +140,9 @@ type config struct {
 	// MaxRanges is the most parts of a multipart/byteranges answer
 	// (api.Config.MaxRanges).
 	MaxRanges int
+	// MaxClientUploads is the most resumable uploads one client may have
+	// open (api.Config.MaxClientUploads; 0: no cap).
+	MaxClientUploads int
 	// Auth is how /files/ requests are authenticated.
 	Auth authSettings
 	// Basic are the settings of --auth basic.
@@ -250,7 +253,7 @@ type flagValues struct {
 	metricsListen                     string
 	maxSessions, minSessions          int
 	maxTransfers, maxClientTransfers  int
-	maxRanges                         int
+	maxRanges, maxClientUploads       int
 	trustedProxies                    string
 	lifetime, idle, acquire, quiet    time.Duration
 	dial, command, data, abort        time.Duration
@@ -317,6 +320,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.IntVar(&v.maxSessions, "max-sessions", pool.DefaultMaxSessions, "most FTP sessions open at once")
 	fs.IntVar(&v.maxTransfers, "max-transfers", 0, "most transfers (a GET sending a file's bytes, a PUT) under way at once; one more waits up to --acquire-timeout for one to end, then gets 503; HEAD, listings and DELETE pass it (0: no cap but --max-sessions; keep it below that to leave them sessions)")
 	fs.IntVar(&v.maxClientTransfers, "max-client-transfers", 0, "most transfers one client (its IP address) may have under way or waiting at once; one more gets 429 at once (0: no cap)")
+	fs.IntVar(&v.maxClientUploads, "max-client-uploads", api.DefaultMaxClientUploads, "most resumable uploads (the draft's or tus's) one client (its IP address) may have open, created through this replica and not yet completed, cancelled or expired; one more creation gets 429 (0: no cap)")
 	fs.IntVar(&v.maxRanges, "max-ranges", api.DefaultMaxRanges, "most parts of the multipart/byteranges answer to a GET of several ranges, counted after overlapping and adjacent ranges are coalesced; more get the whole file (200); each part may cost a RETR (1: single ranges only)")
 	fs.StringVar(&v.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of the gateway: from them, the client is the right-most address of X-Forwarded-For that is not one of them (default none: the connection's peer)")
 	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
@@ -495,6 +499,8 @@ func (v *flagValues) validateTransfers() error {
 	case v.maxClientTransfers > v.maxSessions:
 		return fmt.Errorf("--max-client-transfers %d is more than --max-sessions (%d), which would always stop a client first",
 			v.maxClientTransfers, v.maxSessions)
+	case v.maxClientUploads < 0:
+		return fmt.Errorf("--max-client-uploads must be 0 (no cap) or more, got %d", v.maxClientUploads)
 	case v.maxRanges < 1:
 		return fmt.Errorf("--max-ranges must be 1 (single ranges only) or more, got %d", v.maxRanges)
 	}
@@ -834,6 +840,7 @@ func (v *flagValues) config() *config {
 		MaxClientTransfers:  v.maxClientTransfers,
 		TrustedProxies:      v.proxies,
 		MaxRanges:           v.maxRanges,
+		MaxClientUploads:    v.maxClientUploads,
 		Auth:                authSettings{Mode: v.authMode, TokensFile: v.tokensFile, ReloadInterval: v.tokensReload, EnvToken: v.envToken},
 		Basic: basicSettings{MaxUsers: v.basicMaxUsers, IdleTimeout: v.basicIdle, MaxSessionsPerUser: int32(v.basicPerUser),
 			FailuresPerUser: v.failuresPerUser, FailuresPerAddress: v.failuresPerAddr, FailureWindow: v.failureWindow},
@@ -993,6 +1000,7 @@ func (c *config) LogValue() slog.Value {
 		slog.Int("max_client_transfers", c.MaxClientTransfers),
 		slog.Any("trusted_proxies", append([]netip.Prefix{}, c.TrustedProxies...)), // [] rather than null when none
 		slog.Int("max_ranges", c.MaxRanges),
+		slog.Int("max_client_uploads", c.MaxClientUploads),
 		slog.Any("auth", c.Auth),
 		slog.Any("cors", c.CORS),
 		slog.String("drain_pause", c.DrainPause.String()),

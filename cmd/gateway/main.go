@@ -353,6 +353,7 @@ func (c *config) apiConfig(p *pool.Pool, reg *prometheus.Registry, logger *slog.
 		MaxClientTransfers:  c.MaxClientTransfers,
 		TrustedProxies:      c.TrustedProxies,
 		MaxRanges:           c.MaxRanges,
+		MaxClientUploads:    c.MaxClientUploads,
 	}
 }
 

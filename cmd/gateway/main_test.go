@@ -528,6 +528,20 @@ func TestLoadConfig(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "max client uploads from the environment, 0 for none, and its default",
+			args: []string{"--upstream", "ftp://h/"},
+			env:  map[string]string{"FTPGW_MAX_CLIENT_UPLOADS": "0"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxClientUploads != 0 {
+					t.Errorf("MaxClientUploads %d, want 0", c.MaxClientUploads)
+				}
+				if d, err := loadConfig([]string{"--upstream", "ftp://h/"}, envFrom(nil), io.Discard); err != nil || d.MaxClientUploads != api.DefaultMaxClientUploads {
+					t.Errorf("default MaxClientUploads %v (%v), want %d", d, err, api.DefaultMaxClientUploads)
+				}
+			},
+		},
+		{name: "max client uploads negative", args: []string{"--upstream", "ftp://h/", "--max-client-uploads", "-1"}, wantErr: "--max-client-uploads must be 0 (no cap) or more, got -1"},
 		{name: "max ranges zero", args: []string{"--upstream", "ftp://h/", "--max-ranges", "0"}, wantErr: "--max-ranges must be 1 (single ranges only) or more, got 0"},
 		{name: "transfers negative", args: []string{"--upstream", "ftp://h/", "--max-transfers", "-1"}, wantErr: "--max-transfers must be 0 (no cap) or more, got -1"},
 		{name: "transfers over sessions", args: []string{"--upstream", "ftp://h/", "--max-transfers", "9"}, wantErr: "--max-transfers 9 is more than --max-sessions (8)"},
@@ -1185,7 +1199,7 @@ func (p *testPKI) serverConfig() *tls.Config {
 // The limits given as flags reach the packages that keep them.
 func TestLimitsPassedOn(t *testing.T) {
 	c, err := loadConfig([]string{"--upstream", "ftp://h/", "--max-upload-size", "3KiB", "--abort-timeout", "3s", "--links", "follow", "--trusted-content",
-		"--max-transfers", "3", "--max-client-transfers", "2", "--trusted-proxies", "10.0.0.0/8", "--max-ranges", "5"}, envFrom(nil), io.Discard)
+		"--max-transfers", "3", "--max-client-transfers", "2", "--trusted-proxies", "10.0.0.0/8", "--max-ranges", "5", "--max-client-uploads", "7"}, envFrom(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1202,12 +1216,12 @@ func TestLimitsPassedOn(t *testing.T) {
 		!slices.Equal(ac.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) {
 		t.Errorf("api config: MaxTransfers %d, MaxClientTransfers %d, TrustedProxies %v", ac.MaxTransfers, ac.MaxClientTransfers, ac.TrustedProxies)
 	}
-	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxRanges != 5 {
-		t.Errorf("api config: MaxRanges %d, want 5", ac.MaxRanges)
+	if ac := c.apiConfig(nil, prometheus.NewRegistry(), nil); ac.MaxRanges != 5 || ac.MaxClientUploads != 7 {
+		t.Errorf("api config: MaxRanges %d, MaxClientUploads %d, want 5 and 7", ac.MaxRanges, ac.MaxClientUploads)
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
-	if !strings.Contains(buf.String(), `"max_transfers":3,"max_client_transfers":2,"trusted_proxies":["10.0.0.0/8"],"max_ranges":5`) {
+	if !strings.Contains(buf.String(), `"max_transfers":3,"max_client_transfers":2,"trusted_proxies":["10.0.0.0/8"],"max_ranges":5,"max_client_uploads":7`) {
 		t.Errorf("startup log lacks the transfer caps: %s", buf.String())
 	}
 }
