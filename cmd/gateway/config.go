@@ -46,6 +46,10 @@ const (
 	defaultDrainPause    = 5 * time.Second
 	defaultLogLevel      = "info"
 	defaultTLSMinVersion = "1.2"
+	// maxMaxRanges bounds --max-ranges: every part of a multi-range
+	// answer may cost a RETR, and no reader asks for anywhere near as
+	// many parts.
+	maxMaxRanges = 1000
 )
 
 // config is everything the gateway is told at startup, for its first (or
@@ -321,7 +325,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.IntVar(&v.maxTransfers, "max-transfers", 0, "most transfers (a GET sending a file's bytes, a PUT) under way at once; one more waits up to --acquire-timeout for one to end, then gets 503; HEAD, listings and DELETE pass it (0: no cap but --max-sessions; keep it below that to leave them sessions)")
 	fs.IntVar(&v.maxClientTransfers, "max-client-transfers", 0, "most transfers one client (its IP address) may have under way or waiting at once; one more gets 429 at once (0: no cap)")
 	fs.IntVar(&v.maxClientUploads, "max-client-uploads", api.DefaultMaxClientUploads, "most resumable uploads (the draft's or tus's) one client (its IP address) may have open, created through this replica and not yet completed, cancelled or expired; one more creation gets 429 (0: no cap)")
-	fs.IntVar(&v.maxRanges, "max-ranges", api.DefaultMaxRanges, "most parts of the multipart/byteranges answer to a GET of several ranges, counted after overlapping and adjacent ranges are coalesced; more get the whole file (200); each part may cost a RETR (1: single ranges only)")
+	fs.IntVar(&v.maxRanges, "max-ranges", api.DefaultMaxRanges, "most parts of the multipart/byteranges answer to a GET of several ranges, counted after overlapping and adjacent ranges are coalesced; more get the whole file (200); each part may cost a RETR (1: single ranges only; 1000 at most)")
 	fs.StringVar(&v.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of the reverse proxies in front of the gateway: from them, the client is the right-most address of X-Forwarded-For that is not one of them (default none: the connection's peer)")
 	fs.IntVar(&v.minSessions, "min-sessions", defaultMinSessions, "FTP sessions kept logged in and waiting, even when idle (0: dial on demand only)")
 	fs.DurationVar(&v.lifetime, "max-session-lifetime", pool.DefaultMaxLifetime, "FTP sessions are retired after this long (plus up to 10% jitter)")
@@ -503,6 +507,8 @@ func (v *flagValues) validateTransfers() error {
 		return fmt.Errorf("--max-client-uploads must be 0 (no cap) or more, got %d", v.maxClientUploads)
 	case v.maxRanges < 1:
 		return fmt.Errorf("--max-ranges must be 1 (single ranges only) or more, got %d", v.maxRanges)
+	case v.maxRanges > maxMaxRanges:
+		return fmt.Errorf("--max-ranges must be %d or less, got %d: each part may cost the FTP server a RETR, so one request could make it do thousands", maxMaxRanges, v.maxRanges)
 	}
 	var err error
 	v.proxies, err = parsePrefixes(v.trustedProxies)

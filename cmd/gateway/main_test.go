@@ -543,6 +543,18 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{name: "max client uploads negative", args: []string{"--upstream", "ftp://h/", "--max-client-uploads", "-1"}, wantErr: "--max-client-uploads must be 0 (no cap) or more, got -1"},
 		{name: "max ranges zero", args: []string{"--upstream", "ftp://h/", "--max-ranges", "0"}, wantErr: "--max-ranges must be 1 (single ranges only) or more, got 0"},
+		{name: "max ranges over 1000", args: []string{"--upstream", "ftp://h/", "--max-ranges", "1001"}, wantErr: "--max-ranges must be 1000 or less, got 1001"},
+		{name: "max ranges over 1000 from the environment", args: []string{"--upstream", "ftp://h/"}, env: map[string]string{"FTPGW_MAX_RANGES": "100000"},
+			wantErr: "--max-ranges must be 1000 or less, got 100000"},
+		{
+			name: "max ranges 1000",
+			args: []string{"--upstream", "ftp://h/", "--max-ranges", "1000"},
+			check: func(t *testing.T, c *config) {
+				if c.MaxRanges != 1000 {
+					t.Errorf("MaxRanges %d, want 1000", c.MaxRanges)
+				}
+			},
+		},
 		{name: "transfers negative", args: []string{"--upstream", "ftp://h/", "--max-transfers", "-1"}, wantErr: "--max-transfers must be 0 (no cap) or more, got -1"},
 		{name: "transfers over sessions", args: []string{"--upstream", "ftp://h/", "--max-transfers", "9"}, wantErr: "--max-transfers 9 is more than --max-sessions (8)"},
 		{name: "client transfers negative", args: []string{"--upstream", "ftp://h/", "--max-client-transfers", "-2"}, wantErr: "--max-client-transfers must be 0 (no cap) or more, got -2"},
