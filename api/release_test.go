@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
@@ -166,6 +168,61 @@ func TestResumableTakeOver(t *testing.T) {
 		pw.Close()
 		if got, _ := os.ReadFile(g.ftpd.Path("o.bin")); string(got) != "0123456789abcXYZ" {
 			t.Errorf("file %q, want 0123456789abcXYZ", got)
+		}
+	})
+}
+
+// TestResumableReleaseCreation: the creating PUT is released as an
+// append is: its client gone silent after the 104, HEAD of the announced
+// upload answers 204 with what the FTP server stored, and the creation
+// ends with 409.
+func TestResumableReleaseCreation(t *testing.T) {
+	forEachServer(t, func(t *testing.T, g *gateway) {
+		data := randomBytes(200000, 23)
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.Close() })
+		req, err := http.NewRequest(http.MethodPut, g.url("/files/c.bin"), pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Upload-Complete", "?1")
+		req.ContentLength = int64(len(data))
+		announced := make(chan string, 1)
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == 104 {
+				announced <- h.Get("Location")
+			}
+			return nil
+		}}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		done := make(chan *http.Response, 1)
+		go func() {
+			resp, err := g.http.Client().Do(withTest(t, req))
+			if err != nil {
+				done <- nil
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			done <- resp
+		}()
+		pw.Write(data[:50000])
+		var loc string
+		select {
+		case loc = <-announced:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no 104")
+		}
+		waitHeld(t, g, 50000)
+		if off := uploadOffset(t, g, loc); off != 50000 {
+			t.Fatalf("offset %d, want the 50000 bytes the FTP server stored", off)
+		}
+		checkTakenOver(t, done)
+		if code, _, body := appendPiece(t, g, loc, 50000, data[50000:], true); code != http.StatusCreated {
+			t.Fatalf("PATCH from the offset: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("c.bin")); !bytes.Equal(got, data) {
+			t.Fatalf("file: %d bytes, want the %d sent", len(got), len(data))
 		}
 	})
 }
