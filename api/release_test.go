@@ -226,3 +226,48 @@ func TestResumableReleaseCreation(t *testing.T) {
 		}
 	})
 }
+
+// TestResumableReleaseAccess: only a request allowed to write the upload
+// releases it. With tokens, HEAD and PATCH of a read-only token (403) and
+// of none (401) leave the silent PATCH holding it; the write token's HEAD
+// releases it. In Basic passthrough the same with a wrong password and
+// the user's own credentials (the FTP servers delay a refused login by
+// seconds, hence the time the Basic half takes).
+func TestResumableReleaseAccess(t *testing.T) {
+	run := func(t *testing.T, g *gateway, good []string, bad ...[]string) {
+		loc := createUpload(t, g, "a.bin", []byte("abc"), good...)
+		pw, done := silentPatch(t, g, loc, 3, 6, []byte("def"),
+			append([]string{"Content-Type", "application/partial-upload", "Upload-Complete", "?1"}, good...)...)
+		for _, h := range bad {
+			for _, m := range []string{http.MethodHead, http.MethodPatch} {
+				code, _, _ := g.fetch(t, m, loc, strings.NewReader("ghi"), append([]string{
+					"Content-Type", "application/partial-upload", "Upload-Offset", "6", "Upload-Complete", "?1"}, h...)...)
+				if code != http.StatusForbidden && code != http.StatusUnauthorized {
+					t.Errorf("%s with %v: %d, want 401 or 403", m, h, code)
+				}
+			}
+		}
+		waitHeld(t, g, 6)
+		if code, h, body := g.fetch(t, http.MethodHead, loc, nil, good...); code != http.StatusNoContent || h.Get("Upload-Offset") != "6" {
+			t.Fatalf("HEAD allowed to write: %d %v %s", code, h, body)
+		}
+		checkTakenOver(t, done)
+		pw.Close()
+		if code, _, body := appendPiece(t, g, loc, 6, []byte("ghi"), true, good...); code != http.StatusCreated {
+			t.Fatalf("PATCH: %d %s", code, body)
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("a.bin")); string(got) != "abcdefghi" {
+			t.Errorf("file %q", got)
+		}
+	}
+	t.Run("tokens", func(t *testing.T) {
+		forEachServerWith(t, gatewayOptions{tokens: authTokens(t)}, func(t *testing.T, g *gateway) {
+			run(t, g, []string{"Authorization", "Bearer " + tokAll}, []string{"Authorization", "Bearer " + tokReader}, nil)
+		})
+	})
+	t.Run("basic", func(t *testing.T) {
+		forEachServerWith(t, gatewayOptions{basic: &basicOptions{}}, func(t *testing.T, g *gateway) {
+			run(t, g, basicAuth(g.ftpd.User, g.ftpd.Password), basicAuth(g.ftpd.User, "wrong password"), nil)
+		})
+	})
+}
