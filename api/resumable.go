@@ -301,66 +301,65 @@ func uploadPathsOf(full string, id uploadID) uploadPaths {
 	return uploadPaths{part: base + partSuffix, lock: base + lockSuffix}
 }
 
-// completedUploads are the uploads this replica completed in the last
-// completedUploadTTL, by completionKey, with the size each completed
-// with: their URLs answer as a completed upload's (uploadOffset:
-// Upload-Complete: ?1; an append or cancellation: 400 completed-upload),
-// so that a client whose completing answer was lost learns that the upload
-// completed, where a 404 would have it start again. Nothing of it is on
-// the FTP server, which keeps no file for an upload once it completed: on
-// another replica, or after a restart, such an URL is a 404. Safe for
-// concurrent use.
-type completedUploads struct {
+// recentMap keeps values for recentTTL, recentMax of them at most (past
+// it the oldest go first). Server.completed is one, by completionKey: the
+// uploads this replica completed and the size each completed with: their
+// URLs answer as a completed upload's (uploadOffset: Upload-Complete: ?1;
+// an append or cancellation: 400 completed-upload), so that a client whose completing answer was lost
+// learns that the upload completed, where a 404 would have it start
+// again. The FTP server keeps no file of a completed upload: on another
+// replica, or after a restart, such a URL is a 404. Safe for concurrent
+// use.
+type recentMap[V any] struct {
 	mu sync.Mutex
-	m  map[string]completion
+	m  map[string]recent[V]
 }
 
-type completion struct {
-	size int64
-	at   time.Time
+type recent[V any] struct {
+	v  V
+	at time.Time
 }
 
 const (
-	completedUploadTTL = time.Hour
-	// maxCompletedUploads bounds completedUploads: past it the oldest
-	// records go first.
-	maxCompletedUploads = 4096
+	recentTTL = time.Hour
+	recentMax = 4096
 )
 
-func (c *completedUploads) add(key string, size int64, now time.Time) {
+func (c *recentMap[V]) add(key string, v V, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[string]completion)
+		c.m = make(map[string]recent[V])
 	}
-	if len(c.m) >= maxCompletedUploads {
+	if len(c.m) >= recentMax {
 		var oldest string
-		for k, v := range c.m {
-			if now.Sub(v.at) > completedUploadTTL {
+		for k, e := range c.m {
+			if now.Sub(e.at) > recentTTL {
 				delete(c.m, k)
-			} else if oldest == "" || v.at.Before(c.m[oldest].at) {
+			} else if oldest == "" || e.at.Before(c.m[oldest].at) {
 				oldest = k
 			}
 		}
-		if len(c.m) >= maxCompletedUploads {
+		if len(c.m) >= recentMax {
 			delete(c.m, oldest)
 		}
 	}
-	c.m[key] = completion{size: size, at: now}
+	c.m[key] = recent[V]{v: v, at: now}
 }
 
-func (c *completedUploads) get(key string, now time.Time) (int64, bool) {
+func (c *recentMap[V]) get(key string, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, ok := c.m[key]
-	if !ok || now.Sub(v.at) > completedUploadTTL {
-		return 0, false
+	e, ok := c.m[key]
+	if !ok || now.Sub(e.at) > recentTTL {
+		var zero V
+		return zero, false
 	}
-	return v.size, true
+	return e.v, true
 }
 
-// completionKey names the upload id of clean in completedUploads: the
-// backend, what the ID is bound to, and its nonce.
+// completionKey names the upload id of clean in a recentMap: the backend,
+// what the ID is bound to, and its nonce.
 func (s *Server) completionKey(r *http.Request, clean string, id uploadID) string {
 	return s.name + "\x00" + s.mount + "\x00" + s.uploadBinding(r, clean) + "\x00" + id.nonce
 }
@@ -740,8 +739,14 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx context.Context, conn *ftpcore.Conn,
 	clean string, id uploadID, u *upload, names uploadPaths, size int64, pd *pieceDigests, sums digestSet) error {
 	if pd.needsWhole() {
-		var err error
-		if sums, err = pd.readBack(ctx, conn, names.lock); err != nil {
+		// Reading the upload back is long: not for a completion its
+		// preconditions refuse, which a client could repeat at will
+		// (they are judged again under the lock).
+		err := s.judgeTarget(ctx, conn, &http.Request{Method: http.MethodPut, Header: id.conds}, u)
+		if err == nil {
+			sums, err = pd.readBack(ctx, conn, names.lock)
+		}
+		if err != nil {
 			s.giveBack(ctx, conn, names)
 			return err
 		}

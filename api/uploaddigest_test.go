@@ -117,6 +117,30 @@ func TestResumableDigests(t *testing.T) {
 			t.Fatalf("DELETE: %d %s", code, body)
 		}
 
+		// A completion its preconditions refuse (a create-only upload
+		// whose file appeared meanwhile) reads nothing back, however
+		// often it is repeated: 412, the upload kept.
+		os.Remove(g.ftpd.Path("new.bin"))
+		loc = createUpload(t, g, "new.bin", a, "If-None-Match", "*", "Repr-Digest", sha256Field(data))
+		appendPiece(t, g, loc, 100_000, data[100_000:], false)
+		g.ftpd.WriteFile(t, "new.bin", old)
+		before := retrs(g)
+		for range 3 {
+			if code, _, body := appendPiece(t, g, loc, int64(len(data)), nil, true, "Want-Repr-Digest", "sha-512=1"); code != http.StatusPreconditionFailed {
+				t.Fatalf("completion of a create-only upload whose file appeared: %d %s, want 412", code, body)
+			}
+		}
+		if n := retrs(g) - before; n != 0 {
+			t.Errorf("refused completions read the upload back %d times, want none", n)
+		}
+		os.Remove(g.ftpd.Path("new.bin"))
+		if code, h, body := appendPiece(t, g, loc, int64(len(data)), nil, true); code != http.StatusCreated || h.Get("Repr-Digest") != sha256Field(data) {
+			t.Fatalf("the completion once the file is gone: %d, Repr-Digest %q %s", code, h.Get("Repr-Digest"), body)
+		}
+		if n := retrs(g) - before; n != 1 {
+			t.Errorf("the completion read the upload back %d times, want once", n)
+		}
+
 		// One request carrying the whole upload is a PUT: checked as it
 		// streams, answered with its SHA-256.
 		code, _, body = g.fetch(t, http.MethodPut, "/files/d.bin", bytes.NewReader(data), "Upload-Complete", "?1", "Content-Digest", wrong)
@@ -146,4 +170,15 @@ func TestResumableDigests(t *testing.T) {
 			t.Fatalf("after the tus upload the target has %d bytes, not the upload", len(got))
 		}
 	})
+}
+
+// retrs counts the RETR commands the gateway sent.
+func retrs(g *gateway) int {
+	n := 0
+	for _, c := range g.commands() {
+		if verb, _, _ := strings.Cut(c, " "); strings.EqualFold(verb, "RETR") {
+			n++
+		}
+	}
+	return n
 }
