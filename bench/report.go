@@ -470,7 +470,11 @@ compare numbers within one results section.
   APPE cost against one STOR; and that a plain PUT hashes its body with
   SHA-256 (api/digest.go: its Repr-Digest), which a resumable upload's
   pieces do not, so that on a machine short of cores the PUT can be the
-  slower.
+  slower. A second row: the same resumable upload created with the file's
+  Repr-Digest, which the gateway checks at completion by reading the
+  upload back from the FTP server (api/uploaddigest.go): what checking a
+  resumable upload's digest costs. The three sides take turns at going
+  first.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),
