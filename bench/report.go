@@ -124,7 +124,7 @@ func render(r *results) string {
 		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
 	// alone is the table of one workload run on its own.
 	alone := func(name, flag, sides string, rows func(row func(cells ...string)), detail string) string {
-		fmt.Fprintf(&b, "Workload %s alone (%s): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", name, flag, o.runs, sizeName(o.bigSize))
+		fmt.Fprintf(&b, "Workload %s alone (%s): medians of %d runs of each side, taking turns at going first. Big file %s.\n\n", name, flag, o.runs, sizeName(o.bigSize))
 		b.WriteString("| Workload | Metric | " + sides + " | Ratio | Target | |\n")
 		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
 		rows(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") })
