@@ -289,6 +289,8 @@ type Server struct {
 	live *liveSet
 	// digests are the digests known of file versions (digest.go).
 	digests digestCache
+	// completed are the uploads this replica completed (resumable.go).
+	completed recentMap[int64]
 	// draining is set by Drain: /readyz answers 503 from then on.
 	draining atomic.Bool
 	// uploadKey is Config.UploadKey, or a random one.
