@@ -89,64 +89,69 @@ func checkTakenOver(t *testing.T, done <-chan *http.Response) {
 // answers 204 with what the FTP server stored, within seconds (not 409
 // until the client idle timeout), and a PATCH from there completes the
 // upload byte-identical. What the silent client sends later reaches no
-// file, and its PATCH ends with 409.
+// file, and its PATCH ends with 409. The same in tus.
 func TestResumableRelease(t *testing.T) {
+	data := randomBytes(300000, 21)
+	n := int64(len(data))
+	dialects := []struct {
+		name string
+		// create makes the upload of rel with data's first 1000 bytes.
+		create func(t *testing.T, g *gateway, rel string) string
+		// patch are a PATCH's headers but Upload-Offset.
+		patch []string
+		// offset is HEAD's offset.
+		offset func(t *testing.T, g *gateway, loc string) int64
+		// finish appends the rest from off, and checks the answer.
+		finish func(t *testing.T, g *gateway, loc string, off int64)
+	}{
+		{
+			name:   "draft",
+			create: func(t *testing.T, g *gateway, rel string) string { return createUpload(t, g, rel, data[:1000]) },
+			patch:  []string{"Content-Type", "application/partial-upload", "Upload-Complete", "?1"},
+			offset: uploadOffset,
+			finish: func(t *testing.T, g *gateway, loc string, off int64) {
+				if code, _, body := appendPiece(t, g, loc, off, data[off:], true); code != http.StatusCreated {
+					t.Fatalf("PATCH from the offset: %d %s", code, body)
+				}
+			},
+		},
+		{
+			name: "tus",
+			create: func(t *testing.T, g *gateway, rel string) string {
+				return tusCreate(t, g, "/files/"+rel, "", n, data[:1000])
+			},
+			patch:  append([]string{"Content-Type", "application/offset+octet-stream"}, tusHeaders...),
+			offset: func(t *testing.T, g *gateway, loc string) int64 { return tusOffset(t, g, loc, n) },
+			finish: func(t *testing.T, g *gateway, loc string, off int64) {
+				if code, h, body := tusPatch(t, g, loc, off, data[off:]); code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(n, 10) {
+					t.Fatalf("PATCH from the offset: %d %v %s", code, h, body)
+				}
+			},
+		},
+	}
 	forEachServer(t, func(t *testing.T, g *gateway) {
-		data := randomBytes(300000, 21)
-		loc := createUpload(t, g, "r.bin", data[:1000])
-		pw, done := silentPatch(t, g, loc, 1000, int64(len(data)-1000), data[1000:100000],
-			"Content-Type", "application/partial-upload", "Upload-Complete", "?1")
-		start := time.Now()
-		off := uploadOffset(t, g, loc)
-		if took := time.Since(start); took > 5*time.Second {
-			t.Errorf("HEAD took %v", took)
-		}
-		if off != 100000 {
-			t.Fatalf("offset %d, want the 100000 bytes the FTP server stored", off)
-		}
-		checkTakenOver(t, done)
-		if code, _, body := appendPiece(t, g, loc, off, data[off:], true); code != http.StatusCreated {
-			t.Fatalf("PATCH from the offset: %d %s", code, body)
-		}
-		pw.Write(data[100000:200000])
-		pw.Close()
-		if got, _ := os.ReadFile(g.ftpd.Path("r.bin")); !bytes.Equal(got, data) {
-			t.Fatalf("file: %d bytes, want the %d sent", len(got), len(data))
-		}
-		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
-			t.Errorf("temporary files left: %v", left)
-		}
-	})
-}
-
-// TestTusRelease is TestResumableRelease in tus: its HEAD answers 204
-// with the stored offset, and its PATCH completes the upload.
-func TestTusRelease(t *testing.T) {
-	forEachServer(t, func(t *testing.T, g *gateway) {
-		data := randomBytes(300000, 22)
-		n := int64(len(data))
-		loc := tusCreate(t, g, "/files/", "t.bin", n, data[:1000])
-		pw, done := silentPatch(t, g, loc, 1000, n-1000, data[1000:100000],
-			append([]string{"Content-Type", "application/offset+octet-stream"}, tusHeaders...)...)
-		start := time.Now()
-		off := tusOffset(t, g, loc, n)
-		if took := time.Since(start); took > 5*time.Second {
-			t.Errorf("HEAD took %v", took)
-		}
-		if off != 100000 {
-			t.Fatalf("offset %d, want the 100000 bytes the FTP server stored", off)
-		}
-		checkTakenOver(t, done)
-		if code, h, body := tusPatch(t, g, loc, off, data[off:]); code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(n, 10) {
-			t.Fatalf("PATCH from the offset: %d %v %s", code, h, body)
-		}
-		pw.Write(data[100000:200000])
-		pw.Close()
-		if got, _ := os.ReadFile(g.ftpd.Path("t.bin")); !bytes.Equal(got, data) {
-			t.Fatalf("file: %d bytes, want the %d sent", len(got), len(data))
-		}
-		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
-			t.Errorf("temporary files left: %v", left)
+		for _, d := range dialects {
+			rel := d.name + ".bin"
+			loc := d.create(t, g, rel)
+			pw, done := silentPatch(t, g, loc, 1000, n-1000, data[1000:100000], d.patch...)
+			start := time.Now()
+			off := d.offset(t, g, loc)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("%s: HEAD took %v", d.name, took)
+			}
+			if off != 100000 {
+				t.Fatalf("%s: offset %d, want the 100000 bytes the FTP server stored", d.name, off)
+			}
+			checkTakenOver(t, done)
+			d.finish(t, g, loc, off)
+			pw.Write(data[100000:200000])
+			pw.Close()
+			if got, _ := os.ReadFile(g.ftpd.Path(rel)); !bytes.Equal(got, data) {
+				t.Fatalf("%s: file of %d bytes, want the %d sent", d.name, len(got), len(data))
+			}
+			if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+				t.Errorf("%s: temporary files left: %v", d.name, left)
+			}
 		}
 	})
 }
