@@ -32,6 +32,17 @@ func silentPatch(t *testing.T, g *gateway, loc string, offset, length int64, fir
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	req.ContentLength = length
+	done := sendAsync(t, g, req)
+	if _, err := pw.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(t, g, offset+int64(len(first)))
+	return pw, done
+}
+
+// sendAsync sends req in the background; the channel gets its answer,
+// its body read, or nil if it failed.
+func sendAsync(t *testing.T, g *gateway, req *http.Request) <-chan *http.Response {
 	done := make(chan *http.Response, 1)
 	go func() {
 		resp, err := g.http.Client().Do(withTest(t, req))
@@ -43,11 +54,7 @@ func silentPatch(t *testing.T, g *gateway, loc string, offset, length int64, fir
 		resp.Body.Close()
 		done <- resp
 	}()
-	if _, err := pw.Write(first); err != nil {
-		t.Fatal(err)
-	}
-	waitHeld(t, g, offset+int64(len(first)))
-	return pw, done
+	return done
 }
 
 // waitHeld waits until the FTP server has an upload held (.lock) with
@@ -200,17 +207,7 @@ func TestResumableReleaseCreation(t *testing.T) {
 			return nil
 		}}
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-		done := make(chan *http.Response, 1)
-		go func() {
-			resp, err := g.http.Client().Do(withTest(t, req))
-			if err != nil {
-				done <- nil
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			done <- resp
-		}()
+		done := sendAsync(t, g, req)
 		pw.Write(data[:50000])
 		var loc string
 		select {
