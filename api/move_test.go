@@ -258,7 +258,13 @@ func TestMoveBasic(t *testing.T) {
 		if !fileIs(g, "d/m.txt", "m") {
 			t.Error("d/m.txt not there")
 		}
-		if status, _, _ := g.fetch(t, "MOVE", "/files/d/m.txt", nil, "Destination", "/files/m.txt"); status != 401 {
+		if status, h, b := g.fetch(t, "MOVE", "/files/d/", nil, append(creds, "Destination", "/files/e")...); status != 201 || h.Get("Location") != "/files/e/" {
+			t.Fatalf("MOVE of a directory: %d %v %s", status, h, b)
+		}
+		if !fileIs(g, "e/m.txt", "m") {
+			t.Error("e/m.txt not there")
+		}
+		if status, _, _ := g.fetch(t, "MOVE", "/files/e/m.txt", nil, "Destination", "/files/m.txt"); status != 401 {
 			t.Errorf("MOVE without credentials: %d", status)
 		}
 	})

@@ -118,6 +118,10 @@ func TestMoveDirectory(t *testing.T) {
 				map[string]string{"other/e": atAbsent, "e2/f.txt": "f"}},
 			{"a link to a directory, the link itself", "/files/lin/", "/files/lin2/", nil, "", 201, "/files/lin2/",
 				map[string]string{"lin": atAbsent, "lin2": atLink, "other/x.txt": "x"}},
+			// The file is renamed aside, the directory's rename refused,
+			// and the file put back.
+			{"out of a directory the account may not write, onto a file", "/files/ro/stuck/", "/files/file.txt", nil, "", 403, "",
+				map[string]string{"ro/stuck/s.txt": "s", "file.txt": "file"}},
 			{"onto a file", "/files/e2/", "/files/file.txt", nil, "", 204, "",
 				map[string]string{"e2": atAbsent, "file.txt/f.txt": "f", "file.txt/" + part: "partial"}},
 		}
