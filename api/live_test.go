@@ -97,6 +97,23 @@ func waitGone(t *testing.T, base, id string, hdr ...string) {
 	}
 }
 
+// waitMoving waits until the transfer of request id shows in /transfers
+// with bytes moved.
+func waitMoving(t *testing.T, base, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		doc, body := liveTransfers(t, base)
+		if e := entryOf(doc, id); e != nil && e.Bytes > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transfer %s never showed with bytes: %s", id, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // slowDownload starts a GET of url as request id, read 64 KiB every 15 ms
 // (about 4 MiB/s) through a small receive buffer; the channel gets the
 // body's length and error once it is read, and cancel drops the client.
@@ -222,17 +239,7 @@ func TestLiveClientGone(t *testing.T) {
 	g := startGateway(t)
 	writeRandomFile(t, g, "big.bin", 12<<20, 12)
 	done, cancel := slowDownload(t, g.url("/files/big.bin"), "dl-gone")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		doc, body := liveTransfers(t, g.http.URL)
-		if e := entryOf(doc, "dl-gone"); e != nil && e.Bytes > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the download never showed with bytes: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMoving(t, g.http.URL, "dl-gone")
 	cancel()
 	<-done
 	waitGone(t, g.http.URL, "dl-gone")
@@ -415,17 +422,7 @@ func TestLiveGzip(t *testing.T) {
 	g := startGateway(t)
 	writeRandomFile(t, g, "big.bin", 12<<20, 18)
 	done, cancel := slowDownload(t, g.url("/files/big.bin"), "dl-gzip")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		doc, body := liveTransfers(t, g.http.URL)
-		if entryOf(doc, "dl-gzip") != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the download never showed: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMoving(t, g.http.URL, "dl-gzip")
 	for _, accept := range []string{"application/json", "text/html"} {
 		status, h, zipped := rawFetch(t, "GET", g.url("/transfers"), "Accept", accept, "Accept-Encoding", "br;q=1, gzip;q=0.5")
 		if status != 200 || h.Get("Content-Encoding") != "gzip" || h.Get("Content-Length") != strconv.Itoa(len(zipped)) ||
