@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -135,12 +137,14 @@ func (s *Server) judgeMove(ctx context.Context, c *ftpcore.Conn, r *http.Request
 
 // replaceWithDir moves the directory from onto to, where a file is, with
 // Overwrite: T. rename(2) does not put a directory in a file's place, so
-// the file is renamed aside first, to a temporary name beside it that
-// listings hide, and deleted once the directory is in place; a refused
-// move of the directory renames it back. Between the two renames neither
-// is at to: a GET there meanwhile is 404.
+// the file is renamed aside first, to a reserved name beside it that
+// listings hide (asidePrefix), and deleted once the directory is in place;
+// a refused move of the directory renames it back. Between the two renames
+// neither is at to: a GET there meanwhile is 404.
 func (s *Server) replaceWithDir(ctx context.Context, c *ftpcore.Conn, from, to string) error {
-	aside := path.Join(path.Dir(to), tempName())
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	aside := path.Join(path.Dir(to), asidePrefix+hex.EncodeToString(nonce[:]))
 	if err := c.Rename(ctx, to, aside); err != nil {
 		return whyMoveRefused(ctx, c, to, aside, err)
 	}
@@ -154,6 +158,13 @@ func (s *Server) replaceWithDir(ctx context.Context, c *ftpcore.Conn, from, to s
 	s.removeTemp(ctx, c, aside)
 	return nil
 }
+
+// asidePrefix starts the name a file is renamed to while a directory takes
+// its place (replaceWithDir): reserved (tempPrefix), and of no form the
+// temporary-file cleanup deletes for its age (isUploadTemp), since the
+// file keeps its old time: one that could not be put back, the session
+// lost between two renames, stays for the operator the log line names.
+const asidePrefix = tempPrefix + "aside-"
 
 // holdsMount reports whether the directory clean holds the mount of a
 // backend Join serves inside s's: moving it would take that backend's
