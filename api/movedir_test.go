@@ -192,3 +192,36 @@ func TestMoveDirectoryInsideThroughLink(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveDirectoryWithUploads: the uploads in progress in a directory
+// (IETF and tus) move with it, their temporary files along, and their URLs
+// then answer 404: the upload is of its old path. The directory's new
+// path takes new uploads.
+func TestMoveDirectoryWithUploads(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{uploadKey: resumableKey}, func(t *testing.T, g *gateway) {
+		if status, _, b := g.fetch(t, "MKCOL", "/files/up/", nil); status != 201 {
+			t.Fatalf("MKCOL: %d %s", status, b)
+		}
+		ietf := createUpload(t, g, "up/a.bin", []byte("abc"))
+		tus := tusCreate(t, g, "/files/up/", "t.bin", 6, []byte("tus"))
+		if status, _, b := g.fetch(t, "MOVE", "/files/up/", nil, "Destination", "/files/moved/"); status != 201 {
+			t.Fatalf("MOVE: %d %s", status, b)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("moved")); len(left) != 2 {
+			t.Errorf("the uploads' files in the moved directory: %v, want two", left)
+		}
+		if status, _, b := appendPiece(t, g, ietf, 3, []byte("def"), true); status != 404 {
+			t.Errorf("PATCH of the IETF upload after the move: %d %s", status, b)
+		}
+		if status, _, b := tusPatch(t, g, tus, 3, []byte("tus")); status != 404 {
+			t.Errorf("PATCH of the tus upload after the move: %d %s", status, b)
+		}
+		if _, err := os.Lstat(g.ftpd.Path("up")); err == nil {
+			t.Error("a PATCH after the move made the old directory again")
+		}
+		again := createUpload(t, g, "moved/a.bin", []byte("abc"))
+		if status, _, b := appendPiece(t, g, again, 3, []byte("def"), true); status/100 != 2 || !fileIs(g, "moved/a.bin", "abcdef") {
+			t.Errorf("an upload into the moved directory: %d %s", status, b)
+		}
+	})
+}
