@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,4 +227,74 @@ func TestMoveDirectoryWithUploads(t *testing.T) {
 			t.Errorf("an upload into the moved directory: %d %s", status, b)
 		}
 	})
+}
+
+// TestMoveDirectoryDuringAppend: a directory moved while a PATCH appends
+// to an upload in it (its file renamed to .lock for the PATCH) moves; the
+// PATCH then answers 404, as for a paused upload, makes nothing at the old
+// path, and its file stays, moved along, for the age-based cleanup.
+func TestMoveDirectoryDuringAppend(t *testing.T) {
+	for _, kind := range []realftpd.Kind{realftpd.Vsftpd, realftpd.PureFTPd, realftpd.ProFTPD} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			g := startGatewayOn(t, kind, gatewayOptions{uploadKey: resumableKey})
+			if status, _, b := g.fetch(t, "MKCOL", "/files/up/", nil); status != 201 {
+				t.Fatalf("MKCOL: %d %s", status, b)
+			}
+			loc := createUpload(t, g, "up/a.bin", []byte("abc"))
+			pr, pw := io.Pipe()
+			req, err := http.NewRequest(http.MethodPatch, g.url(loc), pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = 6
+			req.Header.Set("Content-Type", "application/partial-upload")
+			req.Header.Set("Upload-Offset", "3")
+			req.Header.Set("Upload-Complete", "?1")
+			type answer struct {
+				status int
+				h      http.Header
+				body   []byte
+			}
+			patched := make(chan answer, 1)
+			go func() {
+				resp, err := g.http.Client().Do(withTest(t, req))
+				if err != nil {
+					patched <- answer{}
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				patched <- answer{resp.StatusCode, resp.Header, b}
+			}()
+			pw.Write([]byte("def"))
+			deadline := time.Now().Add(5 * time.Second)
+			for !slices.ContainsFunc(tempFilesUnder(t, g.ftpd.Path("up")), func(p string) bool { return strings.HasSuffix(p, ".lock") }) {
+				if time.Now().After(deadline) {
+					t.Fatal("the PATCH never held its upload")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if status, _, b := g.fetch(t, "MOVE", "/files/up/", nil, "Destination", "/files/moved/"); status != 201 {
+				t.Fatalf("MOVE: %d %s", status, b)
+			}
+			pw.Write([]byte("ghi"))
+			pw.Close()
+			a := <-patched
+			if a.status != http.StatusNotFound {
+				t.Fatalf("PATCH: %d %s", a.status, a.body)
+			}
+			problemOf(t, a.h, a.body)
+			if _, err := os.Lstat(g.ftpd.Path("up")); err == nil {
+				t.Error("the PATCH made the old directory again")
+			}
+			left := tempFilesUnder(t, g.ftpd.Root)
+			if len(left) != 1 || path.Dir(left[0]) != g.ftpd.Path("moved") {
+				t.Errorf("temporary files after the PATCH: %v, want the upload's, in moved/", left)
+			}
+			if !pathIs(g.ftpd.Path("moved/a.bin"), atAbsent) {
+				t.Error("the PATCH completed the upload in the moved directory")
+			}
+		})
+	}
 }
