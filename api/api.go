@@ -24,7 +24,6 @@ import (
 
 	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/auth"
-	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -379,6 +378,7 @@ func New(cfg Config) *Server {
 	}
 	r.Post(signPath, s.handle(s.signURL))
 	r.Get(transfersPath, s.handle(s.listTransfers))
+	r.Head(transfersPath, s.handle(s.listTransfers))
 	r.Get(openAPIPath, s.openAPI)
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
 	// OPTIONS needs no token: it tells what any client may learn from
@@ -407,6 +407,8 @@ func New(cfg Config) *Server {
 		switch {
 		case r.URL.Path == signPath:
 			allow = http.MethodPost
+		case r.URL.Path == transfersPath:
+			allow = "GET, HEAD"
 		case !s.inMount(r.URL.Path):
 			allow = http.MethodGet
 		}
@@ -457,7 +459,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/yaml")
 	h.Set("Vary", "Accept-Encoding")
-	if httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ",")) {
+	if acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		w.Write(openAPIGzipped())
 		return
