@@ -700,8 +700,7 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 	if err == nil && pd.body != nil {
 		sums = pd.body.sums()
 		if verr := pd.body.verify(&sums); verr != nil {
-			s.removeTemp(ctx, conn, names.lock)
-			return discarded(verr)
+			return s.discard(ctx, conn, id, names, verr)
 		}
 	}
 	var stored int64
@@ -767,8 +766,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx cont
 			return err
 		}
 		if err := pd.verifyWhole(&sums); err != nil {
-			s.removeTemp(ctx, conn, names.lock)
-			return discarded(err)
+			return s.discard(ctx, conn, id, names, err)
 		}
 	}
 	unlock, err := s.lockName(ctx, conn, u.full)

@@ -822,7 +822,8 @@ func checkExposed(t *testing.T, h http.Header, names ...string) {
 // TestResumableClientUploads: with two open uploads a client may have, a
 // third creation (the draft's or tus's) gets 429 with Retry-After and a
 // problem body, and leaves nothing on the FTP server; completing one of
-// the two frees a place, and so does cancelling one.
+// the two frees a place, and so does cancelling one, or a digest mismatch
+// that discards one.
 func TestResumableClientUploads(t *testing.T) {
 	forEachServerWith(t, gatewayOptions{maxClientUploads: 2}, func(t *testing.T, g *gateway) {
 		full := func(what string) {
@@ -859,7 +860,12 @@ func TestResumableClientUploads(t *testing.T) {
 		if code, _, body := tusPatch(t, g, b, 3, []byte("def")); code != http.StatusNoContent {
 			t.Fatalf("completing b: %d %s", code, body)
 		}
-		createUpload(t, g, "e.bin", []byte("abc"))
+		e := createUpload(t, g, "e.bin", []byte("abc"))
 		full("b completed, e created")
+		if code, _, body := appendPiece(t, g, e, 3, []byte("def"), false, "Content-Digest", sha256Field([]byte("xyz"))); code != http.StatusBadRequest {
+			t.Fatalf("a piece of e against a wrong Content-Digest: %d %s, want 400", code, body)
+		}
+		createUpload(t, g, "f.bin", []byte("abc"))
+		full("e discarded, f created")
 	})
 }

@@ -234,12 +234,16 @@ func (pd *pieceDigests) answer(sums *digestSet) string {
 	return ""
 }
 
-// discarded is a digest mismatch that discarded the upload.
-func discarded(err error) error {
-	if p, ok := err.(*problem); ok {
+// discard deletes the held upload id, whose bytes do not match a digest
+// (mismatch), and returns mismatch as the request's answer: the upload is
+// gone, and no longer counts against its client.
+func (s *Server) discard(ctx context.Context, conn *ftpcore.Conn, id uploadID, names uploadPaths, mismatch error) error {
+	s.removeTemp(ctx, conn, names.lock)
+	s.uploads.remove(id.nonce)
+	if p, ok := mismatch.(*problem); ok {
 		q := *p
 		q.detail = strings.TrimSuffix(q.detail, "; nothing was stored") + ": the upload was discarded (start a new one)"
 		return &q
 	}
-	return err
+	return mismatch
 }
