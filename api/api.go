@@ -350,7 +350,7 @@ func New(cfg Config) *Server {
 		// Before checkFraming, so that its 400 has them too.
 		r.Use(s.corsHeaders)
 	}
-	r.Use(s.checkFraming)
+	r.Use(s.tusHeaders, s.checkFraming)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
@@ -390,9 +390,11 @@ func New(cfg Config) *Server {
 			allow = http.MethodGet
 		}
 		w.Header().Set("Allow", allow)
+		markTus(w.Header(), r)
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		markTus(w.Header(), r)
 		s.writeError(w, r, noRoute(s.mounts()))
 	})
 	s.router = r

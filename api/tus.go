@@ -81,6 +81,28 @@ func tusVersionOK(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// markTus sets Tus-Resumable on the answer to a tus request (one that
+// carries Tus-Resumable, whatever its version): tus asks for it on every
+// answer but OPTIONS's, which has it anyway (setTusOptions).
+func markTus(h http.Header, r *http.Request) {
+	if isTus(r) {
+		h.Set(hdrTusResumable, tusVersion)
+	}
+}
+
+// tusHeaders marks every answer under the mount to a tus request
+// (markTus) before the handler runs, so that the token check's 401 and
+// 403, a framing 400 and a redirect have it too. It wraps no
+// ResponseWriter.
+func (s *Server) tusHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.inMount(r.URL.Path) {
+			markTus(w.Header(), r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // setTusOptions sets what OPTIONS tells a tus client.
 func (s *Server) setTusOptions(h http.Header) {
 	h.Set(hdrTusResumable, tusVersion)
