@@ -409,7 +409,8 @@ type piece struct {
 	atLength bool
 	// verify, if not nil, checks the body before anything is written:
 	// once the request is admitted as a transfer and, for an append, the
-	// upload is held at the right offset.
+	// upload is held at the right offset; for a creation, once nothing
+	// refuses it (startUpload).
 	verify func() error
 }
 
@@ -520,12 +521,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
-		if p.verify != nil {
-			if err := p.verify(); err != nil {
-				return upload{}, err
-			}
-		}
-		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
+		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix, p.verify)
 	})
 	if err != nil {
 		return err

@@ -544,3 +544,51 @@ func TestTusResumableEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestTusChecksumCreationJudgedFirst: a tus creation with Upload-Checksum
+// is refused for its target (a precondition that fails, a missing parent,
+// a directory at the name) before any byte of its body is read: a body
+// that never comes gets the refusal at once, not after the client's idle
+// timeout; the file stays and no temporary file is left. On the code
+// before, the piece was read whole first and the refusal waited for it.
+func TestTusChecksumCreationJudgedFirst(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{}, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "kept.bin", []byte("kept"))
+		g.ftpd.WriteFile(t, "d/keep.txt", []byte("a directory"))
+		const announced = 4 << 20 // more than net/http drains after a handler
+		sum := sha256.Sum256(make([]byte, announced))
+		for _, c := range []struct {
+			name, url string
+			hdr       string
+			want      int
+		}{
+			{"If-None-Match: * of a file that exists", "/files/kept.bin", "If-None-Match: *\r\n", http.StatusPreconditionFailed},
+			{"If-Match of another version", "/files/kept.bin", "If-Match: \"nope\"\r\n", http.StatusPreconditionFailed},
+			{"a missing parent", "/files/nodir/", "Upload-Metadata: filename " + b64("n.bin") + "\r\n", http.StatusConflict},
+			{"a directory at the name", "/files/d", "", http.StatusConflict},
+		} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(g.http.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: %d\r\nContent-Type: application/offset+octet-stream\r\n"+
+				"Upload-Checksum: sha256 %s\r\n%sContent-Length: %d\r\n\r\nthe start of a body that never ends",
+				c.url, announced, base64.StdEncoding.EncodeToString(sum[:]), c.hdr, announced)
+			start := time.Now()
+			conn.SetReadDeadline(start.Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Errorf("%s: no answer after %v: %v", c.name, time.Since(start).Round(time.Millisecond), err)
+			} else if resp.StatusCode != c.want || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s: %d %s, want %d with a problem body", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), c.want)
+			}
+			conn.Close()
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("kept.bin")); string(got) != "kept" {
+			t.Errorf("kept.bin %q", got)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+	})
+}
