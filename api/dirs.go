@@ -91,7 +91,7 @@ func (s *Server) putDir(w http.ResponseWriter, r *http.Request) error {
 // request's preconditions are judged against what is there.
 func (s *Server) makeDir(w http.ResponseWriter, r *http.Request, clean string, parents, strict bool) error {
 	if clean == "/" {
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.Header().Set("Allow", allowRoot)
 		return methodNotAllowed("the root exists")
 	}
 	ctx := r.Context()
@@ -144,9 +144,9 @@ func (s *Server) makeDir(w http.ResponseWriter, r *http.Request, clean string, p
 func dirExists(w http.ResponseWriter, e ftpcore.Entry, strict bool) error {
 	switch {
 	case strict:
-		allow := "GET, HEAD, PUT, DELETE, OPTIONS" // a directory does not move
+		allow := "GET, HEAD, PUT, POST, DELETE, OPTIONS" // a directory does not move
 		if e.Type != ftpcore.EntryDir {
-			allow = "GET, HEAD, PUT, DELETE, MOVE, OPTIONS"
+			allow = "GET, HEAD, PUT, POST, DELETE, MOVE, OPTIONS"
 		}
 		w.Header().Set("Allow", allow)
 		return methodNotAllowed("the path exists; MKCOL makes only new directories")

@@ -135,7 +135,8 @@ func (s *Server) checkPut(w http.ResponseWriter, r *http.Request, limit int64) (
 		return "", err
 	}
 	if dirReq {
-		w.Header().Set("Allow", "GET, HEAD")
+		// The root: putsDir takes every other directory's path.
+		w.Header().Set("Allow", allowRoot)
 		return "", methodNotAllowed("PUT needs a file path, not a directory")
 	}
 	if r.Header.Get("Content-Range") != "" {

@@ -372,7 +372,7 @@ func (s *Server) resumableOr(res, plain func(http.ResponseWriter, *http.Request)
 // directory's, dirs.go) otherwise.
 func (s *Server) putOrCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, present, err := uploadQuery(r); present || err != nil {
-		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+		w.Header().Set("Allow", allowUpload)
 		return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
 	}
 	if wantsResumable(r) && !s.putsDir(r) {
@@ -749,7 +749,7 @@ func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
 	case http.MethodDelete:
 		return s.cancelUpload(w, r)
 	}
-	w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+	w.Header().Set("Allow", allowUpload)
 	return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
 }
 
@@ -891,6 +891,6 @@ func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 // patchWithoutUpload is a PATCH that names no upload: the gateway
 // patches nothing else, and answers 405 as before it took PATCH at all.
 func (s *Server) patchWithoutUpload(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Allow", allowHeader)
+	w.Header().Set("Allow", s.allowFor(r))
 	return errMethodNotAllowed
 }

@@ -266,8 +266,8 @@ func TestTusRefusals(t *testing.T) {
 				problemOf(t, h, body)
 			}
 		}
-		if code, h, _ := g.fetch(t, http.MethodPost, "/files/x.bin", strings.NewReader("abc")); code != http.StatusMethodNotAllowed || h.Get("Allow") == "" {
-			t.Errorf("a POST that is not tus's: %d, Allow %q, want 405 as before tus", code, h.Get("Allow"))
+		if code, h, _ := g.fetch(t, http.MethodPost, "/files/x.bin", strings.NewReader("abc")); code != http.StatusPreconditionFailed || h.Get("Tus-Version") != "1.0.0" {
+			t.Errorf("a POST that is not tus's: %d, Tus-Version %q, want 412 with 1.0.0 (POST is allowed here: tus's)", code, h.Get("Tus-Version"))
 		}
 		code, _, body := g.fetch(t, http.MethodPost, "/files/t.txt", strings.NewReader("abc"), append([]string{"Upload-Length", "3", "Content-Type", "text/plain"}, tusHeaders...)...)
 		if code != http.StatusUnsupportedMediaType {
