@@ -37,11 +37,11 @@ func TestAllowIsTrue(t *testing.T) {
 		want string
 	}{
 		{"a file's URL", "/files/n.bin", []string{"OPTIONS", "PATCH", "PROPFIND"}, "GET, HEAD, PUT, POST, DELETE, MKCOL, MOVE, OPTIONS"},
-		{"a directory's URL", "/files/nd/", []string{"OPTIONS", "PATCH", "PROPFIND"}, "GET, HEAD, PUT, POST, DELETE, MKCOL, OPTIONS"},
+		{"a directory's URL", "/files/nd/", []string{"OPTIONS", "PATCH", "PROPFIND"}, "GET, HEAD, PUT, POST, DELETE, MKCOL, MOVE, OPTIONS"},
 		{"the root", "/files/", []string{"OPTIONS", "PATCH", "PROPFIND", "PUT", "DELETE", "MKCOL"}, "GET, HEAD, POST, OPTIONS"},
 		{"an upload's URL", upload, []string{"OPTIONS", "PROPFIND", "GET", "PUT", "POST", "MKCOL", "MOVE"}, "HEAD, PATCH, DELETE, OPTIONS"},
 		{"a file that exists", "/files/f.txt", []string{"MKCOL"}, "GET, HEAD, PUT, POST, DELETE, MOVE, OPTIONS"},
-		{"a directory that exists", "/files/d/", []string{"MKCOL"}, "GET, HEAD, PUT, POST, DELETE, OPTIONS"},
+		{"a directory that exists", "/files/d/", []string{"MKCOL"}, "GET, HEAD, PUT, POST, DELETE, MOVE, OPTIONS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, m := range c.from {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/ftpgw/ftpgw"
 	"github.com/ftpgw/ftpgw/auth"
-	"github.com/ftpgw/ftpgw/internal/httpsem"
 	"github.com/ftpgw/ftpgw/pool"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -276,6 +275,8 @@ type Server struct {
 	live *liveSet
 	// digests are the digests known of file versions (digest.go).
 	digests digestCache
+	// completed are the uploads this replica completed (resumable.go).
+	completed recentMap[int64]
 	// draining is set by Drain: /readyz answers 503 from then on.
 	draining atomic.Bool
 	// uploadKey is Config.UploadKey, or a random one.
@@ -358,6 +359,7 @@ func New(cfg Config) *Server {
 	}
 	r.Post(signPath, s.handle(s.signURL))
 	r.Get(transfersPath, s.handle(s.listTransfers))
+	r.Head(transfersPath, s.handle(s.listTransfers))
 	r.Get(openAPIPath, s.openAPI)
 	r.Handle(s.mountDir, http.RedirectHandler(s.mount, http.StatusMovedPermanently))
 	// OPTIONS needs no token: it tells what any client may learn from
@@ -386,6 +388,8 @@ func New(cfg Config) *Server {
 		switch {
 		case r.URL.Path == signPath:
 			allow = http.MethodPost
+		case r.URL.Path == transfersPath:
+			allow = "GET, HEAD"
 		case s.inMount(r.URL.Path):
 			allow = s.allowFor(r)
 		}
@@ -438,7 +442,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/yaml")
 	h.Set("Vary", "Accept-Encoding")
-	if httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ",")) {
+	if acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		w.Write(openAPIGzipped())
 		return

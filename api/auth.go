@@ -60,7 +60,7 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 		if r.Method == methodMove {
 			// A move writes its Destination too. One that does not
 			// parse is the handler's 400.
-			if dest, err := s.moveDestination(r); err == nil && !tok.Allows(auth.Write, dest) {
+			if dest, _, err := s.moveDestination(r); err == nil && !tok.Allows(auth.Write, dest) {
 				s.writeError(w, r, tokenForbidden(auth.Write, tok.Scopes&auth.Write == auth.Write))
 				return
 			}

@@ -473,12 +473,9 @@ func (p *corsPolicy) actual(h http.Header, origin string) {
 // The Allow fields (RFC 9110 §10.2.1) of the mount's URLs, each what
 // the router and the handlers serve there: a method left out gets 405.
 const (
-	// allowHeader is a file's: POST creates a tus upload of it (tus.go);
-	// PATCH is an upload resource's only.
+	// allowHeader is a file's or a directory's: POST creates a tus
+	// upload (tus.go); PATCH is an upload resource's only.
 	allowHeader = "GET, HEAD, PUT, POST, DELETE, MKCOL, MOVE, OPTIONS"
-	// allowDir is a directory's (a path with a final slash), which does
-	// not move.
-	allowDir = "GET, HEAD, PUT, POST, DELETE, MKCOL, OPTIONS"
 	// allowRoot is the mount's root, which is neither made, replaced,
 	// moved nor deleted.
 	allowRoot = "GET, HEAD, POST, OPTIONS"
@@ -493,11 +490,8 @@ func (s *Server) allowFor(r *http.Request) string {
 	if _, present, err := uploadQuery(r); present || err != nil {
 		return allowUpload
 	}
-	switch clean, dir, err := s.filesPath(r); {
-	case err == nil && clean == "/":
+	if clean, _, err := s.filesPath(r); err == nil && clean == "/" {
 		return allowRoot
-	case err == nil && dir:
-		return allowDir
 	}
 	return allowHeader
 }

@@ -60,6 +60,16 @@ func digestAlgoOf(key string) (digestAlgo, bool) {
 // digestSet holds a digest of each algorithm; nil where it is not known.
 type digestSet [numDigestAlgos][]byte
 
+// empty reports whether d holds no digest.
+func (d *digestSet) empty() bool {
+	for _, v := range d {
+		if v != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // field is the member of a digest field for a's digest: sha-256=:…:.
 func (d *digestSet) field(a digestAlgo) string {
 	return digestAlgos[a].key + "=:" + base64.StdEncoding.EncodeToString(d[a]) + ":"

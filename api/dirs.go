@@ -144,11 +144,7 @@ func (s *Server) makeDir(w http.ResponseWriter, r *http.Request, clean string, p
 func dirExists(w http.ResponseWriter, e ftpcore.Entry, strict bool) error {
 	switch {
 	case strict:
-		allow := "GET, HEAD, PUT, POST, DELETE, OPTIONS" // a directory does not move
-		if e.Type != ftpcore.EntryDir {
-			allow = "GET, HEAD, PUT, POST, DELETE, MOVE, OPTIONS"
-		}
-		w.Header().Set("Allow", allow)
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE, MOVE, OPTIONS")
 		return methodNotAllowed("the path exists; MKCOL makes only new directories")
 	case e.Type != ftpcore.EntryDir:
 		return conflict("a file exists at this path", nil)

@@ -56,7 +56,7 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	if err != nil {
 		return err
 	}
-	gz := httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ","))
+	gz := acceptsGzip(r)
 	h := w.Header()
 	h.Add("Vary", "Accept, Accept-Encoding") // after the Origin of CORS, if any
 	h.Set("Cache-Control", "no-cache")
@@ -217,6 +217,11 @@ func listingFormat(r *http.Request) (html bool, err error) {
 		return v == "html", nil
 	}
 	return httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ",")), nil
+}
+
+// acceptsGzip reports whether r's Accept-Encoding takes gzip.
+func acceptsGzip(r *http.Request) bool {
+	return httpsem.AcceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ","))
 }
 
 // gzipped returns b compressed with gzip.

@@ -228,10 +228,11 @@ func (l *liveSet) snapshot(now time.Time, see func(*liveTransfer) bool, dst []tr
 	return dst
 }
 
-// listTransfers answers GET /transfers: the transfers in flight on every
-// backend, those the request may see (transfersVisible), oldest first, as
-// JSON or, for a client that prefers it, as an HTML page that reloads
-// itself every two seconds.
+// listTransfers answers GET and HEAD of /transfers: the transfers in
+// flight on every backend, those the request may see (transfersVisible),
+// oldest first, as JSON or, for a client that prefers it, as an HTML page
+// that reloads itself every two seconds; gzipped for a client that takes
+// it. A HEAD gets the Content-Length its GET would have.
 func (s *Server) listTransfers(w http.ResponseWriter, r *http.Request) error {
 	see, err := s.transfersVisible(r)
 	if err != nil {
@@ -266,14 +267,23 @@ func (s *Server) listTransfers(w http.ResponseWriter, r *http.Request) error {
 		}
 		h.Set("Content-Type", "application/json")
 	}
+	// A busy gateway's list is long, and repeats itself: gzipped, as a
+	// listing is, for a client that takes it.
+	body := buf.Bytes()
+	if acceptsGzip(r) {
+		body = gzipped(body)
+		h.Set("Content-Encoding", "gzip")
+	}
 	// Of this moment and this requester: not for any cache to keep.
-	h.Add("Vary", "Accept")
+	h.Add("Vary", "Accept, Accept-Encoding")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", listingCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
 	return nil
 }
 

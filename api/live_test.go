@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -91,6 +92,23 @@ func waitGone(t *testing.T, base, id string, hdr ...string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the transfer %s is still listed after it ended: %s", id, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitMoving waits until the transfer of request id shows in /transfers
+// with bytes moved.
+func waitMoving(t *testing.T, base, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		doc, body := liveTransfers(t, base)
+		if e := entryOf(doc, id); e != nil && e.Bytes > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transfer %s never showed with bytes: %s", id, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -221,17 +239,7 @@ func TestLiveClientGone(t *testing.T) {
 	g := startGateway(t)
 	writeRandomFile(t, g, "big.bin", 12<<20, 12)
 	done, cancel := slowDownload(t, g.url("/files/big.bin"), "dl-gone")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		doc, body := liveTransfers(t, g.http.URL)
-		if e := entryOf(doc, "dl-gone"); e != nil && e.Bytes > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the download never showed with bytes: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMoving(t, g.http.URL, "dl-gone")
 	cancel()
 	<-done
 	waitGone(t, g.http.URL, "dl-gone")
@@ -406,9 +414,59 @@ func TestLiveHTML(t *testing.T) {
 	}
 }
 
+// TestLiveGzip: /transfers is gzipped for a client that takes it, JSON and
+// HTML alike, with the compressed length and Vary: Accept,
+// Accept-Encoding; gzip;q=0 gets it plain. A HEAD gets the headers its
+// GET gets, the length included, and no body.
+func TestLiveGzip(t *testing.T) {
+	g := startGateway(t)
+	writeRandomFile(t, g, "big.bin", 12<<20, 18)
+	done, cancel := slowDownload(t, g.url("/files/big.bin"), "dl-gzip")
+	waitMoving(t, g.http.URL, "dl-gzip")
+	for _, accept := range []string{"application/json", "text/html"} {
+		status, h, zipped := rawFetch(t, "GET", g.url("/transfers"), "Accept", accept, "Accept-Encoding", "br;q=1, gzip;q=0.5")
+		if status != 200 || h.Get("Content-Encoding") != "gzip" || h.Get("Content-Length") != strconv.Itoa(len(zipped)) ||
+			h.Get("Vary") != "Accept, Accept-Encoding" {
+			t.Fatalf("%s with gzip: %d, Content-Encoding %q, Content-Length %q for %d bytes, Vary %q",
+				accept, status, h.Get("Content-Encoding"), h.Get("Content-Length"), len(zipped), h.Get("Vary"))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zipped))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || !bytes.Contains(plain, []byte("dl-gzip")) {
+			t.Fatalf("%s: the gzip body does not list the download (%v): %s", accept, err, plain)
+		}
+		if accept == "application/json" {
+			var doc liveDoc
+			if err := json.Unmarshal(plain, &doc); err != nil || entryOf(doc, "dl-gzip") == nil {
+				t.Errorf("the gzip body is no list of the transfers (%v): %s", err, plain)
+			}
+		}
+		status, h, b := rawFetch(t, "GET", g.url("/transfers"), "Accept", accept, "Accept-Encoding", "gzip;q=0, *")
+		if status != 200 || h.Get("Content-Encoding") != "" || !bytes.Contains(b, []byte("dl-gzip")) {
+			t.Errorf("%s with gzip;q=0: %d, Content-Encoding %q: %s", accept, status, h.Get("Content-Encoding"), b)
+		}
+	}
+	cancel()
+	<-done
+	waitGone(t, g.http.URL, "dl-gzip")
+	// Nothing in flight now: a GET and a HEAD see the same list.
+	for _, enc := range []string{"gzip", "identity"} {
+		_, gh, gb := rawFetch(t, "GET", g.url("/transfers"), "Accept-Encoding", enc)
+		status, hh, hb := rawFetch(t, "HEAD", g.url("/transfers"), "Accept-Encoding", enc)
+		if status != 200 || len(hb) != 0 || hh.Get("Content-Length") != strconv.Itoa(len(gb)) ||
+			hh.Get("Content-Encoding") != gh.Get("Content-Encoding") || hh.Get("Vary") != gh.Get("Vary") ||
+			hh.Get("Content-Type") != "application/json" {
+			t.Errorf("HEAD with %s: %d %v, %d body bytes; the GET's body has %d bytes, headers %v", enc, status, hh, len(hb), len(gb), gh)
+		}
+	}
+}
+
 // TestLiveJoin: with several backends, the first one's /transfers lists
 // the transfers of every backend, each named; /transfers is no mount, and
-// takes GET only.
+// takes GET and HEAD only.
 func TestLiveJoin(t *testing.T) {
 	j := startJoined(t)
 	writeRandomFile(t, &gateway{ftpd: j.ftpd}, "b/big.bin", 12<<20, 17)
@@ -417,7 +475,7 @@ func TestLiveJoin(t *testing.T) {
 	if len(seen) == 0 || seen[0].Backend != "backend-b" || seen[0].Path != "/b/big.bin" {
 		t.Errorf("the download of /b/ was seen as %+v", seen)
 	}
-	if status, h, body := j.fetch(t, "POST", "/transfers", nil); status != http.StatusMethodNotAllowed || h.Get("Allow") != "GET" {
+	if status, h, body := j.fetch(t, "POST", "/transfers", nil); status != http.StatusMethodNotAllowed || h.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /transfers: %d, Allow %q, %s", status, h.Get("Allow"), body)
 	}
 	if err := api.ValidMount("/transfers/"); err == nil {

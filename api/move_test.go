@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -66,8 +67,6 @@ func TestMove(t *testing.T) {
 				map[string]string{"keep.txt": "a"}},
 			{"missing source", "/files/none.txt", []string{"Destination", "/files/n2.txt"}, 404, "", map[string]string{"n2.txt": ""}},
 			{"onto itself", "/files/keep.txt", []string{"Destination", "/files/./keep.txt"}, 403, "", map[string]string{"keep.txt": "a"}},
-			{"a directory", "/files/dir/", []string{"Destination", "/files/dir2"}, 403, "", map[string]string{"dir/inside.txt": "inside"}},
-			{"a directory without its slash", "/files/dir", []string{"Destination", "/files/dir2"}, 403, "", map[string]string{"dir/inside.txt": "inside"}},
 			{"another host", "/files/keep.txt", []string{"Destination", "http://elsewhere.example/files/k.txt"}, 403, "", map[string]string{"keep.txt": "a"}},
 			{"another mount", "/files/keep.txt", []string{"Destination", "/other/k.txt"}, 403, "", map[string]string{"keep.txt": "a"}},
 			{"no Destination", "/files/keep.txt", nil, 400, "", map[string]string{"keep.txt": "a"}},
@@ -121,16 +120,18 @@ func TestMove(t *testing.T) {
 	})
 }
 
-// TestMoveScopes: a MOVE needs delete on its source and write on its
-// Destination, both inside a token's prefix; a refused one reaches no FTP
-// server. A URL signed for another method does not authorise it, and no
-// URL can be signed for it.
-func TestMoveScopes(t *testing.T) {
-	const (
-		tokWriter  = "writer-0123456789abcdefghijklmn"
-		tokDeleter = "deleter-0123456789abcdefghijklm"
-	)
-	toks := []auth.Token{}
+// The tokens of the move tests besides authTokens': one that may not
+// delete, one that may not write.
+const (
+	tokWriter  = "writer-0123456789abcdefghijklmn"
+	tokDeleter = "deleter-0123456789abcdefghijklm"
+)
+
+// moveTokens are the tokens of the move tests: tokAll, tokPub (prefix
+// /pub), tokWriter and tokDeleter.
+func moveTokens(t *testing.T) *auth.Tokens {
+	t.Helper()
+	var toks []auth.Token
 	for _, tk := range []struct {
 		secret, name string
 		scopes       auth.Scope
@@ -147,8 +148,17 @@ func TestMoveScopes(t *testing.T) {
 		}
 		toks = append(toks, tok)
 	}
+	return auth.Static(toks...)
+}
+
+// TestMoveScopes: a MOVE needs delete on its source and write on its
+// Destination, both inside a token's prefix; a refused one reaches no FTP
+// server. A URL signed for another method does not authorise it, and no
+// URL can be signed for it.
+func TestMoveScopes(t *testing.T) {
+	toks := moveTokens(t)
 	signer := testSigner(t, "k1 "+signKey1+"\n")
-	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: auth.Static(toks...), signer: signer, cors: corsPolicy()})
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: toks, signer: signer, cors: corsPolicy()})
 	g.ftpd.WriteFile(t, "pub/a.txt", []byte("a"))
 	g.ftpd.WriteFile(t, "top.txt", []byte("top"))
 	hour := time.Now().Add(time.Hour)
@@ -248,7 +258,13 @@ func TestMoveBasic(t *testing.T) {
 		if !fileIs(g, "d/m.txt", "m") {
 			t.Error("d/m.txt not there")
 		}
-		if status, _, _ := g.fetch(t, "MOVE", "/files/d/m.txt", nil, "Destination", "/files/m.txt"); status != 401 {
+		if status, h, b := g.fetch(t, "MOVE", "/files/d/", nil, append(creds, "Destination", "/files/e")...); status != 201 || h.Get("Location") != "/files/e/" {
+			t.Fatalf("MOVE of a directory: %d %v %s", status, h, b)
+		}
+		if !fileIs(g, "e/m.txt", "m") {
+			t.Error("e/m.txt not there")
+		}
+		if status, _, _ := g.fetch(t, "MOVE", "/files/e/m.txt", nil, "Destination", "/files/m.txt"); status != 401 {
 			t.Errorf("MOVE without credentials: %d", status)
 		}
 	})
@@ -256,18 +272,20 @@ func TestMoveBasic(t *testing.T) {
 
 // TestMoveAcrossMounts: with several backends, a MOVE stays within its
 // own: a Destination in another mount, a nested one included, is 403 and
-// reaches no FTP server; within the mount it moves.
+// reaches no FTP server; within the mount it moves, a directory too,
+// unless another backend is mounted inside it.
 func TestMoveAcrossMounts(t *testing.T) {
 	ftpd := realftpd.Start(t, realftpd.Vsftpd, realftpd.Options{})
-	for _, d := range []string{"a/inner", "b"} {
+	for _, d := range []string{"a/inner", "b", "a/deep/in2"} {
 		if err := os.MkdirAll(ftpd.Path(d), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		chownTestUser(t, ftpd.Path(d))
-		chownTestUser(t, ftpd.Path(strings.Split(d, "/")[0]))
+		for p := d; p != "."; p = path.Dir(p) {
+			chownTestUser(t, ftpd.Path(p))
+		}
 	}
 	var servers []*api.Server
-	for _, m := range []struct{ mount, root string }{{"/a/", "a"}, {"/b/", "b"}, {"/a/inner/", "a/inner"}} {
+	for _, m := range []struct{ mount, root string }{{"/a/", "a"}, {"/b/", "b"}, {"/a/inner/", "a/inner"}, {"/a/deep/in2/", "a/deep/in2"}} {
 		p, err := pool.New(pool.Config{Name: m.root, MaxSessions: 2, Conn: ftpcore.Config{
 			Addr: ftpd.Addr, User: ftpd.User, Password: ftpd.Password, CommandTimeout: 10 * time.Second,
 		}})
@@ -280,21 +298,28 @@ func TestMoveAcrossMounts(t *testing.T) {
 	}
 	ts := serveHandler(servers[0], api.Join(servers...))
 	t.Cleanup(ts.Close)
-	mountsAt(t, ts.URL, "/a/", "/b/", "/a/inner/")
+	mountsAt(t, ts.URL, "/a/", "/b/", "/a/inner/", "/a/deep/in2/")
 	ftpd.WriteFile(t, "a/f.txt", []byte("f"))
+	ftpd.WriteFile(t, "a/d/x.txt", []byte("x"))
 	for _, tc := range []struct {
-		dest   string
-		status int
+		src, dest string
+		status    int
 	}{
-		{"/b/f.txt", 403},
-		{"/a/inner/f.txt", 403},
-		{"/a/inner", 403},
-		{ts.URL + "/b/f.txt", 403},
-		{"/a/g.txt", 201},
+		{"/a/f.txt", "/b/f.txt", 403},
+		{"/a/f.txt", "/a/inner/f.txt", 403},
+		{"/a/f.txt", "/a/inner", 403},
+		{"/a/f.txt", ts.URL + "/b/f.txt", 403},
+		{"/a/f.txt", "/a/g.txt", 201},
+		{"/a/d/", "/b/d/", 403},
+		{"/a/d/", "/a/inner/d/", 403},
+		{"/a/inner/", "/a/inner2/", 403}, // the inner backend's root
+		{"/a/deep/", "/a/deep2/", 403},   // holds /a/deep/in2/
+		{"/a/deep", "/a/deep2", 403},
+		{"/a/d/", "/a/d2/", 201},
 	} {
-		status, h, b := corsFetch(t, "MOVE", ts.URL+"/a/f.txt", nil, "Destination", tc.dest)
+		status, h, b := corsFetch(t, "MOVE", ts.URL+tc.src, nil, "Destination", tc.dest)
 		if status != tc.status {
-			t.Errorf("MOVE /a/f.txt to %s: %d, want %d: %s", tc.dest, status, tc.status, b)
+			t.Errorf("MOVE %s to %s: %d, want %d: %s", tc.src, tc.dest, status, tc.status, b)
 		}
 		if status == 403 {
 			problemOf(t, h, b)
@@ -303,7 +328,13 @@ func TestMoveAcrossMounts(t *testing.T) {
 	if got, _ := os.ReadFile(ftpd.Path("a/g.txt")); string(got) != "f" {
 		t.Errorf("a/g.txt = %q", got)
 	}
-	for _, never := range []string{"b/f.txt", "a/inner/f.txt"} {
+	if got, _ := os.ReadFile(ftpd.Path("a/d2/x.txt")); string(got) != "x" {
+		t.Errorf("a/d2/x.txt = %q", got)
+	}
+	if fi, err := os.Stat(ftpd.Path("a/deep/in2")); err != nil || !fi.IsDir() {
+		t.Errorf("a/deep/in2, the root of a backend, moved: %v", err)
+	}
+	for _, never := range []string{"b/f.txt", "a/inner/f.txt", "b/d", "a/inner/d", "a/inner2", "a/deep2"} {
 		if _, err := os.Lstat(ftpd.Path(never)); err == nil {
 			t.Errorf("%s: a MOVE crossed mounts", never)
 		}

@@ -213,7 +213,15 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(403, "MKCOL", "/files/col2/", nil, "Authorization", reader)
 	cc.fetch(401, "MKCOL", "/files/col2/", nil)
 	cc.fetch(403, "MOVE", "/files/", nil, "Authorization", all, "Destination", "/files/x")
-	cc.fetch(403, "MOVE", "/files/docs/", nil, "Authorization", all, "Destination", "/files/x")
+	cc.fetch(403, "MOVE", "/files/docs/", nil, "Authorization", all, "Destination", "/files/docs/x/")
+	cc.fetch(403, "MOVE", "/files/docs/", nil, "Authorization", all, "Destination", "/files/")
+	if h, _ := cc.fetch(201, "MOVE", "/files/col/", nil, "Authorization", all, "Destination", "/files/col3", origin, appOrigin); h.Get("Location") != "/files/col3/" {
+		t.Errorf("MOVE of a directory: Location %q", h.Get("Location"))
+	}
+	cc.fetch(409, "MOVE", "/files/col3/", nil, "Authorization", all, "Destination", "/files/docs/")
+	cc.fetch(412, "MOVE", "/files/col3/", nil, "Authorization", all, "Destination", "/files/pub/a.bin", "Overwrite", "F")
+	cc.fetch(404, "MOVE", "/files/pub/a.bin/", nil, "Authorization", all, "Destination", "/files/x/")
+	cc.fetch(201, "MOVE", "/files/col3", nil, "Authorization", all, "Destination", "/files/col/")
 	cc.fetch(400, "MOVE", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(409, "DELETE", "/files/docs/", nil, "Authorization", all)
 	cc.fetch(204, "DELETE", "/files/empty/", nil, "Authorization", all)

@@ -15,6 +15,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -81,6 +82,7 @@ const (
 // The problem types of §7.
 const (
 	problemMismatchingOffset = "https://iana.org/assignments/http-problem-types#mismatching-upload-offset"
+	problemCompletedUpload   = "https://iana.org/assignments/http-problem-types#completed-upload"
 	problemInconsistentLen   = "https://iana.org/assignments/http-problem-types#inconsistent-upload-length"
 )
 
@@ -100,7 +102,8 @@ const (
 // the client declared when it created it (-1 for none), and the
 // preconditions of the creating request (conds, encoded in condsRaw), which
 // the request that completes the upload is judged by again, as a PUT's
-// are at its rename.
+// are at its rename; conds also keeps the creation's digest fields
+// (idFields).
 type uploadID struct {
 	nonce    string
 	length   int64
@@ -116,22 +119,32 @@ var preconditionFields = []string{"If-Match", "If-None-Match", "If-Unmodified-Si
 // of a size any client takes.
 const maxCondsLen = 1024
 
-// encodeConds returns the preconditions of h as an ID carries them:
-// base64url of their JSON, "" for none.
-func encodeConds(h http.Header) (string, error) {
-	c := http.Header{}
+// idFields returns the fields of the creating request h that its
+// upload's ID keeps: its preconditions, and its digest fields normalised
+// (creationDigests, uploaddigest.go).
+func idFields(h http.Header) http.Header {
+	c := creationDigests(h)
+	if c == nil {
+		c = http.Header{}
+	}
 	for _, k := range preconditionFields {
 		if v := h.Values(k); len(v) > 0 {
 			c[k] = v
 		}
 	}
+	return c
+}
+
+// encodeConds returns the fields c as an ID carries them: base64url of
+// their JSON, "" for none.
+func encodeConds(c http.Header) (string, error) {
 	if len(c) == 0 {
 		return "", nil
 	}
 	b, _ := json.Marshal(c)
 	raw := base64.RawURLEncoding.EncodeToString(b)
 	if len(raw) > maxCondsLen {
-		return "", badRequest("the preconditions are too long for a resumable upload", nil)
+		return "", badRequest("the preconditions and digest fields are too long for a resumable upload", nil)
 	}
 	return raw, nil
 }
@@ -288,6 +301,91 @@ func uploadPathsOf(full string, id uploadID) uploadPaths {
 	return uploadPaths{part: base + partSuffix, lock: base + lockSuffix}
 }
 
+// recentMap keeps values for recentTTL, recentMax of them at most (past
+// it the oldest go first). Server.completed is one, by completionKey: the
+// uploads this replica completed and the size each completed with: their
+// URLs answer as a completed upload's (uploadOffset: Upload-Complete: ?1;
+// an append or cancellation: 400 completed-upload), so that a client whose completing answer was lost
+// learns that the upload completed, where a 404 would have it start
+// again. The FTP server keeps no file of a completed upload: on another
+// replica, or after a restart, such a URL is a 404. Safe for concurrent
+// use.
+type recentMap[V any] struct {
+	mu sync.Mutex
+	m  map[string]recent[V]
+}
+
+type recent[V any] struct {
+	v  V
+	at time.Time
+}
+
+const (
+	recentTTL = time.Hour
+	recentMax = 4096
+)
+
+func (c *recentMap[V]) add(key string, v V, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]recent[V])
+	}
+	if len(c.m) >= recentMax {
+		var oldest string
+		for k, e := range c.m {
+			if now.Sub(e.at) > recentTTL {
+				delete(c.m, k)
+			} else if oldest == "" || e.at.Before(c.m[oldest].at) {
+				oldest = k
+			}
+		}
+		if len(c.m) >= recentMax {
+			delete(c.m, oldest)
+		}
+	}
+	c.m[key] = recent[V]{v: v, at: now}
+}
+
+func (c *recentMap[V]) get(key string, now time.Time) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || now.Sub(e.at) > recentTTL {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// completionKey names the upload id of clean in a recentMap: the backend,
+// what the ID is bound to, and its nonce.
+func (s *Server) completionKey(r *http.Request, clean string, id uploadID) string {
+	return s.name + "\x00" + s.mount + "\x00" + s.uploadBinding(r, clean) + "\x00" + id.nonce
+}
+
+// errCompletedUpload is §7.2's 400: the upload completed, and takes no
+// more appends, nor a cancellation.
+var errCompletedUpload = &problem{status: http.StatusBadRequest, typ: problemCompletedUpload,
+	detail: "the upload is complete: its file is at the upload's path"}
+
+// orCompleted turns errNoUpload, for an upload this replica completed,
+// into its size (HEAD) or errCompletedUpload (an append or cancellation:
+// refuse).
+func (s *Server) orCompleted(r *http.Request, clean string, id uploadID, err error, refuse bool) (int64, error) {
+	if !errors.Is(err, errNoUpload) {
+		return 0, err
+	}
+	n, ok := s.completed.get(s.completionKey(r, clean, id), time.Now())
+	switch {
+	case !ok:
+		return 0, err
+	case refuse:
+		return n, errCompletedUpload
+	}
+	return n, nil
+}
+
 // setUploadLimit sets Upload-Limit (§4.1.4): max-size is MaxUploadSize,
 // max-age how long an upload left alone lives (TempMaxAge).
 func (s *Server) setUploadLimit(h http.Header) {
@@ -414,6 +512,13 @@ type piece struct {
 	verify func() error
 }
 
+// whole reports whether the piece r brings at offset is the whole upload:
+// it starts it and completes it (Upload-Complete: ?1, or for tus all of
+// the declared length).
+func (p piece) whole(r *http.Request, offset int64) bool {
+	return offset == 0 && (p.complete || p.atLength && r.ContentLength == p.length)
+}
+
 // readPiece reads Upload-Complete and Upload-Length, and checks them
 // against each other, Content-Length and the ID's length (§4.1.3).
 func readPiece(r *http.Request, id uploadID, offset int64) (piece, error) {
@@ -461,14 +566,9 @@ func newUploadID(length int64) uploadID {
 func newUploadIDFor(r *http.Request, length int64) (uploadID, error) {
 	id := newUploadID(length)
 	var err error
-	if id.condsRaw, err = encodeConds(r.Header); err != nil {
+	id.conds = idFields(r.Header)
+	if id.condsRaw, err = encodeConds(id.conds); err != nil {
 		return id, err
-	}
-	id.conds = http.Header{}
-	for _, k := range preconditionFields {
-		if v := r.Header.Values(k); len(v) > 0 {
-			id.conds[k] = v
-		}
 	}
 	return id, nil
 }
@@ -516,6 +616,10 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request) error {
 // announce, if not nil, runs once the upload exists, before the body is
 // read.
 func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean string, id uploadID, p piece, announce func(http.Header)) error {
+	pd, err := parsePieceDigests(r, id, p.whole(r, 0))
+	if err != nil {
+		return err
+	}
 	// The upload's file is made held (.lock): it is this request's until
 	// appendPiece gives it back.
 	var slot transferSlot
@@ -532,7 +636,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	if announce != nil {
 		announce(w.Header())
 	}
-	return s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p)
+	return s.appendPiece(w, r, ctx, conn, clean, id, &u, names, 0, p, pd)
 }
 
 // appendPiece receives r's body into the upload's held file (u.stor, open
@@ -540,7 +644,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 // happens, the file is given back or renamed onto the target: never left
 // held by a request that has ended.
 func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context.Context, conn *ftpcore.Conn,
-	clean string, id uploadID, u *upload, names uploadPaths, offset int64, p piece) error {
+	clean string, id uploadID, u *upload, names uploadPaths, offset int64, p piece, pd *pieceDigests) error {
 	limit := int64(-1)
 	if s.cfg.MaxUploadSize > 0 {
 		limit = s.cfg.MaxUploadSize - offset
@@ -556,6 +660,10 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
+	if pd.body != nil {
+		r.Body = pd.body.wrap(r.Body)
+		defer pd.body.stop()
+	}
 	live := s.beginLive(r, clean, r.ContentLength)
 	n, err := s.receiveBody(w, r, u.stor, live)
 	s.live.end(live)
@@ -564,6 +672,17 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 	}
 	if err == nil {
 		err = u.stor.Close()
+	}
+	// A piece that arrived whole is checked against its Content-Digest
+	// (and, if it is the whole upload, its Repr-Digest): one that does not
+	// match is appended already, and FTP cannot cut it off again.
+	var sums digestSet
+	if err == nil && pd.body != nil {
+		sums = pd.body.sums()
+		if verr := pd.body.verify(&sums); verr != nil {
+			s.removeTemp(ctx, conn, names.lock)
+			return discarded(verr)
+		}
 	}
 	var stored int64
 	if err == nil {
@@ -576,7 +695,7 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 		if p.length >= 0 && stored != p.length {
 			err = inconsistentLength(fmt.Sprintf("the upload has %d bytes, %d were declared", stored, p.length))
 		} else {
-			return s.completeUpload(w, r, ctx, conn, clean, id, u, names)
+			return s.completeUpload(w, r, ctx, conn, clean, id, u, names, stored, pd, sums)
 		}
 	}
 	// The bytes the server wrote stay (§4.4): the next HEAD tells how
@@ -614,7 +733,24 @@ func (s *Server) appendPiece(w http.ResponseWriter, r *http.Request, ctx context
 // create-only upload (If-None-Match: *) does not replace a file that
 // appeared while it ran. A refusal leaves the upload as it is.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx context.Context, conn *ftpcore.Conn,
-	clean string, id uploadID, u *upload, names uploadPaths) error {
+	clean string, id uploadID, u *upload, names uploadPaths, size int64, pd *pieceDigests, sums digestSet) error {
+	if pd.needsWhole() {
+		// Reading the upload back is long: not for a completion its
+		// preconditions refuse, which a client could repeat at will
+		// (they are judged again under the lock).
+		err := s.judgeTarget(ctx, conn, &http.Request{Method: http.MethodPut, Header: id.conds}, u)
+		if err == nil {
+			sums, err = pd.readBack(ctx, conn, names.lock)
+		}
+		if err != nil {
+			s.giveBack(ctx, conn, names)
+			return err
+		}
+		if err := pd.verifyWhole(&sums); err != nil {
+			s.removeTemp(ctx, conn, names.lock)
+			return discarded(err)
+		}
+	}
 	unlock, err := s.lockName(ctx, conn, u.full)
 	if err != nil {
 		s.giveBack(ctx, conn, names)
@@ -627,19 +763,33 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, ctx cont
 			err = whyRefused(ctx, conn, refusedRename, u.full, err)
 		}
 	}
+	var written ftpcore.Entry
+	var werr error
+	if err == nil {
+		written, werr = writtenEntry(ctx, conn, u.full, size)
+	}
 	unlock()
 	if err != nil {
 		s.giveBack(ctx, conn, names)
 		return err
 	}
+	s.completed.add(s.completionKey(r, clean, id), size, time.Now())
+	h := w.Header()
+	if werr == nil {
+		s.clock.observe(written.ModTime, time.Now())
+		if !sums.empty() {
+			s.rememberUpload(r, u.full, written, sums)
+		}
+	}
+	if f := pd.answer(&sums); f != "" {
+		h.Set("Repr-Digest", f)
+	}
 	if isTus(r) {
 		return s.tusAnswer(w, r, clean, id, id.length, time.Time{})
 	}
-	h := w.Header()
 	h.Set(hdrUploadComplete, "?1")
-	if mod, err := conn.ModTime(ctx, u.full); err == nil {
-		s.clock.observe(mod, time.Now())
-		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	if werr == nil {
+		h.Set("Last-Modified", written.ModTime.UTC().Format(http.TimeFormat))
 	}
 	if u.existed {
 		w.WriteHeader(http.StatusNoContent)
@@ -767,7 +917,7 @@ func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
 	if isTus(r) {
 		mod = new(time.Time)
 	}
-	size, err := s.uploadSize(r, clean, id, mod)
+	size, complete, err := s.uploadSize(r, clean, id, mod)
 	if err != nil {
 		return err
 	}
@@ -777,7 +927,11 @@ func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.Set(hdrUploadOffset, strconv.FormatInt(size, 10))
 	h.Set(hdrUploadComplete, "?0")
-	if id.length >= 0 {
+	switch {
+	case complete:
+		h.Set(hdrUploadComplete, "?1")
+		h.Set(hdrUploadLength, strconv.FormatInt(size, 10))
+	case id.length >= 0:
 		h.Set(hdrUploadLength, strconv.FormatInt(id.length, 10))
 	}
 	s.setUploadLimit(h)
@@ -788,11 +942,13 @@ func (s *Server) uploadOffset(w http.ResponseWriter, r *http.Request) error {
 
 // uploadSize returns the offset of the upload id of clean, and if mod is
 // not nil its .part's modification time there; an upload another request
-// holds is errUploadBusy.
-func (s *Server) uploadSize(r *http.Request, clean string, id uploadID, mod *time.Time) (size int64, err error) {
+// holds is errUploadBusy. For an upload that completed (markCompleted) it
+// returns the size it completed with, and complete.
+func (s *Server) uploadSize(r *http.Request, clean string, id uploadID, mod *time.Time) (size int64, complete bool, err error) {
 	err = s.poolOf(r.Context()).Do(r.Context(), func(c *ftpcore.Conn) error {
 		ctx := r.Context()
-		return findUpload(uploadPathsOf(s.ftpPath(c, clean), id), func(part string) (err error) {
+		names := uploadPathsOf(s.ftpPath(c, clean), id)
+		err := findUpload(names, func(part string) (err error) {
 			if size, err = c.Size(ctx, part); err != nil || mod == nil {
 				return err
 			}
@@ -804,8 +960,13 @@ func (s *Server) uploadSize(r *http.Request, clean string, id uploadID, mod *tim
 			}
 			return errUploadBusy
 		})
+		if errors.Is(err, errNoUpload) {
+			size, err = s.orCompleted(r, clean, id, err, false)
+			complete = err == nil
+		}
+		return err
 	})
-	return size, err
+	return size, complete, err
 }
 
 // appendUpload is §4.4: PATCH with application/partial-upload at the
@@ -836,6 +997,10 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 	if s.cfg.MaxUploadSize > 0 && r.ContentLength > s.cfg.MaxUploadSize-offset {
 		return s.uploadTooLarge(nil)
 	}
+	pd, err := parsePieceDigests(r, id, p.whole(r, offset))
+	if err != nil {
+		return err
+	}
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	var names uploadPaths
@@ -844,6 +1009,7 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 		names = uploadPathsOf(u.full, id)
 		at, err := s.takeUpload(ctx, c, names)
 		if err != nil {
+			_, err = s.orCompleted(r, clean, id, err, true)
 			return u, err
 		}
 		switch {
@@ -867,7 +1033,7 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 		return err
 	}
 	defer sess.Release()
-	return s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p)
+	return s.appendPiece(w, r, ctx, sess.Conn(), clean, id, &u, names, offset, p, pd)
 }
 
 // cancelUpload is §4.5: the upload's file is deleted, held or not (an
@@ -879,7 +1045,8 @@ func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 	}
 	err = s.poolOf(r.Context()).Do(r.Context(), func(c *ftpcore.Conn) error {
 		del := func(p string) error { return c.Delete(r.Context(), p) }
-		return findUpload(uploadPathsOf(s.ftpPath(c, clean), id), del, del)
+		_, err := s.orCompleted(r, clean, id, findUpload(uploadPathsOf(s.ftpPath(c, clean), id), del, del), true)
+		return err
 	})
 	if err != nil {
 		return err

@@ -193,8 +193,23 @@ func TestResumableUpload(t *testing.T) {
 		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
 			t.Errorf("temporary files left: %v", left)
 		}
-		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil); code != http.StatusNotFound {
-			t.Errorf("HEAD of the completed upload: %d, want 404", code)
+		// The replica that completed the upload answers for it as a
+		// completed upload; another knows nothing of it.
+		n := strconv.Itoa(len(data))
+		if code, h, _ := g.fetch(t, http.MethodHead, loc, nil); code != http.StatusNoContent || h.Get("Upload-Complete") != "?1" || h.Get("Upload-Offset") != n || h.Get("Upload-Length") != n {
+			t.Errorf("HEAD of the completed upload: %d %v, want 204, complete at %s", code, h, n)
+		}
+		for _, m := range []string{http.MethodPatch, http.MethodDelete} {
+			req := []string{"Content-Type", "application/partial-upload", "Upload-Offset", n, "Upload-Complete", "?1"}
+			if code, _, body := g.fetch(t, m, loc, strings.NewReader(""), req...); code != http.StatusBadRequest || !strings.Contains(string(body), "#completed-upload") {
+				t.Errorf("%s of the completed upload: %d %s, want 400 completed-upload", m, code, body)
+			}
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("big.bin")); !bytes.Equal(got, data) {
+			t.Errorf("the PATCH and DELETE of the completed upload changed its file: %d bytes", len(got))
+		}
+		if code, _, _ := r.fetch(t, http.MethodHead, loc, nil); code != http.StatusNotFound {
+			t.Errorf("HEAD of the completed upload on the replica that did not complete it: %d, want 404", code)
 		}
 	})
 }

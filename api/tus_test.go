@@ -160,8 +160,9 @@ func TestTusUpload(t *testing.T) {
 		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
 			t.Errorf("temporary files left: %v", left)
 		}
-		if code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusNotFound {
-			t.Errorf("HEAD of the completed upload: %d, want 404", code)
+		// tus's HEAD of a completed upload: its offset is its length.
+		if code, h, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusNoContent || h.Get("Upload-Offset") != strconv.FormatInt(n, 10) || h.Get("Upload-Length") != strconv.FormatInt(n, 10) {
+			t.Errorf("HEAD of the completed upload: %d %v, want 204 at offset %d", code, h, n)
 		}
 	})
 }

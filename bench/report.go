@@ -124,7 +124,7 @@ func render(r *results) string {
 		e.kernel, e.cpu, e.cores, e.goVersion, e.vsftpd, e.curl, e.load, loadAverage())
 	// alone is the table of one workload run on its own.
 	alone := func(name, flag, sides string, rows func(row func(cells ...string)), detail string) string {
-		fmt.Fprintf(&b, "Workload %s alone (%s): medians of %d runs of each side, alternating (ABBA). Big file %s.\n\n", name, flag, o.runs, sizeName(o.bigSize))
+		fmt.Fprintf(&b, "Workload %s alone (%s): medians of %d runs of each side, taking turns at going first. Big file %s.\n\n", name, flag, o.runs, sizeName(o.bigSize))
 		b.WriteString("| Workload | Metric | " + sides + " | Ratio | Target | |\n")
 		b.WriteString("|---|---|--:|--:|--:|---|---|\n")
 		rows(func(cells ...string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") })
@@ -470,7 +470,11 @@ compare numbers within one results section.
   APPE cost against one STOR; and that a plain PUT hashes its body with
   SHA-256 (api/digest.go: its Repr-Digest), which a resumable upload's
   pieces do not, so that on a machine short of cores the PUT can be the
-  slower.
+  slower. A second row: the same resumable upload created with the file's
+  Repr-Digest, which the gateway checks at completion by reading the
+  upload back from the FTP server (api/uploaddigest.go): what checking a
+  resumable upload's digest costs. The three sides take turns at going
+  first.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,9 +26,11 @@ import (
 const rsPiece = 64 << 20
 
 // resumableResult is workload j: per run, the speed of each side in bytes
-// per second.
+// per second. digest is the resumable upload created with the file's
+// Repr-Digest, which the gateway checks at completion by reading the
+// upload back from the FTP server (api/uploaddigest.go).
 type resumableResult struct {
-	resumable, put []float64
+	resumable, digest, put []float64
 }
 
 // measureResumable is workload j, uploading src (of r.opts.bigSize bytes)
@@ -38,37 +42,59 @@ func measureResumable(ctx context.Context, r *results, gw *gateway, srv *realftp
 		return err
 	}
 	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return err
+	}
+	reprDigest := "sha-256=:" + base64.StdEncoding.EncodeToString(h.Sum(nil)) + ":"
 	client := httpClient(1)
 	defer client.CloseIdleConnections()
 	j := &r.resumable
-	logf("resumable: %d MiB as a resumable upload in pieces of %d MiB and as one PUT", size>>20, rsPiece>>20)
-	return alternate(r.opts.runs, func(i int) error {
-		t0 := time.Now()
-		if err := resumableUpload(ctx, client, gw.url("/files/up-resumable.bin"), f, size); err != nil {
-			return err
+	logf("resumable: %d MiB as a resumable upload in pieces of %d MiB, the same with its Repr-Digest, and as one PUT", size>>20, rsPiece>>20)
+	resumable := func(name string, speeds *[]float64, hdr ...string) func(i int) error {
+		return func(i int) error {
+			t0 := time.Now()
+			if err := resumableUpload(ctx, client, gw.url("/files/"+name), f, size, hdr...); err != nil {
+				return err
+			}
+			*speeds = append(*speeds, float64(size)/time.Since(t0).Seconds())
+			logf("resumable run %d: %s %.0f MiB/s in %d pieces", i+1, name, mibs((*speeds)[i]), (size+rsPiece-1)/rsPiece)
+			return removeUploaded(srv, name, size)
 		}
-		j.resumable = append(j.resumable, float64(size)/time.Since(t0).Seconds())
-		logf("resumable run %d: %.0f MiB/s in %d pieces", i+1, mibs(j.resumable[i]), (size+rsPiece-1)/rsPiece)
-		return removeUploaded(srv, "up-resumable.bin", size)
-	}, func(i int) error {
-		t0 := time.Now()
-		code, _, err := rsSend(ctx, client, http.MethodPut, gw.url("/files/up-put.bin"), io.NewSectionReader(f, 0, size), size)
-		if err != nil {
-			return err
+	}
+	// Three sides, each first in one run of three.
+	sides := []func(i int) error{
+		resumable("up-resumable.bin", &j.resumable),
+		resumable("up-digest.bin", &j.digest, "Repr-Digest", reprDigest),
+		func(i int) error {
+			t0 := time.Now()
+			code, _, err := rsSend(ctx, client, http.MethodPut, gw.url("/files/up-put.bin"), io.NewSectionReader(f, 0, size), size)
+			if err != nil {
+				return err
+			}
+			if code != http.StatusCreated && code != http.StatusNoContent {
+				return fmt.Errorf("PUT: %d", code)
+			}
+			j.put = append(j.put, float64(size)/time.Since(t0).Seconds())
+			logf("resumable run %d: one PUT %.0f MiB/s", i+1, mibs(j.put[i]))
+			return removeUploaded(srv, "up-put.bin", size)
+		},
+	}
+	for i := range r.opts.runs {
+		for k := range sides {
+			if err := sides[(i+k)%len(sides)](i); err != nil {
+				return err
+			}
 		}
-		if code != http.StatusCreated && code != http.StatusNoContent {
-			return fmt.Errorf("PUT: %d", code)
-		}
-		j.put = append(j.put, float64(size)/time.Since(t0).Seconds())
-		logf("resumable run %d: one PUT %.0f MiB/s", i+1, mibs(j.put[i]))
-		return removeUploaded(srv, "up-put.bin", size)
-	})
+	}
+	return nil
 }
 
 // resumableUpload uploads size bytes of f to u as a resumable upload in
-// pieces of rsPiece bytes, each at the offset the last one reached.
-func resumableUpload(ctx context.Context, client *http.Client, u string, f *os.File, size int64) error {
-	code, h, err := rsSend(ctx, client, http.MethodPut, u, http.NoBody, 0, "Upload-Complete", "?0")
+// pieces of rsPiece bytes, each at the offset the last one reached; hdr
+// are more header fields of the creation, as name, value pairs.
+func resumableUpload(ctx context.Context, client *http.Client, u string, f *os.File, size int64, hdr ...string) error {
+	code, h, err := rsSend(ctx, client, http.MethodPut, u, http.NoBody, 0, append([]string{"Upload-Complete", "?0"}, hdr...)...)
 	if err != nil {
 		return err
 	}
@@ -139,14 +165,17 @@ func resumableAlone(ctx context.Context, r *results, srv *realftpd.Server, gws *
 	return measureResumable(ctx, r, gw, srv, srv.Path("big.bin"))
 }
 
-// renderResumable writes workload j's row with row.
+// renderResumable writes workload j's rows with row.
 func renderResumable(row func(cells ...string), j resumableResult, bigSize int64) {
-	g, p := median(j.resumable), median(j.put)
+	g, d, p := median(j.resumable), median(j.digest), median(j.put)
 	row(fmt.Sprintf("j. %s resumable upload in %d MiB pieces vs one PUT, 1 client", sizeName(bigSize), rsPiece>>20), "MiB/s: resumable / one PUT",
 		f0(mibs(g)), f0(mibs(p)), fmt.Sprintf("%.2fx", g/p), "report", "")
+	row("j. the same, created with its Repr-Digest (checked by reading the upload back)", "MiB/s: resumable / one PUT",
+		f0(mibs(d)), f0(mibs(p)), fmt.Sprintf("%.2fx", d/p), "report", "")
 }
 
 // resumableDetail is workload j's line of each run.
 func resumableDetail(j resumableResult) string {
-	return fmt.Sprintf("j. upload MiB/s: resumable %s; one PUT %s", list(scaled(j.resumable, mibs), "%.0f"), list(scaled(j.put, mibs), "%.0f"))
+	return fmt.Sprintf("j. upload MiB/s: resumable %s; with Repr-Digest %s; one PUT %s", list(scaled(j.resumable, mibs), "%.0f"),
+		list(scaled(j.digest, mibs), "%.0f"), list(scaled(j.put, mibs), "%.0f"))
 }
