@@ -370,7 +370,7 @@ func New(cfg Config) *Server {
 		// Before checkFraming, so that its 400 has them too.
 		r.Use(s.corsHeaders)
 	}
-	r.Use(s.checkFraming)
+	r.Use(s.tusHeaders, s.checkFraming)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if cfg.Metrics != nil {
@@ -392,30 +392,32 @@ func New(cfg Config) *Server {
 	case cfg.Users != nil:
 		files = r.With(s.requireBasic)
 	}
-	files.Method(http.MethodGet, s.mount+"*", s.handle(s.getFile))
+	files.Method(http.MethodGet, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.getFile)))
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.getFile)))
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putOrCreate))
-	files.Method(http.MethodPost, s.mount+"*", s.handle(s.tusCreate))
+	files.Method(http.MethodPost, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.tusCreate)))
 	files.Method(http.MethodPatch, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.patchWithoutUpload)))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.deleteFile)))
-	files.Method(methodMkcol, s.mount+"*", s.handle(s.makeCollection))
-	files.Method(methodMove, s.mount+"*", s.handle(s.moveFile))
+	files.Method(methodMkcol, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.makeCollection)))
+	files.Method(methodMove, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.moveFile)))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		// The gateway's own paths take one method each; the mount's
-		// paths, allowHeader.
-		allow := allowHeader
+		// paths, allowFor's.
+		allow := http.MethodGet
 		switch {
 		case r.URL.Path == signPath:
 			allow = http.MethodPost
 		case r.URL.Path == transfersPath:
 			allow = "GET, HEAD"
-		case !s.inMount(r.URL.Path):
-			allow = http.MethodGet
+		case s.inMount(r.URL.Path):
+			allow = s.allowFor(r)
 		}
 		w.Header().Set("Allow", allow)
+		markTus(w.Header(), r)
 		s.writeError(w, r, errMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		markTus(w.Header(), r)
 		s.writeError(w, r, noRoute(s.mounts()))
 	})
 	s.router = r

@@ -470,15 +470,38 @@ func (p *corsPolicy) actual(h http.Header, origin string) {
 	}
 }
 
-// allowHeader is the Allow of the mount's paths (RFC 9110 §10.2.1).
-const allowHeader = "GET, HEAD, PUT, DELETE, MKCOL, MOVE, OPTIONS"
+// The Allow fields (RFC 9110 §10.2.1) of the mount's URLs, each what
+// the router and the handlers serve there: a method left out gets 405.
+const (
+	// allowHeader is a file's or a directory's: POST creates a tus
+	// upload (tus.go); PATCH is an upload resource's only.
+	allowHeader = "GET, HEAD, PUT, POST, DELETE, MKCOL, MOVE, OPTIONS"
+	// allowRoot is the mount's root, which is neither made, replaced,
+	// moved nor deleted.
+	allowRoot = "GET, HEAD, POST, OPTIONS"
+	// allowUpload is an upload resource's, a URL with ?upload=
+	// (resumable.go).
+	allowUpload = "HEAD, PATCH, DELETE, OPTIONS"
+)
+
+// allowFor is the Allow of r's URL, from the URL alone: what is at the
+// path now may refuse more (MKCOL of a path that exists, dirExists).
+func (s *Server) allowFor(r *http.Request) string {
+	if _, present, err := uploadQuery(r); present || err != nil {
+		return allowUpload
+	}
+	if clean, _, err := s.filesPath(r); err == nil && clean == "/" {
+		return allowRoot
+	}
+	return allowHeader
+}
 
 // options answers OPTIONS on the mount with 204 and what Allow says: no
 // token is asked for, no FTP server is asked anything. For a preflight
 // under a CORS policy, it adds the policy's answer.
 func (s *Server) options(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Allow", allowHeader)
+	h.Set("Allow", s.allowFor(r))
 	// A PUT of a file may create a resumable upload (resumable.go): the
 	// draft's §4.1.4 asks for Accept-Patch and the limits.
 	h.Set("Accept-Patch", partialUploadType)

@@ -16,7 +16,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if clean == "/" {
-		w.Header().Set("Allow", "GET, HEAD")
+		w.Header().Set("Allow", allowRoot)
 		return methodNotAllowed("the root cannot be deleted")
 	}
 	ctx := r.Context()

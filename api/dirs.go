@@ -91,7 +91,7 @@ func (s *Server) putDir(w http.ResponseWriter, r *http.Request) error {
 // request's preconditions are judged against what is there.
 func (s *Server) makeDir(w http.ResponseWriter, r *http.Request, clean string, parents, strict bool) error {
 	if clean == "/" {
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.Header().Set("Allow", allowRoot)
 		return methodNotAllowed("the root exists")
 	}
 	ctx := r.Context()
@@ -144,7 +144,7 @@ func (s *Server) makeDir(w http.ResponseWriter, r *http.Request, clean string, p
 func dirExists(w http.ResponseWriter, e ftpcore.Entry, strict bool) error {
 	switch {
 	case strict:
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE, MOVE, OPTIONS")
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE, MOVE, OPTIONS")
 		return methodNotAllowed("the path exists; MKCOL makes only new directories")
 	case e.Type != ftpcore.EntryDir:
 		return conflict("a file exists at this path", nil)

@@ -248,7 +248,8 @@ func contractRequests(t *testing.T, g *gateway, signer *auth.Signer) {
 	cc.fetch(400, "HEAD", "/files/pub/a.bin?download=2", nil, "Authorization", all)
 	cc.fetch(404, "GET", "/files/pub/missing", nil, "Authorization", all, origin, appOrigin)
 	cc.fetch(404, "HEAD", "/files/pub/missing", nil, "Authorization", all)
-	cc.fetch(405, "POST", "/files/pub/a.bin", nil, "Authorization", all, origin, appOrigin)
+	cc.fetch(405, "PATCH", "/files/pub/a.bin", nil, "Authorization", all, origin, appOrigin)
+	cc.fetch(412, "POST", "/files/pub/a.bin", nil, "Authorization", all, origin, appOrigin)
 	cc.fetch(204, "OPTIONS", "/files/pub/a.bin", nil)
 
 	// Uploads and deletions.

@@ -223,9 +223,9 @@ func TestGetMissingAndProblemBody(t *testing.T) {
 		if h.Get("X-Request-Id") != "req-123" {
 			t.Errorf("X-Request-Id %q", h.Get("X-Request-Id"))
 		}
-		status, h, b = g.fetch(t, http.MethodPost, "/files/x", strings.NewReader("x"))
+		status, h, b = g.fetch(t, http.MethodPatch, "/files/x", strings.NewReader("x"))
 		if status != http.StatusMethodNotAllowed || h.Get("Allow") == "" {
-			t.Errorf("POST: %d Allow %q", status, h.Get("Allow"))
+			t.Errorf("PATCH: %d Allow %q", status, h.Get("Allow"))
 		}
 		problemOf(t, h, b)
 	})

@@ -52,7 +52,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) error {
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
-		return s.startUpload(ctx, c, r, clean, tempName())
+		return s.startUpload(ctx, c, r, clean, tempName(), nil)
 	})
 	if err != nil {
 		return err
@@ -135,7 +135,8 @@ func (s *Server) checkPut(w http.ResponseWriter, r *http.Request, limit int64) (
 		return "", err
 	}
 	if dirReq {
-		w.Header().Set("Allow", "GET, HEAD")
+		// The root: putsDir takes every other directory's path.
+		w.Header().Set("Allow", allowRoot)
 		return "", methodNotAllowed("PUT needs a file path, not a directory")
 	}
 	if r.Header.Get("Content-Range") != "" {
@@ -168,15 +169,21 @@ type upload struct {
 
 // startUpload does on c everything that can refuse the upload, before the
 // body is read, so that a client sending "Expect: 100-continue" gets the
-// refusal instead of an invitation to send; then it opens the STOR of the
-// temporary file base, beside the target.
-func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean, base string) (upload, error) {
+// refusal instead of an invitation to send; then verify, if not nil, which
+// may read the body (a tus piece with a checksum); then it opens the STOR
+// of the temporary file base, beside the target.
+func (s *Server) startUpload(ctx context.Context, c *ftpcore.Conn, r *http.Request, clean, base string, verify func() error) (upload, error) {
 	u := upload{full: s.ftpPath(c, clean)}
 	if err := s.judgeTarget(ctx, c, r, &u); err != nil {
 		return u, err
 	}
 	if !u.existed {
 		if err := s.parentFor(ctx, c, r, clean, u.full); err != nil {
+			return u, err
+		}
+	}
+	if verify != nil {
+		if err := verify(); err != nil {
 			return u, err
 		}
 	}

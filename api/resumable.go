@@ -471,7 +471,7 @@ func (s *Server) resumableOr(res, plain func(http.ResponseWriter, *http.Request)
 // directory's, dirs.go) otherwise.
 func (s *Server) putOrCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, present, err := uploadQuery(r); present || err != nil {
-		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+		w.Header().Set("Allow", allowUpload)
 		return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
 	}
 	if wantsResumable(r) && !s.putsDir(r) {
@@ -508,7 +508,8 @@ type piece struct {
 	atLength bool
 	// verify, if not nil, checks the body before anything is written:
 	// once the request is admitted as a transfer and, for an append, the
-	// upload is held at the right offset.
+	// upload is held at the right offset; for a creation, once nothing
+	// refuses it (startUpload).
 	verify func() error
 }
 
@@ -638,12 +639,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	var slot transferSlot
 	defer s.transfers.release(&slot)
 	ctx, sess, u, err := s.openUpload(r, &slot, func(ctx context.Context, c *ftpcore.Conn) (upload, error) {
-		if p.verify != nil {
-			if err := p.verify(); err != nil {
-				return upload{}, err
-			}
-		}
-		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix)
+		return s.startUpload(ctx, c, r, clean, tempPrefix+id.nonce+lockSuffix, p.verify)
 	})
 	if err != nil {
 		// No upload was made (a file its STOR left is deleted, openUpload).
@@ -917,7 +913,7 @@ func (s *Server) uploadResource(w http.ResponseWriter, r *http.Request) error {
 	case http.MethodDelete:
 		return s.cancelUpload(w, r)
 	}
-	w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+	w.Header().Set("Allow", allowUpload)
 	return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
 }
 
@@ -1111,6 +1107,6 @@ func (s *Server) pieceDone(w http.ResponseWriter, id uploadID, err error) error 
 // patchWithoutUpload is a PATCH that names no upload: the gateway
 // patches nothing else, and answers 405 as before it took PATCH at all.
 func (s *Server) patchWithoutUpload(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Allow", allowHeader)
+	w.Header().Set("Allow", s.allowFor(r))
 	return errMethodNotAllowed
 }

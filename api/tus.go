@@ -74,11 +74,36 @@ func mediaType(r *http.Request) string {
 // is 412 with Tus-Version.
 func tusVersionOK(w http.ResponseWriter, r *http.Request) error {
 	if v := r.Header.Values(hdrTusResumable); len(v) != 1 || v[0] != tusVersion {
-		return &problem{status: http.StatusPreconditionFailed, detail: "the gateway speaks tus " + tusVersion + " only: send Tus-Resumable: " + tusVersion,
-			header: http.Header{"Tus-Version": {tusVersion}}}
+		detail := "the gateway speaks tus " + tusVersion + " only: send Tus-Resumable: " + tusVersion
+		if len(v) == 0 && r.Method == http.MethodPost {
+			detail = "a POST here creates a tus upload: send Tus-Resumable: " + tusVersion + " and Upload-Length"
+		}
+		return &problem{status: http.StatusPreconditionFailed, detail: detail, header: http.Header{"Tus-Version": {tusVersion}}}
 	}
 	w.Header().Set(hdrTusResumable, tusVersion)
 	return nil
+}
+
+// markTus sets Tus-Resumable on the answer to a tus request (one that
+// carries Tus-Resumable, whatever its version): tus asks for it on every
+// answer but OPTIONS's, which has it anyway (setTusOptions).
+func markTus(h http.Header, r *http.Request) {
+	if isTus(r) {
+		h.Set(hdrTusResumable, tusVersion)
+	}
+}
+
+// tusHeaders marks every answer under the mount to a tus request
+// (markTus) before the handler runs, so that the token check's 401 and
+// 403, a framing 400 and a redirect have it too. It wraps no
+// ResponseWriter.
+func (s *Server) tusHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.inMount(r.URL.Path) {
+			markTus(w.Header(), r)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // setTusOptions sets what OPTIONS tells a tus client.
@@ -105,21 +130,13 @@ func tusNumber(r *http.Request, field string) (int64, error) {
 }
 
 // tusCreate is POST: the creation extension, with the first piece if the
-// request has a body (creation-with-upload). A POST that carries none of
-// tus's fields is 405, as it was before tus; one that carries some without
-// Tus-Resumable: 1.0.0 is 412.
+// request has a body (creation-with-upload). A POST without Tus-Resumable:
+// 1.0.0 is 412, as tus asks: POST is in the Allow of the mount's URLs, so
+// it is not 405 either when it is not tus's. A POST to an upload's URL is
+// the upload resource's 405 (the router's resumableOr).
 func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request) error {
-	if !isTus(r) && r.Header.Get(hdrUploadLength) == "" && r.Header.Get(hdrUploadMetadata) == "" && r.Header.Get("Upload-Defer-Length") == "" {
-		// Not tus's: a POST the gateway does not serve, as before tus.
-		w.Header().Set("Allow", allowHeader)
-		return errMethodNotAllowed
-	}
 	if err := tusVersionOK(w, r); err != nil {
 		return err
-	}
-	if _, present, err := uploadQuery(r); present || err != nil {
-		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
-		return methodNotAllowed("an upload resource takes HEAD, PATCH and DELETE")
 	}
 	clean, err := s.tusTarget(r)
 	if err != nil {

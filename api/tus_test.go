@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ftpgw/ftpgw/api"
+	"github.com/ftpgw/ftpgw/internal/realftpd"
 )
 
 // tusHeaders are the headers of every tus request but OPTIONS.
@@ -266,8 +267,8 @@ func TestTusRefusals(t *testing.T) {
 				problemOf(t, h, body)
 			}
 		}
-		if code, h, _ := g.fetch(t, http.MethodPost, "/files/x.bin", strings.NewReader("abc")); code != http.StatusMethodNotAllowed || h.Get("Allow") == "" {
-			t.Errorf("a POST that is not tus's: %d, Allow %q, want 405 as before tus", code, h.Get("Allow"))
+		if code, h, _ := g.fetch(t, http.MethodPost, "/files/x.bin", strings.NewReader("abc")); code != http.StatusPreconditionFailed || h.Get("Tus-Version") != "1.0.0" {
+			t.Errorf("a POST that is not tus's: %d, Tus-Version %q, want 412 with 1.0.0 (POST is allowed here: tus's)", code, h.Get("Tus-Version"))
 		}
 		code, _, body := g.fetch(t, http.MethodPost, "/files/t.txt", strings.NewReader("abc"), append([]string{"Upload-Length", "3", "Content-Type", "text/plain"}, tusHeaders...)...)
 		if code != http.StatusUnsupportedMediaType {
@@ -385,8 +386,8 @@ func TestTusBasicAndJoin(t *testing.T) {
 		forEachServerWith(t, gatewayOptions{basic: &basicOptions{}}, func(t *testing.T, g *gateway) {
 			creds := basicAuth(g.ftpd.User, g.ftpd.Password)
 			loc := tusCreate(t, g, "/files/", "b.bin", 6, []byte("abc"), creds...)
-			if code, _, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusUnauthorized {
-				t.Errorf("HEAD without credentials: %d, want 401", code)
+			if code, h, _ := g.fetch(t, http.MethodHead, loc, nil, tusHeaders...); code != http.StatusUnauthorized || h.Get("Tus-Resumable") != "1.0.0" {
+				t.Errorf("HEAD without credentials: %d with Tus-Resumable %q, want 401 with 1.0.0", code, h.Get("Tus-Resumable"))
 			}
 			if code, _, body := tusPatch(t, g, loc, 3, []byte("def"), creds...); code != http.StatusNoContent {
 				t.Fatalf("PATCH: %d %s", code, body)
@@ -483,6 +484,102 @@ func TestTusChecksumCaps(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(g.ftpd.Path("cap.bin")); string(got) != "abcdefghi" {
 			t.Errorf("file %q", got)
+		}
+	})
+}
+
+// TestTusResumableEverywhere: every answer to a tus request has
+// Tus-Resumable: 1.0.0, the refusals no tus handler writes included: the
+// token check's 401 (no token, an unknown one) and 403 (a read-only token,
+// one of another prefix, a signed URL of another method), a version the
+// gateway does not speak (412), the router's 405 of a method no path
+// takes and of a path of the gateway's own, its 404 of a path in no mount,
+// the mount's redirect, and the preflight of an origin the policy
+// refuses. A request that is not tus's gets none.
+func TestTusResumableEverywhere(t *testing.T) {
+	s := testSigner(t, "k1 "+signKey1+"\n")
+	g := startGatewayOn(t, realftpd.Vsftpd, gatewayOptions{tokens: authTokens(t), signer: s, cors: corsPolicy()})
+	g.http.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	all := "Bearer " + tokAll
+	loc := tusCreate(t, g, "/files/", "e.bin", 6, []byte("abc"), "Authorization", all)
+	get := s.Sign("GET", "/files/e.bin", time.Now().Add(time.Hour))
+	tus := func(hdr ...string) []string { return append(append([]string(nil), hdr...), tusHeaders...) }
+	create := []string{"Upload-Length", "1", "Upload-Metadata", "filename " + b64("n.bin")}
+	for _, c := range []struct {
+		name, method, url string
+		hdr               []string
+		want              int
+	}{
+		{"no token", http.MethodPost, "/files/", tus(create...), http.StatusUnauthorized},
+		{"an unknown token", http.MethodHead, loc, tus("Authorization", "Bearer "+tokWrong), http.StatusUnauthorized},
+		{"a read-only token", http.MethodPatch, loc, tus("Authorization", "Bearer "+tokReader,
+			"Content-Type", "application/offset+octet-stream", "Upload-Offset", "3"), http.StatusForbidden},
+		{"a token of another prefix", http.MethodPost, "/files/", tus(append(create, "Authorization", "Bearer "+tokPub)...), http.StatusForbidden},
+		{"a signed GET URL", http.MethodPost, "/files/e.bin?" + get.Query(), tus("Upload-Length", "1"), http.StatusForbidden},
+		{"another version", http.MethodHead, loc, []string{"Tus-Resumable", "0.2.2", "Authorization", all}, http.StatusPreconditionFailed},
+		{"a method no path takes", "PROPFIND", "/files/e.bin", tus("Authorization", all), http.StatusMethodNotAllowed},
+		{"a path of the gateway's own", http.MethodPatch, "/healthz", tus(), http.StatusMethodNotAllowed},
+		{"a path in no mount", http.MethodPost, "/uploads/", tus(create...), http.StatusNotFound},
+		{"the mount's redirect", http.MethodPost, "/files", tus(append(create, "Authorization", all)...), http.StatusMovedPermanently},
+		{"the preflight of a refused origin", http.MethodOptions, "/files/", []string{"Origin", "https://elsewhere.example",
+			"Access-Control-Request-Method", "PATCH", "Access-Control-Request-Headers", "tus-resumable, upload-offset"}, http.StatusNoContent},
+	} {
+		code, h, body := g.fetch(t, c.method, c.url, nil, c.hdr...)
+		if code != c.want || h.Get("Tus-Resumable") != "1.0.0" {
+			t.Errorf("%s: %d with Tus-Resumable %q, want %d with 1.0.0 (%s)", c.name, code, h.Get("Tus-Resumable"), c.want, body)
+		}
+	}
+	for _, p := range []string{"/files/e.bin", "/uploads/"} {
+		if code, h, _ := g.fetch(t, http.MethodGet, p, nil); code/100 != 4 || h.Get("Tus-Resumable") != "" {
+			t.Errorf("GET %s, not tus's: %d with Tus-Resumable %q, want a 4xx without", p, code, h.Get("Tus-Resumable"))
+		}
+	}
+}
+
+// TestTusChecksumCreationJudgedFirst: a tus creation with Upload-Checksum
+// is refused for its target (a precondition that fails, a missing parent,
+// a directory at the name) before any byte of its body is read: a body
+// that never comes gets the refusal at once, not after the client's idle
+// timeout; the file stays and no temporary file is left. On the code
+// before, the piece was read whole first and the refusal waited for it.
+func TestTusChecksumCreationJudgedFirst(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{}, func(t *testing.T, g *gateway) {
+		g.ftpd.WriteFile(t, "kept.bin", []byte("kept"))
+		g.ftpd.WriteFile(t, "d/keep.txt", []byte("a directory"))
+		const announced = 4 << 20 // more than net/http drains after a handler
+		sum := sha256.Sum256(make([]byte, announced))
+		for _, c := range []struct {
+			name, url string
+			hdr       string
+			want      int
+		}{
+			{"If-None-Match: * of a file that exists", "/files/kept.bin", "If-None-Match: *\r\n", http.StatusPreconditionFailed},
+			{"If-Match of another version", "/files/kept.bin", "If-Match: \"nope\"\r\n", http.StatusPreconditionFailed},
+			{"a missing parent", "/files/nodir/", "Upload-Metadata: filename " + b64("n.bin") + "\r\n", http.StatusConflict},
+			{"a directory at the name", "/files/d", "", http.StatusConflict},
+		} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(g.http.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: %d\r\nContent-Type: application/offset+octet-stream\r\n"+
+				"Upload-Checksum: sha256 %s\r\n%sContent-Length: %d\r\n\r\nthe start of a body that never ends",
+				c.url, announced, base64.StdEncoding.EncodeToString(sum[:]), c.hdr, announced)
+			start := time.Now()
+			conn.SetReadDeadline(start.Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Errorf("%s: no answer after %v: %v", c.name, time.Since(start).Round(time.Millisecond), err)
+			} else if resp.StatusCode != c.want || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s: %d %s, want %d with a problem body", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), c.want)
+			}
+			conn.Close()
+		}
+		if got, _ := os.ReadFile(g.ftpd.Path("kept.bin")); string(got) != "kept" {
+			t.Errorf("kept.bin %q", got)
+		}
+		if left := tempFilesUnder(t, g.ftpd.Path("")); len(left) > 0 {
+			t.Errorf("temporary files left: %v", left)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -21,9 +22,11 @@ import (
 	"github.com/ftpgw/ftpgw/internal/realftpd"
 )
 
-// TestResumableSurvivesCuts is issue 12's "done means" for the IETF flow:
-// on every server of the matrix, FTPS included, a big upload is cut three
-// times at random points and completes byte-identical (SHA-256):
+// TestResumableSurvivesCuts is issue 12's "done means" for resumable
+// uploads, in both dialects the gateway speaks (resumeProtocols: the IETF
+// draft's and tus 1.0's): on every server of the matrix, FTPS included, a
+// big upload is cut three times at random points and completes
+// byte-identical (SHA-256):
 //
 //	(a) the client killed mid-body: its connection closed without a reset
 //	    (a FIN, as the kernel closes a dead process's sockets);
@@ -37,9 +40,10 @@ import (
 //
 // The body comes from a ChaCha8 stream (never held in memory) seeded from
 // the clock, as are the cut points: the seed is logged, and
-// FTPGW_RESUME_SEED=N replays it. 1 GiB on each server: the whole matrix
-// takes some 80 s under -race on two cores (10 s a plain server, 14 to 19
-// an FTPS one); FTPGW_RESUME_MIB=N sets another size.
+// FTPGW_RESUME_SEED=N replays it, for both dialects. 1 GiB on each server
+// in each dialect: the whole matrix takes some 160 s under -race on two
+// cores (10 s a plain server, 14 to 19 an FTPS one, each dialect);
+// FTPGW_RESUME_MIB=N sets another size.
 func TestResumableSurvivesCuts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves gigabytes")
@@ -69,90 +73,150 @@ func TestResumableSurvivesCuts(t *testing.T) {
 	}
 	for i, kind := range realftpd.Matrix {
 		t.Run(string(kind), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, uint64(i)))
-			dataSeed := rng.Uint64()
 			ftpd := realftpd.Start(t, kind)
 			args := append(upstreamArgs(t, ftpd), "--tokens-file", tokens, "--upload-key-file", keyFile)
-
-			old := []byte("the old content, kept until the upload completes\n")
-			if err := os.WriteFile(ftpd.Path("big.bin"), old, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			targetUntouched := func(when string) {
-				t.Helper()
-				if got, err := os.ReadFile(ftpd.Path("big.bin")); err != nil || !bytes.Equal(got, old) {
-					t.Fatalf("after %s the target has %d bytes (%v), want its old %d", when, len(got), err, len(old))
-				}
-			}
-			// Cut points: (a) in the first third, (b) in the second, the
-			// restart (c) at a piece's end in the last.
-			third := size / 3
-			cutA := third/8 + rng.Int64N(third*3/4)
-			cutB := third + third/8 + rng.Int64N(third*3/4)
-			pieceC := 2*third + third/8 + rng.Int64N(third*3/4)
-			t.Logf("%d bytes, data seed %d, cuts near %d (FIN), %d (RST), restart after %d", size, dataSeed, cutA, cutB, pieceC)
-
-			base, stop := startGateway(t, args)
-			defer func() { stop() }()
-			first := int64(1 << 20)
-			loc := resumeCreate(t, base, dataSeed, first)
-
-			offset := first
-			for _, cut := range []struct {
-				name  string
-				at    int64
-				reset bool
-			}{{"(a) the client killed", cutA, false}, {"(b) the connection reset", cutB, true}} {
-				sent := resumeCut(t, base, loc, dataSeed, offset, size, cut.at-offset, cut.reset)
-				got := resumeOffset(t, base, loc)
-				t.Logf("%s after %d bytes from %d: the server kept up to %d", cut.name, sent, offset, got)
-				if got <= offset || got > offset+sent {
-					t.Fatalf("%s: offset %d, want past %d and at most the %d sent", cut.name, got, offset, offset+sent)
-				}
-				targetUntouched(cut.name)
-				offset = got
-			}
-
-			if code := resumePatch(t, base, loc, dataSeed, offset, pieceC, false); code != http.StatusNoContent {
-				t.Fatalf("PATCH %d-%d: %d, want 204", offset, pieceC, code)
-			}
-			stop()
-			base, stop = startGateway(t, args)
-			if got := resumeOffset(t, base, loc); got != pieceC {
-				t.Fatalf("(c) after the restart the offset is %d, want %d", got, pieceC)
-			}
-			targetUntouched("(c) the restart")
-			if code := resumePatch(t, base, loc, dataSeed, pieceC, size, true); code != http.StatusNoContent {
-				t.Fatalf("the completing PATCH: %d, want 204 (the target replaced)", code)
-			}
-
-			f, err := os.Open(ftpd.Path("big.bin"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			got := sha256.New()
-			n, err := io.Copy(got, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := sha256.New()
-			io.Copy(want, resumeData(dataSeed, 0, size))
-			if n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
-				t.Fatalf("the file has %d bytes, SHA-256 %x; want %d, %x", n, got.Sum(nil), size, want.Sum(nil))
-			}
-			entries, err := os.ReadDir(ftpd.Root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range entries {
-				if e.Name() != "big.bin" {
-					t.Errorf("left on the server: %s", e.Name())
-				}
+			for j, proto := range resumeProtocols {
+				t.Run(proto.name, func(t *testing.T) {
+					// The draft's streams are those of the seed before tus
+					// was added: an old seed replays as it did.
+					rng := rand.New(rand.NewPCG(seed, uint64(j*len(realftpd.Matrix)+i)))
+					resumeThroughCuts(t, proto, ftpd, args, rng, size)
+				})
 			}
 		})
 	}
 }
+
+// resumeThroughCuts uploads size bytes to big.bin on ftpd through a
+// gateway started with args, in the dialect proto, and cuts it three
+// times, at points drawn from rng.
+func resumeThroughCuts(t *testing.T, proto resumeProtocol, ftpd *realftpd.Server, args []string, rng *rand.Rand, size int64) {
+	dataSeed := rng.Uint64()
+	old := []byte("the old content, kept until the upload completes\n")
+	if err := os.WriteFile(ftpd.Path("big.bin"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	targetUntouched := func(when string) {
+		t.Helper()
+		if got, err := os.ReadFile(ftpd.Path("big.bin")); err != nil || !bytes.Equal(got, old) {
+			t.Fatalf("after %s the target has %d bytes (%v), want its old %d", when, len(got), err, len(old))
+		}
+	}
+	// Cut points: (a) in the first third, (b) in the second, the
+	// restart (c) at a piece's end in the last.
+	third := size / 3
+	cutA := third/8 + rng.Int64N(third*3/4)
+	cutB := third + third/8 + rng.Int64N(third*3/4)
+	pieceC := 2*third + third/8 + rng.Int64N(third*3/4)
+	t.Logf("%d bytes, data seed %d, cuts near %d (FIN), %d (RST), restart after %d", size, dataSeed, cutA, cutB, pieceC)
+
+	base, stop := startGateway(t, args)
+	defer func() { stop() }()
+	first := int64(1 << 20)
+	loc := resumeCreate(t, proto, base, dataSeed, first, size)
+
+	offset := first
+	for _, cut := range []struct {
+		name  string
+		at    int64
+		reset bool
+	}{{"(a) the client killed", cutA, false}, {"(b) the connection reset", cutB, true}} {
+		sent := resumeCut(t, proto, base, loc, dataSeed, offset, size, cut.at-offset, cut.reset)
+		got := resumeOffset(t, proto, base, loc)
+		t.Logf("%s after %d bytes from %d: the server kept up to %d", cut.name, sent, offset, got)
+		if got <= offset || got > offset+sent {
+			t.Fatalf("%s: offset %d, want past %d and at most the %d sent", cut.name, got, offset, offset+sent)
+		}
+		targetUntouched(cut.name)
+		offset = got
+	}
+
+	if code := resumePatch(t, proto, base, loc, dataSeed, offset, pieceC, false); code != http.StatusNoContent {
+		t.Fatalf("PATCH %d-%d: %d, want 204", offset, pieceC, code)
+	}
+	stop()
+	base, stop = startGateway(t, args)
+	if got := resumeOffset(t, proto, base, loc); got != pieceC {
+		t.Fatalf("(c) after the restart the offset is %d, want %d", got, pieceC)
+	}
+	targetUntouched("(c) the restart")
+	if code := resumePatch(t, proto, base, loc, dataSeed, pieceC, size, true); code != http.StatusNoContent {
+		t.Fatalf("the completing PATCH: %d, want 204 (the target replaced)", code)
+	}
+
+	f, err := os.Open(ftpd.Path("big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := sha256.New()
+	n, err := io.Copy(got, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.New()
+	io.Copy(want, resumeData(dataSeed, 0, size))
+	if n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatalf("the file has %d bytes, SHA-256 %x; want %d, %x", n, got.Sum(nil), size, want.Sum(nil))
+	}
+	entries, err := os.ReadDir(ftpd.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "big.bin" {
+			t.Errorf("left on the server: %s", e.Name())
+		}
+	}
+}
+
+// resumeProtocol is a dialect of resumable uploads, as the requests of
+// TestResumableSurvivesCuts speak it.
+type resumeProtocol struct {
+	name string
+	// create is the request that creates the upload of big.bin, size
+	// bytes long, with a first piece that does not complete it.
+	create func(size int64) (method, path string, h http.Header)
+	// appendAt is the fields of a PATCH at offset from; complete says
+	// whether it brings the rest (tus completes at Upload-Length).
+	appendAt func(from int64, complete bool) http.Header
+	// head is the fields of the HEAD that asks for the offset.
+	head http.Header
+}
+
+var resumeProtocols = []resumeProtocol{{
+	name: "ietf",
+	create: func(int64) (string, string, http.Header) {
+		return http.MethodPut, "/files/big.bin", http.Header{"Upload-Complete": {"?0"}}
+	},
+	appendAt: func(from int64, complete bool) http.Header {
+		return http.Header{
+			"Content-Type":    {"application/partial-upload"},
+			"Upload-Offset":   {strconv.FormatInt(from, 10)},
+			"Upload-Complete": {map[bool]string{false: "?0", true: "?1"}[complete]},
+		}
+	},
+}, {
+	// tus creates at the directory's URL, the file named in
+	// Upload-Metadata, with its first piece (creation-with-upload).
+	name: "tus",
+	create: func(size int64) (string, string, http.Header) {
+		return http.MethodPost, "/files/", http.Header{
+			"Tus-Resumable":   {"1.0.0"},
+			"Upload-Length":   {strconv.FormatInt(size, 10)},
+			"Upload-Metadata": {"filename " + base64.StdEncoding.EncodeToString([]byte("big.bin"))},
+			"Content-Type":    {"application/offset+octet-stream"},
+		}
+	},
+	appendAt: func(from int64, _ bool) http.Header {
+		return http.Header{
+			"Tus-Resumable": {"1.0.0"},
+			"Content-Type":  {"application/offset+octet-stream"},
+			"Upload-Offset": {strconv.FormatInt(from, 10)},
+		}
+	},
+	head: http.Header{"Tus-Resumable": {"1.0.0"}},
+}}
 
 // resumeData is the upload's bytes [from, to): a ChaCha8 stream of seed,
 // generated from its start and the first from bytes dropped, so that no
@@ -170,23 +234,42 @@ func resumeData(seed uint64, from, to int64) io.Reader {
 // resumeBearer is the header of the tests' token, which has every scope.
 var resumeBearer = "Bearer " + testToken
 
-// resumeCreate creates the upload of big.bin with its first n bytes
-// (Upload-Complete: ?0) and returns its Location.
-func resumeCreate(t *testing.T, base string, seed uint64, n int64) string {
+// resumeDo sends a request with the fields h and the upload's bytes
+// [from, to) as its body (none for HEAD), and returns the response and its
+// body. A tus request's every answer says Tus-Resumable.
+func resumeDo(t *testing.T, method, url string, h http.Header, seed uint64, from, to int64) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, base+"/files/big.bin", resumeData(seed, 0, n))
+	var body io.Reader
+	if method != http.MethodHead {
+		body = resumeData(seed, from, to)
+	}
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.ContentLength = n
+	req.ContentLength = to - from
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	req.Header.Set("Authorization", resumeBearer)
-	req.Header.Set("Upload-Complete", "?0")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if tus := h.Get("Tus-Resumable"); tus != "" && resp.Header.Get("Tus-Resumable") != tus {
+		t.Errorf("%s %s: %d with Tus-Resumable %q, want %q", method, url, resp.StatusCode, resp.Header.Get("Tus-Resumable"), tus)
+	}
+	return resp, b
+}
+
+// resumeCreate creates the upload of big.bin, size bytes long, with its
+// first n bytes, and returns its Location.
+func resumeCreate(t *testing.T, proto resumeProtocol, base string, seed uint64, n, size int64) string {
+	t.Helper()
+	method, path, h := proto.create(size)
+	resp, b := resumeDo(t, method, base+path, h, seed, 0, n)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusCreated || loc == "" {
 		t.Fatalf("creation: %d %q: %s", resp.StatusCode, loc, b)
@@ -195,23 +278,9 @@ func resumeCreate(t *testing.T, base string, seed uint64, n int64) string {
 }
 
 // resumePatch appends [from, to) in one PATCH and returns its status.
-func resumePatch(t *testing.T, base, loc string, seed uint64, from, to int64, complete bool) int {
+func resumePatch(t *testing.T, proto resumeProtocol, base, loc string, seed uint64, from, to int64, complete bool) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPatch, base+loc, resumeData(seed, from, to))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.ContentLength = to - from
-	req.Header.Set("Authorization", resumeBearer)
-	req.Header.Set("Content-Type", "application/partial-upload")
-	req.Header.Set("Upload-Offset", strconv.FormatInt(from, 10))
-	req.Header.Set("Upload-Complete", map[bool]string{false: "?0", true: "?1"}[complete])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := resumeDo(t, http.MethodPatch, base+loc, proto.appendAt(from, complete), seed, from, to)
 	if resp.StatusCode/100 != 2 {
 		t.Logf("PATCH %d-%d: %d %s", from, to, resp.StatusCode, b)
 	}
@@ -222,15 +291,16 @@ func resumePatch(t *testing.T, base, loc string, seed uint64, from, to int64, co
 // size), writes n bytes of it and cuts the connection: closed (a FIN) or
 // reset. It returns the bytes written (into the kernel: with a reset,
 // fewer reach the gateway).
-func resumeCut(t *testing.T, base, loc string, seed uint64, from, size, n int64, reset bool) int64 {
+func resumeCut(t *testing.T, proto resumeProtocol, base, loc string, seed uint64, from, size, n int64, reset bool) int64 {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriterSize(conn, 64<<10)
-	fmt.Fprintf(w, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/partial-upload\r\nUpload-Offset: %d\r\nUpload-Complete: ?1\r\nContent-Length: %d\r\n\r\n",
-		loc, resumeBearer, from, size-from)
+	fmt.Fprintf(w, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: %d\r\n", loc, resumeBearer, size-from)
+	proto.appendAt(from, true).Write(w)
+	io.WriteString(w, "\r\n")
 	sent, err := io.Copy(w, resumeData(seed, from, from+n))
 	if err == nil {
 		err = w.Flush()
@@ -252,20 +322,11 @@ func resumeCut(t *testing.T, base, loc string, seed uint64, from, size, n int64,
 
 // resumeOffset polls HEAD until the request that was cut has given the
 // upload back (409 until then) and returns its Upload-Offset.
-func resumeOffset(t *testing.T, base, loc string) int64 {
+func resumeOffset(t *testing.T, proto resumeProtocol, base, loc string) int64 {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, err := http.NewRequest(http.MethodHead, base+loc, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", resumeBearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := resumeDo(t, http.MethodHead, base+loc, proto.head, 0, 0, 0)
 		if resp.StatusCode == http.StatusNoContent {
 			n, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
 			if err != nil {
