@@ -621,6 +621,7 @@ func (s *Server) beginUpload(w http.ResponseWriter, r *http.Request, clean strin
 	if err != nil {
 		return err
 	}
+	s.checkFirst(w, r, &p, pd)
 	// Counted for its client before anything reaches the FTP server.
 	if err := s.uploads.add(r, id.nonce); err != nil {
 		return err
@@ -1021,6 +1022,7 @@ func (s *Server) appendAt(w http.ResponseWriter, r *http.Request, clean string, 
 	if err != nil {
 		return err
 	}
+	s.checkFirst(w, r, &p, pd)
 	// An upload another request of this replica holds is taken over: that
 	// one ends and gives it back first (release.go).
 	key := s.holdKey(r, clean, id)

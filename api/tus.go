@@ -298,21 +298,9 @@ func (s *Server) tusChecksum(w http.ResponseWriter, r *http.Request) (func() err
 
 // checkPiece reads r's body whole and checks its digest h against want.
 func (s *Server) checkPiece(w http.ResponseWriter, r *http.Request, h hash.Hash, want []byte, algo string) error {
-	max := s.cfg.TusMaxChecksumPiece
-	body := newBodyReader(w, io.LimitReader(r.Body, max+1), s.clientLimits())
-	buf, err := io.ReadAll(body)
-	body.done()
-	switch {
-	case err != nil:
-		var slow *clientTooSlow
-		if errors.As(err, &slow) || ftpcore.IsTimeout(err) {
-			return clientStalled(err)
-		}
-		return badRequest("the request body ended early or could not be read", err)
-	case int64(len(buf)) > max:
-		return tusPieceTooLarge(max)
-	case r.ContentLength >= 0 && int64(len(buf)) != r.ContentLength:
-		return badRequest("the request body ended early", nil)
+	buf, err := s.bufferPiece(w, r)
+	if err != nil {
+		return err
 	}
 	h.Write(buf)
 	if !bytes.Equal(h.Sum(nil), want) {
@@ -321,6 +309,28 @@ func (s *Server) checkPiece(w http.ResponseWriter, r *http.Request, h hash.Hash,
 	r.Body = io.NopCloser(bytes.NewReader(buf))
 	r.ContentLength = int64(len(buf))
 	return nil
+}
+
+// bufferPiece reads r's body whole, TusMaxChecksumPiece bytes at most,
+// for a check before anything of it is appended.
+func (s *Server) bufferPiece(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	max := s.cfg.TusMaxChecksumPiece
+	body := newBodyReader(w, io.LimitReader(r.Body, max+1), s.clientLimits())
+	buf, err := io.ReadAll(body)
+	body.done()
+	switch {
+	case err != nil:
+		var slow *clientTooSlow
+		if errors.As(err, &slow) || ftpcore.IsTimeout(err) {
+			return nil, clientStalled(err)
+		}
+		return nil, badRequest("the request body ended early or could not be read", err)
+	case int64(len(buf)) > max:
+		return nil, tusPieceTooLarge(max)
+	case r.ContentLength >= 0 && int64(len(buf)) != r.ContentLength:
+		return nil, badRequest("the request body ended early", nil)
+	}
+	return buf, nil
 }
 
 func tusPieceTooLarge(max int64) error {

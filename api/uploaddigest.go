@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"hash"
 	"io"
@@ -162,6 +163,39 @@ func parsePieceDigests(r *http.Request, id uploadID, whole bool) (*pieceDigests,
 	d.none = true
 	pd.body = d
 	return pd, nil
+}
+
+// checkFirst has a piece whose Content-Digest is to be checked, and that
+// announces no more than TusMaxChecksumPiece bytes, checked before
+// anything of it is appended (the draft's §8: a piece that does not match
+// is "not appended"): p.verify reads it whole and checks it, and a
+// mismatch is 400 with the upload as it was. A bigger piece, one of
+// unknown length, or one tus's Upload-Checksum reads whole already, is
+// hashed as it streams, and one that does not match discards the upload.
+func (s *Server) checkFirst(w http.ResponseWriter, r *http.Request, p *piece, pd *pieceDigests) {
+	d := pd.body
+	if d == nil || pd.whole || p.verify != nil || r.ContentLength < 0 || r.ContentLength > s.cfg.TusMaxChecksumPiece {
+		return
+	}
+	pd.body = nil
+	p.verify = func() error {
+		buf, err := s.bufferPiece(w, r)
+		if err != nil {
+			return err
+		}
+		var sums digestSet
+		for a, h := range d.hashes {
+			if h != nil {
+				h.Write(buf)
+				sums[a] = h.Sum(nil)
+			}
+		}
+		if err := d.verify(&sums); err != nil {
+			return err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(buf))
+		return nil
+	}
 }
 
 // needsWhole reports whether completing the upload needs the digests of

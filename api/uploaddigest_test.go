@@ -11,14 +11,17 @@ import (
 // TestResumableDigests: RFC 9530 on resumable uploads, on every server.
 // A Repr-Digest given at creation is checked when the upload completes
 // (read back from the FTP server), and answered; a wrong one, or a wrong
-// Content-Digest of a piece, discards the upload: 400, the target
-// untouched, no temporary file, the upload's URL 404. Want-Repr-Digest
+// Content-Digest of a piece too big to check before it is appended,
+// discards the upload: 400, the target untouched, no temporary file, the
+// upload's URL 404. A smaller piece with a wrong Content-Digest is 400
+// with nothing appended. Want-Repr-Digest
 // at creation is answered at completion; the digest is kept for later
 // GETs where the server gives versions a unique fact. A Repr-Digest that
 // contradicts the creation's, or a malformed field, is 400 with nothing
 // appended.
 func TestResumableDigests(t *testing.T) {
-	forEachServer(t, func(t *testing.T, g *gateway) {
+	// Pieces of up to 64 KiB are checked before they are appended.
+	forEachServerWith(t, gatewayOptions{tusPiece: 1 << 16}, func(t *testing.T, g *gateway) {
 		data := randomBytes(300_000, 7)
 		a, b := data[:100_000], data[100_000:200_000]
 		old := []byte("the old version\n")
@@ -72,9 +75,23 @@ func TestResumableDigests(t *testing.T) {
 		untouched("a wrong Repr-Digest")
 		gone(loc)
 
-		// A wrong Content-Digest on a piece: discarded at once.
+		// A wrong Content-Digest on a small piece: refused before it is
+		// appended, the upload as it was; a right one appended.
 		loc = createUpload(t, g, "d.bin", a)
-		code, _, body = appendPiece(t, g, loc, 100_000, b, false, "Content-Digest", sha256Field(a))
+		small := b[:1000]
+		code, _, body = appendPiece(t, g, loc, 100_000, small, false, "Content-Digest", sha256Field(a))
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "Content-Digest") || strings.Contains(string(body), "discarded") {
+			t.Fatalf("a small piece against a wrong Content-Digest: %d %s, want 400 with the upload kept", code, body)
+		}
+		if n := uploadOffset(t, g, loc); n != 100_000 {
+			t.Fatalf("after a small piece with a wrong Content-Digest the offset is %d, want 100000", n)
+		}
+		if code, _, body := appendPiece(t, g, loc, 100_000, small, false, "Content-Digest", sha256Field(small)); code != http.StatusNoContent {
+			t.Fatalf("a small piece with its Content-Digest: %d %s", code, body)
+		}
+		// On a piece too big to hold (over 64 KiB): appended as it
+		// streams, and the upload discarded.
+		code, _, body = appendPiece(t, g, loc, 101_000, b[1000:], false, "Content-Digest", sha256Field(a))
 		if code != http.StatusBadRequest || !strings.Contains(string(body), "Content-Digest") {
 			t.Fatalf("a piece against a wrong Content-Digest: %d %s, want 400", code, body)
 		}
