@@ -37,6 +37,9 @@ import (
 // Each resume starts from the server's offset (HEAD's Upload-Offset),
 // which must have moved forward and never past the bytes sent; the target's
 // old content stays until the completing PATCH; no temporary file is left.
+// The upload is created with its Repr-Digest (RFC 9530), which the gateway
+// checks at completion by reading the whole upload back from the FTP
+// server, and answers with.
 //
 // The body comes from a ChaCha8 stream (never held in memory) seeded from
 // the clock, as are the cut points: the seed is logged, and
@@ -110,10 +113,14 @@ func resumeThroughCuts(t *testing.T, proto resumeProtocol, ftpd *realftpd.Server
 	pieceC := 2*third + third/8 + rng.Int64N(third*3/4)
 	t.Logf("%d bytes, data seed %d, cuts near %d (FIN), %d (RST), restart after %d", size, dataSeed, cutA, cutB, pieceC)
 
+	want := sha256.New()
+	io.Copy(want, resumeData(dataSeed, 0, size))
+	reprDigest := "sha-256=:" + base64.StdEncoding.EncodeToString(want.Sum(nil)) + ":"
+
 	base, stop := startGateway(t, args)
 	defer func() { stop() }()
 	first := int64(1 << 20)
-	loc := resumeCreate(t, proto, base, dataSeed, first, size)
+	loc := resumeCreate(t, proto, base, dataSeed, first, size, reprDigest)
 
 	offset := first
 	for _, cut := range []struct {
@@ -140,8 +147,9 @@ func resumeThroughCuts(t *testing.T, proto resumeProtocol, ftpd *realftpd.Server
 		t.Fatalf("(c) after the restart the offset is %d, want %d", got, pieceC)
 	}
 	targetUntouched("(c) the restart")
-	if code := resumePatch(t, proto, base, loc, dataSeed, pieceC, size, true); code != http.StatusNoContent {
-		t.Fatalf("the completing PATCH: %d, want 204 (the target replaced)", code)
+	resp, b := resumeDo(t, http.MethodPatch, base+loc, proto.appendAt(pieceC, true), dataSeed, pieceC, size)
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Repr-Digest") != reprDigest {
+		t.Fatalf("the completing PATCH: %d, Repr-Digest %q %s; want 204 (the target replaced) and %q", resp.StatusCode, resp.Header.Get("Repr-Digest"), b, reprDigest)
 	}
 
 	f, err := os.Open(ftpd.Path("big.bin"))
@@ -154,8 +162,6 @@ func resumeThroughCuts(t *testing.T, proto resumeProtocol, ftpd *realftpd.Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sha256.New()
-	io.Copy(want, resumeData(dataSeed, 0, size))
 	if n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
 		t.Fatalf("the file has %d bytes, SHA-256 %x; want %d, %x", n, got.Sum(nil), size, want.Sum(nil))
 	}
@@ -265,10 +271,12 @@ func resumeDo(t *testing.T, method, url string, h http.Header, seed uint64, from
 }
 
 // resumeCreate creates the upload of big.bin, size bytes long, with its
-// first n bytes, and returns its Location.
-func resumeCreate(t *testing.T, proto resumeProtocol, base string, seed uint64, n, size int64) string {
+// first n bytes and the whole upload's Repr-Digest, and returns its
+// Location.
+func resumeCreate(t *testing.T, proto resumeProtocol, base string, seed uint64, n, size int64, reprDigest string) string {
 	t.Helper()
 	method, path, h := proto.create(size)
+	h.Set("Repr-Digest", reprDigest)
 	resp, b := resumeDo(t, method, base+path, h, seed, 0, n)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusCreated || loc == "" {
