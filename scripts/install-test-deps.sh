@@ -3,7 +3,8 @@
 # number of times; needs root unless everything is already in place.
 #
 # It installs:
-#   - vsftpd and curl, as Debian packages;
+#   - vsftpd and curl, as Debian packages, and openssl, whose rand the
+#     README's token examples use (internal/readmetest runs them);
 #   - chromium-headless-shell, Debian's Chromium without a window (smaller
 #     than chromium, which needs GTK), for internal/browsertest's tests
 #     driven over the DevTools protocol;
@@ -40,7 +41,7 @@ TEST_USER=ftpgwtest
 TEST_PASSWORD=ftpgw-test-pw
 TEST_HOME=/home/${TEST_USER}
 TEST_SHELL=/bin/bash
-PACKAGES=(vsftpd curl chromium-headless-shell podman prometheus etcd-server nodejs)
+PACKAGES=(vsftpd curl openssl chromium-headless-shell podman prometheus etcd-server nodejs)
 # What proftpd-core's binary needs beyond a base system (checked with ldd
 # below, so a new dependency shows up as an error rather than a test failure).
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
