@@ -373,7 +373,7 @@ func testJSONAPI(t *testing.T, g *gateway, file []byte, interpreter, script stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(op, path string, extra ...string) jsonResult {
+	call := func(t *testing.T, op, path string, extra ...string) jsonResult {
 		t.Helper()
 		cmd := command(t, dir, interpreter, append([]string{scriptPath, op, g.url(path)}, extra...)...)
 		if g.token != "" {
@@ -393,7 +393,7 @@ func testJSONAPI(t *testing.T, g *gateway, file []byte, interpreter, script stri
 	}
 	escaped := "/files/" + treeDir + "/" + url.PathEscape("ünï cødé.txt")
 	t.Run("list", func(t *testing.T) {
-		r := call("list", "/files/"+treeDir+"/")
+		r := call(t, "list", "/files/"+treeDir+"/")
 		want := []string{"nested/", "top.txt", "with space.txt", "ünï cødé.txt"}
 		slices.Sort(r.Names)
 		if r.Status != 200 || !strings.HasPrefix(r.ContentType, "application/json") || !slices.Equal(r.Names, want) {
@@ -401,10 +401,10 @@ func testJSONAPI(t *testing.T, g *gateway, file []byte, interpreter, script stri
 		}
 	})
 	t.Run("get", func(t *testing.T) {
-		if r := call("get", "/files/"+fileName); r.Status != 200 || r.SHA256 != sum(file) {
+		if r := call(t, "get", "/files/"+fileName); r.Status != 200 || r.SHA256 != sum(file) {
 			t.Errorf("get: %d with SHA-256 %s, want 200 with %s", r.Status, r.SHA256, sum(file))
 		}
-		if r := call("get", escaped); r.Status != 200 || r.SHA256 != sum(tree["ünï cødé.txt"]) {
+		if r := call(t, "get", escaped); r.Status != 200 || r.SHA256 != sum(tree["ünï cødé.txt"]) {
 			t.Errorf("get %s: %d with SHA-256 %s, want 200 with %s", escaped, r.Status, r.SHA256, sum(tree["ünï cødé.txt"]))
 		}
 	})
@@ -412,23 +412,23 @@ func testJSONAPI(t *testing.T, g *gateway, file []byte, interpreter, script stri
 	data := randomBytes(5, 512<<10+1)
 	local := writeLocal(t, dir, name, data)
 	t.Run("put", func(t *testing.T) {
-		if r := call("put", "/files/"+name, local); r.Status != 201 {
+		if r := call(t, "put", "/files/"+name, local); r.Status != 201 {
 			t.Errorf("put: %d, want 201", r.Status)
 		}
 		checkUpload(t, g, name, data)
-		if r := call("put", "/files/"+name, local); r.Status != 204 {
+		if r := call(t, "put", "/files/"+name, local); r.Status != 204 {
 			t.Errorf("put again: %d, want 204 (replaced)", r.Status)
 		}
 		checkUpload(t, g, name, data)
 	})
 	t.Run("delete", func(t *testing.T) {
-		if r := call("delete", "/files/"+name); r.Status != 204 {
+		if r := call(t, "delete", "/files/"+name); r.Status != 204 {
 			t.Errorf("delete: %d, want 204", r.Status)
 		}
 		if _, err := os.Stat(g.ftpd.Path(name)); !os.IsNotExist(err) {
 			t.Errorf("%s still on the FTP server after DELETE (stat: %v)", name, err)
 		}
-		if r := call("get", "/files/"+name); r.Status != 404 {
+		if r := call(t, "get", "/files/"+name); r.Status != 404 {
 			t.Errorf("get after delete: %d, want 404", r.Status)
 		}
 	})
