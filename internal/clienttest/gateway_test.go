@@ -40,7 +40,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildGateway builds cmd/gateway, once.
+// buildGateway builds cmd/gateway, once, with the race detector when the
+// tests have it.
 func buildGateway(t *testing.T) string {
 	t.Helper()
 	b := &gatewayBinary
@@ -52,7 +53,11 @@ func buildGateway(t *testing.T) string {
 		}
 		b.dir = dir
 		b.path = filepath.Join(dir, "gateway")
-		out, err := exec.Command("go", "build", "-o", b.path, "github.com/ftpgw/ftpgw/cmd/gateway").CombinedOutput()
+		args := []string{"build", "-o", b.path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/ftpgw/ftpgw/cmd/gateway")...).CombinedOutput()
 		if err != nil {
 			b.err = errors.New("go build ./cmd/gateway: " + err.Error() + "\n" + string(out))
 		}
@@ -127,6 +132,9 @@ func startGateway(t *testing.T, ftpd *realftpd.Server, withToken bool) *gateway 
 	t.Cleanup(func() {
 		cancel()
 		<-exited
+		if log := stderr.String(); strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("the gateway has a data race:\n%s", log)
+		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
