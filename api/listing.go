@@ -207,8 +207,9 @@ func listPrecision(t time.Time) string {
 }
 
 // listingFormat reads ?format=json or html, which wins over Accept: html
-// says whether the listing is HTML. Another value, or the parameter twice,
-// is 400.
+// says whether the listing is HTML, which it is unless the client asks
+// for JSON explicitly (httpsem.WantsJSON). Another value, or the
+// parameter twice, is 400.
 func listingFormat(r *http.Request) (html bool, err error) {
 	switch v, ok := queryChoice(r, "format", "json", "html"); {
 	case !ok:
@@ -216,7 +217,7 @@ func listingFormat(r *http.Request) (html bool, err error) {
 	case v != "":
 		return v == "html", nil
 	}
-	return httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ",")), nil
+	return !httpsem.WantsJSON(strings.Join(r.Header.Values("Accept"), ",")), nil
 }
 
 // acceptsGzip reports whether r's Accept-Encoding takes gzip.

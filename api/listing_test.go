@@ -190,7 +190,8 @@ func rawFetch(t *testing.T, method, url string, hdr ...string) (int, http.Header
 }
 
 // TestListingFormatAndGzip: ?format= chooses the listing's form whatever
-// Accept says; a client that takes gzip gets the listing gzipped, with
+// Accept says; without it the listing is HTML unless Accept asks for JSON
+// explicitly; a client that takes gzip gets the listing gzipped, with
 // the compressed length, a HEAD the same headers; files are never
 // encoded, ranges included (their bytes are spliced).
 func TestListingFormatAndGzip(t *testing.T) {
@@ -205,7 +206,13 @@ func TestListingFormatAndGzip(t *testing.T) {
 			{"?format=html", "application/json", "text/html; charset=utf-8", 200},
 			{"?format=json", "text/html", "application/json", 200},
 			{"", "text/html", "text/html; charset=utf-8", 200},
-			{"", "", "application/json", 200},
+			// HTML unless JSON is asked for: no Accept, or curl's, wget's
+			// and fetch's */*, is HTML.
+			{"", "", "text/html; charset=utf-8", 200},
+			{"", "*/*", "text/html; charset=utf-8", 200},
+			{"", "application/json", "application/json", 200},
+			{"", "application/json, */*", "application/json", 200},
+			{"", "text/html, application/json", "text/html; charset=utf-8", 200},
 			{"?format=xml", "", "application/problem+json", 400},
 			{"?format=json&format=html", "", "application/problem+json", 400},
 		} {
