@@ -395,7 +395,7 @@ func New(cfg Config) *Server {
 	files.Method(http.MethodGet, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.getFile)))
 	files.Method(http.MethodHead, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.getFile)))
 	files.Method(http.MethodPut, s.mount+"*", s.handle(s.putOrCreate))
-	files.Method(http.MethodPost, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.tusCreate)))
+	files.Method(http.MethodPost, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.formUploadOr(s.tusCreate))))
 	files.Method(http.MethodPatch, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.patchWithoutUpload)))
 	files.Method(http.MethodDelete, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.deleteFile)))
 	files.Method(methodMkcol, s.mount+"*", s.handle(s.resumableOr(s.uploadResource, s.makeCollection)))

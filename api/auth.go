@@ -83,6 +83,7 @@ func (s *Server) lookupToken(r *http.Request, authz string) (auth.Token, error) 
 	}
 	if info := requestInfoFrom(r.Context()); info != nil {
 		info.token = tok.Name
+		info.tok = &tok
 	}
 	return tok, nil
 }

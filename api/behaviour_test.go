@@ -320,7 +320,7 @@ func TestActiveModeAndIPv6(t *testing.T) {
 			if got, _ := os.ReadFile(g.ftpd.Path("m/up.bin")); !bytes.Equal(got, data) {
 				t.Fatal("uploaded file differs")
 			}
-			status, _, body = g.fetch(t, http.MethodGet, "/files/m/", nil)
+			status, _, body = g.fetch(t, http.MethodGet, "/files/m/", nil, "Accept", "application/json")
 			if status != 200 || !strings.Contains(string(body), `"up.bin"`) {
 				t.Fatalf("listing: %d %s", status, body)
 			}
@@ -359,7 +359,7 @@ func TestSymlinks(t *testing.T) {
 		if status != 206 || !bytes.Equal(body, data[4990:]) {
 			t.Fatalf("range of link: %d, %d bytes", status, len(body))
 		}
-		status, _, body = g.fetch(t, http.MethodGet, "/files/dirlink/", nil)
+		status, _, body = g.fetch(t, http.MethodGet, "/files/dirlink/", nil, "Accept", "application/json")
 		if status != 200 || !strings.Contains(string(body), `"inner.txt"`) {
 			t.Fatalf("GET dirlink/: %d %s", status, body)
 		}

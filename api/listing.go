@@ -23,6 +23,8 @@ type listingDoc struct {
 	// mount is the backend's mount without its final slash, for the
 	// HTML page's links.
 	mount string
+	// upload says whether the HTML page has the upload form (mayUpload).
+	upload bool
 }
 
 type listingEntry struct {
@@ -83,7 +85,7 @@ func (s *Server) listDir(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn
 	if dirPath != "/" {
 		dirPath += "/"
 	}
-	doc := listingDoc{Path: dirPath, Entries: make([]listingEntry, 0, len(entries)), mount: s.mountDir}
+	doc := listingDoc{Path: dirPath, Entries: make([]listingEntry, 0, len(entries)), mount: s.mountDir, upload: html && mayUpload(r, clean)}
 	kept := entries[:0]
 	for _, e := range entries {
 		if isTempName(e.Name) || strings.Contains(e.Name, "/") {
@@ -207,8 +209,9 @@ func listPrecision(t time.Time) string {
 }
 
 // listingFormat reads ?format=json or html, which wins over Accept: html
-// says whether the listing is HTML. Another value, or the parameter twice,
-// is 400.
+// says whether the listing is HTML, which it is unless the client asks
+// for JSON explicitly (httpsem.WantsJSON). Another value, or the
+// parameter twice, is 400.
 func listingFormat(r *http.Request) (html bool, err error) {
 	switch v, ok := queryChoice(r, "format", "json", "html"); {
 	case !ok:
@@ -216,7 +219,7 @@ func listingFormat(r *http.Request) (html bool, err error) {
 	case v != "":
 		return v == "html", nil
 	}
-	return httpsem.PrefersHTML(strings.Join(r.Header.Values("Accept"), ",")), nil
+	return !httpsem.WantsJSON(strings.Join(r.Header.Values("Accept"), ",")), nil
 }
 
 // acceptsGzip reports whether r's Accept-Encoding takes gzip.
@@ -289,6 +292,7 @@ var listingHTML = template.Must(template.New("listing").Funcs(template.FuncMap{
 		return strconv.FormatInt(*p, 10) + " bytes"
 	},
 	"datetime": func(t *time.Time) string { return t.Format(time.RFC3339) },
+	"upload":   func(d listingDoc) bool { return d.upload },
 	"when": func(e listingEntry) string {
 		switch e.ModifiedPrecision {
 		case "day":
@@ -305,5 +309,7 @@ var listingHTML = template.Must(template.New("listing").Funcs(template.FuncMap{
 <table><thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr></thead><tbody>
 {{if ne .Path "/"}}<tr><td><a href="../">../</a></td><td class="n">-</td><td>-</td></tr>
 {{end}}{{range .Entries}}<tr><td><a href="{{href .}}">{{.Name}}{{if eq .Type "dir"}}/{{end}}</a></td><td class="n"{{with bytes .Size}} title="{{.}}"{{end}}>{{size .Size}}</td><td>{{if .Modified}}<time datetime="{{datetime .Modified}}">{{when .}}</time>{{else}}-{{end}}</td></tr>
-{{end}}</tbody></table></body></html>
+{{end}}</tbody></table>
+{{if upload .}}<form method="post" enctype="multipart/form-data" action="./"><p><label>Upload files here: <input type="file" name="file" multiple required></label> <button type="submit">Upload</button> (a name that exists is refused, not replaced)</p></form>
+{{end}}</body></html>
 `))

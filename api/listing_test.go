@@ -190,7 +190,8 @@ func rawFetch(t *testing.T, method, url string, hdr ...string) (int, http.Header
 }
 
 // TestListingFormatAndGzip: ?format= chooses the listing's form whatever
-// Accept says; a client that takes gzip gets the listing gzipped, with
+// Accept says; without it the listing is HTML unless Accept asks for JSON
+// explicitly; a client that takes gzip gets the listing gzipped, with
 // the compressed length, a HEAD the same headers; files are never
 // encoded, ranges included (their bytes are spliced).
 func TestListingFormatAndGzip(t *testing.T) {
@@ -205,7 +206,13 @@ func TestListingFormatAndGzip(t *testing.T) {
 			{"?format=html", "application/json", "text/html; charset=utf-8", 200},
 			{"?format=json", "text/html", "application/json", 200},
 			{"", "text/html", "text/html; charset=utf-8", 200},
-			{"", "", "application/json", 200},
+			// HTML unless JSON is asked for: no Accept, or curl's, wget's
+			// and fetch's */*, is HTML.
+			{"", "", "text/html; charset=utf-8", 200},
+			{"", "*/*", "text/html; charset=utf-8", 200},
+			{"", "application/json", "application/json", 200},
+			{"", "application/json, */*", "application/json", 200},
+			{"", "text/html, application/json", "text/html; charset=utf-8", 200},
 			{"?format=xml", "", "application/problem+json", 400},
 			{"?format=json&format=html", "", "application/problem+json", 400},
 		} {
@@ -273,15 +280,16 @@ func TestListingHTML(t *testing.T) {
 		`<td class="n" title="3000 bytes">2.9 KiB</td>`,
 		`<time datetime="2021-03-04T05:06:07Z">2021-03-04 05:06:07 UTC</time>`,
 		`<a href="./big.bin">big.bin</a>`,
+		// Whoever may write here gets the upload form, which posts to
+		// the directory itself (formupload.go).
+		`<form method="post" enctype="multipart/form-data" action="./">`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s:\n%s", want, page)
 		}
 	}
-	for _, never := range []string{"<script", "<form"} {
-		if strings.Contains(page, never) {
-			t.Errorf("page has %s", never)
-		}
+	if strings.Contains(page, "<script") || strings.Count(page, "<form") != 1 {
+		t.Errorf("page has a script, or another form:\n%s", page)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/ftpgw/ftpgw/auth"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,9 @@ type requestInfo struct {
 	ftpCode    int
 	err        error
 	token      string // the name of the request's bearer token
-	signedKey  string // the key id of the request's signed URL
+	// tok is the request's bearer token, once requireToken found it.
+	tok       *auth.Token
+	signedKey string // the key id of the request's signed URL
 	// transfer is the request's transfer, once it has begun (beginLive).
 	transfer *liveTransfer
 }

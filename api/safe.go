@@ -37,7 +37,7 @@ const fileCSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src
 // one inline stylesheet and links, and nothing else: no script, no base
 // or form to redirect. It has no sandbox, under which a browser blocks
 // the downloads the listing's links start.
-const listingCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+const listingCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'"
 
 // activeTypes are the media types a browser, shown a file of that type
 // on its own, turns into a document that can run script, or hands to a

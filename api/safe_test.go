@@ -214,7 +214,7 @@ func TestListingEscapesHostileNames(t *testing.T) {
 		if status != http.StatusOK || h.Get("Content-Type") != "text/html; charset=utf-8" {
 			t.Fatalf("%d %q: %s", status, h.Get("Content-Type"), body)
 		}
-		const listingCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+		const listingCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'"
 		if got := h.Get("Content-Security-Policy"); got != listingCSP {
 			t.Errorf("listing Content-Security-Policy %q", got)
 		}

@@ -5,6 +5,8 @@
 # It installs:
 #   - vsftpd and curl, as Debian packages, and openssl, whose rand the
 #     README's token examples use (internal/readmetest runs them);
+#   - wget, aria2 (aria2c), rclone and lftp, as Debian packages: the HTTP
+#     clients internal/clienttest drives against the gateway (curl too);
 #   - chromium-headless-shell, Debian's Chromium without a window (smaller
 #     than chromium, which needs GTK), for internal/browsertest's tests
 #     driven over the DevTools protocol;
@@ -41,7 +43,7 @@ TEST_USER=ftpgwtest
 TEST_PASSWORD=ftpgw-test-pw
 TEST_HOME=/home/${TEST_USER}
 TEST_SHELL=/bin/bash
-PACKAGES=(vsftpd curl openssl chromium-headless-shell podman prometheus etcd-server nodejs)
+PACKAGES=(vsftpd curl openssl wget aria2 rclone lftp chromium-headless-shell podman prometheus etcd-server nodejs)
 # What proftpd-core's binary needs beyond a base system (checked with ldd
 # below, so a new dependency shows up as an error rather than a test failure).
 PROFTPD_LIBS=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3)
@@ -385,4 +387,4 @@ if in_ftpusers; then
 	sed -i "/^[[:space:]]*${TEST_USER}[[:space:]]*\$/d" /etc/ftpusers
 fi
 
-log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}' curl); ${chromium_version}; ${podman_version}; ${prometheus_version}; helm $("${TOOLS_DIR}/bin/helm" version --short); ${etcd_version}; Kubernetes ${KUBE_VERSION}; $("${TOOLS_DIR}/bin/kwok" --version | cut -d' ' -f1-3); account ${TEST_USER}"
+log "ok: ${vsftpd_version}; ${pureftpd_version} ($(cat "${SERVERS_DIR}/pure-ftpd/${STAMP}")); ${proftpd_version} ($(cat "${SERVERS_DIR}/proftpd/${STAMP}")); $(dpkg-query -W -f='${Package} ${Version}; ' curl wget aria2 rclone lftp)${chromium_version}; ${podman_version}; ${prometheus_version}; helm $("${TOOLS_DIR}/bin/helm" version --short); ${etcd_version}; Kubernetes ${KUBE_VERSION}; $("${TOOLS_DIR}/bin/kwok" --version | cut -d' ' -f1-3); account ${TEST_USER}"

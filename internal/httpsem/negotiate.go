@@ -3,21 +3,41 @@ package httpsem
 import "strings"
 
 // PrefersHTML reports whether an Accept header (RFC 9110 §12.5.1) weighs
-// text/html above application/json, which decides how a directory listing
-// is written. Each type takes the weight of the most specific media range
-// that matches it ("text/html" over "text/*" over "*/*"); q=0 means not
-// acceptable, and no Accept at all means JSON.
+// text/html above application/json: for an API's answer, such as the live
+// transfers, JSON unless the client prefers HTML. Each type takes the
+// weight of the most specific media range that matches it ("text/html"
+// over "text/*" over "*/*"); q=0 means not acceptable, and no Accept at
+// all means JSON.
 //
 // JSON wins ties because API clients (curl, scripts) send "*/*" or nothing,
 // while browsers name text/html explicitly. Media-range parameters other
-// than q are ignored: the listing has no variants they could select.
+// than q are ignored: the answer has no variants they could select.
 // Elements that do not parse, including those with an invalid q, are
 // skipped rather than failing the whole header, so one odd entry cannot
 // change the answer for the rest. If the same range appears twice, the
 // higher q counts.
 func PrefersHTML(accept string) bool {
-	html := mediaPref{spec: -1}
-	json := mediaPref{spec: -1}
+	html, json := weighHTMLAndJSON(accept)
+	return html.q > json.q
+}
+
+// WantsJSON reports whether an Accept header asks for application/json
+// over text/html explicitly, which decides how a directory listing is
+// written: HTML, which browsers and the tools that mirror a tree over HTTP
+// (wget, lftp, rclone) read with their defaults, unless JSON weighs more
+// than HTML, or as much by a more specific range ("application/json, */*"
+// names JSON and HTML only by the wildcard). No Accept, "*/*", or a tie
+// between ranges as specific as each other is HTML. Ranges are weighed as
+// by PrefersHTML.
+func WantsJSON(accept string) bool {
+	html, json := weighHTMLAndJSON(accept)
+	return json.q > html.q || json.q == html.q && json.q > 0 && json.spec > html.spec
+}
+
+// weighHTMLAndJSON returns the weight accept gives text/html and
+// application/json.
+func weighHTMLAndJSON(accept string) (html, json mediaPref) {
+	html, json = mediaPref{spec: -1}, mediaPref{spec: -1}
 	for elem := range strings.SplitSeq(accept, ",") {
 		rng, params, _ := strings.Cut(elem, ";")
 		typ, sub, ok := strings.Cut(trimOWS(rng), "/")
@@ -31,7 +51,7 @@ func PrefersHTML(accept string) bool {
 		html.offer(typ, sub, "text", "html", q)
 		json.offer(typ, sub, "application", "json", q)
 	}
-	return html.q > json.q
+	return html, json
 }
 
 // mediaPref tracks the weight the most specific matching media range gives

@@ -57,6 +57,69 @@ func TestPrefersHTML(t *testing.T) {
 	}
 }
 
+func TestWantsJSON(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		accept string
+		want   bool
+	}{
+		{"absent", "", false},
+		{"curl, wget, fetch, requests", "*/*", false},
+		{"browser", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false},
+		{"json", "application/json", true},
+		{"json case", "Application/JSON", true},
+		{"json with charset", "application/json; charset=utf-8", true},
+		{"json named beside the wildcard", "application/json, */*", true},
+		{"json named beside a lighter wildcard", "application/json, */*;q=0.1", true},
+		{"application wildcard beside star", "application/*, */*;q=0.5", true},
+		{"tie named", "text/html, application/json", false},
+		{"tie by wildcards", "text/*, application/*", false},
+		{"json preferred", "text/html;q=0.5, application/json", true},
+		{"html preferred", "text/html, application/json;q=0.9", false},
+		{"json q0", "application/json;q=0, */*", false},
+		{"html q0", "text/html;q=0, */*", true},
+		{"html q0 after the wildcard", "*/*, text/html;q=0", true},
+		{"everything q0", "*/*;q=0", false},
+		{"json q0 only", "application/json;q=0", false},
+		{"unrelated types", "image/png, text/plain", false},
+		{"invalid q skipped", "application/json;q=2", false},
+		{"empty elements", ",,application/json,,", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := WantsJSON(tt.accept); got != tt.want {
+				t.Errorf("WantsJSON(%q) = %v, want %v", tt.accept, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzWantsJSON(f *testing.F) {
+	for _, s := range []string{
+		"", "*/*", "text/html", "application/json", "application/json, */*",
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+		"text/*;q=0.3, application/*;q=0.2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		got := WantsJSON(accept)
+		// Empty elements never change the answer (RFC 9110 §5.6.1).
+		if again := WantsJSON("," + accept + ","); again != got {
+			t.Fatalf("WantsJSON(%q) = %v but with empty elements %v", accept, got, again)
+		}
+		// Naming application/json at full weight never takes JSON away.
+		if got && !WantsJSON(accept+",application/json") {
+			t.Fatalf("WantsJSON(%q) = true, but false with application/json added", accept)
+		}
+		// JSON is never chosen by a header that names neither it nor a
+		// wildcard that covers it ("*/*, text/html;q=0" does choose it).
+		lower := strings.ToLower(accept)
+		if got && !strings.Contains(lower, "json") && !strings.Contains(lower, "/*") {
+			t.Fatalf("WantsJSON(%q) = true without any range naming json", accept)
+		}
+	})
+}
+
 func TestParseQValue(t *testing.T) {
 	tests := []struct {
 		in   string
