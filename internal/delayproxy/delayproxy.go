@@ -1,0 +1,188 @@
+// Package delayproxy is a TCP proxy on loopback that puts a network
+// between its two sides: every byte it forwards arrives Delay later, in
+// each direction (a round trip grows by twice Delay), and at most Rate
+// bytes per second pass each way when Rate is set. It stands in for the
+// kernel's netem, which these machines do not have, in the benchmark's
+// latency mode (issue 13): one Proxy for an FTP server's control port and
+// one for each port of its passive range, so that the data connections
+// cross the same network as the commands.
+//
+// Each direction of a connection is a reader, which stamps what it reads
+// with the time it read it, and a writer, which writes each piece once
+// its time plus Delay has come, in order. What is in flight is bounded
+// (inFlight pieces of up to pieceSize bytes), as a path's buffers are:
+// past it the reader stops reading, and TCP's flow control holds the
+// sender, as a full path would.
+package delayproxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+const (
+	pieceSize = 64 << 10
+	// inFlight bounds the pieces one direction holds: 512 of 64 KiB,
+	// 32 MiB, more than 1 Gbit/s times 200 ms.
+	inFlight = 512
+)
+
+// Proxy forwards each connection its listener accepts to Target.
+type Proxy struct {
+	// Delay is added to every byte, each way.
+	Delay time.Duration
+	// Rate, if above 0, caps each direction of each connection at Rate
+	// bytes per second.
+	Rate int64
+	// Target is the address connections are forwarded to.
+	Target string
+
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// Listen starts a Proxy on addr (host:port; port 0 for any) forwarding to
+// target.
+func Listen(addr, target string, delay time.Duration, rate int64) (*Proxy, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Delay: delay, Rate: rate, Target: target, ln: ln, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+// Addr is the address the Proxy listens on.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Close stops accepting, cuts every connection and waits for their
+// goroutines.
+func (p *Proxy) Close() error {
+	err := p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go p.forward(c)
+	}
+}
+
+// track adds c to the connections Close cuts, or removes it.
+func (p *Proxy) track(c net.Conn, add bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if add {
+		p.conns[c] = struct{}{}
+	} else {
+		delete(p.conns, c)
+	}
+}
+
+func (p *Proxy) forward(client net.Conn) {
+	defer p.wg.Done()
+	defer client.Close()
+	server, err := net.Dial("tcp", p.Target)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	p.track(client, true)
+	p.track(server, true)
+	defer p.track(client, false)
+	defer p.track(server, false)
+	var dirs sync.WaitGroup
+	dirs.Add(2)
+	go func() { defer dirs.Done(); p.pipe(server, client) }()
+	go func() { defer dirs.Done(); p.pipe(client, server) }()
+	dirs.Wait()
+}
+
+// piece is what the reader read at a time; nil data is the end.
+type piece struct {
+	data []byte
+	at   time.Time
+	err  error
+}
+
+// pipe forwards src to dst, delayed and capped, then ends dst's writing
+// side as src's ended: a half-close passes through.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	pieces := make(chan piece, inFlight)
+	done := make(chan struct{})
+	go func() {
+		defer close(pieces)
+		for {
+			buf := make([]byte, pieceSize)
+			n, err := src.Read(buf)
+			if n > 0 {
+				select {
+				case pieces <- piece{data: buf[:n], at: time.Now()}:
+				case <-done:
+					return
+				}
+			}
+			if err != nil {
+				select {
+				case pieces <- piece{at: time.Now(), err: err}:
+				case <-done:
+				}
+				return
+			}
+		}
+	}()
+	defer close(done)
+	var next time.Time // when the rate lets the next byte go
+	for pc := range pieces {
+		if d := time.Until(pc.at.Add(p.Delay)); d > 0 {
+			time.Sleep(d)
+		}
+		if pc.data == nil {
+			if errors.Is(pc.err, io.EOF) {
+				if tc, ok := dst.(*net.TCPConn); ok {
+					tc.CloseWrite()
+					return
+				}
+			}
+			// A read that failed otherwise: the connection is broken,
+			// both ways.
+			src.Close()
+			dst.Close()
+			return
+		}
+		if p.Rate > 0 {
+			now := time.Now()
+			if next.Before(now) {
+				next = now
+			}
+			next = next.Add(time.Duration(int64(len(pc.data)) * int64(time.Second) / p.Rate))
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		if _, err := dst.Write(pc.data); err != nil {
+			src.Close()
+			dst.Close()
+			return
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package delayproxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// echoServer answers each connection with what it reads, until the
+// client ends its writing side; then it ends its own.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func startProxy(t *testing.T, target string, delay time.Duration, rate int64) *Proxy {
+	t.Helper()
+	p, err := Listen("127.0.0.1:0", target, delay, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// TestBytesAndHalfClose: 8 MiB through the proxy and back arrive whole
+// and in order, and the client's half-close reaches the server, whose
+// own reaches the client: the read ends with EOF after the last byte.
+func TestBytesAndHalfClose(t *testing.T) {
+	p := startProxy(t, echoServer(t), 2*time.Millisecond, 0)
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 8<<20)
+	r := rand.NewChaCha8([32]byte{1})
+	r.Read(data)
+	go func() {
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the echo: %v after %d bytes", err, len(got))
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("the echo has %d bytes, not the %d sent", len(got), len(data))
+	}
+}
+
+// TestDelay: a round trip through the proxy takes at least twice its
+// delay (a lower bound only: a loaded machine may take longer).
+func TestDelay(t *testing.T) {
+	const delay = 25 * time.Millisecond
+	p := startProxy(t, echoServer(t), delay, 0)
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 4)
+	for i := range 3 {
+		t0 := time.Now()
+		c.Write([]byte("ping"))
+		if _, err := io.ReadFull(c, buf); err != nil || !bytes.Equal(buf, []byte("ping")) {
+			t.Fatalf("round trip %d: %q %v", i, buf, err)
+		}
+		if rtt := time.Since(t0); rtt < 2*delay {
+			t.Fatalf("round trip %d took %v, less than twice the delay %v", i, rtt, delay)
+		}
+	}
+}
+
+// TestRate: 1 MiB each way at 4 MiB/s takes at least 250 ms.
+func TestRate(t *testing.T) {
+	p := startProxy(t, echoServer(t), 0, 4<<20)
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := bytes.Repeat([]byte("r"), 1<<20)
+	t0 := time.Now()
+	go func() {
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) != len(data) {
+		t.Fatalf("echo: %d bytes, %v", len(got), err)
+	}
+	if took := time.Since(t0); took < 250*time.Millisecond {
+		t.Fatalf("1 MiB at 4 MiB/s took %v, less than 250 ms", took)
+	}
+}
+
+// TestServerGoneAndClose: a target that is not there cuts the client's
+// connection, and Close ends every connection and returns, with one
+// still open and idle.
+func TestServerGoneAndClose(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	gone := ln.Addr().String()
+	ln.Close()
+	p := startProxy(t, gone, time.Millisecond, 0)
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("read %d bytes from a proxy whose target is gone", n)
+	}
+	c.Close()
+
+	q := startProxy(t, echoServer(t), time.Millisecond, 0)
+	idle, err := net.Dial("tcp", q.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.Write([]byte("x"))
+	io.ReadFull(idle, make([]byte, 1))
+	closed := make(chan struct{})
+	go func() { q.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with a connection open")
+	}
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the connection is still open after Close")
+	}
+}
