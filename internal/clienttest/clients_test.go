@@ -295,14 +295,15 @@ func testAria2(t *testing.T, g *gateway, big []byte) {
 		if got := fileSum(t, local); got == sum(big) {
 			t.Fatal("the download finished before it was interrupted")
 		}
-		before := g.downloaded(t)
+		// Whether aria2c resumed or began again, the gateway cannot
+		// tell by its byte count: that counts what it handed to the
+		// sockets, and eight connections' loopback buffers hold many MiB
+		// that aria2c, stopped, never read (a check of "fewer bytes than
+		// the file" failed now and then). What is checked is that the
+		// interrupted download completes, byte-identical.
 		run(t, dir, "aria2c", "-q", "-c", "-x8", "-s8", "-k1M", "--file-allocation=none", "-d", dir, "-o", bigName, u)
 		if got := fileSum(t, local); got != sum(big) {
 			t.Errorf("resumed download: SHA-256 %s, want %s", got, sum(big))
-		}
-		// Resumed, not begun again: the gateway sent less than the file.
-		if sent := g.downloaded(t) - before; sent <= 0 || sent >= bigSize {
-			t.Errorf("the resumed download took %.0f bytes from the gateway, want more than 0 and less than %d", sent, bigSize)
 		}
 		if _, err := os.Stat(control); err == nil {
 			t.Errorf("%s left after the download completed", control)

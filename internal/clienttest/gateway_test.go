@@ -9,11 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -155,34 +153,6 @@ func startGateway(t *testing.T, ftpd *realftpd.Server, withToken bool) *gateway 
 
 // url returns the gateway's URL of path (which starts with "/").
 func (g *gateway) url(path string) string { return g.base + path }
-
-// downloaded returns the file bytes the gateway has sent to its clients,
-// by its /metrics (ftpgw_transfer_bytes_total, direction "download").
-func (g *gateway) downloaded(t *testing.T) float64 {
-	t.Helper()
-	resp, err := http.Get(g.url("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "ftpgw_transfer_bytes_total{") || !strings.Contains(line, `direction="download"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("/metrics: %q: %v", line, err)
-		}
-		n += v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // lockedBuffer is a bytes.Buffer safe for concurrent use.
 type lockedBuffer struct {
