@@ -654,18 +654,7 @@ func TestResumableCaps(t *testing.T) {
 		req.Header.Set("Upload-Offset", "3")
 		req.Header.Set("Upload-Complete", "?1")
 		req.ContentLength = 6
-		done := make(chan int, 1)
-		go func() {
-			resp, err := g.http.Client().Do(withTest(t, req))
-			if err != nil {
-				t.Error(err)
-				done <- 0
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			done <- resp.StatusCode
-		}()
+		done := sendAsync(t, g, req)
 		pw.Write([]byte("def"))
 		waitHeld(t, g, 6)
 		if off := uploadOffset(t, g, other); off != 1 {
@@ -676,8 +665,10 @@ func TestResumableCaps(t *testing.T) {
 		}
 		pw.Write([]byte("ghi"))
 		pw.Close()
-		if code := <-done; code != http.StatusCreated {
-			t.Fatalf("PATCH: %d", code)
+		if resp := <-done; resp == nil {
+			t.Fatal("PATCH: no answer")
+		} else if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PATCH: %d", resp.StatusCode)
 		}
 		if got, _ := os.ReadFile(g.ftpd.Path("cap.bin")); string(got) != "abcdefghi" {
 			t.Errorf("file %q", got)

@@ -460,18 +460,7 @@ func TestTusChecksumCaps(t *testing.T) {
 		req.Header.Set("Upload-Offset", "3")
 		req.Header.Set("Upload-Checksum", "sha256 "+base64.StdEncoding.EncodeToString(sum[:]))
 		req.ContentLength = 6
-		done := make(chan int, 1)
-		go func() {
-			resp, err := g.http.Client().Do(withTest(t, req))
-			if err != nil {
-				t.Error(err)
-				done <- 0
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			done <- resp.StatusCode
-		}()
+		done := sendAsync(t, g, req)
 		pw.Write([]byte("def"))
 		waitHeld(t, g, 3)
 		if code, _, body := g.fetch(t, http.MethodPut, "/files/other.bin", strings.NewReader("x")); code != http.StatusTooManyRequests {
@@ -479,8 +468,10 @@ func TestTusChecksumCaps(t *testing.T) {
 		}
 		pw.Write([]byte("ghi"))
 		pw.Close()
-		if code := <-done; code != http.StatusNoContent {
-			t.Fatalf("PATCH: %d", code)
+		if resp := <-done; resp == nil {
+			t.Fatal("PATCH: no answer")
+		} else if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("PATCH: %d", resp.StatusCode)
 		}
 		if got, _ := os.ReadFile(g.ftpd.Path("cap.bin")); string(got) != "abcdefghi" {
 			t.Errorf("file %q", got)
