@@ -13,6 +13,18 @@
 // (inFlight pieces of up to pieceSize bytes), as a path's buffers are:
 // past it the reader stops reading, and TCP's flow control holds the
 // sender, as a full path would.
+//
+// A connection's handshake crosses the path too: the proxy accepts at
+// once but connects to Target only three delays later, when a real
+// server's accept would return (SYN, SYN+ACK, ACK), and holds what the
+// client sent until then. So the first byte either side sends arrives
+// when it would on a real path: a server that speaks first (an FTP data
+// connection of a RETR) is heard two round trips after the client's
+// connect, and a client that speaks first is heard one and a half round
+// trips after it. (The client's connect returns at once rather than a
+// round trip later; what it sends meanwhile waits.) The window a real
+// path's TCP would need is not modelled: the proxy's own sockets are on
+// loopback, and in flight is bounded as below.
 package delayproxy
 
 import (
@@ -40,8 +52,9 @@ type Proxy struct {
 	// Target is the address connections are forwarded to.
 	Target string
 
-	ln    net.Listener
-	mu    sync.Mutex
+	ln     net.Listener
+	closed chan struct{}
+	mu     sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -53,7 +66,7 @@ func Listen(addr, target string, delay time.Duration, rate int64) (*Proxy, error
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Delay: delay, Rate: rate, Target: target, ln: ln, conns: make(map[net.Conn]struct{})}
+	p := &Proxy{Delay: delay, Rate: rate, Target: target, ln: ln, closed: make(chan struct{}), conns: make(map[net.Conn]struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -67,6 +80,11 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
 	p.mu.Lock()
+	select {
+	case <-p.closed:
+	default:
+		close(p.closed)
+	}
 	for c := range p.conns {
 		c.Close()
 	}
@@ -92,6 +110,11 @@ func (p *Proxy) track(c net.Conn, add bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if add {
+		select {
+		case <-p.closed:
+			c.Close() // Close has cut the others already
+		default:
+		}
 		p.conns[c] = struct{}{}
 	} else {
 		delete(p.conns, c)
@@ -101,14 +124,24 @@ func (p *Proxy) track(c net.Conn, add bool) {
 func (p *Proxy) forward(client net.Conn) {
 	defer p.wg.Done()
 	defer client.Close()
+	p.track(client, true)
+	defer p.track(client, false)
+	// The handshake: connect when the ACK would reach the server.
+	if p.Delay > 0 {
+		t := time.NewTimer(3 * p.Delay)
+		select {
+		case <-t.C:
+		case <-p.closed:
+			t.Stop()
+			return
+		}
+	}
 	server, err := net.Dial("tcp", p.Target)
 	if err != nil {
 		return
 	}
 	defer server.Close()
-	p.track(client, true)
 	p.track(server, true)
-	defer p.track(client, false)
 	defer p.track(server, false)
 	var dirs sync.WaitGroup
 	dirs.Add(2)

@@ -95,6 +95,46 @@ func TestDelay(t *testing.T) {
 	}
 }
 
+// TestHandshake: a server that speaks first is heard no sooner than two
+// round trips after the client's connect, as over a real path (SYN,
+// SYN+ACK, ACK, then the first byte back); and an echo of what a client
+// sends at once, no sooner than two round trips either.
+func TestHandshake(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("220 hello\r\n"))
+			c.Close()
+		}
+	}()
+	for _, target := range []string{ln.Addr().String(), echoServer(t)} {
+		p := startProxy(t, target, delay, 0)
+		t0 := time.Now()
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("ping"))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		c.Close()
+		if took := time.Since(t0); took < 4*delay {
+			t.Fatalf("%s: the first byte came %v after the connect, less than two round trips (%v)", target, took, 4*delay)
+		}
+	}
+}
+
 // TestRate: 1 MiB each way at 4 MiB/s takes at least 250 ms.
 func TestRate(t *testing.T) {
 	p := startProxy(t, echoServer(t), 0, 4<<20)
