@@ -240,8 +240,16 @@ func TestBadReplies(t *testing.T) {
 			case row.status == http.StatusOK && !row.cut && len(body) != len(badFile):
 				t.Errorf("body of %d bytes, want %d", len(body), len(badFile))
 			}
-			if n := srv.DataConns(); n > row.dataMax {
-				t.Errorf("%d data connections, want at most %d", n, row.dataMax)
+			dataMax := row.dataMax
+			if !row.put && dataMax == 0 {
+				// A GET's look starts its RETR in the same write
+				// (speculation, get.go), given up when the look fails:
+				// one data connection, of which the client got nothing
+				// (the status and problem above).
+				dataMax = 1
+			}
+			if n := srv.DataConns(); n > dataMax {
+				t.Errorf("%d data connections, want at most %d", n, dataMax)
 			}
 			if got, _ := srv.File("/f.bin"); string(got) != badFile && !(row.put && resp.StatusCode == http.StatusNoContent) {
 				t.Errorf("f.bin holds %.40q", got)

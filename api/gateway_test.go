@@ -196,6 +196,9 @@ func (g *gateway) commands() []string {
 type commandTrace struct {
 	mu    sync.Mutex
 	lines []string
+	// events are the trace's messages in order ("ftp send", "ftp recv",
+	// "ftp data dial"), for counting round trips (flights).
+	events []string
 }
 
 func (c *commandTrace) Enabled(context.Context, slog.Level) bool { return true }
@@ -203,6 +206,11 @@ func (c *commandTrace) WithAttrs([]slog.Attr) slog.Handler       { return c }
 func (c *commandTrace) WithGroup(string) slog.Handler            { return c }
 
 func (c *commandTrace) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "ftp ") {
+		c.mu.Lock()
+		c.events = append(c.events, r.Message)
+		c.mu.Unlock()
+	}
 	if r.Message != "ftp send" {
 		return nil
 	}

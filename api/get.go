@@ -53,18 +53,28 @@ func (s *Server) getOnce(w http.ResponseWriter, r *http.Request, clean string, d
 	ctx := r.Context()
 	var entry ftpcore.Entry
 	var full string
-	sess, err := s.poolOf(ctx).Begin(ctx, func(c *ftpcore.Conn) (err error) {
+	spec := s.speculation(r, dirReq, slot)
+	var lk looker
+	sess, err := s.poolOf(ctx).Begin(ctx, func(c *ftpcore.Conn) error {
 		full = s.ftpPath(c, clean)
-		entry, err = s.stat(ctx, c, full, dirReq)
+		lk = looker{c: c, spec: spec}
+		l, err := s.locateWith(ctx, &lk, full, dirReq)
+		if err != nil {
+			lk.drop()
+		}
+		entry = l.entry
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	defer sess.Release()
+	// A transfer the look started and nothing took is aborted before
+	// the session goes back.
+	defer lk.drop()
 	c := sess.Conn()
 	for attempt := 1; ; attempt++ {
-		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry, slot)
+		err := s.serveEntry(w, r, c, full, clean, dirReq, download, entry, slot, &lk)
 		if !errors.Is(err, errFileChanged) && !isDenied(err) || attempt == changedTries || responseBegun(ctx) {
 			return err
 		}
@@ -80,6 +90,37 @@ func (s *Server) getOnce(w http.ResponseWriter, r *http.Request, clean string, d
 			return err
 		}
 	}
+}
+
+// speculation is the RETR a GET will need where that is known before the
+// file is looked at, so that the look starts it in the same write
+// (ftpcore.LocateRetr) and the first byte comes a round trip sooner: a GET
+// (no HEAD) of a path not asked for as a directory, with no precondition,
+// no If-Range and no digest asked for, whose Range is absent or one range
+// given by its start, and which the transfer caps admit now. Everything
+// else the look may find (a directory, a link the policy refuses, a range
+// past the end, an error) aborts the transfer and is answered as without
+// it; nil means no speculation.
+func (s *Server) speculation(r *http.Request, dirReq bool, slot *transferSlot) *retrSpec {
+	h := r.Header
+	if r.Method != http.MethodGet || dirReq || httpsem.Guarded(h) || len(h["If-Modified-Since"]) > 0 ||
+		len(h["If-Range"]) > 0 || wantsDigest(h) {
+		return nil
+	}
+	spec := &retrSpec{length: -1}
+	if rh := h.Values("Range"); len(rh) > 0 {
+		var ok bool
+		if len(rh) != 1 {
+			return nil
+		}
+		if spec.offset, spec.length, ok = httpsem.OpenRange(rh[0]); !ok {
+			return nil
+		}
+	}
+	if !s.transfers.admitNow(r, slot) {
+		return nil
+	}
+	return spec
 }
 
 // responseBegun reports whether the status line of the request's response
@@ -103,7 +144,12 @@ var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ran
 // serveEntry answers a GET or HEAD of the entry e at full, whatever it is;
 // download is the client's ?download=1, for a file, and slot the request's
 // hold on the transfer caps.
-func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq, download bool, e ftpcore.Entry, slot *transferSlot) error {
+func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq, download bool, e ftpcore.Entry, slot *transferSlot, lk *looker) error {
+	if e.Type != ftpcore.EntryFile || dirReq {
+		if err := lk.drop(); err != nil && !c.Usable() {
+			return err
+		}
+	}
 	switch {
 	case e.Type == ftpcore.EntryDir && !dirReq:
 		redirect(w, r, r.URL.Path+"/")
@@ -117,7 +163,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.C
 		// A link Stat could not follow leads nowhere (MLST servers).
 		return notFound("not a regular file")
 	}
-	return s.serveFile(w, r, c, full, clean, download, e, slot)
+	return s.serveFile(w, r, c, full, clean, download, e, slot, lk)
 }
 
 // serveFile answers a GET or HEAD of the regular file e, at full on the FTP
@@ -125,7 +171,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.C
 // headers that say what a browser may do with the file (setFileSafety) are
 // on every answer but a problem document, a 304 included: a cache that
 // freshens its stored response with the 304's headers keeps them.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, download bool, e ftpcore.Entry, slot *transferSlot) error {
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, download bool, e ftpcore.Entry, slot *transferSlot, lk *looker) error {
 	v := s.validatorsOf(e)
 	h := w.Header()
 	ctype := contentType(clean)
@@ -172,9 +218,12 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		return err
 	}
 	if parts != nil {
+		if err := lk.drop(); err != nil && !c.Usable() {
+			return err
+		}
 		return s.sendParts(w, r, c, full, clean, parts, e.Size)
 	}
-	return s.sendSpan(w, r, c, full, clean, sp, e.Size)
+	return s.sendSpan(w, r, c, full, clean, sp, e.Size, lk)
 }
 
 // writeNotModified answers 304 as RFC 9110 §15.4.5 and net/http's
@@ -231,8 +280,15 @@ func selectSpan(h http.Header, r *http.Request, v httpsem.Validators, size int64
 // sendSpan streams sp from the file at full (clean under the mount), of
 // size bytes, with RETR, and writes the status line once the data has
 // begun.
-func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, sp span, size int64) error {
-	tr, err := startRetr(r.Context(), c, full, sp.offset, sp.length, size)
+func (s *Server) sendSpan(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, sp span, size int64, lk *looker) error {
+	tr, err := lk.take(sp.offset, sp.length)
+	if err == nil {
+		if tr != nil {
+			tr, err = checkRetr(tr, sp.offset, sp.length, size)
+		} else {
+			tr, err = startRetr(r.Context(), c, full, sp.offset, sp.length, size)
+		}
+	}
 	if err != nil {
 		w.Header().Del("Content-Range") // not of the problem document
 		return whyRefused(r.Context(), c, refusedRead, full, err)
@@ -299,6 +355,13 @@ func startRetr(ctx context.Context, c *ftpcore.Conn, full string, offset, length
 	if err != nil {
 		return nil, err
 	}
+	return checkRetr(tr, offset, length, size)
+}
+
+// checkRetr is startRetr's check of the transfer tr, of length bytes at
+// offset of a file of size bytes, once started.
+func checkRetr(tr *ftpcore.Transfer, offset, length, size int64) (*ftpcore.Transfer, error) {
+	var err error
 	if offset+length >= size {
 		tr.ExpectEnd()
 	}

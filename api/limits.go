@@ -96,32 +96,56 @@ type transferSlot struct {
 // it returns errQueued. What it took stays in slot, even on failure, for
 // release.
 func (t *transfers) admit(r *http.Request, slot *transferSlot, wait bool) error {
-	if t.perClient > 0 && !slot.counted {
-		slot.client = clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), t.trusted)
-		t.mu.Lock()
-		n := t.clients[slot.client]
-		if n < t.perClient {
-			t.clients[slot.client] = n + 1
-			slot.counted = true
-		}
-		t.mu.Unlock()
-		if !slot.counted {
-			t.refusedClient.Inc()
-			return clientTransfersFull(t.perClient)
-		}
+	if !t.count(r, slot) {
+		t.refusedClient.Inc()
+		return clientTransfersFull(t.perClient)
 	}
-	if slot.placed {
-		return nil
-	}
-	if t.places == nil || t.places.TryAcquire(1) {
-		slot.placed = true
-		t.inFlight.Inc()
+	if t.tryPlace(slot) {
 		return nil
 	}
 	if !wait {
 		return errQueued
 	}
 	return t.place(r.Context(), slot)
+}
+
+// admitNow is admit that neither waits nor refuses: it reports whether r
+// is admitted at once, for a GET that starts its transfer before it knows
+// it is one (ftpcore.LocateRetr), and counts no refusal; admit still
+// decides a request admitNow did not admit.
+func (t *transfers) admitNow(r *http.Request, slot *transferSlot) bool {
+	return t.count(r, slot) && t.tryPlace(slot)
+}
+
+// count counts r for its client in slot, unless the client's cap is
+// reached.
+func (t *transfers) count(r *http.Request, slot *transferSlot) bool {
+	if t.perClient <= 0 || slot.counted {
+		return true
+	}
+	slot.client = clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), t.trusted)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.clients[slot.client]
+	if n >= t.perClient {
+		return false
+	}
+	t.clients[slot.client] = n + 1
+	slot.counted = true
+	return true
+}
+
+// tryPlace takes a place of the backend for slot if one is free now.
+func (t *transfers) tryPlace(slot *transferSlot) bool {
+	if slot.placed {
+		return true
+	}
+	if t.places == nil || t.places.TryAcquire(1) {
+		slot.placed = true
+		t.inFlight.Inc()
+		return true
+	}
+	return false
 }
 
 // place waits for a place of the backend, up to t.wait, in the order of

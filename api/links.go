@@ -93,20 +93,83 @@ func (s *Server) stat(ctx context.Context, c *ftpcore.Conn, full string, dirHint
 // Such a view refuses the path as if a link led out; a refusal is
 // therefore looked at again, up to locateTries times, before it stands.
 func (s *Server) locate(ctx context.Context, c *ftpcore.Conn, full string, dirHint bool) (located, error) {
+	return s.locateWith(ctx, &looker{c: c}, full, dirHint)
+}
+
+// locateWith is locate whose looks at the path are lk's.
+func (s *Server) locateWith(ctx context.Context, lk *looker, full string, dirHint bool) (located, error) {
 	for try := 1; ; try++ {
-		l, err := s.locateOnce(ctx, c, full, dirHint)
-		if !errors.Is(err, errLinkRefused) || try == locateTries || !c.Usable() {
+		l, err := s.locateOnce(ctx, lk, full, dirHint)
+		if !errors.Is(err, errLinkRefused) || try == locateTries || !lk.c.Usable() {
 			return l, err
 		}
 	}
+}
+
+// looker takes the looks of locate at a path. With spec set it starts
+// the RETR spec describes in the same write as each look
+// (ftpcore.LocateRetr), and keeps the last look's transfer, if the server
+// started it, in tr: any other use of the session first drops it.
+type looker struct {
+	c    *ftpcore.Conn
+	spec *retrSpec
+	tr   *ftpcore.Transfer
+}
+
+// retrSpec is the part of a file a GET is expected to send, known before
+// the file is looked at: from offset, length bytes (-1: to the end).
+type retrSpec struct{ offset, length int64 }
+
+// look is c.Locate, or with spec LocateRetr.
+func (lk *looker) look(ctx context.Context, path string, lstat bool, dirs ...string) (ftpcore.Location, error) {
+	if err := lk.drop(); err != nil && !lk.c.Usable() {
+		return ftpcore.Location{}, err
+	}
+	if lk.spec == nil || !lstat {
+		return lk.c.Locate(ctx, path, lstat, dirs...)
+	}
+	loc, tr, err := lk.c.LocateRetr(ctx, path, dirs, lk.spec.offset, lk.spec.length)
+	lk.tr = tr
+	return loc, err
+}
+
+// take hands over the transfer the last look started if it is of length
+// bytes at offset, capped at length; otherwise it drops it and returns
+// nil. An error is the drop's that left the session unusable.
+func (lk *looker) take(offset, length int64) (*ftpcore.Transfer, error) {
+	tr := lk.tr
+	if tr != nil && lk.spec.offset == offset && (lk.spec.length < 0 || lk.spec.length >= length) && tr.Limit(length) == nil {
+		lk.tr = nil
+		return tr, nil
+	}
+	if err := lk.drop(); err != nil && !lk.c.Usable() {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// drop aborts the transfer the last look started, if any: the session is
+// free again, or unusable (the error says why).
+func (lk *looker) drop() error {
+	if lk.tr == nil {
+		return nil
+	}
+	err := lk.tr.Close()
+	lk.tr = nil
+	return err
 }
 
 // locateTries bounds the looks locate takes at a path it refuses.
 const locateTries = 3
 
 // locateOnce is one look of locate's.
-func (s *Server) locateOnce(ctx context.Context, c *ftpcore.Conn, full string, dirHint bool) (located, error) {
+func (s *Server) locateOnce(ctx context.Context, lk *looker, full string, dirHint bool) (located, error) {
+	c := lk.c
 	if s.cfg.Links == LinksFollow {
+		if lk.spec != nil && !dirHint {
+			loc, err := lk.look(ctx, full, true)
+			return located{entry: loc.Entry}, err
+		}
 		e, err := c.Stat(ctx, full)
 		return located{entry: e}, err
 	}
@@ -116,7 +179,7 @@ func (s *Server) locateOnce(ctx context.Context, c *ftpcore.Conn, full string, d
 	if full != root && parent != root {
 		dirs = []string{root}
 	}
-	loc, err := c.Locate(ctx, full, !dirHint, dirs...)
+	loc, err := lk.look(ctx, full, !dirHint, dirs...)
 	var realRoot string
 	switch {
 	case full == root:
@@ -174,7 +237,7 @@ func (s *Server) locateOnce(ctx context.Context, c *ftpcore.Conn, full string, d
 	if dirHint {
 		// A file asked for as a directory: STAT was not sent. Ask again,
 		// now that it is known to be no directory.
-		return s.locate(ctx, c, full, false)
+		return s.locateWith(ctx, lk, full, false)
 	}
 	if !loc.SelfKnown {
 		if code := ftpcore.ReplyCode(loc.SelfErr); code == ftpcore.StatusBadCommand || code == ftpcore.StatusNotImplemented {
@@ -190,6 +253,10 @@ func (s *Server) locateOnce(ctx context.Context, c *ftpcore.Conn, full string, d
 	}
 	if s.cfg.Links == LinksRefuse {
 		return located{}, s.linkRefused()
+	}
+	// Following the link takes the session: no transfer may be under way.
+	if err := lk.drop(); err != nil && !c.Usable() {
+		return located{}, err
 	}
 	ok, err := s.linkTargetInside(ctx, c, loc.Parent, loc.Self.Target, realRoot)
 	if err != nil {

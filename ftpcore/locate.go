@@ -101,16 +101,40 @@ type Location struct {
 // included, so that a caller about to create path can check where it
 // would go. Any other error returns a zero Location.
 func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...string) (Location, error) {
-	mlst := c.HasFeature("MLST")
+	pl := c.planLocate(path, lstat, dirs)
+	reps, err := c.exchangeAll(ctx, pl.cmds, pl.keep)
+	if err != nil {
+		return Location{}, err
+	}
+	loc, err, list := pl.read(c, reps)
+	if list {
+		return c.listSelf(ctx, pl, loc, err)
+	}
+	return loc, err
+}
+
+// locatePlan is the one write of a Locate and where its replies are.
+type locatePlan struct {
+	path, base    string
+	lstat, mlst   bool
+	dirs, args    []string
+	cmds          []cmd
+	cwdAt, statAt int
+	keep          func([]byte) bool
+}
+
+// planLocate lays out Locate's commands.
+func (c *Conn) planLocate(path string, lstat bool, dirs []string) *locatePlan {
+	pl := &locatePlan{path: path, base: baseName(path), lstat: lstat, mlst: c.HasFeature("MLST"), dirs: dirs}
 	parent := pathpkg.Dir(path)
-	cmds := make([]cmd, 0, 12+2*len(dirs))
-	if mlst {
+	cmds := make([]cmd, 0, 15+2*len(dirs))
+	if pl.mlst {
 		cmds = append(cmds, cmd{"MLST", path})
 	}
 	// SIZE also for MLST servers: the bytes RETR sends are what SIZE says,
 	// and a link's MLST does not say them.
 	cmds = append(cmds, cmd{"SIZE", path}, cmd{"MDTM", path})
-	cwdAt := len(cmds)
+	pl.cwdAt = len(cmds)
 	cmds = append(cmds, cmd{"CWD", parent}, cmd{"PWD", ""}, cmd{"CWD", path}, cmd{"PWD", ""})
 	for _, d := range dirs {
 		cmds = append(cmds, cmd{"CWD", d}, cmd{"PWD", ""})
@@ -121,39 +145,38 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 		// directory. After a CWD to another directory there is no need.
 		cmds = append(cmds, cmd{"CWD", pathpkg.Dir(parent)})
 	}
-	statAt := len(cmds)
-	var args []string
+	pl.statAt = len(cmds)
 	if lstat {
-		args = statArgs(path)
-		for _, arg := range args {
+		pl.args = statArgs(path)
+		for _, arg := range pl.args {
 			cmds = append(cmds, cmd{"STAT", arg})
 		}
 	}
-	cmds = append(cmds, cmd{"CWD", c.dir})
-
-	base := baseName(path)
-	name := []byte(base)
-	keep := func(line []byte) bool {
+	pl.cmds = append(cmds, cmd{"CWD", c.dir})
+	name := []byte(pl.base)
+	pl.keep = func(line []byte) bool {
 		// Only a line naming path can describe it: the rest of a
 		// directory's listing, or of a glob's matches, is dropped.
 		return bytes.Contains(line, name)
 	}
-	reps, err := c.exchangeAll(ctx, cmds, keep)
-	if err != nil {
-		return Location{}, err
-	}
-	if err := c.checkBack(reps[len(reps)-1]); err != nil {
-		return Location{}, err
-	}
+	return pl
+}
 
-	var loc Location
-	loc.Parent = workingDir(reps[cwdAt], reps[cwdAt+1])
-	loc.Real = workingDir(reps[cwdAt+2], reps[cwdAt+3])
-	for i := range dirs {
-		at := cwdAt + 4 + 2*i
+// read makes the Location of the replies to pl's commands. list reports
+// that STAT did not describe the path, so that the parent's listing must
+// be asked (listSelf) with loc and err as read so far.
+func (pl *locatePlan) read(c *Conn, reps []*Reply) (loc Location, err error, list bool) {
+	if err := c.checkBack(reps[len(reps)-1]); err != nil {
+		return Location{}, err, false
+	}
+	path := pl.path
+	loc.Parent = workingDir(reps[pl.cwdAt], reps[pl.cwdAt+1])
+	loc.Real = workingDir(reps[pl.cwdAt+2], reps[pl.cwdAt+3])
+	for i := range pl.dirs {
+		at := pl.cwdAt + 4 + 2*i
 		loc.Dirs = append(loc.Dirs, workingDir(reps[at], reps[at+1]))
 	}
-	for i, arg := range args {
+	for i, arg := range pl.args {
 		// pure-ftpd and proftpd print the path as asked, vsftpd (without
 		// MLST) the base name. A line with the base name alone is taken
 		// when it cannot come from another directory: vsftpd lists only
@@ -161,9 +184,9 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 		// with no space or glob character names one path to any server.
 		// pure-ftpd splits "/a/x y" into "/a/x", which it lists if it is
 		// a directory, and "y".
-		rep := reps[statAt+i]
-		byBase := !mlst || !strings.ContainsAny(arg, statSpecial)
-		if e, ok := statLine(rep, path, base, byBase); ok {
+		rep := reps[pl.statAt+i]
+		byBase := !pl.mlst || !strings.ContainsAny(arg, statSpecial)
+		if e, ok := statLine(rep, path, pl.base, byBase); ok {
 			loc.Self, loc.SelfKnown, loc.SelfErr = e, true, nil
 			break
 		}
@@ -171,7 +194,7 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 			loc.SelfErr = unexpected("STAT", rep)
 		}
 	}
-	if mlst {
+	if pl.mlst {
 		var mlstSelf Entry
 		loc.Entry, mlstSelf, err = locateMLST(path, reps[0], reps[1], reps[2], loc.Real != "")
 		if mlstSelf.Type == EntryLink {
@@ -188,18 +211,23 @@ func (c *Conn) Locate(ctx context.Context, path string, lstat bool, dirs ...stri
 	if err != nil {
 		loc.Entry = Entry{}
 	}
-	if lstat && err == nil && loc.Real == "" && loc.Parent != "" &&
-		(!loc.SelfKnown || loc.Self.Type == EntryLink && loc.Self.Target == "") {
-		self, ok, serr, lerr := c.listedSelf(ctx, parent, base, keep)
-		if lerr != nil {
-			return Location{}, lerr
-		}
-		switch {
-		case ok:
-			loc.Self, loc.SelfKnown, loc.SelfErr = self, true, nil
-		case serr != nil:
-			loc.SelfErr = serr
-		}
+	list = pl.lstat && err == nil && loc.Real == "" && loc.Parent != "" &&
+		(!loc.SelfKnown || loc.Self.Type == EntryLink && loc.Self.Target == "")
+	return loc, err, list
+}
+
+// listSelf completes loc, read with err, from the listing of the path's
+// parent, a second round trip.
+func (c *Conn) listSelf(ctx context.Context, pl *locatePlan, loc Location, err error) (Location, error) {
+	self, ok, serr, lerr := c.listedSelf(ctx, pathpkg.Dir(pl.path), pl.base, pl.keep)
+	if lerr != nil {
+		return Location{}, lerr
+	}
+	switch {
+	case ok:
+		loc.Self, loc.SelfKnown, loc.SelfErr = self, true, nil
+	case serr != nil:
+		loc.SelfErr = serr
 	}
 	return loc, err
 }

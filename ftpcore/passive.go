@@ -168,6 +168,9 @@ func parsePASV(msg string) (net.IP, int, error) {
 // dialData connects to a passive data port within DataConnTimeout.
 func (c *Conn) dialData(ctx context.Context, host string, port int) (net.Conn, error) {
 	d := c.cfg.dataDialer() // keepalive.go
+	if c.log != nil {
+		c.log.Debug("ftp data dial", "addr", c.cfg.Addr, "port", port)
+	}
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DataConnTimeout)
 	defer cancel()
 	nc, err := d.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))

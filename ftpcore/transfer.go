@@ -54,16 +54,7 @@ func (c *Conn) Retr(ctx context.Context, path string, offset, length int64) (*Tr
 	if err != nil {
 		return nil, err
 	}
-	t := &Transfer{c: c, ctx: ctx, verb: "RETR", data: data, limit: length, offset: offset}
-	t.tcp, _ = data.(*net.TCPConn)
-	if rep.Class() == 2 {
-		t.done = rep
-	} else {
-		a := &t.announced
-		a.n, a.slack, a.ok = announcedSize(rep)
-	}
-	t.stop = watchData(ctx, data)
-	return t, nil
+	return c.newRetr(ctx, data, rep, offset, length), nil
 }
 
 // ExpectEnd tells the Transfer that the length given to Retr is the rest of

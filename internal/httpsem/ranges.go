@@ -205,6 +205,37 @@ func parseRangeSpec(s string, size int64) (r ByteRange, sat, ok bool) {
 	return ByteRange{first, last}, true, true
 }
 
+// OpenRange reads a Range header that names exactly one range by its
+// start, "bytes=first-last" or "bytes=first-", as ParseRange would read
+// it: what a GET of a file whose size is not yet known will send, from
+// first, length bytes (-1: to the end; fewer where the file is shorter).
+// ok is false for anything else (several ranges, a suffix range, a
+// malformed header), whose meaning needs the size.
+func OpenRange(header string) (first, length int64, ok bool) {
+	if len(header) > maxRangeHeader {
+		return 0, 0, false
+	}
+	unit, set, ok := strings.Cut(header, "=")
+	if !ok || !strings.EqualFold(trimOWS(unit), "bytes") || strings.Contains(set, ",") {
+		return 0, 0, false
+	}
+	firstStr, lastStr, ok := strings.Cut(trimOWS(set), "-")
+	if !ok || firstStr == "" {
+		return 0, 0, false
+	}
+	if first, ok = parseDigits(firstStr); !ok {
+		return 0, 0, false
+	}
+	if lastStr == "" {
+		return first, -1, true
+	}
+	last, ok := parseDigits(lastStr)
+	if !ok || last < first || last == math.MaxInt64 {
+		return 0, 0, false
+	}
+	return first, last - first + 1, true
+}
+
 // parseDigits parses 1*DIGIT into a non-negative int64. It exists because
 // strconv.ParseInt accepts signs ("+1", "-0"), which the grammar does not.
 func parseDigits(s string) (int64, bool) {
