@@ -55,8 +55,8 @@ type Proxy struct {
 	ln     net.Listener
 	closed chan struct{}
 	mu     sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
 }
 
 // Listen starts a Proxy on addr (host:port; port 0 for any) forwarding to
