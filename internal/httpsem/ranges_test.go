@@ -272,3 +272,40 @@ func BenchmarkParseRange(b *testing.B) {
 		})
 	}
 }
+
+// FuzzOpenRange: where OpenRange reads a header, ParseRange reads the same
+// one range of a file of any size: from first, length bytes or to the end,
+// cut at the end of the file, and unsatisfiable from the end on.
+func FuzzOpenRange(f *testing.F) {
+	for _, s := range []string{
+		"bytes=0-499", "bytes=-500", "bytes=9500-", "bytes=0-0,-1", "bytes=1-0",
+		"BYTES = 1 - 2", "bytes=\t5-6\t", "bytes=9223372036854775807-",
+		"bytes=0-9223372036854775807", "bytes=0-9223372036854775806", "bytes=5-5,", "items=1-2",
+	} {
+		f.Add(s, int64(1000))
+		f.Add(s, int64(1))
+	}
+	f.Fuzz(func(t *testing.T, header string, size int64) {
+		first, length, ok := OpenRange(header)
+		if !ok {
+			return
+		}
+		if first < 0 || length == 0 || length < -1 {
+			t.Fatalf("OpenRange(%q) = %d, %d", header, first, length)
+		}
+		if size <= 0 {
+			return // no range applies to an empty file
+		}
+		rs, out := ParseRange(nil, header, size, 1)
+		switch {
+		case first >= size:
+			if out != RangeUnsatisfiable {
+				t.Fatalf("OpenRange(%q) = %d, %d; ParseRange(size %d) = %v, %v, want unsatisfiable", header, first, length, size, rs, out)
+			}
+		case out != RangeSingle || rs[0].Start != first:
+			t.Fatalf("OpenRange(%q) = %d, %d; ParseRange(size %d) = %v, %v", header, first, length, size, rs, out)
+		case length < 0 && rs[0].End != size-1, length > 0 && rs[0].End != min(first+length-1, size-1):
+			t.Fatalf("OpenRange(%q) = %d, %d; ParseRange(size %d) = %v", header, first, length, size, rs)
+		}
+	})
+}
