@@ -154,7 +154,7 @@ func (lk *looker) drop() error {
 	if lk.tr == nil {
 		return nil
 	}
-	err := lk.tr.Close()
+	err := lk.tr.Discard()
 	lk.tr = nil
 	return err
 }
