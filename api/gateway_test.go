@@ -99,6 +99,7 @@ type gatewayOptions struct {
 	// the api's failed-login limits.
 	basic     *basicOptions
 	uploadKey []byte // api.Config.UploadKey
+	armIdle   bool   // pool.Config.ArmIdle
 }
 
 // basicOptions are the settings of Basic passthrough in a test.
@@ -133,7 +134,7 @@ func startGatewayOn(t testing.TB, kind realftpd.Kind, opts ...gatewayOptions) *g
 		conn.TLSConfig = ftpd.TLS.ClientConfig()
 	}
 	pcfg := pool.Config{Name: string(kind), Conn: conn, MaxSessions: cmp.Or(o.maxSessions, 4), BudgetQuietPeriod: o.budgetQuiet,
-		AcquireTimeout: o.acquireTimeout}
+		AcquireTimeout: o.acquireTimeout, ArmIdle: o.armIdle}
 	reg := prometheus.NewRegistry()
 	acfg := api.Config{
 		Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/ftpgw/ftpgw/api"
@@ -131,4 +134,92 @@ func TestSpeculativeRetr(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestArmedGet: with ArmIdle, a session comes back to the pool with the
+// data connection of its next transfer dialled (ftpcore.Conn.Arm), and a
+// warm GET, whole or of a range, sends its look, REST and RETR in one
+// write with no passive command and no dial of its own: its first byte
+// comes one round trip after the request. Uploads, listings and a GET after
+// an armed connection went stale (the server restarted) are served right.
+func TestArmedGet(t *testing.T) {
+	forEachServerWith(t, gatewayOptions{armIdle: true, maxSessions: 1}, func(t *testing.T, g *gateway) {
+		writeRandomFile(t, g, "f.bin", 200000, 9)
+		data, err := os.ReadFile(g.ftpd.Path("f.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// armed waits for the session to be back, armed, in the pool.
+		armed := func() {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for g.pool.Stat().IdleSessions() != 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("the session did not come back to the pool")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if st, _, _ := g.fetch(t, "GET", "/files/f.bin", nil); st != 200 {
+			t.Fatalf("warm-up: %d", st)
+		}
+		for _, c := range []struct {
+			hdr      []string
+			from, to int
+		}{
+			{nil, 0, len(data)},
+			{[]string{"Range", "bytes=70000-70999"}, 70000, 71000},
+			{[]string{"Range", "bytes=-10"}, len(data) - 10, len(data)},
+		} {
+			armed()
+			g.trace.reset()
+			_, _, body := g.fetch(t, "GET", "/files/f.bin", nil, c.hdr...)
+			if string(body) != string(data[c.from:c.to]) {
+				t.Fatalf("%q: %d bytes, not bytes %d-%d", c.hdr, len(body), c.from, c.to)
+			}
+			g.trace.mu.Lock()
+			events, lines := slices.Clone(g.trace.events), slices.Clone(g.trace.lines)
+			g.trace.mu.Unlock()
+			// The request's own exchanges end at its RETR's final reply;
+			// the arming after it (EPSV, dial) follows.
+			n := 0
+			afterReply := true
+			for _, e := range events {
+				if e == "ftp data dial" {
+					break
+				}
+				if e == "ftp send" && afterReply {
+					n++
+				}
+				afterReply = e == "ftp recv"
+			}
+			retr := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "RETR ") })
+			if retr < 0 || slices.ContainsFunc(lines[:retr], func(l string) bool { return l == "EPSV" || l == "PASV" }) {
+				t.Errorf("%q: the GET sent %q: a passive command before its RETR", c.hdr, lines)
+			}
+			want := 1
+			if c.hdr != nil && strings.HasPrefix(c.hdr[1], "bytes=-") {
+				want = 2 // a suffix range needs the size first
+			}
+			if n < want || n > want+2 { // + the arming's EPSV, + a NOOP owed
+				t.Errorf("%q: %d flights before the first dial, want %d then the arming's", c.hdr, n, want)
+			}
+		}
+		// Uploads and listings on armed sessions.
+		armed()
+		if st, _, _ := g.fetch(t, "PUT", "/files/up.txt", strings.NewReader("hello")); st != 201 {
+			t.Fatalf("PUT: %d", st)
+		}
+		armed()
+		if st, _, body := g.fetch(t, "GET", "/files/?format=json", nil); st != 200 || !strings.Contains(string(body), "up.txt") {
+			t.Fatalf("listing: %d %.200s", st, body)
+		}
+		// The server restarts under an armed session: the next GET is
+		// served on a fresh one.
+		armed()
+		g.ftpd.Restart(t)
+		if st, _, body := g.fetch(t, "GET", "/files/f.bin", nil, "Range", "bytes=5-9"); st != 206 || string(body) != string(data[5:10]) {
+			t.Fatalf("after a restart: %d %q", st, body)
+		}
+	})
 }

@@ -29,8 +29,9 @@ type Conn struct {
 	noEPSV   bool // EPSV refused once; PASV from now on
 	noEPRT   bool // EPRT refused once; PORT from now on
 	tls      *tlsState
-	busy     bool // a Transfer or Upload is open
-	owed     bool // a NOOP goes ahead of the next command (exchange.go)
+	busy     bool       // a Transfer or Upload is open
+	owed     bool       // a NOOP goes ahead of the next command (exchange.go)
+	armed    *armedData // the next transfer's data connection (arm.go)
 	commands uint64
 	replies  uint64
 	// connectTime and loginTime are how long Dial took to connect and
@@ -298,6 +299,7 @@ func (c *Conn) poison(err error) {
 // Close sends QUIT when the Conn is usable, waiting up to the command
 // timeout for the reply, and closes the connection. It always closes.
 func (c *Conn) Close() error {
+	c.disarm()
 	if c.Usable() && !c.busy {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CommandTimeout)
 		c.roundTrip(ctx, "QUIT", "")
@@ -309,6 +311,7 @@ func (c *Conn) Close() error {
 
 // Quit is Close with a context of the caller's.
 func (c *Conn) Quit(ctx context.Context) error {
+	c.disarm()
 	// On an unusable Conn expect sends nothing and returns ErrUnusable, as
 	// every other method does.
 	_, err := c.expect(ctx, "QUIT", "", StatusClosing)

@@ -80,6 +80,9 @@ func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int
 // to REST and the transfer command are read and the start is made again
 // with PASV, the unpipelined way, as it is for the rest of the session.
 func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
+	if data := c.takeArmed(); data != nil {
+		return c.startArmed(ctx, data, verb, arg, offset)
+	}
 	pasv := c.passiveVerb()
 	var buf [3]cmd
 	cmds := append(buf[:0], cmd{pasv, ""})
@@ -94,7 +97,7 @@ func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int6
 	err = c.send(cmds...)
 	var p pipelinedStart
 	if err == nil {
-		p, err = c.readPipelined(ctx, pasv, verb, offset > 0)
+		p, err = c.readPipelined(ctx, pasv, verb, offset > 0, nil)
 	}
 	if err := k.end(err); err != nil {
 		if p.data != nil {
@@ -133,7 +136,14 @@ type pipelinedStart struct {
 // connection as soon as the reply to pasv names its port. An error leaves
 // the Conn's state unknown; a refused passive command or dial does not,
 // as the replies that follow tell what the server made of the rest.
-func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool) (p pipelinedStart, err error) {
+//
+// With pasv "", no passive command was sent: armed, the armed data
+// connection (arm.go), is the data connection.
+func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool, armed net.Conn) (p pipelinedStart, err error) {
+	if pasv == "" {
+		p.data = armed
+		return c.readTransferReplies(p, verb, rest)
+	}
 	prep, err := c.read(pasv)
 	if err != nil {
 		return p, err
@@ -154,6 +164,12 @@ func (c *Conn) readPipelined(ctx context.Context, pasv, verb string, rest bool) 
 	// A refused dial is normal here: a server that refuses the transfer
 	// command (no such file) may close its passive listener before the
 	// dial arrives. The replies tell.
+	return c.readTransferReplies(p, verb, rest)
+}
+
+// readTransferReplies reads the replies to REST (if rest) and the
+// transfer command verb of a pipelined start into p.
+func (c *Conn) readTransferReplies(p pipelinedStart, verb string, rest bool) (_ pipelinedStart, err error) {
 	if rest {
 		if p.rest, err = c.read("REST"); err != nil {
 			return p, err

@@ -32,15 +32,23 @@ func (c *Conn) LocateRetr(ctx context.Context, path string, dirs []string, offse
 		return loc, nil, err
 	}
 	pl := c.planLocate(path, true, dirs)
-	pasv := c.passiveVerb()
 	n := len(pl.cmds)
-	cmds := append(pl.cmds[:n:n], cmd{pasv, ""})
+	cmds := pl.cmds[:n:n]
+	armed := c.takeArmed()
+	pasv := ""
+	if armed == nil {
+		pasv = c.passiveVerb()
+		cmds = append(cmds, cmd{pasv, ""})
+	}
 	if offset > 0 {
 		cmds = append(cmds, cmd{"REST", itoa(offset)})
 	}
 	cmds = append(cmds, cmd{"RETR", path})
 	k, err := c.begin(ctx, "RETR", c.cfg.CommandTimeout, cmds...)
 	if err != nil {
+		if armed != nil {
+			armed.Close()
+		}
 		return Location{}, nil, err
 	}
 	err = c.send(cmds...)
@@ -54,11 +62,13 @@ func (c *Conn) LocateRetr(ctx context.Context, path string, dirs []string, offse
 	}
 	var p pipelinedStart
 	if err == nil {
-		p, err = c.readPipelined(ctx, pasv, "RETR", offset > 0)
+		p, err = c.readPipelined(ctx, pasv, "RETR", offset > 0, armed)
 	}
 	if err := k.end(err); err != nil {
 		if p.data != nil {
 			p.data.Close()
+		} else if armed != nil {
+			armed.Close()
 		}
 		return Location{}, nil, err
 	}

@@ -39,3 +39,29 @@ func waitReadable(tcp *net.TCPConn) (end bool, err error) {
 	}
 	return n == 0, nil
 }
+
+// peekNow reports whether tcp has something to read (data, its end or an
+// error) at this moment, without waiting and without taking it.
+func peekNow(tcp *net.TCPConn) (readable bool, err error) {
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var b [1]byte
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if perr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return false, err
+	}
+	if perr == syscall.EAGAIN {
+		return false, nil
+	}
+	return true, nil
+}

@@ -12,3 +12,5 @@ import (
 const canPeek = false
 
 func waitReadable(*net.TCPConn) (bool, error) { return false, errors.ErrUnsupported }
+
+func peekNow(*net.TCPConn) (bool, error) { return false, errors.ErrUnsupported }

@@ -84,6 +84,9 @@ type config struct {
 	CommandTimeout time.Duration
 	DataTimeout    time.Duration
 	UsePASVAddress bool
+	// ArmIdle dials the next transfer's data connection while a session
+	// is idle (pool.Config.ArmIdle; passive mode only).
+	ArmIdle bool
 
 	// Active selects active mode: the FTP server connects to ActiveAddr
 	// ("" for the control connection's local address) on a port in
@@ -267,7 +270,7 @@ type flagValues struct {
 	rateWindow, maxTransfer, skew     time.Duration
 	tempMaxAge, tempSweep             time.Duration
 	logLevel, links                   string
-	usePASV, active                   bool
+	usePASV, active, armIdle          bool
 	activeAddr, activePorts           string
 	caFile, serverName, tlsMinVersion string
 	insecure, demo, trusted           bool
@@ -367,6 +370,7 @@ func newFlagSet(out io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&v.drainPause, "drain-pause", defaultDrainPause, "after SIGINT/SIGTERM, how long the gateway goes on taking requests with /readyz failing, so that load balancers stop sending them (0s: none)")
 	fs.DurationVar(&v.shutdown, "shutdown-timeout", defaultShutdownTimeout, "after --drain-pause, how long requests in flight have to finish before they are cut")
 	fs.StringVar(&v.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error (debug shows FTP protocol traces)")
+	fs.BoolVar(&v.armIdle, "arm-idle", true, "in passive mode, have each FTP session that comes back to the pool send EPSV and dial the data connection of its next transfer while it waits, so that a download on a warm session starts one round trip after its request instead of three (the FTP server holds one more connection per idle session)")
 	fs.BoolVar(&v.usePASV, "use-pasv-address", false, "connect data connections to the address in a PASV reply instead of the control connection's peer")
 	fs.BoolVar(&v.active, "active", false, "active mode: the FTP server connects to the gateway for data (EPRT, or PORT), instead of passive mode")
 	fs.StringVar(&v.activeAddr, "active-addr", "", "with --active: IP address to listen on and announce to the FTP server (default: the control connection's local address)")
@@ -830,6 +834,7 @@ func (v *flagValues) config() *config {
 		DataTimeout:         v.data,
 		AbortTimeout:        v.abort,
 		UsePASVAddress:      v.usePASV,
+		ArmIdle:             v.armIdle && !v.active,
 		ClientIdleTimeout:   v.clientIdle,
 		MaxUploadSize:       v.maxUploadSize,
 		TusMaxChecksumPiece: v.tusPieceSize,
@@ -989,6 +994,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("command_timeout", c.CommandTimeout.String()),
 		slog.String("data_timeout", c.DataTimeout.String()),
 		slog.Bool("use_pasv_address", c.UsePASVAddress),
+		slog.Bool("arm_idle", c.ArmIdle),
 		slog.Bool("active", c.Active),
 		slog.String("abort_timeout", c.AbortTimeout.String()),
 		slog.String("client_idle_timeout", c.ClientIdleTimeout.String()),

@@ -368,6 +368,7 @@ func (c *config) poolConfig(logger *slog.Logger) pool.Config {
 		MaxIdleTime:       c.MaxSessionIdle,
 		AcquireTimeout:    c.AcquireTimeout,
 		BudgetQuietPeriod: c.BudgetQuietPeriod,
+		ArmIdle:           c.ArmIdle,
 		Logger:            logger,
 	}
 }
