@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ftpgw/ftpgw/api"
 )
@@ -149,15 +148,17 @@ func TestArmedGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// armed waits for the session to be back, armed, in the pool.
+		// armed waits for the session to be back in the pool, armed.
 		armed := func() {
 			t.Helper()
-			deadline := time.Now().Add(10 * time.Second)
-			for g.pool.Stat().IdleSessions() != 1 {
-				if time.Now().After(deadline) {
-					t.Fatal("the session did not come back to the pool")
-				}
-				time.Sleep(time.Millisecond)
+			s, err := g.pool.Acquire(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := s.Conn().Armed()
+			s.Release()
+			if !ok {
+				t.Fatal("the session came back to the pool unarmed")
 			}
 		}
 		if st, _, _ := g.fetch(t, "GET", "/files/f.bin", nil); st != 200 {

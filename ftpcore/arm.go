@@ -51,7 +51,47 @@ type armedData struct {
 // Conn usable and unarmed (EPSV refused as unknown: PASV next time, as in
 // a transfer); an error is one that left the Conn unusable.
 func (c *Conn) Arm(ctx context.Context) error {
-	if c.armed != nil || c.busy || c.cfg.Active || !c.pipelining() || c.Err() != nil {
+	c.WaitArm()
+	return c.arm(ctx)
+}
+
+// ArmAsync is Arm in the background, bounded by timeout: it returns at
+// once. Until it ends, the Conn belongs to it: call WaitArm before any
+// other use (Usable and Err excepted; Close, Quit, Arm and Armed wait by
+// themselves). A session handed out again within the round trip of the
+// passive reply is then no worse off than one that was never armed. A
+// Conn the arming made unusable says so.
+func (c *Conn) ArmAsync(timeout time.Duration) {
+	c.WaitArm()
+	if !c.canArm() {
+		return
+	}
+	done := make(chan struct{})
+	c.arming = done
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		c.arm(ctx)
+		cancel()
+	}()
+}
+
+// WaitArm waits for an ArmAsync under way to end.
+func (c *Conn) WaitArm() {
+	if ch := c.arming; ch != nil {
+		<-ch
+		c.arming = nil
+	}
+}
+
+// canArm reports whether Arm has something to do.
+func (c *Conn) canArm() bool {
+	return c.armed == nil && !c.busy && !c.cfg.Active && c.pipelining() && c.Err() == nil
+}
+
+// arm is Arm once no ArmAsync is under way.
+func (c *Conn) arm(ctx context.Context) error {
+	if !c.canArm() {
 		return nil
 	}
 	verb := c.passiveVerb()
@@ -74,8 +114,15 @@ func (c *Conn) Arm(ctx context.Context) error {
 }
 
 // Armed reports whether the Conn holds a data connection for its next
-// transfer (Arm).
-func (c *Conn) Armed() bool { return c.armed != nil }
+// transfer (Arm), once its dial has ended.
+func (c *Conn) Armed() bool {
+	c.WaitArm()
+	if c.armed == nil {
+		return false
+	}
+	<-c.armed.done
+	return c.armed.err == nil
+}
 
 // takeArmed returns the armed data connection, if there is one that can
 // be used, and disarms the Conn either way.

@@ -29,9 +29,10 @@ type Conn struct {
 	noEPSV   bool // EPSV refused once; PASV from now on
 	noEPRT   bool // EPRT refused once; PORT from now on
 	tls      *tlsState
-	busy     bool       // a Transfer or Upload is open
-	owed     bool       // a NOOP goes ahead of the next command (exchange.go)
-	armed    *armedData // the next transfer's data connection (arm.go)
+	busy     bool          // a Transfer or Upload is open
+	owed     bool          // a NOOP goes ahead of the next command (exchange.go)
+	armed    *armedData    // the next transfer's data connection (arm.go)
+	arming   chan struct{} // closed when an ArmAsync ends (arm.go)
 	commands uint64
 	replies  uint64
 	// connectTime and loginTime are how long Dial took to connect and
@@ -299,6 +300,7 @@ func (c *Conn) poison(err error) {
 // Close sends QUIT when the Conn is usable, waiting up to the command
 // timeout for the reply, and closes the connection. It always closes.
 func (c *Conn) Close() error {
+	c.WaitArm()
 	c.disarm()
 	if c.Usable() && !c.busy {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CommandTimeout)
@@ -311,6 +313,7 @@ func (c *Conn) Close() error {
 
 // Quit is Close with a context of the caller's.
 func (c *Conn) Quit(ctx context.Context) error {
+	c.WaitArm()
 	c.disarm()
 	// On an unusable Conn expect sends nothing and returns ErrUnusable, as
 	// every other method does.

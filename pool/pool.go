@@ -98,8 +98,9 @@ type Config struct {
 	// (ftpcore.Conn.Arm: the passive command and the dial, done while no
 	// request waits on them), so that a download on a warm session has its
 	// first byte one round trip after its request rather than three. The
-	// session is taken again only once the passive reply is read (a round
-	// trip after Release). Off by default.
+	// session is back in the pool at once; one taken again before the
+	// passive reply is read waits for it (ftpcore.Conn.ArmAsync). Off by
+	// default.
 	ArmIdle bool
 	// Logger receives session lifecycle events at Debug and failures at
 	// Warn. Default: discard.
@@ -320,30 +321,13 @@ func (s *Session) Release() {
 		s.p.destroy(s.res, &s.p.destroyedBroken, true)
 	case time.Now().After(sess.expires):
 		s.p.destroy(s.res, &s.p.destroyedLifetime, true)
-	case s.p.cfg.ArmIdle && !sess.conn.Armed():
-		s.p.closing.Add(1)
-		go s.p.armThenRelease(s.res)
 	default:
+		if s.p.cfg.ArmIdle {
+			sess.conn.ArmAsync(s.p.cfg.HealthCheckTimeout)
+		}
 		s.res.Release()
 		s.p.budget.leave()
 	}
-}
-
-// armThenRelease arms the session res holds (Config.ArmIdle), then
-// releases it, or destroys it if the Conn did not survive.
-func (p *Pool) armThenRelease(res *puddle.Resource[*session]) {
-	defer p.closing.Done()
-	c := res.Value().conn
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.HealthCheckTimeout)
-	err := c.Arm(ctx)
-	cancel()
-	if err != nil || !c.Usable() {
-		p.log.Debug("ftp session lost while arming", "session", res.Value().seq, "err", err)
-		p.destroy(res, &p.destroyedBroken, true)
-		return
-	}
-	res.Release()
-	p.budget.leave()
 }
 
 // Destroy closes the session instead of returning it.
@@ -389,6 +373,11 @@ func (p *Pool) Acquire(ctx context.Context) (*Session, error) {
 		sess := res.Value()
 		if time.Now().After(sess.expires) {
 			p.destroy(res, &p.destroyedLifetime, true)
+			continue
+		}
+		if sess.conn.WaitArm(); !sess.conn.Usable() {
+			// Lost while arming (Config.ArmIdle), after its release.
+			p.destroy(res, &p.destroyedBroken, true)
 			continue
 		}
 		// Without a suspect mark (suspect 0) the second test is never
