@@ -135,6 +135,10 @@ func render(r *results) string {
 	case r.multirangeOnly:
 		return alone("i", "-multirange-only", "Gateway | One by one",
 			func(row func(cells ...string)) { renderMultirange(row, r.multirange, o.bigSize) }, multirangeDetail(r.multirange))
+	case r.latencyOnly:
+		b.WriteString("The latency mode alone (-latency-only).\n")
+		renderLatency(&b, r.latency, o)
+		return b.String()
 	case r.resumableOnly:
 		return alone("j", "-resumable-only", "Resumable | One PUT",
 			func(row func(cells ...string)) { renderResumable(row, r.resumable, o.bigSize) }, resumableDetail(r.resumable))
@@ -218,6 +222,7 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
 	fmt.Fprintf(&b, "- %s\n", multirangeDetail(r.multirange))
 	fmt.Fprintf(&b, "- %s\n", resumableDetail(r.resumable))
+	renderLatency(&b, r.latency, o)
 	renderSoak(&b, r.soak)
 	return b.String()
 }
