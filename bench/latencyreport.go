@@ -229,6 +229,9 @@ func renderLatencyErrors(b *strings.Builder, lr latencyResult) {
 		}
 	}
 	for _, at := range lr.rtts {
+		if len(at.gwErrors) > 0 {
+			lines = append(lines, fmt.Sprintf("- %s: the gateway logged %d errors in b, d and e; first: `%s`", rttName(at.rtt), len(at.gwErrors), at.gwErrors[0]))
+		}
 		for s := range nSides {
 			n := rttName(at.rtt) + ", " + sideNames[s]
 			note(n+", a", at.ttfb[s])

@@ -61,6 +61,9 @@ type rttResult struct {
 	get, put [nSides]sample
 	// d and e.
 	ranges, small [nSides]loadSample
+	// gwErrors is the gateway's own account of what failed in b, d and
+	// e: its log lines at level ERROR.
+	gwErrors []string
 }
 
 // ftpsResult is measurement f at one round-trip time (-1: no proxy).
@@ -255,13 +258,14 @@ func (l *latencyLab) atRTT(ctx context.Context, res *rttResult) (err error) {
 			}
 		}
 		err := turns(ctx, l.runs,
-			func(int) { l.load(ctx, &w.into[sideGateway], do[sideGateway]) },
-			func(int) { l.load(ctx, &w.into[sideCurl], do[sideCurl]) },
-			func(int) { l.load(ctx, &w.into[sideRclone], do[sideRclone]) })
+			func(int) { l.load(ctx, &w.into[sideGateway], sideGateway, do[sideGateway]) },
+			func(int) { l.load(ctx, &w.into[sideCurl], sideCurl, do[sideCurl]) },
+			func(int) { l.load(ctx, &w.into[sideRclone], sideRclone, do[sideRclone]) })
 		if err != nil {
 			return err
 		}
 	}
+	res.gwErrors = gw.logLines(`"level":"ERROR"`)
 	return nil
 }
 
@@ -355,7 +359,7 @@ func (l *latencyLab) transfer(ctx context.Context, s *sample, u, upload string, 
 }
 
 // load is one run of a concurrent load on one side.
-func (l *latencyLab) load(ctx context.Context, s *loadSample, do request) {
+func (l *latencyLab) load(ctx context.Context, s *loadSample, side int, do request) {
 	if do == nil {
 		s.skipped = "not run: " + l.res.rclone
 		return
@@ -382,7 +386,7 @@ func (l *latencyLab) load(ctx context.Context, s *loadSample, do request) {
 	s.vals = append(s.vals, res.rate())
 	s.p50 = append(s.p50, ms(res.percentile(50)))
 	s.p99 = append(s.p99, ms(res.percentile(99)))
-	logf("latency: %v RTT: load: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d failed", l.net.rtt, res.rate(), ms(res.percentile(50)), ms(res.percentile(99)), res.errs)
+	logf("latency: %v RTT: load, %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d failed", l.net.rtt, sideNames[side], res.rate(), ms(res.percentile(50)), ms(res.percentile(99)), res.errs)
 }
 
 // curlRequest is a direct curl ftp:// of length bytes of file at u (a
