@@ -179,6 +179,9 @@ func renderLatency(b *strings.Builder, lr latencyResult, o options) {
 
 	row = table(fmt.Sprintf("f. explicit FTPS (vsftpd, require_ssl_reuse), %s GET, MiB/s", big),
 		"path | gateway | curl --ssl-reqd | gateway vs curl | gateway CPU-seconds per GiB | Target | ")
+	if lr.noFTPS != "" {
+		row("not run: "+lr.noFTPS, "", "", "", "", "", "")
+	}
 	for _, f := range lr.ftps {
 		x, xs := ratio(f.get[sideGateway], f.get[sideCurl])
 		cpu := ""
@@ -231,6 +234,9 @@ func renderLatencyErrors(b *strings.Builder, lr latencyResult) {
 	for _, at := range lr.rtts {
 		if len(at.gwErrors) > 0 {
 			lines = append(lines, fmt.Sprintf("- %s: the gateway logged %d errors in b, d and e; first: `%s`", rttName(at.rtt), len(at.gwErrors), at.gwErrors[0]))
+		}
+		if len(at.ftpdErrors) > 0 {
+			lines = append(lines, fmt.Sprintf("- %s: vsftpd ended %d sessions with OOPS (every side's); first: `%s`", rttName(at.rtt), len(at.ftpdErrors), at.ftpdErrors[0]))
 		}
 		for s := range nSides {
 			n := rttName(at.rtt) + ", " + sideNames[s]

@@ -62,8 +62,9 @@ type rttResult struct {
 	// d and e.
 	ranges, small [nSides]loadSample
 	// gwErrors is the gateway's own account of what failed in b, d and
-	// e: its log lines at level ERROR.
-	gwErrors []string
+	// e: its log lines at level ERROR; ftpdErrors vsftpd's, at this RTT:
+	// its "500 OOPS" replies, after which it ends the session.
+	gwErrors, ftpdErrors []string
 }
 
 // ftpsResult is measurement f at one round-trip time (-1: no proxy).
@@ -84,6 +85,7 @@ type latencyResult struct {
 	mflight []float64
 	mguess  bool
 	rclone  string // why rclone did not run, if it did not
+	noFTPS  string // why f did not run, if it did not
 }
 
 // latencyLab is what the latency measurements share.
@@ -96,6 +98,7 @@ type latencyLab struct {
 	rc         *rcloneServer // nil when rclone is not running
 	big, small content
 	res        *latencyResult
+	oopsSeen   int // vsftpd's OOPS lines reported already
 }
 
 // runLatency is the latency mode.
@@ -266,6 +269,14 @@ func (l *latencyLab) atRTT(ctx context.Context, res *rttResult) (err error) {
 		}
 	}
 	res.gwErrors = gw.logLines(`"level":"ERROR"`)
+	var oops []string
+	for _, line := range l.srv.Log() {
+		if strings.Contains(line, "OOPS") {
+			oops = append(oops, line)
+		}
+	}
+	res.ftpdErrors = oops[l.oopsSeen:]
+	l.oopsSeen = len(oops)
 	return nil
 }
 
@@ -488,7 +499,9 @@ func (l *latencyLab) ftps(ctx context.Context) (err error) {
 	logf("latency: f. explicit FTPS: starting vsftpd with TLS")
 	srv, stop, err := realftpd.Launch(realftpd.VsftpdTLS13, realftpd.Options{PasvAddress: proxyHost})
 	if err != nil {
-		return err
+		l.res.noFTPS = err.Error()
+		logf("latency: f. not run: %v", err)
+		return nil
 	}
 	defer func() { err = errors.Join(err, stop()) }()
 	// The same bytes: a link where the file system allows it.
