@@ -235,6 +235,9 @@ func renderLatencyErrors(b *strings.Builder, lr latencyResult) {
 		if len(at.gwErrors) > 0 {
 			lines = append(lines, fmt.Sprintf("- %s: the gateway logged %d errors in b, d and e; first: `%s`", rttName(at.rtt), len(at.gwErrors), at.gwErrors[0]))
 		}
+		if len(at.rcloneErrors) > 0 {
+			lines = append(lines, fmt.Sprintf("- %s: rclone logged %d errors; first: `%s`", rttName(at.rtt), len(at.rcloneErrors), at.rcloneErrors[0]))
+		}
 		if len(at.ftpdErrors) > 0 {
 			lines = append(lines, fmt.Sprintf("- %s: vsftpd ended %d sessions with OOPS (every side's); first: `%s`", rttName(at.rtt), len(at.ftpdErrors), at.ftpdErrors[0]))
 		}

@@ -63,8 +63,9 @@ type rttResult struct {
 	ranges, small [nSides]loadSample
 	// gwErrors is the gateway's own account of what failed in b, d and
 	// e: its log lines at level ERROR; ftpdErrors vsftpd's, at this RTT:
-	// its "500 OOPS" replies, after which it ends the session.
-	gwErrors, ftpdErrors []string
+	// its "500 OOPS" replies, after which it ends the session;
+	// rcloneErrors rclone's lines of this RTT that say ERROR.
+	gwErrors, ftpdErrors, rcloneErrors []string
 }
 
 // ftpsResult is measurement f at one round-trip time (-1: no proxy).
@@ -99,6 +100,7 @@ type latencyLab struct {
 	big, small content
 	res        *latencyResult
 	oopsSeen   int // vsftpd's OOPS lines reported already
+	rcloneSeen int // rclone's ERROR lines reported already
 }
 
 // runLatency is the latency mode.
@@ -277,6 +279,11 @@ func (l *latencyLab) atRTT(ctx context.Context, res *rttResult) (err error) {
 	}
 	res.ftpdErrors = oops[l.oopsSeen:]
 	l.oopsSeen = len(oops)
+	if l.rc != nil {
+		all := linesWith(l.rc.logPath, "ERROR")
+		res.rcloneErrors = all[l.rcloneSeen:]
+		l.rcloneSeen = len(all)
+	}
 	return nil
 }
 

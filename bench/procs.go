@@ -174,8 +174,11 @@ func fileTail(path string) string {
 }
 
 // logLines returns the lines of the gateway's output that contain substr.
-func (g *gateway) logLines(substr string) []string {
-	b, _ := os.ReadFile(g.logPath)
+func (g *gateway) logLines(substr string) []string { return linesWith(g.logPath, substr) }
+
+// linesWith returns the lines of a process's output that contain substr.
+func linesWith(path, substr string) []string {
+	b, _ := os.ReadFile(path)
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.Contains(line, substr) {
