@@ -7,9 +7,10 @@
 # finding fails), then every test under -race with the real-server tests
 # required rather than skipped. Other targets: build, run, vet, fmt, fuzz
 # (every fuzz target in the tree for FUZZTIME each, default 10s), and bench
-# (the gateway against direct FTP on vsftpd, then a soak of SOAK, default
-# 10m, 0 to skip it; results appended to BENCHMARKS.md; as root, about
-# fifteen minutes).
+# (the gateway against direct FTP on vsftpd, then its latency mode: the
+# gateway, direct curl and rclone serve http through delay proxies at 0, 1,
+# 10 and 40 ms RTT, then a soak of SOAK, default 10m, 0 to skip it; results
+# appended to BENCHMARKS.md; as root, about twenty-five minutes).
 
 GO ?= go
 

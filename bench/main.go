@@ -7,15 +7,19 @@
 // listing requests with clients leaving mid-transfer and one vsftpd
 // restart, every body and every file left on the server checked, and the
 // gateway's descriptors, goroutines and RSS compared before and after.
+// Before the soak, a latency mode: the gateway, direct curl and rclone
+// serve http reach vsftpd through delay proxies (internal/delayproxy) at
+// several round-trip times, FTPS too.
 // With -write it appends the results to a file (BENCHMARKS.md), whose
 // header explains each row.
 //
 // It needs root and vsftpd (scripts/install-test-deps.sh, which make bench
-// runs first), curl, and strace for the splice check. Everything listens on
-// 127.0.0.1 only; every child process (vsftpd, the gateway, curl, strace)
+// runs first), curl, strace for the splice check and rclone for the
+// latency mode. Everything listens on loopback only (the latency mode's
+// proxies on 127.0.0.2); every child process (vsftpd, the gateway, curl, strace)
 // is stopped when it ends, on Ctrl-C too.
 //
-//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-resumable-only] [-write BENCHMARKS.md]
+//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-resumable-only] [-latency-only] [-rtts 0,1ms,10ms,40ms] [-write BENCHMARKS.md]
 package main
 
 import (
@@ -25,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -48,6 +53,13 @@ type options struct {
 	// resumableOnly runs workload j alone: no comparison with direct
 	// FTP, no soak.
 	resumableOnly bool
+
+	// latency runs the latency mode after the comparisons, before the
+	// soak; latencyOnly runs it alone.
+	latency, latencyOnly bool
+	rtts                 []time.Duration // round-trip times of the latency mode
+	latencyRuns          int             // runs of each side per measurement of the latency mode
+	latencyDuration      time.Duration   // length of one run of its concurrent loads
 }
 
 func main() {
@@ -64,10 +76,29 @@ func main() {
 	flag.BoolVar(&o.soakOnly, "soak-only", false, "run only the soak, not the comparisons with direct FTP")
 	flag.BoolVar(&o.multirangeOnly, "multirange-only", false, "run only workload i: several ranges in one request against the same ranges one by one")
 	flag.BoolVar(&o.resumableOnly, "resumable-only", false, "run only workload j: a resumable upload in pieces against one PUT of the same file")
+	flag.BoolVar(&o.latency, "latency", true, "run the latency mode (the gateway, direct curl and rclone serve http reaching vsftpd through delay proxies) after the comparisons, before the soak")
+	flag.BoolVar(&o.latencyOnly, "latency-only", false, "run only the latency mode")
+	rtts := flag.String("rtts", "0,1ms,10ms,40ms", "round-trip times of the latency mode, comma-separated (each proxy delays each way by half)")
+	flag.IntVar(&o.latencyRuns, "latency-runs", 0, "runs of each side per measurement of the latency mode (0: -runs, at most 3)")
+	flag.DurationVar(&o.latencyDuration, "latency-duration", 3*time.Second, "length of one run of the latency mode's concurrent loads")
 	flag.Parse()
+	var err error
+	o.rtts, err = parseRTTs(*rtts)
+	if o.latencyRuns == 0 {
+		o.latencyRuns = min(o.runs, 3)
+	}
+	only := 0
+	for _, b := range []bool{o.soakOnly, o.multirangeOnly, o.resumableOnly, o.latencyOnly} {
+		if b {
+			only++
+		}
+	}
 	if flag.NArg() > 0 || o.runs < 1 || o.clients < 1 || o.duration <= 0 || *sizeMiB < 1 || *upMiB < 1 ||
-		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) || (o.soakOnly && o.multirangeOnly) ||
-		(o.resumableOnly && (o.soakOnly || o.multirangeOnly)) {
+		o.soak < 0 || o.soakClients < 1 || (o.soakOnly && o.soak == 0) || only > 1 ||
+		err != nil || o.latencyRuns < 1 || o.latencyDuration <= 0 {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -rtts: %v\n", err)
+		}
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -75,7 +106,7 @@ func main() {
 	o.memUp = *upMiB << 20
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
+	err = run(ctx, o)
 	stop()
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -90,4 +121,20 @@ func main() {
 // logf reports progress on standard error; the table goes to standard output.
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// parseRTTs parses -rtts: durations, comma-separated; "0" is allowed.
+func parseRTTs(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("%v: negative", d)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

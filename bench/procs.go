@@ -51,8 +51,10 @@ type gateway struct {
 }
 
 // startGateway starts bin against upstream and waits for /readyz. wrap,
-// if not empty, is a command line the gateway runs under (strace ...).
-func startGateway(ctx context.Context, bin, upstream, logPath string, wrap []string) (*gateway, error) {
+// if not empty, is a command line the gateway runs under (strace ...);
+// extra are more flags, which win over the defaults here (--log-level
+// debug).
+func startGateway(ctx context.Context, bin, upstream, logPath string, wrap []string, extra ...string) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -63,6 +65,7 @@ func startGateway(ctx context.Context, bin, upstream, logPath string, wrap []str
 		"--upstream", upstream,
 		"--max-sessions", "16",
 		"--log-level", "warn")
+	args = append(args, extra...)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -159,8 +162,11 @@ func (g *gateway) stop() error {
 }
 
 // logTail returns the end of the gateway's output.
-func (g *gateway) logTail() string {
-	b, _ := os.ReadFile(g.logPath)
+func (g *gateway) logTail() string { return fileTail(g.logPath) }
+
+// fileTail returns the end of a process's output.
+func fileTail(path string) string {
+	b, _ := os.ReadFile(path)
 	if len(b) > 4096 {
 		b = b[len(b)-4096:]
 	}
@@ -168,8 +174,11 @@ func (g *gateway) logTail() string {
 }
 
 // logLines returns the lines of the gateway's output that contain substr.
-func (g *gateway) logLines(substr string) []string {
-	b, _ := os.ReadFile(g.logPath)
+func (g *gateway) logLines(substr string) []string { return linesWith(g.logPath, substr) }
+
+// linesWith returns the lines of a process's output that contain substr.
+func linesWith(path, substr string) []string {
+	b, _ := os.ReadFile(path)
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.Contains(line, substr) {
@@ -347,8 +356,9 @@ type curlResult struct {
 func (r curlResult) dataSpeed() float64 { return float64(r.bytes) / (r.total - r.start) }
 
 // curl runs one transfer; upload is the file to send with -T, or "" for a
-// download. It is bounded by ctx and by 10 minutes.
-func curl(ctx context.Context, url, upload string) (curlResult, error) {
+// download; extra are more options (-r, --max-time, TLS). It is bounded by
+// ctx and by 10 minutes.
+func curl(ctx context.Context, url, upload string, extra ...string) (curlResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	w := "%{response_code} %{size_download} %{speed_download} %{time_starttransfer} %{time_total}"
@@ -357,7 +367,7 @@ func curl(ctx context.Context, url, upload string) (curlResult, error) {
 		w = "%{response_code} %{size_upload} %{speed_upload} %{time_starttransfer} %{time_total}"
 		args = append(args, "-T", upload)
 	}
-	args = append(args, "-w", w, url)
+	args = append(append(args, extra...), "-w", w, url)
 	cmd := exec.CommandContext(ctx, "curl", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr bytes.Buffer

@@ -135,6 +135,10 @@ func render(r *results) string {
 	case r.multirangeOnly:
 		return alone("i", "-multirange-only", "Gateway | One by one",
 			func(row func(cells ...string)) { renderMultirange(row, r.multirange, o.bigSize) }, multirangeDetail(r.multirange))
+	case r.latencyOnly:
+		b.WriteString("The latency mode alone (-latency-only).\n")
+		renderLatency(&b, r.latency, o)
+		return b.String()
 	case r.resumableOnly:
 		return alone("j", "-resumable-only", "Resumable | One PUT",
 			func(row func(cells ...string)) { renderResumable(row, r.resumable, o.bigSize) }, resumableDetail(r.resumable))
@@ -218,6 +222,7 @@ func render(r *results) string {
 	fmt.Fprintf(&b, "- g. %s\n", spliceDetail(r.splice))
 	fmt.Fprintf(&b, "- %s\n", multirangeDetail(r.multirange))
 	fmt.Fprintf(&b, "- %s\n", resumableDetail(r.resumable))
+	renderLatency(&b, r.latency, o)
 	renderSoak(&b, r.soak)
 	return b.String()
 }
@@ -398,8 +403,9 @@ test servers like ` + "`make test`" + ` and strace, then runs ` + "`go run ./ben
 which prints a table and appends it here. ` + "`go run ./bench -h`" + ` lists the knobs
 (` + "`-runs`" + `, ` + "`-duration`" + `, ` + "`-clients`" + `, ` + "`-size-mib`" + `, ` + "`-strace`" + `, ` + "`-soak`" + `,
 ` + "`-soak-clients`" + `, ` + "`-soak-only`" + `, ` + "`-multirange-only`" + `,
-` + "`-resumable-only`" + `). A run takes about fifteen minutes with the
-defaults, ten of them the soak (h); ` + "`make bench SOAK=0`" + ` leaves it out.
+` + "`-resumable-only`" + `, ` + "`-latency`" + `, ` + "`-latency-only`" + `, ` + "`-rtts`" + `,
+` + "`-latency-runs`" + `, ` + "`-latency-duration`" + `). A run takes about twenty-five minutes with the
+defaults, ten of them the soak (h) and eleven the latency mode (k); ` + "`make bench SOAK=0`" + ` leaves the soak out.
 
 In one run the bench builds ` + "`./cmd/gateway`" + `, starts vsftpd on 127.0.0.1
 (` + "`internal/realftpd.Launch`" + `), creates a 1 GiB and a 1 KiB file of random
@@ -475,6 +481,48 @@ compare numbers within one results section.
   upload back from the FTP server (api/uploaddigest.go): what checking a
   resumable upload's digest costs. The three sides take turns at going
   first.
+- **k. latency mode** (` + "`-latency=false`" + ` leaves it out, ` + "`-latency-only`" + `
+  runs it alone): what a network between the gateway and the FTP server
+  costs (issue 13). vsftpd on 127.0.0.1 is reached through delay proxies
+  on 127.0.0.2 (` + "`internal/delayproxy`" + `, user space: the kernel's netem is
+  not available here), one for its control port and one for each port of
+  its passive range, so that the data connections cross the same path
+  (EPSV replies name no address; PASV replies name 127.0.0.2, vsftpd's
+  pasv_address). Each byte is delayed by half the round-trip time each
+  way, and a connection's handshake too. The proxies run in the bench's
+  own process, on the cores every side shares: at 0 ms what they add is
+  their copying, not a network. At each RTT of ` + "`-rtts`" + ` (0, 1, 10
+  and 40 ms; 0 is the proxy without delay) three sides take turns at
+  going first, ` + "`-latency-runs`" + ` runs each (default ` + "`-runs`" + `, at most 3):
+  the gateway with its upstream at the proxy, its pool warmed by untimed
+  requests; a direct ` + "`curl ftp://`" + ` through the proxy, which logs in for each
+  request; and ` + "`rclone serve http`" + ` (Debian's rclone) with an ftp remote at
+  the proxy, warmed too, run with the flags the table names. A request
+  of any side gives up after 10 s and counts as a timeout; a side that
+  fails is reported in its cell, not the end of the run.
+  **a.** One 64 KiB range of the big file at a time (5 a run, after 3
+  untimed), curl -r for all three: time to the first byte and to the end
+  (curl's time_starttransfer and time_total; for curl ftp:// the login
+  is in it). For this the gateway runs with ` + "`--log-level debug`" + `, and its
+  FTP round trips before the first byte are counted from its protocol
+  trace: a command sent after a reply, or the request's first, starts a
+  flight, a data connection's dial is one more (when the gateway does not
+  log its dials, each 150 reply counts one). Target at 10 ms and above:
+  at most 2 round trips and a first byte within 3 RTT. **b.** The big file
+  GET by each side and PUT by the gateway and curl (rclone serve http is
+  read-only), sizes checked; MiB/s. **c.** At 10 ms, every connection
+  capped at 1 Gbit/s each way: the big file's GET through the gateway
+  against curl. Target: ≥ 0.9x. **d.** Random 64 KiB ranges, 16 clients
+  for ` + "`-latency-duration`" + ` (3 s) a run after 1 s untimed; curl's clients run
+  one curl process a request. Requests/s and p50/p99. Target at 10 ms:
+  ≥ 10x rclone's requests/s. **e.** The same with the 1 KiB file.
+  **f.** Explicit FTPS (vsftpd with require_ssl_reuse, TLS 1.3), on
+  loopback without the proxy and at 10 ms: the big file through the
+  gateway (` + "`ftpes://`" + `, the test CA) against ` + "`curl --ssl-reqd`" + `, and the
+  gateway's CPU-seconds per GiB. Target: ≥ 0.7x. **g.** At 10 ms, one
+  request of 4 ranges of 4 KiB far apart (one in each quarter of the
+  file), 5 a run: the time and the round trips counted as in a. Target:
+  at most N+1 = 5.
 - **h. soak** (` + "`-soak`" + `, 10 minutes; ` + "`-soak-only`" + ` runs it alone): the gateway is
   restarted, then 8 clients send back to back, on 16 files under soak/,
   GETs of a whole file (30%), of a range (25%), PUTs (20%), DELETEs (5%),

@@ -66,7 +66,10 @@ type results struct {
 	multirangeOnly bool
 	// resumableOnly: j alone ran (-resumable-only).
 	resumableOnly bool
-	soak          soakResult
+	// latencyOnly: the latency mode alone ran (-latency-only).
+	latencyOnly bool
+	latency     latencyResult
+	soak        soakResult
 }
 
 // memResult is the memory load.
@@ -122,13 +125,28 @@ func run(ctx context.Context, o options) (err error) {
 		if err := resumableAlone(ctx, r, srv, gws); err != nil {
 			return err
 		}
+	case o.latencyOnly:
+		r.latencyOnly = true
+		if err := runLatency(ctx, r, tmp, bin); err != nil {
+			return err
+		}
 	case !o.soakOnly:
 		if err := compare(ctx, r, tmp, srv, gws); err != nil {
 			return err
 		}
+		if err := gws.stop(); err != nil {
+			return err
+		}
+		if o.latency {
+			if err := runLatency(ctx, r, tmp, bin); err != nil {
+				return err
+			}
+		}
 	}
 
-	if o.multirangeOnly {
+	if o.latencyOnly {
+		r.soak.skipped = "not run (-latency-only)"
+	} else if o.multirangeOnly {
 		r.soak.skipped = "not run (-multirange-only)"
 	} else if o.resumableOnly {
 		r.soak.skipped = "not run (-resumable-only)"

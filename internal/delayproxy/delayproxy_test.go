@@ -158,6 +158,45 @@ func TestRate(t *testing.T) {
 	}
 }
 
+// TestRateReached: a capped direction passes close to Rate, not less:
+// each piece's sleep overshoots, and the time lost is made up. Before,
+// 128 MiB at 125 MB/s came through at 55 MB/s, and this test's 32 MiB at
+// 40 MB/s at 26 MB/s.
+func TestRateReached(t *testing.T) {
+	const (
+		size = 32 << 20
+		rate = 40_000_000
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write(make([]byte, size))
+	}()
+	p := startProxy(t, ln.Addr().String(), 0, rate)
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t0 := time.Now()
+	n, err := io.Copy(io.Discard, c)
+	took := time.Since(t0)
+	if err != nil || n != size {
+		t.Fatalf("read %d bytes, %v", n, err)
+	}
+	if got := float64(n) / took.Seconds(); got < 0.75*rate || got > 1.1*rate {
+		t.Errorf("%d MiB at a cap of %d MB/s took %v: %.0f MB/s, not within 0.75 and 1.1 of the cap", size>>20, rate/1_000_000, took, got/1e6)
+	}
+}
+
 // TestServerGoneAndClose: a target that is not there cuts the client's
 // connection, and Close ends every connection and returns, with one
 // still open and idle.

@@ -118,6 +118,14 @@ type Options struct {
 	// host are already connected."). The connection Start keeps open to
 	// proftpd counts against it.
 	MaxConns int
+	// PasvAddress, when set, is the IPv4 address vsftpd names in its PASV
+	// replies (pasv_address) instead of the one it listens on: the
+	// benchmark's latency mode puts a delay proxy at 127.0.0.2 in front of
+	// the control port and of every port of the passive range, and a
+	// client that connects where PASV says must reach the proxy too (EPSV
+	// replies name no address: the client uses the control connection's).
+	// vsftpd only; pure-ftpd and proftpd ignore it.
+	PasvAddress string
 }
 
 // TLSInfo is what a client needs to talk to an FTPS server.

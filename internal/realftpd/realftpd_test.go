@@ -466,3 +466,28 @@ func TestParseCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestPasvAddress checks Options.PasvAddress: vsftpd names it in its PASV
+// replies, with a port of its passive range, and still listens on Host.
+func TestPasvAddress(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Vsftpd, Options{PasvAddress: "127.0.0.2"})
+	c := dial(t, s)
+	c.login()
+	// "Entering Passive Mode (127,0,0,2,p1,p2)."
+	msg := c.cmd(227, "PASV")
+	i, j := strings.IndexByte(msg, '('), strings.IndexByte(msg, ')')
+	if i < 0 || j < i {
+		t.Fatalf("PASV: %q", msg)
+	}
+	f := strings.Split(msg[i+1:j], ",")
+	if len(f) != 6 || strings.Join(f[:4], ".") != "127.0.0.2" {
+		t.Fatalf("PASV: %q, want the address 127.0.0.2", msg)
+	}
+	p1, err1 := strconv.Atoi(f[4])
+	p2, err2 := strconv.Atoi(f[5])
+	if port := p1*256 + p2; err1 != nil || err2 != nil || port < s.PasvMinPort || port > s.PasvMaxPort {
+		t.Errorf("PASV: %q, port outside %d-%d", msg, s.PasvMinPort, s.PasvMaxPort)
+	}
+	c.cmd(221, "QUIT")
+}

@@ -68,12 +68,16 @@ func (s *Server) vsftpdConfig(port int) string {
 			{"listen_address6", s.Host},
 		}...)
 	} else {
+		// PASV replies carry an IPv4 address; EPSV ones none.
+		pasv := s.Host
+		if s.opts.PasvAddress != "" {
+			pasv = s.opts.PasvAddress
+		}
 		opts = append(opts, [][2]string{
 			{"listen", "YES"},
 			{"listen_ipv6", "NO"},
 			{"listen_address", s.Host},
-			// PASV replies carry an IPv4 address; EPSV ones none.
-			{"pasv_address", s.Host},
+			{"pasv_address", pasv},
 		}...)
 	}
 	if s.TLS != nil {
