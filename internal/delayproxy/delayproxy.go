@@ -10,9 +10,10 @@
 // Each direction of a connection is a reader, which stamps what it reads
 // with the time it read it, and a writer, which writes each piece once
 // its time plus Delay has come, in order. What is in flight is bounded
-// (inFlight pieces of up to pieceSize bytes), as a path's buffers are:
-// past it the reader stops reading, and TCP's flow control holds the
-// sender, as a full path would.
+// as a TCP sender's congestion window bounds it on a fresh connection
+// (window: ten segments, doubling each round trip, up to inFlight pieces
+// of pieceSize bytes): past it the reader stops reading, and TCP's flow
+// control holds the sender, as a path would.
 //
 // A connection's handshake crosses the path too: the proxy accepts at
 // once but connects to Target only three delays later, when a real
@@ -22,9 +23,9 @@
 // connection of a RETR) is heard two round trips after the client's
 // connect, and a client that speaks first is heard one and a half round
 // trips after it. (The client's connect returns at once rather than a
-// round trip later; what it sends meanwhile waits.) The window a real
-// path's TCP would need is not modelled: the proxy's own sockets are on
-// loopback, and in flight is bounded as below.
+// round trip later; what it sends meanwhile waits.) The endpoints' own
+// windows are not modelled: their sockets are on loopback, where the
+// kernel's buffers fill in no time; the window above stands for both.
 package delayproxy
 
 import (
@@ -32,6 +33,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -131,6 +133,16 @@ func (p *Proxy) track(c net.Conn, add bool) {
 func (p *Proxy) forward(client net.Conn) {
 	defer p.wg.Done()
 	defer client.Close()
+	// Urgent data (the Telnet Synch of an FTP ABOR) is read in line and
+	// passed on in order, as bytes: a proxy that dropped it would hand
+	// the server a mangled command line.
+	if tc, ok := client.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
+			})
+		}
+	}
 	p.track(client, true)
 	defer p.track(client, false)
 	// The handshake: connect when the ACK would reach the server.
@@ -169,11 +181,17 @@ type piece struct {
 func (p *Proxy) pipe(dst, src net.Conn) {
 	pieces := make(chan piece, inFlight)
 	done := make(chan struct{})
+	win := newWindow(p.Delay)
 	go func() {
 		defer close(pieces)
 		for {
-			buf := make([]byte, pieceSize)
+			room := win.wait(done)
+			if room == 0 {
+				return
+			}
+			buf := make([]byte, min(pieceSize, room))
 			n, err := src.Read(buf)
+			win.add(n)
 			if n > 0 {
 				select {
 				case pieces <- piece{data: buf[:n], at: time.Now()}:
@@ -225,5 +243,84 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			dst.Close()
 			return
 		}
+		win.add(-len(pc.data))
+	}
+}
+
+// A window bounds what one direction has in flight as a TCP sender's
+// congestion window does on a fresh connection (RFC 6928, RFC 5681): ten
+// segments to begin with, twice as much each round trip, up to
+// maxWindow. A data connection, new for every FTP transfer, then ramps up
+// as it would on a real path, and a transfer cut short after its first
+// bytes (a range) has not had megabytes pulled from its server. In flight
+// here is what waits out the one-way delay, so it is held at half the
+// window: a window's worth per round trip. Without a delay there is no
+// window.
+type window struct {
+	delay time.Duration
+	start time.Time
+	mu    sync.Mutex
+	cond  *sync.Cond
+	held  int
+}
+
+const (
+	initWindow = 10 * 1460
+	maxWindow  = inFlight * pieceSize
+)
+
+func newWindow(delay time.Duration) *window {
+	w := &window{delay: delay, start: time.Now()}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
+// size is the window now.
+func (w *window) size() int {
+	if w.delay <= 0 {
+		return maxWindow
+	}
+	rtts := time.Since(w.start) / (2 * w.delay)
+	if rtts >= 12 { // 14 KiB << 12 is past maxWindow
+		return maxWindow
+	}
+	return min(initWindow<<rtts, maxWindow)
+}
+
+// wait returns how many more bytes may go in flight, waiting (in steps of
+// a millisecond, as the window grows with time) while none may; 0 once
+// done is closed.
+func (w *window) wait(done <-chan struct{}) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		select {
+		case <-done:
+			return 0
+		default:
+		}
+		if w.delay <= 0 {
+			return pieceSize
+		}
+		if room := w.size()/2 - w.held; room > 0 {
+			return room
+		}
+		// Woken by a write, or by the timer as the window grows.
+		t := time.AfterFunc(time.Millisecond, w.cond.Broadcast)
+		w.cond.Wait()
+		t.Stop()
+	}
+}
+
+// add counts n bytes into flight (negative: out of it).
+func (w *window) add(n int) {
+	if n == 0 {
+		return
+	}
+	w.mu.Lock()
+	w.held += n
+	w.mu.Unlock()
+	if n < 0 {
+		w.cond.Broadcast()
 	}
 }

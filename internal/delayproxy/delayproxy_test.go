@@ -235,3 +235,58 @@ func TestServerGoneAndClose(t *testing.T) {
 		t.Fatal("the connection is still open after Close")
 	}
 }
+
+// TestSlowStart: a fresh connection through a delay passes no more than
+// its window allows in its first round trips (ten segments, then twice as
+// much each round trip), so a server that could send megabytes at once
+// has sent far less after one round trip; and the window opens: 8 MiB
+// still pass within a bounded number of round trips.
+func TestSlowStart(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sent := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(c, io.LimitReader(rand.NewChaCha8([32]byte{3}), 8<<20))
+		sent <- n
+	}()
+	p := startProxy(t, ln.Addr().String(), delay, 0)
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 1<<20)
+	// The connection reaches the server after 3 delays; its first round
+	// trip of data arrives by 5 delays. Count what arrived by then.
+	t0 := time.Now()
+	var got int
+	for time.Since(t0) < 5*delay+delay/2 {
+		c.SetReadDeadline(t0.Add(5*delay + delay/2))
+		n, err := c.Read(buf)
+		got += n
+		if err != nil {
+			break
+		}
+	}
+	if got > 4*initWindow {
+		t.Fatalf("%d bytes within the first round trip of data, more than a fresh window's %d", got, initWindow)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rest, err := io.Copy(io.Discard, c)
+	if err != nil || int64(got)+rest != 8<<20 {
+		t.Fatalf("%d + %d bytes, %v; want 8 MiB", got, rest, err)
+	}
+	if took := time.Since(t0); took > 40*2*delay {
+		t.Fatalf("8 MiB took %v, more than 40 round trips: the window did not open", took)
+	}
+}
