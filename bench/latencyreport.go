@@ -200,6 +200,17 @@ func renderLatency(b *strings.Builder, lr latencyResult, o options) {
 		flights, v = fmt.Sprintf("%.0f", n), verdict(n <= mgParts+1, fmt.Sprintf("%.0f round trips", n-mgParts-1))
 	}
 	row(lr.multi.cell(toMs, "%.1f"), flights, fmt.Sprintf("≤ N+1 = %d", mgParts+1), v)
+	if len(lr.mtrace) > 0 {
+		b.WriteString("\nThe gateway's protocol trace of the last request of g (ms after the request was sent):\n\n```\n")
+		for _, ev := range lr.mtrace {
+			what := ev.Line
+			if ev.Msg == traceRecv {
+				what = fmt.Sprint(ev.Code)
+			}
+			fmt.Fprintf(b, "%7.1f  %-13s %s\n", ev.Time.Sub(lr.mt0).Seconds()*1000, ev.Msg, what)
+		}
+		b.WriteString("```\n")
+	}
 
 	b.WriteString("\nEach run, in the order run:\n\n")
 	for _, at := range lr.rtts {

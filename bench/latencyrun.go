@@ -85,8 +85,11 @@ type latencyResult struct {
 	multi   sample // g: seconds per request
 	mflight []float64
 	mguess  bool
-	rclone  string // why rclone did not run, if it did not
-	noFTPS  string // why f did not run, if it did not
+	// mtrace is the gateway's trace of g's last request, from mt0.
+	mtrace []traceEvent
+	mt0    time.Time
+	rclone string // why rclone did not run, if it did not
+	noFTPS string // why f did not run, if it did not
 }
 
 // latencyLab is what the latency measurements share.
@@ -478,6 +481,12 @@ func (l *latencyLab) multirange(ctx context.Context) (err error) {
 			if n, guessed, ok := traceFlights(gw, t0, t1, false); ok {
 				g.mflight = append(g.mflight, float64(n))
 				g.mguess = g.mguess || guessed
+			}
+			if f, err := os.Open(gw.logPath); err == nil {
+				if evs, err := readTrace(f); err == nil {
+					g.mtrace, g.mt0 = between(evs, t0, t1), t0
+				}
+				f.Close()
 			}
 		}
 	}
