@@ -19,7 +19,7 @@
 // proxies on 127.0.0.2); every child process (vsftpd, the gateway, curl, strace)
 // is stopped when it ends, on Ctrl-C too.
 //
-//	go run ./bench [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-resumable-only] [-latency-only] [-rtts 0,1ms,10ms,40ms] [-write BENCHMARKS.md]
+//	go run ./bench [-gateway-args '--arm-idle=false'] [-runs 5] [-duration 10s] [-soak 10m] [-soak-only] [-multirange-only] [-resumable-only] [-latency-only] [-rtts 0,1ms,10ms,40ms] [-write BENCHMARKS.md]
 package main
 
 import (
@@ -81,7 +81,9 @@ func main() {
 	rtts := flag.String("rtts", "0,1ms,10ms,40ms", "round-trip times of the latency mode, comma-separated (each proxy delays each way by half)")
 	flag.IntVar(&o.latencyRuns, "latency-runs", 0, "runs of each side per measurement of the latency mode (0: -runs, at most 3)")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 3*time.Second, "length of one run of the latency mode's concurrent loads")
+	gwArgs := flag.String("gateway-args", "", "more flags for every gateway the bench starts, separated by spaces (e.g. --arm-idle=false)")
 	flag.Parse()
+	gatewayArgs = strings.Fields(*gwArgs)
 	var err error
 	o.rtts, err = parseRTTs(*rtts)
 	if o.latencyRuns == 0 {

@@ -54,6 +54,10 @@ type gateway struct {
 // if not empty, is a command line the gateway runs under (strace ...);
 // extra are more flags, which win over the defaults here (--log-level
 // debug).
+// gatewayArgs are more flags for every gateway the bench starts
+// (-gateway-args), after its own.
+var gatewayArgs []string
+
 func startGateway(ctx context.Context, bin, upstream, logPath string, wrap []string, extra ...string) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
@@ -65,7 +69,7 @@ func startGateway(ctx context.Context, bin, upstream, logPath string, wrap []str
 		"--upstream", upstream,
 		"--max-sessions", "16",
 		"--log-level", "warn")
-	args = append(args, extra...)
+	args = append(append(args, extra...), gatewayArgs...)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
