@@ -79,29 +79,31 @@ func (c *Conn) startSequential(ctx context.Context, verb, arg string, offset int
 // usable). When EPSV is refused as unknown (fallBackToPASV), the replies
 // to REST and the transfer command are read and the start is made again
 // with PASV, the unpipelined way, as it is for the rest of the session.
+//
+// On an armed Conn (arm.go) the passive command is not sent: the armed
+// data connection is the transfer's, and a 425 (the server could not use
+// it) starts the transfer again the usual way.
 func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int64) (net.Conn, *Reply, error) {
-	if data := c.takeArmed(); data != nil {
-		return c.startArmed(ctx, data, verb, arg, offset)
-	}
-	pasv := c.passiveVerb()
+	armed := c.takeArmed()
 	var buf [3]cmd
-	cmds := append(buf[:0], cmd{pasv, ""})
-	if offset > 0 {
-		cmds = append(cmds, cmd{"REST", itoa(offset)})
-	}
-	cmds = append(cmds, cmd{verb, arg})
+	cmds, pasv := c.appendStart(buf[:0], armed, verb, arg, offset)
 	k, err := c.begin(ctx, verb, c.cfg.CommandTimeout, cmds...)
 	if err != nil {
+		if armed != nil {
+			armed.Close()
+		}
 		return nil, nil, err
 	}
 	err = c.send(cmds...)
 	var p pipelinedStart
 	if err == nil {
-		p, err = c.readPipelined(ctx, pasv, verb, offset > 0, nil)
+		p, err = c.readPipelined(ctx, pasv, verb, offset > 0, armed)
 	}
 	if err := k.end(err); err != nil {
 		if p.data != nil {
 			p.data.Close()
+		} else if armed != nil {
+			armed.Close()
 		}
 		return nil, nil, err
 	}
@@ -114,12 +116,30 @@ func (c *Conn) startPipelined(ctx context.Context, verb, arg string, offset int6
 	case p.rest != nil && p.rest.Code != StatusRequestFilePending:
 		pending.Close()
 		return nil, nil, c.restRefused(p.rest, p.rep)
+	case armed != nil && p.rep.Code == StatusCannotOpenData:
+		pending.Close()
+		return c.startPipelined(ctx, verb, arg, offset)
 	case p.dialErr != nil:
 		// The transfer command failed too (see readPipelined); its reply
 		// says why.
 		return nil, nil, fmt.Errorf("%w (%w)", unexpected(verb, p.rep), p.dialErr)
 	}
 	return c.transferStarted(ctx, pending, verb, p.rep)
+}
+
+// appendStart appends to cmds the commands of a pipelined start of "verb
+// arg" from offset: the passive command, unless armed is the armed data
+// connection; REST when offset > 0; the transfer command. pasv is the
+// passive command appended, "" for none.
+func (c *Conn) appendStart(cmds []cmd, armed net.Conn, verb, arg string, offset int64) (_ []cmd, pasv string) {
+	if armed == nil {
+		pasv = c.passiveVerb()
+		cmds = append(cmds, cmd{pasv, ""})
+	}
+	if offset > 0 {
+		cmds = append(cmds, cmd{"REST", itoa(offset)})
+	}
+	return append(cmds, cmd{verb, arg}), pasv
 }
 
 // pipelinedStart is what the replies to a pipelined start brought: the

@@ -33,17 +33,8 @@ func (c *Conn) LocateRetr(ctx context.Context, path string, dirs []string, offse
 	}
 	pl := c.planLocate(path, true, dirs)
 	n := len(pl.cmds)
-	cmds := pl.cmds[:n:n]
 	armed := c.takeArmed()
-	pasv := ""
-	if armed == nil {
-		pasv = c.passiveVerb()
-		cmds = append(cmds, cmd{pasv, ""})
-	}
-	if offset > 0 {
-		cmds = append(cmds, cmd{"REST", itoa(offset)})
-	}
-	cmds = append(cmds, cmd{"RETR", path})
+	cmds, pasv := c.appendStart(pl.cmds[:n:n], armed, "RETR", path, offset)
 	k, err := c.begin(ctx, "RETR", c.cfg.CommandTimeout, cmds...)
 	if err != nil {
 		if armed != nil {

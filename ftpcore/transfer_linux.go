@@ -16,21 +16,7 @@ const canPeek = true
 // here, since recv reports it once and later reads would see an end of
 // data.
 func waitReadable(tcp *net.TCPConn) (end bool, err error) {
-	rc, err := tcp.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var b [1]byte
-	var n int
-	var perr error
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
-			if perr != syscall.EINTR {
-				return perr != syscall.EAGAIN
-			}
-		}
-	})
+	n, perr, err := peek(tcp, true)
 	if err != nil {
 		return false, err
 	}
@@ -43,25 +29,31 @@ func waitReadable(tcp *net.TCPConn) (end bool, err error) {
 // peekNow reports whether tcp has something to read (data, its end or an
 // error) at this moment, without waiting and without taking it.
 func peekNow(tcp *net.TCPConn) (readable bool, err error) {
-	rc, err := tcp.SyscallConn()
+	_, perr, err := peek(tcp, false)
 	if err != nil {
 		return false, err
 	}
+	return perr != syscall.EAGAIN, nil
+}
+
+// peek looks at tcp's next byte with recv(MSG_PEEK), taking nothing: n is
+// recv's count (0 at the end) and perr its error (EAGAIN: nothing yet).
+// With wait the poller waits, under the read deadline, while there is
+// nothing; without, it is one look (the socket does not block). err is
+// the poller's.
+func peek(tcp *net.TCPConn, wait bool) (n int, perr, err error) {
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return 0, nil, err
+	}
 	var b [1]byte
-	var perr error
 	err = rc.Read(func(fd uintptr) bool {
 		for {
-			_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
 			if perr != syscall.EINTR {
-				return true
+				return !wait || perr != syscall.EAGAIN
 			}
 		}
 	})
-	if err != nil {
-		return false, err
-	}
-	if perr == syscall.EAGAIN {
-		return false, nil
-	}
-	return true, nil
+	return n, perr, err
 }
