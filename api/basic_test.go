@@ -9,9 +9,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/internal/logbuf"
 
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -48,25 +49,6 @@ func (g *gateway) countCommand(verb string) int {
 	return n
 }
 
-// lockedBuffer is a bytes.Buffer safe for the log handlers of concurrent
-// requests.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 const basicChallenge = `Basic realm="ftpgw", charset="UTF-8"`
 
 // TestBasicPassthrough runs the logins of Basic passthrough on every
@@ -77,7 +59,7 @@ const basicChallenge = `Basic realm="ftpgw", charset="UTF-8"`
 // or the metrics.
 func TestBasicPassthrough(t *testing.T) {
 	const wrong = "wrong-Pa55word"
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	forEachServerWith(t, gatewayOptions{basic: &basicOptions{}, apiLog: slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})},
 		func(t *testing.T, g *gateway) {
 			user, password := g.ftpd.User, g.ftpd.Password

@@ -1,9 +1,6 @@
 package faultsuite_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"os"
@@ -14,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/internal/logbuf"
 )
 
 // The SIGTERM cases run cmd/gateway as a process, built for the test, so
@@ -57,7 +56,7 @@ func buildGateway(t *testing.T) string {
 type gatewayProcess struct {
 	cmd    *exec.Cmd
 	addr   string // where it serves HTTP
-	stderr *lockedBuffer
+	stderr *logbuf.Buffer
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
 }
@@ -77,7 +76,7 @@ func startGatewayProcess(t *testing.T, upstream *url.URL, password string, flags
 		"--upstream", upstream.String(), "--upstream-password-file", pwFile,
 		"--listen", "127.0.0.1:0", "--min-sessions", "0",
 	}, flags...)
-	g := &gatewayProcess{cmd: exec.Command(bin, args...), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	g := &gatewayProcess{cmd: exec.Command(bin, args...), stderr: &logbuf.Buffer{}, exited: make(chan struct{})}
 	g.cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	g.cmd.Stderr = g.stderr
 	if err := g.cmd.Start(); err != nil {
@@ -92,7 +91,7 @@ func startGatewayProcess(t *testing.T, upstream *url.URL, password string, flags
 		<-g.exited
 	})
 	if !eventually(10*time.Second, func() bool {
-		g.addr = g.stderr.listeningAddr()
+		g.addr = g.stderr.ListeningAddr()
 		return g.addr != ""
 	}) {
 		t.Fatalf("the gateway process did not log its address in 10 s:\n%s", g.stderr.String())
@@ -131,37 +130,4 @@ func (g *gatewayProcess) checkLogs(t *testing.T, password string) {
 	if !strings.Contains(logs, "shutting down") {
 		t.Errorf("no shutdown logged after SIGTERM:\n%s", logs)
 	}
-}
-
-// lockedBuffer collects a process's standard error.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// listeningAddr finds the address in the gateway's "listening" log line.
-func (b *lockedBuffer) listeningAddr() string {
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	for sc.Scan() {
-		var line struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-			return line.Addr
-		}
-	}
-	return ""
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpgw/ftpgw/internal/logbuf"
+
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/ftpcore/ftptest"
 )
@@ -90,7 +92,7 @@ func TestBasicDemo(t *testing.T) {
 	listening := make(chan net.Addr, 1)
 	cfg.onListening = func(a net.Addr) { listening <- a }
 	ctx, cancel := context.WithCancel(t.Context())
-	var stderr syncBuffer
+	var stderr logbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, &stderr) }()
 	defer func() {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/internal/logbuf"
 )
 
 // TestSlowClientNotCut: run wires the api's idle watch into its
@@ -62,7 +64,7 @@ func TestSlowClientNotCut(t *testing.T) {
 
 // startRun runs the gateway with args until the test ends, and returns
 // where it listens and what it logs.
-func startRun(t *testing.T, args ...string) (net.Addr, *syncBuffer) {
+func startRun(t *testing.T, args ...string) (net.Addr, *logbuf.Buffer) {
 	t.Helper()
 	g := startRunning(t, args...)
 	return g.addr, g.stderr
@@ -71,7 +73,7 @@ func startRun(t *testing.T, args ...string) (net.Addr, *syncBuffer) {
 // running is a gateway run in-process by startRunning.
 type running struct {
 	addr   net.Addr
-	stderr *syncBuffer
+	stderr *logbuf.Buffer
 	// stop stands in for SIGTERM: it cancels run's context.
 	stop context.CancelFunc
 	// done is closed when run has returned, with err.
@@ -90,7 +92,7 @@ func startRunning(t *testing.T, args ...string) *running {
 	listening := make(chan net.Addr, 1)
 	cfg.onListening = func(a net.Addr) { listening <- a }
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &running{stderr: &syncBuffer{}, stop: cancel, done: make(chan struct{})}
+	g := &running{stderr: &logbuf.Buffer{}, stop: cancel, done: make(chan struct{})}
 	go func() {
 		g.err = run(ctx, cfg, g.stderr)
 		close(g.done)

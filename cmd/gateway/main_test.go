@@ -20,9 +20,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/internal/logbuf"
 
 	"github.com/ftpgw/ftpgw/api"
 	"github.com/ftpgw/ftpgw/ftpcore"
@@ -30,24 +31,6 @@ import (
 	"github.com/ftpgw/ftpgw/internal/testpki"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// syncBuffer is a bytes.Buffer that run's logger and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envFrom(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -66,7 +49,7 @@ func TestDemo(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr logbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, &stderr) }()
 
@@ -1046,7 +1029,7 @@ func startGatewayEnv(t *testing.T, args []string, env map[string]string) (base s
 	listening := make(chan net.Addr, 1)
 	cfg.onListening = func(a net.Addr) { listening <- a }
 	ctx, cancel := context.WithCancel(t.Context())
-	stderr := &syncBuffer{}
+	stderr := &logbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, stderr) }()
 	select {

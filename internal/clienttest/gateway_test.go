@@ -1,12 +1,10 @@
 package clienttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -16,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpgw/ftpgw/internal/logbuf"
 
 	"github.com/ftpgw/ftpgw/auth"
 	"github.com/ftpgw/ftpgw/internal/realftpd"
@@ -116,7 +116,7 @@ func startGateway(t *testing.T, ftpd *realftpd.Server, withToken bool) *gateway 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	stderr := &lockedBuffer{}
+	stderr := &logbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -136,7 +136,7 @@ func startGateway(t *testing.T, ftpd *realftpd.Server, withToken bool) *gateway 
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if addr := stderr.listeningAddr(); addr != "" {
+		if addr := stderr.ListeningAddr(); addr != "" {
 			g.base = "http://" + addr
 			return g
 		}
@@ -153,39 +153,6 @@ func startGateway(t *testing.T, ftpd *realftpd.Server, withToken bool) *gateway 
 
 // url returns the gateway's URL of path (which starts with "/").
 func (g *gateway) url(path string) string { return g.base + path }
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// listeningAddr finds the address in the gateway's "listening" log line.
-func (b *lockedBuffer) listeningAddr() string {
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	for sc.Scan() {
-		var line struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-			return line.Addr
-		}
-	}
-	return ""
-}
 
 // requireTool returns the path of the program name, or skips t without
 // it (fails t under FTPGW_REQUIRE_REAL_SERVERS=1).
