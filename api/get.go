@@ -146,7 +146,7 @@ var fileHeaders = []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ran
 // hold on the transfer caps.
 func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, c *ftpcore.Conn, full, clean string, dirReq, download bool, e ftpcore.Entry, slot *transferSlot, lk *looker) error {
 	if e.Type != ftpcore.EntryFile || dirReq {
-		if err := lk.drop(); err != nil && !c.Usable() {
+		if err := lk.drop(); err != nil {
 			return err
 		}
 	}
@@ -218,7 +218,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c *ftpcore.Co
 		return err
 	}
 	if parts != nil {
-		if err := lk.drop(); err != nil && !c.Usable() {
+		if err := lk.drop(); err != nil {
 			return err
 		}
 		return s.sendParts(w, r, c, full, clean, parts, e.Size)

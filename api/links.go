@@ -122,7 +122,7 @@ type retrSpec struct{ offset, length int64 }
 
 // look is c.Locate, or with spec LocateRetr.
 func (lk *looker) look(ctx context.Context, path string, lstat bool, dirs ...string) (ftpcore.Location, error) {
-	if err := lk.drop(); err != nil && !lk.c.Usable() {
+	if err := lk.drop(); err != nil {
 		return ftpcore.Location{}, err
 	}
 	if lk.spec == nil || !lstat {
@@ -142,20 +142,21 @@ func (lk *looker) take(offset, length int64) (*ftpcore.Transfer, error) {
 		lk.tr = nil
 		return tr, nil
 	}
-	if err := lk.drop(); err != nil && !lk.c.Usable() {
-		return nil, err
-	}
-	return nil, nil
+	return nil, lk.drop()
 }
 
 // drop aborts the transfer the last look started, if any: the session is
-// free again, or unusable (the error says why).
+// free again, or unusable, and then the error says why. An early end
+// that kept the session is no error here.
 func (lk *looker) drop() error {
 	if lk.tr == nil {
 		return nil
 	}
 	err := lk.tr.Discard()
 	lk.tr = nil
+	if lk.c.Usable() {
+		return nil
+	}
 	return err
 }
 
@@ -255,7 +256,7 @@ func (s *Server) locateOnce(ctx context.Context, lk *looker, full string, dirHin
 		return located{}, s.linkRefused()
 	}
 	// Following the link takes the session: no transfer may be under way.
-	if err := lk.drop(); err != nil && !c.Usable() {
+	if err := lk.drop(); err != nil {
 		return located{}, err
 	}
 	ok, err := s.linkTargetInside(ctx, c, loc.Parent, loc.Self.Target, realRoot)
